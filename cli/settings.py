@@ -1,0 +1,81 @@
+"""Settings from `[tool.ivcrush]` in pyproject.toml, `IVCRUSH_*` environment variables and CLI options."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+FEATURE_REPO_DIR = PROJECT_ROOT / "feature_repo"
+SHARED_SNAPSHOT = PROJECT_ROOT.parent / "shared" / "data" / "ivcrush.db"
+
+
+def _truthy(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _pyproject_table(start: Path) -> dict[str, object]:
+    """The `[tool.ivcrush]` table of the nearest pyproject.toml at or above `start`, or {}."""
+    for folder in [start, *start.parents]:
+        candidate = folder / "pyproject.toml"
+        if candidate.is_file():
+            with candidate.open("rb") as handle:
+                table = tomllib.load(handle).get("tool", {}).get("ivcrush")
+            if table is not None:
+                return dict(table)
+    return {}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the platform keeps its outputs and how it treats the user's data."""
+
+    workdir: Path = field(default_factory=lambda: Path(".ivcrush").resolve())
+    db: Path | None = None
+    amc_labels_untrusted: bool = True
+
+    @property
+    def sample_db(self) -> Path:
+        """The generated sample database used when no --db is given."""
+        return self.workdir / "sample" / "ivcrush.db"
+
+    @property
+    def source_db(self) -> Path:
+        """The database a command reads: --db / IVCRUSH_DB, else the sample database."""
+        return self.db if self.db is not None else self.sample_db
+
+    @property
+    def builds_dir(self) -> Path:
+        return self.workdir / "builds"
+
+    @property
+    def current_build(self) -> Path:
+        """Symlink to the last build that passed every gate."""
+        return self.workdir / "current"
+
+    def with_overrides(self, *, workdir: Path | None = None, db: Path | None = None) -> Settings:
+        changes: dict[str, object] = {}
+        if workdir is not None:
+            changes["workdir"] = workdir.expanduser().resolve()
+        if db is not None:
+            changes["db"] = db.expanduser().resolve()
+        return replace(self, **changes)
+
+
+def load_settings(cwd: Path | None = None) -> Settings:
+    """Defaults < pyproject.toml `[tool.ivcrush]` < environment (IVCRUSH_HOME, IVCRUSH_DB, ...)."""
+    cwd = cwd or Path.cwd()
+    table = _pyproject_table(cwd)
+    workdir = Path(os.environ.get("IVCRUSH_HOME") or str(table.get("workdir", ".ivcrush")))
+    db_value = os.environ.get("IVCRUSH_DB") or table.get("db")
+    amc = table.get("amc_labels_untrusted", True)
+    if "IVCRUSH_AMC_LABELS_UNTRUSTED" in os.environ:
+        amc = _truthy(os.environ["IVCRUSH_AMC_LABELS_UNTRUSTED"])
+    return Settings(
+        workdir=(cwd / workdir).resolve() if not workdir.is_absolute() else workdir,
+        db=(cwd / Path(str(db_value))).resolve() if db_value else None,
+        amc_labels_untrusted=bool(amc),
+    )

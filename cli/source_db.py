@@ -1,0 +1,218 @@
+"""Read the trader's 2.0 database safely: read-only, one consistent snapshot, untrusted input checked.
+
+The database is opened with SQLite's `mode=ro` URI, so neither the file nor its WAL can be written, and
+every table is read inside one read transaction: in WAL mode that is a consistent snapshot even while 2.0
+keeps writing. The tables are copied into the build's DuckDB file (schema `raw`), which dbt reads as its
+source. No DuckDB extension is needed, so nothing reaches for the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import time
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+BUSY_TIMEOUT_S = 5.0
+
+# Source tables and the columns the platform reads, with the kind of value each must hold.
+# "date" columns hold ISO dates (YYYY-MM-DD); "timestamp" columns free-form text timestamps.
+SOURCE_COLUMNS: dict[str, dict[str, str]] = {
+    "historical_moves": {
+        "id": "integer",
+        "ticker": "text",
+        "earnings_date": "date",
+        "prev_close": "real",
+        "earnings_open": "real",
+        "earnings_high": "real",
+        "earnings_low": "real",
+        "earnings_close": "real",
+        "intraday_move_pct": "real",
+        "gap_move_pct": "real",
+        "close_move_pct": "real",
+        "volume_before": "integer",
+        "volume_earnings": "integer",
+    },
+    "earnings_calendar": {
+        "ticker": "text",
+        "earnings_date": "date",
+        "timing": "text",
+        "confirmed": "integer",
+    },
+    "trade_journal": {
+        "id": "integer",
+        "symbol": "text",
+        "acquired_date": "date",
+        "sale_date": "date",
+        "days_held": "integer",
+        "option_type": "text",
+        "strike": "real",
+        "expiration": "date",
+        "quantity": "real",
+        "cost_basis": "real",
+        "proceeds": "real",
+        "gain_loss": "real",
+        "is_winner": "integer",
+        "term": "text",
+        "wash_sale_amount": "real",
+        "earnings_date": "date",
+    },
+    "iv_log": {
+        "id": "integer",
+        "ticker": "text",
+        "earnings_date": "date",
+        "expiration": "date",
+        "scan_date": "date",
+        "stock_price": "real",
+        "atm_strike": "real",
+        "call_mid": "real",
+        "put_mid": "real",
+        "straddle_cost": "real",
+        "implied_move_pct": "real",
+        "historical_mean_pct": "real",
+        "historical_median_pct": "real",
+        "historical_std_pct": "real",
+        "vrp_ratio": "real",
+        "recommendation": "text",
+        "quarters_of_data": "integer",
+        "created_at": "timestamp",
+    },
+}
+KEY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "historical_moves": ("ticker", "earnings_date"),
+    "earnings_calendar": ("ticker", "earnings_date"),
+    "trade_journal": ("symbol", "sale_date"),
+    "iv_log": ("ticker", "earnings_date", "scan_date"),
+}
+EXAMPLES = 3
+
+
+class SourceDataError(Exception):
+    """The user's database cannot be read as a 2.0 database; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class SourceSnapshot:
+    """The source tables as read in one transaction, and a fingerprint of their content."""
+
+    path: Path
+    tables: dict[str, pd.DataFrame]
+    fingerprint: str
+    read_seconds: float
+
+
+def readonly_uri(path: Path) -> str:
+    """SQLite URI that opens `path` read-only (no file, WAL or shm is created or written)."""
+    return f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro"
+
+
+def connect_readonly(path: Path) -> sqlite3.Connection:
+    """Open the user's database read-only after checking that it is a SQLite file at all."""
+    path = Path(path)
+    if not path.exists():
+        raise SourceDataError(f"database {path}: no such file")
+    if not path.is_file():
+        raise SourceDataError(f"database {path}: not a file")
+    with path.open("rb") as handle:
+        header = handle.read(len(SQLITE_HEADER))
+    if header != SQLITE_HEADER:
+        raise SourceDataError(f"database {path}: not a SQLite database (file header is {header[:16]!r})")
+    try:
+        con = sqlite3.connect(readonly_uri(path), uri=True, timeout=BUSY_TIMEOUT_S)
+        con.execute("PRAGMA query_only = ON")
+        con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise SourceDataError(f"database {path}: cannot be read ({exc})") from exc
+    return con
+
+
+def _examples(frame: pd.DataFrame, mask: pd.Series, keys: tuple[str, ...]) -> str:
+    rows = frame.loc[mask, [c for c in ("id", *keys) if c in frame.columns]].head(EXAMPLES)
+    return "; ".join(", ".join(f"{k}={v!r}" for k, v in row.items()) for row in rows.to_dict("records"))
+
+
+def _typed(table: str, frame: pd.DataFrame, column: str, kind: str) -> pd.Series:
+    """Column converted to its kind; text where a number or date belongs is an error, not a NULL."""
+    values = frame[column]
+    keys = KEY_COLUMNS[table]
+    if kind in {"integer", "real"}:
+        converted = pd.to_numeric(values, errors="coerce")
+        bad = values.notna() & converted.isna()
+        if bad.any():
+            raise SourceDataError(
+                f"{table}.{column}: {int(bad.sum())} row(s) hold non-numeric values where a number is "
+                f"expected, e.g. {_examples(frame, bad, keys)} (value {values[bad].iloc[0]!r})"
+            )
+        if kind == "integer":
+            fractional = converted.notna() & converted.mod(1).ne(0)
+            if fractional.any():
+                raise SourceDataError(
+                    f"{table}.{column}: {int(fractional.sum())} row(s) hold fractions where an integer is "
+                    f"expected, e.g. {_examples(frame, fractional, keys)}"
+                )
+            return converted.astype("Int64")
+        return converted.astype("float64")
+    if kind == "date":
+        text = values.astype("string").str.slice(0, 10)
+        converted = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+        bad = values.notna() & converted.isna()
+        if bad.any():
+            raise SourceDataError(
+                f"{table}.{column}: {int(bad.sum())} row(s) do not hold a YYYY-MM-DD date, "
+                f"e.g. {_examples(frame, bad, keys)} (value {values[bad].iloc[0]!r})"
+            )
+        return converted
+    return values.astype("string")
+
+
+def _read_table(con: sqlite3.Connection, table: str, columns: dict[str, str]) -> pd.DataFrame:
+    present = {row[1]: row[2] for row in con.execute(f'PRAGMA table_info("{table}")')}
+    if not present:
+        raise SourceDataError(f"table {table}: missing from the database (a 2.0 database has it)")
+    missing = [c for c in columns if c not in present]
+    if missing:
+        raise SourceDataError(
+            f"table {table}: column(s) {', '.join(missing)} missing; it has {', '.join(present)}"
+        )
+    select = ", ".join(f'"{c}"' for c in columns)
+    frame = pd.read_sql_query(f'SELECT {select} FROM "{table}"', con)
+    for key in KEY_COLUMNS[table]:
+        nulls = frame[key].isna()
+        if nulls.any():
+            raise SourceDataError(
+                f"{table}.{key}: {int(nulls.sum())} row(s) have a NULL key, e.g. {_examples(frame, nulls, ())}"
+            )
+    for column, kind in columns.items():
+        frame[column] = _typed(table, frame, column, kind)
+    return frame
+
+
+def read_source(path: Path) -> SourceSnapshot:
+    """Read every source table of the 2.0 database at `path` in one read-only transaction."""
+    started = time.perf_counter()
+    con = connect_readonly(Path(path))
+    try:
+        con.execute("BEGIN")  # one read transaction: a consistent snapshot under WAL
+        tables = {table: _read_table(con, table, columns) for table, columns in SOURCE_COLUMNS.items()}
+        con.execute("COMMIT")
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise SourceDataError(
+                f"database {path}: locked by another process for more than {BUSY_TIMEOUT_S:.0f} s ({exc}); "
+                "try again when the writer has finished"
+            ) from exc
+        raise SourceDataError(f"database {path}: cannot be read ({exc})") from exc
+    except sqlite3.DatabaseError as exc:
+        raise SourceDataError(f"database {path}: cannot be read ({exc})") from exc
+    finally:
+        con.close()
+    digest = hashlib.sha256()
+    for table, frame in tables.items():
+        digest.update(table.encode())
+        digest.update(pd.util.hash_pandas_object(frame.astype("string"), index=False).values.tobytes())
+    return SourceSnapshot(Path(path), tables, digest.hexdigest()[:16], time.perf_counter() - started)

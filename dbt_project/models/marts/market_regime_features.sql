@@ -1,0 +1,51 @@
+-- Cross-sectional state of the market at the decision time: how big all tickers' earnings moves were
+-- in the trailing 30 and 90 days (outcomes known strictly before the decision time), how many there
+-- were, and where the date sits in the quarter's earnings season.
+with events as (
+    select * from {{ ref('int_earnings_events_timed') }}
+),
+
+outcomes as (
+    select outcome_known_at, abs(signed_close_move_pct) as abs_close_move_pct
+    from events
+    where has_outcome
+    {% if var('features_trusted_only') %}and label_trusted{% endif %}
+),
+
+decision_times as (
+    select distinct event_timestamp from events
+),
+
+trailing_windows as (
+    select
+        decision_times.event_timestamp,
+        avg(outcomes.abs_close_move_pct) filter (
+            where outcomes.outcome_known_at >= decision_times.event_timestamp - interval 30 day
+        ) as mkt_mean_abs_move_30d,
+        count(outcomes.abs_close_move_pct) filter (
+            where outcomes.outcome_known_at >= decision_times.event_timestamp - interval 30 day
+        ) as mkt_events_30d,
+        avg(outcomes.abs_close_move_pct) as mkt_mean_abs_move_90d,
+        count(outcomes.abs_close_move_pct) as mkt_events_90d,
+        max(outcomes.outcome_known_at) as mkt_inputs_known_at
+    from decision_times
+    left join outcomes
+        on outcomes.outcome_known_at < decision_times.event_timestamp
+        and outcomes.outcome_known_at >= decision_times.event_timestamp - interval 90 day
+    group by decision_times.event_timestamp
+)
+
+select
+    events.event_id,
+    events.ticker,
+    events.event_timestamp,
+    windows.mkt_mean_abs_move_30d,
+    windows.mkt_events_30d,
+    windows.mkt_mean_abs_move_90d,
+    windows.mkt_events_90d,
+    windows.mkt_mean_abs_move_30d / nullif(windows.mkt_mean_abs_move_90d, 0) as mkt_move_ratio_30_90,
+    windows.mkt_events_30d / nullif(windows.mkt_events_90d, 0) as mkt_season_intensity,
+    events.reaction_date - date_trunc('quarter', events.reaction_date)::date as mkt_days_into_quarter,
+    windows.mkt_inputs_known_at
+from events
+inner join trailing_windows as windows on windows.event_timestamp = events.event_timestamp

@@ -1,0 +1,1 @@
+"""Serving: online features, predictions and strategy."""

@@ -1,0 +1,1 @@
+"""Training lifecycle: data, train, evaluate, predict."""
