@@ -78,11 +78,16 @@ def run_dbt(build_dir: Path, settings: Settings, args: list[str]) -> None:
     result = dbtRunner().invoke(
         [
             *args,
-            "--project-dir", str(DBT_PROJECT_DIR),
-            "--profiles-dir", str(DBT_PROJECT_DIR),
-            "--target-path", str(settings.workdir / "dbt" / "target"),
-            "--log-path", str(settings.workdir / "dbt" / "logs"),
-            "--vars", json.dumps(dbt_vars),
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            str(settings.workdir / "dbt" / "target"),
+            "--log-path",
+            str(settings.workdir / "dbt" / "logs"),
+            "--vars",
+            json.dumps(dbt_vars),
             "--quiet",
         ]
     )

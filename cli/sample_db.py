@@ -8,7 +8,7 @@ moves are ordinary-day moves, about a third of the reaction-day moves of BMO eve
 
 import os
 import sqlite3
-import tempfile
+import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -367,26 +367,10 @@ _DDL: tuple[str, ...] = (
     "CREATE INDEX idx_journal_symbol ON trade_journal(symbol)",
     "CREATE INDEX idx_journal_sale_date ON trade_journal(sale_date)",
     "CREATE INDEX idx_journal_earnings ON trade_journal(earnings_date)",
-    (
-        "CREATE INDEX idx_api_budget_date_service\n"
-        "                ON api_budget(date, service)\n"
-        "            "
-    ),
-    (
-        "CREATE INDEX idx_job_status_date\n"
-        "                ON job_status(date)\n"
-        "            "
-    ),
-    (
-        "CREATE INDEX idx_sentiment_ticker_date\n"
-        "                ON sentiment_cache(ticker, earnings_date)\n"
-        "            "
-    ),
-    (
-        "CREATE INDEX idx_vrp_ticker_date\n"
-        "                ON vrp_cache(ticker, earnings_date)\n"
-        "            "
-    ),
+    ("CREATE INDEX idx_api_budget_date_service\n                ON api_budget(date, service)\n            "),
+    ("CREATE INDEX idx_job_status_date\n                ON job_status(date)\n            "),
+    ("CREATE INDEX idx_sentiment_ticker_date\n                ON sentiment_cache(ticker, earnings_date)\n            "),
+    ("CREATE INDEX idx_vrp_ticker_date\n                ON vrp_cache(ticker, earnings_date)\n            "),
 )
 
 _MIGRATIONS = (
@@ -441,7 +425,7 @@ def _tickers(rng: np.random.Generator, n: int, years: int) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "symbol": _symbols(rng, n),
-            "scale": np.clip(rng.lognormal(np.log(3.4), 0.5, n), 0.8, 25.0),  # reaction-day move scale, %
+            "scale": np.clip(rng.lognormal(np.log(4.2), 0.5, n), 0.8, 25.0),  # reaction-day move scale, %
             "price": np.clip(rng.lognormal(np.log(90.0), 1.0, n), 5.0, 3000.0),
             "volume": np.clip(rng.lognormal(np.log(3.4e6), 1.1, n), 5e4, 8e8),
             "timing": base,
@@ -479,7 +463,7 @@ def _moves(rng: np.random.Generator, tk: pd.DataFrame, past: pd.DataFrame, today
     t = past["t"].to_numpy()
     m = t.size
     reaction = past["timing"].to_numpy() != 1
-    scale = tk["scale"].to_numpy()[t] * np.where(reaction, 1.0, 0.36) / 100
+    scale = tk["scale"].to_numpy()[t] * np.where(reaction, 1.0, 0.38) / 100
     # price path: quarterly log returns, anchored so the latest event sits at the ticker's price level
     r = rng.normal(0.015, 0.06 + 0.6 * tk["scale"].to_numpy()[t] / 100)
     cs = np.cumsum(r)
@@ -487,12 +471,13 @@ def _moves(rng: np.random.Generator, tk: pd.DataFrame, past: pd.DataFrame, today
     last[t] = np.arange(m)
     pc = np.round(np.clip(tk["price"].to_numpy()[t] * np.exp(cs - cs[last[t]]), 0.5, 20000), 6)
     close_r = np.clip(scale * np.clip(rng.standard_t(3, m), -12, 12), -0.85, 3.0)
-    share = np.where(reaction, rng.uniform(0.55, 1.1, m), rng.uniform(0.0, 0.75, m))
+    share = np.where(reaction, rng.uniform(0.55, 1.1, m), rng.uniform(0.0, 1.0, m))
     gap_r = close_r * share + scale * 0.15 * rng.standard_normal(m)
     op = np.round(pc * (1 + np.clip(gap_r, -0.85, 3.0)), 6)
     cl = np.round(pc * (1 + close_r), 6)
-    hi = np.round(np.maximum(op, cl) * (1 + rng.exponential(scale * 0.3)), 6)
-    lo = np.round(np.minimum(op, cl) * (1 - np.minimum(rng.exponential(scale * 0.3), 0.5)), 6)
+    wick = scale * np.where(reaction, 0.45, 0.7)  # real ranges: ~1.15x the close move (BMO), ~1.8x (AMC)
+    hi = np.round(np.maximum(op, cl) * (1 + rng.exponential(wick)), 6)
+    lo = np.round(np.minimum(op, cl) * (1 - np.minimum(rng.exponential(wick), 0.5)), 6)
     base = np.where(tk["intraday_on_open"].to_numpy()[t], op, pc)
     vol_before = np.round(tk["volume"].to_numpy()[t] * rng.lognormal(0.0, 0.35, m)).astype(np.int64)
     surge = rng.lognormal(np.where(reaction, np.log(1.8), np.log(1.45)), 0.45)
@@ -526,7 +511,8 @@ def _calendar(rng: np.random.Generator, tk: pd.DataFrame, ev: pd.DataFrame, toda
     d = ev["date"].to_numpy().astype("datetime64[s]")
     backfill = today - (tk["backfill"].to_numpy()[t] * 86400).astype("timedelta64[s]")
     announced = d - (rng.uniform(20, 50, n) * 86400).astype("timedelta64[s]")
-    created = np.where(d < backfill, backfill, np.minimum(announced, today - np.timedelta64(3600 * 6, "s")))
+    latest = today - rng.integers(3600, 86400 * 3, n).astype("timedelta64[s]")
+    created = np.where(d < backfill, backfill, np.minimum(announced, latest))
     stamps = np.array(_stamps(created), dtype=object)
     validated = future & (rng.random(n) < 0.05)
     return pd.DataFrame(
@@ -545,7 +531,7 @@ def _calendar(rng: np.random.Generator, tk: pd.DataFrame, ev: pd.DataFrame, toda
 def _iv_log(
     rng: np.random.Generator, tk: pd.DataFrame, ev: pd.DataFrame, moves: pd.DataFrame, today: np.datetime64
 ) -> pd.DataFrame:
-    """Pre-earnings scans: one scan `today` of the next events, and scans a few days before recent past events."""
+    """Pre-earnings scans: one scan `today` of the next events, and scans days before recent past events."""
     past = ev[~ev["future"]]
     t_past = past["t"].to_numpy()
     lo = np.searchsorted(t_past, np.arange(len(tk)))  # block of each ticker in the (ticker, date)-sorted past
@@ -567,8 +553,10 @@ def _iv_log(
     scan = np.concatenate([np.full(len(fut), today), earn[len(fut) :] - rng.integers(1, 5, n_old)])
     last_close = moves["earnings_close"].to_numpy()
     spot = np.concatenate(
-        [last_close[hi[fut["t"].to_numpy()] - 1] * rng.lognormal(0, 0.05, len(fut)),
-         moves["prev_close"].to_numpy()[old] * rng.lognormal(0, 0.02, n_old)]
+        [
+            last_close[hi[fut["t"].to_numpy()] - 1] * rng.lognormal(0, 0.05, len(fut)),
+            moves["prev_close"].to_numpy()[old] * rng.lognormal(0, 0.02, n_old),
+        ]
     )
     spot = np.round(np.maximum(spot, 1.0), 2)
     inc = np.select([spot < 25, spot < 100, spot < 500, spot < 1000, spot < 2000], [0.5, 1, 2.5, 5, 10], 50)
@@ -630,12 +618,23 @@ class _Journal:
         self.rows: list[tuple] = []
         self.keys: set[tuple] = set()
 
-    def leg(self, sym: str, opened: date, closed: date, kind: str | None, strike: float | None,
-            expiration: date | None, qty: int, open_px: float, close_px: float, credit: bool,
-            event: tuple[str, float] | None = None) -> None:
+    def leg(
+        self,
+        sym: str,
+        opened: date,
+        closed: date,
+        kind: str | None,
+        strike: float | None,
+        expiration: date | None,
+        qty: int,
+        open_px: float,
+        close_px: float,
+        credit: bool,
+        event: tuple[str, float] | None = None,
+    ) -> None:
         """One leg, split into 1-5 lots. Credit legs: sold `opened`, bought back (acquired) `closed`."""
         mult = 1 if kind is None else 100
-        n_lots = min(qty, int(self.rng.geometric(0.5)), 5)
+        n_lots = min(qty, int(self.rng.geometric(0.5)), 5) if close_px > 0 else 1
         sizes = 1 + self.rng.multinomial(qty - n_lots, np.full(n_lots, 1 / n_lots))
         acquired, sale = (closed, opened) if credit else (opened, closed)
         buy_px, sell_px = (close_px, open_px) if credit else (open_px, close_px)
@@ -650,15 +649,39 @@ class _Journal:
             self.keys.add(key)
             gain = round(proceeds - cost, 2)
             days = (sale - acquired).days
-            self.rows.append((
-                sym, acquired.isoformat(), sale.isoformat(), days, kind, strike,
-                None if expiration is None else expiration.isoformat(), q, cost, proceeds, gain,
-                int(gain > 0), "LONG" if days > 365 else "SHORT", 0.0,
-                None if event is None else event[0], None if event is None else event[1], self.stamp,
-            ))
+            self.rows.append(
+                (
+                    sym,
+                    acquired.isoformat(),
+                    sale.isoformat(),
+                    days,
+                    kind,
+                    strike,
+                    None if expiration is None else expiration.isoformat(),
+                    q,
+                    cost,
+                    proceeds,
+                    gain,
+                    int(gain > 0),
+                    "LONG" if days > 365 else "SHORT",
+                    0.0,
+                    None if event is None else event[0],
+                    None if event is None else event[1],
+                    self.stamp,
+                )
+            )
 
-    def position(self, sym: str, earn: date, amc: bool, price: float, move: float, scale: float,
-                 today: date) -> None:
+    def position(
+        self,
+        sym: str,
+        earn: date,
+        amc: bool,
+        price: float,
+        move: float,
+        scale: float,
+        today: date,
+        structure: int | None,
+    ) -> None:
         """A trade around one past event: naked put, put spread, iron condor, long option, or stock."""
         rng = self.rng
         opened = earn if amc else _bday(earn, -1)
@@ -667,19 +690,28 @@ class _Journal:
         im = scale * 1.2 / 100
         qty = max(1, round(rng.lognormal(np.log(20), 1.0)))
         win = rng.random() < 0.78
-        kind = rng.choice(5, p=[0.45, 0.17, 0.10, 0.18, 0.10])
+        kind = structure if structure is not None else rng.choice(5, p=[0.45, 0.17, 0.10, 0.18, 0.10])
         if kind == 3:  # long call or put, bought before the event
             prem = price * im * rng.uniform(0.3, 0.6)
-            self.leg(sym, opened, closed, str(rng.choice(["CALL", "PUT"])), _strike(price, price), expiration,
-                     qty, prem, prem * rng.lognormal(-0.2, 0.8), credit=False,
-                     event=(earn.isoformat(), move) if rng.random() < 0.4 else None)
+            self.leg(
+                sym,
+                opened,
+                closed,
+                str(rng.choice(["CALL", "PUT"])),
+                _strike(price, price),
+                expiration,
+                qty,
+                prem,
+                prem * rng.lognormal(-0.2, 0.8),
+                credit=False,
+                event=(earn.isoformat(), move) if rng.random() < 0.4 else None,
+            )
             return
         if kind == 4:  # shares
             start = opened - timedelta(days=int(rng.integers(0, 60)))
             end = min(start + timedelta(days=int(rng.integers(0, 90))), today - timedelta(days=1))
             shares = int(rng.integers(20, 600))
-            self.leg(sym, start, end, None, None, None, shares, price, price * rng.lognormal(0.01, 0.06),
-                     credit=False)
+            self.leg(sym, start, end, None, None, None, shares, price, price * rng.lognormal(0.01, 0.06), credit=False)
             return
         sides = ["PUT"] if kind in (0, 1) else ["PUT", "CALL"]
         for side in sides:
@@ -688,16 +720,27 @@ class _Journal:
             prem = price * im * rng.uniform(0.08, 0.25)
             expired = win and rng.random() < 0.25
             back = 0.0 if expired else prem * (rng.uniform(0.02, 0.4) if win else rng.uniform(1.5, 4.0))
-            self.leg(sym, opened, expiration if expired else closed, side, short_k, expiration, qty, prem,
-                     back, credit=True)
+            self.leg(
+                sym, opened, expiration if expired else closed, side, short_k, expiration, qty, prem, back, credit=True
+            )
             if kind == 0:
                 continue
             long_k = short_k + sign * _strike(price * 0.025, price) * int(rng.choice([1, 2, 4]))
             if long_k <= 0:
                 continue
             hedge = prem * rng.uniform(0.3, 0.6)
-            self.leg(sym, opened, closed, side, long_k, expiration, qty, hedge,
-                     hedge * (rng.uniform(0.0, 0.5) if win else rng.uniform(1.2, 3.0)), credit=False)
+            self.leg(
+                sym,
+                opened,
+                closed,
+                side,
+                long_k,
+                expiration,
+                qty,
+                hedge,
+                hedge * (rng.uniform(0.0, 0.5) if win else rng.uniform(1.2, 3.0)),
+                credit=False,
+            )
 
 
 def _trade_journal(
@@ -706,17 +749,27 @@ def _trade_journal(
     """About 1% as many closed lots as past events (at least ~30), from trades around recent events."""
     past = ev[~ev["future"]].reset_index(drop=True)
     dates = past["date"].to_numpy().astype("datetime64[D]")
-    recent = np.flatnonzero((dates >= np.datetime64(today - timedelta(days=540)))
-                            & (dates < np.datetime64(today - timedelta(days=7))))
+    recent = np.flatnonzero(
+        (dates >= np.datetime64(today - timedelta(days=540))) & (dates < np.datetime64(today - timedelta(days=7)))
+    )
     target = max(30, round(0.01 * len(past)))
     journal = _Journal(rng, f"{today.isoformat()} 15:20:03")
+    n_pos = 0  # the first five positions are one of each structure
     while len(journal.rows) < target and recent.size:
         i = int(rng.choice(recent))
         t = int(past.at[i, "t"])
         amc = bool(past.at[i, "timing"] == 1)
-        journal.position(str(tk.at[t, "symbol"]), date.fromisoformat(str(dates[i])), amc,
-                         float(moves.at[i, "prev_close"]), float(moves.at[i, "close_move_pct"]),
-                         float(tk.at[t, "scale"]), today)
+        journal.position(
+            str(tk.at[t, "symbol"]),
+            date.fromisoformat(str(dates[i])),
+            amc,
+            float(moves.at[i, "prev_close"]),
+            float(moves.at[i, "close_move_pct"]),
+            float(tk.at[t, "scale"]),
+            today,
+            n_pos if n_pos < 5 else None,
+        )
+        n_pos += 1
     return sorted(journal.rows, key=lambda r: (min(r[1], r[2]), r[0]))
 
 
@@ -745,11 +798,12 @@ def _fill(con: sqlite3.Connection, tickers: int, years: int, seed: int, today: d
     _insert(con, "historical_moves", moves)
     _insert(con, "earnings_calendar", _calendar(rng, tk, ev, day))
     _insert(con, "iv_log", _iv_log(rng, tk, ev, moves, day))
-    con.executemany(f"INSERT INTO trade_journal ({_JOURNAL_COLS}) VALUES ({', '.join('?' * 17)})",
-                    _trade_journal(rng, tk, ev, moves, today))
+    con.executemany(
+        f"INSERT INTO trade_journal ({_JOURNAL_COLS}) VALUES ({', '.join('?' * 17)})",
+        _trade_journal(rng, tk, ev, moves, today),
+    )
     con.execute(
-        "INSERT INTO api_budget (date, service, calls, cost, updated_at) "
-        "VALUES (?, 'perplexity', 2, 0.01, ?)",
+        "INSERT INTO api_budget (date, service, calls, cost, updated_at) VALUES (?, 'perplexity', 2, 0.01, ?)",
         (today.isoformat(), f"{today.isoformat()}T16:02:23.264777-05:00"),
     )
 
@@ -766,9 +820,7 @@ def write_sample_db(
     path = Path(path)
     if path.exists():
         raise FileExistsError(path)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")  # same folder: atomic
     try:
         con = sqlite3.connect(tmp, isolation_level=None)
         try:

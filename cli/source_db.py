@@ -1,9 +1,12 @@
 """Read the trader's 2.0 database safely: read-only, one consistent snapshot, untrusted input checked.
 
-The database is opened with SQLite's `mode=ro` URI, so neither the file nor its WAL can be written, and
-every table is read inside one read transaction: in WAL mode that is a consistent snapshot even while 2.0
-keeps writing. The tables are copied into the build's DuckDB file (schema `raw`), which dbt reads as its
-source. No DuckDB extension is needed, so nothing reaches for the network.
+The database is opened with SQLite's `mode=ro` URI and every table is read inside one read transaction:
+in WAL mode that is a consistent snapshot even while 2.0 keeps writing. Where no writer is active (no
+`-wal` or `-journal` file beside the database) it is opened `immutable`, because a read-only connection to
+a WAL database would otherwise create `-wal`/`-shm` files in the user's folder; if a writer appears during
+the read, the read is repeated through the writer's WAL. The tables are copied into the build's DuckDB
+file (schema `raw`), which dbt reads as its source. No DuckDB extension is needed, so nothing reaches for
+the network.
 """
 
 from __future__ import annotations
@@ -106,12 +109,23 @@ class SourceSnapshot:
     read_seconds: float
 
 
-def readonly_uri(path: Path) -> str:
-    """SQLite URI that opens `path` read-only (no file, WAL or shm is created or written)."""
-    return f"file:{urllib.parse.quote(str(path.resolve()))}?mode=ro"
+def writer_active(path: Path) -> bool:
+    """True where a writer's WAL or rollback journal lies beside the database."""
+    return any(Path(f"{path}{suffix}").exists() for suffix in ("-wal", "-journal"))
 
 
-def connect_readonly(path: Path) -> sqlite3.Connection:
+def readonly_uri(path: Path, immutable: bool = True) -> str:
+    """SQLite URI that opens `path` read-only; `immutable` also creates no -wal/-shm file beside it."""
+    uri = f"file:{urllib.parse.quote(str(Path(path).resolve()))}?mode=ro"
+    return f"{uri}&immutable=1" if immutable else uri
+
+
+def _file_state(path: Path) -> tuple[int, int, bool]:
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns, writer_active(path)
+
+
+def connect_readonly(path: Path, immutable: bool | None = None) -> sqlite3.Connection:
     """Open the user's database read-only after checking that it is a SQLite file at all."""
     path = Path(path)
     if not path.exists():
@@ -122,8 +136,10 @@ def connect_readonly(path: Path) -> sqlite3.Connection:
         header = handle.read(len(SQLITE_HEADER))
     if header != SQLITE_HEADER:
         raise SourceDataError(f"database {path}: not a SQLite database (file header is {header[:16]!r})")
+    if immutable is None:
+        immutable = not writer_active(path)
     try:
-        con = sqlite3.connect(readonly_uri(path), uri=True, timeout=BUSY_TIMEOUT_S)
+        con = sqlite3.connect(readonly_uri(path, immutable), uri=True, timeout=BUSY_TIMEOUT_S)
         con.execute("PRAGMA query_only = ON")
         con.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.DatabaseError as exc:
@@ -176,9 +192,7 @@ def _read_table(con: sqlite3.Connection, table: str, columns: dict[str, str]) ->
         raise SourceDataError(f"table {table}: missing from the database (a 2.0 database has it)")
     missing = [c for c in columns if c not in present]
     if missing:
-        raise SourceDataError(
-            f"table {table}: column(s) {', '.join(missing)} missing; it has {', '.join(present)}"
-        )
+        raise SourceDataError(f"table {table}: column(s) {', '.join(missing)} missing; it has {', '.join(present)}")
     select = ", ".join(f'"{c}"' for c in columns)
     frame = pd.read_sql_query(f'SELECT {select} FROM "{table}"', con)
     for key in KEY_COLUMNS[table]:
@@ -195,7 +209,25 @@ def _read_table(con: sqlite3.Connection, table: str, columns: dict[str, str]) ->
 def read_source(path: Path) -> SourceSnapshot:
     """Read every source table of the 2.0 database at `path` in one read-only transaction."""
     started = time.perf_counter()
-    con = connect_readonly(Path(path))
+    path = Path(path)
+    tables = _read_consistent(path)
+    digest = hashlib.sha256()
+    for table, frame in tables.items():
+        digest.update(table.encode())
+        digest.update(pd.util.hash_pandas_object(frame.astype("string"), index=False).values.tobytes())
+    return SourceSnapshot(path, tables, digest.hexdigest()[:16], time.perf_counter() - started)
+
+
+def _read_consistent(path: Path) -> dict[str, pd.DataFrame]:
+    """Read immutably while no writer is about; through the writer's WAL if one is or appears."""
+    state = _file_state(path)
+    tables = _read_tables(connect_readonly(path), path)
+    if state[2] or _file_state(path) == state:
+        return tables
+    return _read_tables(connect_readonly(path, immutable=False), path)
+
+
+def _read_tables(con: sqlite3.Connection, path: Path) -> dict[str, pd.DataFrame]:
     try:
         con.execute("BEGIN")  # one read transaction: a consistent snapshot under WAL
         tables = {table: _read_table(con, table, columns) for table, columns in SOURCE_COLUMNS.items()}
@@ -211,8 +243,4 @@ def read_source(path: Path) -> SourceSnapshot:
         raise SourceDataError(f"database {path}: cannot be read ({exc})") from exc
     finally:
         con.close()
-    digest = hashlib.sha256()
-    for table, frame in tables.items():
-        digest.update(table.encode())
-        digest.update(pd.util.hash_pandas_object(frame.astype("string"), index=False).values.tobytes())
-    return SourceSnapshot(Path(path), tables, digest.hexdigest()[:16], time.perf_counter() - started)
+    return tables

@@ -1,0 +1,142 @@
+"""The `ivcrush` command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cli import __version__
+from cli.settings import Settings, load_settings
+
+app = typer.Typer(
+    name="ivcrush",
+    help="Earnings IV-crush platform: dbt feature tables from ivcrush.db, Feast, models, strategy.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+errors = Console(stderr=True)
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option("--db", help="The 2.0 database to read (never written). Default: IVCRUSH_DB or the sample."),
+]
+WorkdirOption = Annotated[
+    Path | None,
+    typer.Option("--workdir", help="Workspace for builds, stores and models. Default: IVCRUSH_HOME or ./.ivcrush"),
+]
+
+
+class UserFacingError(Exception):
+    """An error whose message is the whole story for the user (bad input, failed gate)."""
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"ivcrush {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    """Earnings IV-crush platform."""
+
+
+def _settings(workdir: Path | None, db: Path | None) -> Settings:
+    return load_settings().with_overrides(workdir=workdir, db=db)
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def _ensure_sample(settings: Settings) -> None:
+    """Without --db, the commands use the generated sample database (written once)."""
+    if settings.db is None and not settings.sample_db.exists():
+        from cli.sample_db import write_sample_db
+
+        settings.sample_db.parent.mkdir(parents=True, exist_ok=True)
+        counts = write_sample_db(settings.sample_db)
+        console.print(
+            f"sample database written to {settings.sample_db} "
+            f"({counts['historical_moves']:,} past moves, {counts['earnings_calendar']:,} calendar rows)"
+        )
+
+
+def _print_build(result) -> None:
+    table = Table(title=f"build {result.build_id}", title_justify="left")
+    table.add_column("mart")
+    table.add_column("rows", justify="right")
+    for mart, rows in result.row_counts.items():
+        table.add_row(mart, f"{rows:,}")
+    console.print(table)
+    console.print(
+        f"source {result.source_db} (fingerprint {result.source_fingerprint}); "
+        f"AMC labels untrusted: {result.amc_labels_untrusted}; "
+        f"{result.seconds['total']:.1f} s (dbt {result.seconds['dbt_build']:.1f} s)"
+    )
+
+
+def _run_build(settings: Settings) -> None:
+    from cli.build import BuildError, build
+    from cli.source_db import SourceDataError
+
+    try:
+        result = build(settings)
+    except (SourceDataError, BuildError) as exc:
+        raise _fail(f"{exc}\nnothing was published; the previous build (if any) stays current") from exc
+    _print_build(result)
+
+
+@app.command("sample-db")
+def sample_db(
+    path: Annotated[Path, typer.Argument(help="Where to write the new SQLite file (must not exist).")],
+    tickers: Annotated[int, typer.Option(help="Number of tickers.", min=1)] = 80,
+    years: Annotated[int, typer.Option(help="Years of earnings history per ticker.", min=1)] = 6,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed writes the same data.")] = 7,
+) -> None:
+    """Write a realistic sample 2.0 database (same schema as ivcrush.db, WAL mode)."""
+    from cli.sample_db import write_sample_db
+
+    try:
+        counts = write_sample_db(path, tickers=tickers, years=years, seed=seed)
+    except FileExistsError as exc:
+        raise _fail(f"{path}: already exists; choose a new path") from exc
+    table = Table(title=f"sample database {path}", title_justify="left")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, rows in counts.items():
+        if rows:
+            table.add_row(name, f"{rows:,}")
+    console.print(table)
+
+
+@app.command()
+def build(db: DbOption = None, workdir: WorkdirOption = None) -> None:
+    """Build and test the dbt feature tables from the database; publish them only if all pass."""
+    settings = _settings(workdir, db)
+    _ensure_sample(settings)
+    _run_build(settings)
+
+
+@app.command()
+def run(db: DbOption = None, workdir: WorkdirOption = None) -> None:
+    """The main job, end to end: (sample database,) build the feature tables, print a summary."""
+    settings = _settings(workdir, db)
+    _ensure_sample(settings)
+    _run_build(settings)
+
+
+def main() -> None:
+    app()

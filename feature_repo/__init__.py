@@ -1,0 +1,1 @@
+"""Feast feature repository: entities, data sources, feature views and services."""

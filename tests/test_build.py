@@ -1,0 +1,100 @@
+"""`ivcrush build` over generated data: atomic publishing, leakage, one row per event."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cli.build import MARTS, BuildError, build, current_build, mart_path
+from cli.settings import Settings
+from cli.source_db import SourceDataError
+from tests.conftest import folder_state
+
+FEATURE_MARTS = [m for m in MARTS if m.endswith("_features")]
+
+
+def _features(settings: Settings) -> pd.DataFrame:
+    frames = [pd.read_parquet(mart_path(settings.current_build, m)).set_index("event_id") for m in FEATURE_MARTS]
+    joined = frames[0]
+    for frame in frames[1:]:
+        joined = joined.join(frame.drop(columns=["ticker", "event_timestamp"]))
+    return joined.sort_index()
+
+
+def test_every_mart_has_one_row_per_event(built_sample: Settings) -> None:
+    result = current_build(built_sample)
+    assert result is not None
+    events = result.row_counts["earnings_events"]
+    assert events > 500
+    for mart in FEATURE_MARTS:
+        assert result.row_counts[mart] == events, mart
+    assert 0 < result.row_counts["event_labels"] < events
+
+
+def test_build_never_writes_the_users_folder(sample_copy: Path, tmp_path: Path) -> None:
+    before = folder_state(sample_copy.parent)
+    build(Settings(workdir=tmp_path / "work", db=sample_copy))
+    assert folder_state(sample_copy.parent) == before
+
+
+def test_failed_build_keeps_the_previous_one(sample_copy: Path, tmp_path: Path) -> None:
+    settings = Settings(workdir=tmp_path / "work", db=sample_copy)
+    first = build(settings)
+    with sqlite3.connect(sample_copy) as con:
+        con.execute("DROP TABLE iv_log")
+    with pytest.raises(SourceDataError, match="table iv_log: missing"):
+        build(settings)
+    assert current_build(settings).build_id == first.build_id
+    assert [p.name for p in settings.builds_dir.iterdir()] == [first.build_id]
+
+
+def test_dbt_failure_publishes_nothing(sample_copy: Path, tmp_path: Path) -> None:
+    settings = Settings(workdir=tmp_path / "work", db=sample_copy)
+    first = build(settings)
+    with sqlite3.connect(sample_copy) as con:  # a duplicate scan breaks a uniqueness test in dbt
+        con.execute("CREATE TABLE iv_copy AS SELECT * FROM iv_log")
+        con.execute("DROP TABLE iv_log")
+        con.execute("CREATE TABLE iv_log AS SELECT * FROM iv_copy UNION ALL SELECT * FROM iv_copy")
+    with pytest.raises(BuildError, match="unique"):
+        build(settings)
+    assert current_build(settings).build_id == first.build_id
+    assert len(list(settings.builds_dir.iterdir())) == 1
+
+
+def test_workspace_next_to_the_database_is_refused(sample_copy: Path) -> None:
+    with pytest.raises(BuildError, match="folder of the database"):
+        build(Settings(workdir=sample_copy.parent, db=sample_copy))
+
+
+def test_features_ignore_every_outcome_after_the_decision_time(
+    built_sample: Settings, sample_db: Path, tmp_path: Path
+) -> None:
+    """Delete every move from a cut-off date on and rebuild: no earlier event's features may change.
+
+    A feature that looks ahead (its own outcome, a later event, a centred window) changes here.
+    """
+    events = pd.read_parquet(mart_path(built_sample.current_build, "earnings_events"))
+    cutoff = events.loc[events["has_outcome"], "earnings_date"].quantile(0.6)
+    truncated = tmp_path / "truncated.db"
+    shutil.copy2(sample_db, truncated)
+    with sqlite3.connect(truncated) as con:
+        deleted = con.execute(
+            "DELETE FROM historical_moves WHERE earnings_date >= ?", (pd.Timestamp(cutoff).date().isoformat(),)
+        ).rowcount
+    assert deleted > 100
+    truncated_settings = replace(built_sample, workdir=tmp_path / "work", db=truncated)
+    build(truncated_settings)
+
+    full = _features(built_sample)
+    cut = _features(truncated_settings)
+    before_cutoff = full.index[full["event_timestamp"] < pd.Timestamp(cutoff, tz="UTC")]
+    assert len(before_cutoff) > 200
+    pd.testing.assert_frame_equal(full.loc[before_cutoff], cut.loc[before_cutoff], check_like=True)
+    after = full.index[full["event_timestamp"] > pd.Timestamp(cutoff, tz="UTC") + pd.Timedelta(days=10)]
+    changed = (full.loc[after, "hm_prior_events"] != cut.loc[after, "hm_prior_events"]).sum()
+    assert changed > 0, "the test must be able to see a difference at all"
