@@ -102,7 +102,7 @@ def _run_build(settings: Settings) -> None:
 @app.command("sample-db")
 def sample_db(
     path: Annotated[Path, typer.Argument(help="Where to write the new SQLite file (must not exist).")],
-    tickers: Annotated[int, typer.Option(help="Number of tickers.", min=1)] = 80,
+    tickers: Annotated[int, typer.Option(help="Number of tickers.", min=1)] = 250,
     years: Annotated[int, typer.Option(help="Years of earnings history per ticker.", min=1)] = 6,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed writes the same data.")] = 7,
 ) -> None:

@@ -809,7 +809,7 @@ def _fill(con: sqlite3.Connection, tickers: int, years: int, seed: int, today: d
 
 
 def write_sample_db(
-    path: Path, tickers: int = 80, years: int = 6, seed: int = 7, today: date | None = None
+    path: Path, tickers: int = 250, years: int = 6, seed: int = 7, today: date | None = None
 ) -> dict[str, int]:
     """Write a new sample 2.0 database at `path` (WAL mode) and return its row count per table.
 
