@@ -47,6 +47,7 @@ class BuildResult:
     built_at: str
     row_counts: dict[str, int]
     seconds: dict[str, float]
+    quality_errors: int = 0
 
 
 def check_workdir(settings: Settings, source: Path) -> None:

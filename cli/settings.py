@@ -36,6 +36,8 @@ class Settings:
     workdir: Path = field(default_factory=lambda: Path(".ivcrush").resolve())
     db: Path | None = None
     amc_labels_untrusted: bool = True
+    online_store: str = "sqlite"
+    redis_url: str = "127.0.0.1:6379"
 
     @property
     def sample_db(self) -> Path:
@@ -56,6 +58,10 @@ class Settings:
         """Symlink to the last build that passed every gate."""
         return self.workdir / "current"
 
+    @property
+    def feast_dir(self) -> Path:
+        return self.workdir / "feast"
+
     def with_overrides(self, *, workdir: Path | None = None, db: Path | None = None) -> Settings:
         changes: dict[str, object] = {}
         if workdir is not None:
@@ -74,8 +80,13 @@ def load_settings(cwd: Path | None = None) -> Settings:
     amc = table.get("amc_labels_untrusted", True)
     if "IVCRUSH_AMC_LABELS_UNTRUSTED" in os.environ:
         amc = _truthy(os.environ["IVCRUSH_AMC_LABELS_UNTRUSTED"])
+    online_store = os.environ.get("IVCRUSH_ONLINE_STORE") or str(table.get("online_store", "sqlite"))
+    if online_store not in {"sqlite", "redis"}:
+        raise ValueError(f"online_store must be 'sqlite' or 'redis', not {online_store!r}")
     return Settings(
         workdir=(cwd / workdir).resolve() if not workdir.is_absolute() else workdir,
         db=(cwd / Path(str(db_value))).resolve() if db_value else None,
         amc_labels_untrusted=bool(amc),
+        online_store=online_store,
+        redis_url=os.environ.get("IVCRUSH_REDIS_URL") or str(table.get("redis_url", "127.0.0.1:6379")),
     )

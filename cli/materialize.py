@@ -1,0 +1,123 @@
+"""`ivcrush materialize`: register the current build in Feast and load its online store, atomically.
+
+A new generation is applied and materialized in its own folder and Feast project; only when every view
+is loaded does the pointer move to it. A failure midway removes the half-made generation (its online rows
+too) and leaves the previous one published and readable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+from dataclasses import asdict, replace
+from datetime import UTC, date, datetime
+from datetime import time as clock_time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from cli.build import current_build, mart_path
+from cli.settings import Settings
+from feature_repo.feature_services import FEATURE_SERVICE_NAME
+from feature_repo.store import Generation, open_store, read_pointer, write_pointer
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+GENERATIONS_KEPT = 2
+
+
+class MaterializeError(Exception):
+    """Nothing could be published to the feature store; the message says why."""
+
+
+def as_of_end(as_of: date) -> datetime:
+    """Online rows are those of events decided up to the end of `as_of` (UTC)."""
+    return datetime.combine(as_of, clock_time(23, 59, 59), tzinfo=UTC)
+
+
+def _drop_generation(settings: Settings, generation: Generation) -> None:
+    folder = generation.path(settings.feast_dir)
+    if generation.online_store == "redis":
+        with contextlib.suppress(Exception):  # best effort: without a registry there is nothing to tear down
+            open_store(folder, generation.project, "redis", settings.redis_url).teardown()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _prune(settings: Settings, keep: Generation) -> None:
+    """Drop all but the newest generations; never the published one."""
+    folder = settings.feast_dir / "generations"
+    pointers = sorted(p for p in folder.iterdir() if (p / "generation.json").is_file())
+    for old in pointers[:-GENERATIONS_KEPT]:
+        generation = Generation(**json.loads((old / "generation.json").read_text()))
+        if generation.generation_id != keep.generation_id:
+            _drop_generation(settings, generation)
+
+
+def materialize(settings: Settings, as_of: date | None = None) -> Generation:
+    """Apply the feature repo over the current build and materialize it into a new online generation."""
+    from feature_repo.entities import ticker
+    from feature_repo.feature_services import feature_services
+    from feature_repo.features import QUARTERLY_TTL, feature_views
+
+    build = current_build(settings)
+    if build is None:
+        raise MaterializeError("no published build in the workspace; run `ivcrush build` first")
+    if build.quality_errors:
+        raise MaterializeError(
+            f"refusing to publish build {build.build_id}: it failed {build.quality_errors} error-severity "
+            "data-quality check(s); see `ivcrush validate`"
+        )
+    build_dir = Path(build.build_dir)
+    as_of = as_of or datetime.now(UTC).date()
+    end = as_of_end(as_of)
+    now = datetime.now(UTC)
+    generation_id = f"{now:%Y%m%dT%H%M%S%f}"
+    generation = Generation(
+        generation_id=generation_id,
+        project=f"ivcrush_{generation_id}",
+        build_id=build.build_id,
+        build_dir=str(build_dir),
+        feature_service=FEATURE_SERVICE_NAME,
+        as_of=as_of.isoformat(),
+        materialized_until=end.isoformat(),
+        online_store=settings.online_store,
+        online_rows=0,
+        published_at=now.isoformat(),
+    )
+    folder = generation.path(settings.feast_dir)
+    folder.mkdir(parents=True)
+    try:
+        store = open_store(folder, generation.project, settings.online_store, settings.redis_url)
+        views = feature_views(build_dir / "marts")
+        store.apply([ticker, *views, *feature_services(views)])
+        store.materialize(start_date=end - QUARTERLY_TTL, end_date=end)
+        events = pd.read_parquet(mart_path(build_dir, "earnings_events"), columns=["ticker", "event_timestamp"])
+        in_window = events[(events["event_timestamp"] <= end) & (events["event_timestamp"] > end - QUARTERLY_TTL)]
+        generation = replace(
+            generation, online_rows=int(in_window["ticker"].nunique()), published_at=datetime.now(UTC).isoformat()
+        )
+        (folder / "generation.json").write_text(json.dumps(asdict(generation), indent=2))
+        write_pointer(settings.feast_dir, generation)
+    except BaseException:
+        _drop_generation(settings, generation)
+        raise
+    _prune(settings, generation)
+    return generation
+
+
+def published(settings: Settings) -> Generation:
+    """The published generation, or a MaterializeError telling the user to materialize."""
+    generation = read_pointer(settings.feast_dir)
+    if generation is None:
+        raise MaterializeError("the feature store has not been published; run `ivcrush materialize` first")
+    return generation
+
+
+def open_published_store(settings: Settings, generation: Generation | None = None) -> FeatureStore:
+    generation = generation or published(settings)
+    return open_store(
+        generation.path(settings.feast_dir), generation.project, generation.online_store, settings.redis_url
+    )
