@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -130,12 +132,83 @@ def build(db: DbOption = None, workdir: WorkdirOption = None) -> None:
     _run_build(settings)
 
 
+AsOfOption = Annotated[
+    datetime | None,
+    typer.Option(
+        "--as-of",
+        formats=["%Y-%m-%d"],
+        help="Serve the events decided up to the end of this day (default: today, UTC).",
+    ),
+]
+
+
+def _run_materialize(settings: Settings, as_of: date | None) -> None:
+    from cli.materialize import MaterializeError, materialize
+
+    started = time.perf_counter()
+    try:
+        generation = materialize(settings, as_of)
+    except MaterializeError as exc:
+        raise _fail(f"{exc}\nthe previously published online store (if any) is unchanged") from exc
+    console.print(
+        f"feature store generation {generation.generation_id} published: build {generation.build_id}, "
+        f"service {generation.feature_service}, {generation.online_store} online store, "
+        f"{generation.online_rows:,} tickers with events decided in the TTL window up to {generation.as_of} "
+        f"({time.perf_counter() - started:.1f} s)"
+    )
+
+
+@app.command()
+def materialize(workdir: WorkdirOption = None, as_of: AsOfOption = None) -> None:
+    """Register the current build in Feast and load its online store (atomically, as a new generation)."""
+    _run_materialize(_settings(workdir, None), as_of.date() if as_of else None)
+
+
+@app.command()
+def dataset(
+    out: Annotated[Path, typer.Option("--out", help="Parquet (.parquet) or CSV file to write.")],
+    workdir: WorkdirOption = None,
+    trusted_only: Annotated[bool, typer.Option(help="Only events whose label is trusted.")] = False,
+) -> None:
+    """Write the point-in-time training set (Feast features + labels of every past event)."""
+    from cli.materialize import MaterializeError
+    from training.data import DatasetError, training_set
+
+    settings = _settings(workdir, None)
+    try:
+        frame = training_set(settings, trusted_only=trusted_only)
+    except (DatasetError, MaterializeError) as exc:
+        raise _fail(str(exc)) from exc
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".csv":
+        frame.to_csv(out, index=False)
+    else:
+        frame.to_parquet(out, index=False)
+    trusted = int(frame["label_trusted"].sum())
+    console.print(f"{len(frame):,} events ({trusted:,} trusted labels), {frame.shape[1]} columns -> {out}")
+
+
 @app.command()
 def run(db: DbOption = None, workdir: WorkdirOption = None) -> None:
-    """The main job, end to end: (sample database,) build the feature tables, print a summary."""
+    """The main job, end to end: (sample database,) build and validate the feature tables, publish them
+    to the feature store, print a summary."""
     settings = _settings(workdir, db)
     _ensure_sample(settings)
     _run_build(settings)
+    _run_materialize(settings, _next_earnings_date(settings))
+
+
+def _next_earnings_date(settings: Settings) -> date | None:
+    """The first earnings date after the last stored move: the day the main job prepares for."""
+    import pandas as pd
+
+    from cli.build import current_build, mart_path
+
+    build = current_build(settings)
+    events = pd.read_parquet(mart_path(Path(build.build_dir), "earnings_events"))
+    last_outcome = events.loc[events["has_outcome"], "earnings_date"].max()
+    upcoming = events.loc[events["earnings_date"] > last_outcome, "earnings_date"]
+    return None if upcoming.empty else pd.Timestamp(upcoming.min()).date()
 
 
 def main() -> None:

@@ -8,8 +8,10 @@ too) and leaves the previous one published and readable.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import shutil
+import warnings
 from dataclasses import asdict, replace
 from datetime import UTC, date, datetime
 from datetime import time as clock_time
@@ -93,7 +95,9 @@ def materialize(settings: Settings, as_of: date | None = None) -> Generation:
         store = open_store(folder, generation.project, settings.online_store, settings.redis_url)
         views = feature_views(build_dir / "marts")
         store.apply([ticker, *views, *feature_services(views)])
-        store.materialize(start_date=end - QUARTERLY_TTL, end_date=end)
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Feast prints progress bars; ibis warns on every query
+            store.materialize(start_date=end - QUARTERLY_TTL, end_date=end)
         events = pd.read_parquet(mart_path(build_dir, "earnings_events"), columns=["ticker", "event_timestamp"])
         in_window = events[(events["event_timestamp"] <= end) & (events["event_timestamp"] > end - QUARTERLY_TTL)]
         generation = replace(

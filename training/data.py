@@ -7,6 +7,7 @@ be among its own features.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -48,7 +49,9 @@ def training_set(settings: Settings, trusted_only: bool = False) -> pd.DataFrame
         events = events[events["label_trusted"]]
     store = open_published_store(settings, generation)
     service = store.get_feature_service(generation.feature_service or FEATURE_SERVICE_NAME)
-    features = store.get_historical_features(entity_df=events[KEYS], features=service).to_df()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ibis warns on every query with duckdb 1.5
+        features = store.get_historical_features(entity_df=events[KEYS], features=service).to_df()
     joined = events.merge(features, on=KEYS, how="left", validate="one_to_one", indicator=True)
     if len(features) != len(events) or (joined["_merge"] != "both").any():
         raise DatasetError(
