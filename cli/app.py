@@ -188,6 +188,48 @@ def dataset(
     console.print(f"{len(frame):,} events ({trusted:,} trusted labels), {frame.shape[1]} columns -> {out}")
 
 
+@app.command("online-features")
+def online_features(
+    earnings_date: Annotated[datetime, typer.Argument(formats=["%Y-%m-%d"], help="Earnings date (YYYY-MM-DD).")],
+    workdir: WorkdirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON records instead of a table.")] = False,
+) -> None:
+    """Online features (Feast online store, model's feature service) of the events on a date."""
+    from cli.materialize import MaterializeError
+    from serving.online import ServingError, events_on
+    from serving.online import online_features as read_online
+
+    settings = _settings(workdir, None)
+    try:
+        events = events_on(settings, earnings_date.date())
+        if events.empty:
+            raise _fail(f"no calendar event on {earnings_date:%Y-%m-%d}")
+        frame = read_online(settings, events)
+    except (MaterializeError, ServingError) as exc:
+        raise _fail(str(exc)) from exc
+    if as_json:
+        console.print_json(frame.to_json(orient="records", date_format="iso"))
+        return
+    table = Table(title=f"online features, earnings {earnings_date:%Y-%m-%d}", title_justify="left")
+    shown = [
+        "ticker",
+        "timing",
+        "hm_prior_events",
+        "hm_close_mean_12q_all_rows",
+        "hm_close_mean_4q",
+        "opt_implied_move_pct",
+    ]
+    for column in shown:
+        table.add_column(column)
+    for row in frame[shown].itertuples(index=False):
+        table.add_row(*("-" if pd_isna(v) else f"{v:.2f}" if isinstance(v, float) else str(v) for v in row))
+    console.print(table)
+
+
+def pd_isna(value: object) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
 @app.command()
 def run(db: DbOption = None, workdir: WorkdirOption = None) -> None:
     """The main job, end to end: (sample database,) build and validate the feature tables, publish them

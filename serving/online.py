@@ -1,0 +1,55 @@
+"""Online features for upcoming earnings events, read from Feast's online store through the model's
+feature service. Each row is checked to describe the requested event, not an older one."""
+
+from __future__ import annotations
+
+import warnings
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from cli.build import mart_path
+from cli.materialize import open_published_store, published
+from cli.settings import Settings
+
+EVENT_ID_REF = "calendar_features:event_id"
+
+
+class ServingError(Exception):
+    """The online store cannot serve the request as asked; the message says what to do."""
+
+
+def events_on(settings: Settings, earnings_date: date) -> pd.DataFrame:
+    """The calendar's events with this earnings date, in the published build."""
+    build_dir = Path(published(settings).build_dir)
+    events = pd.read_parquet(mart_path(build_dir, "earnings_events"))
+    chosen = events[pd.to_datetime(events["earnings_date"]).dt.date == earnings_date]
+    return chosen.sort_values("ticker").reset_index(drop=True)
+
+
+def online_features(settings: Settings, events: pd.DataFrame) -> pd.DataFrame:
+    """The feature service's online values for each event (ticker), verified to belong to that event."""
+    generation = published(settings)
+    store = open_published_store(settings, generation)
+    service = store.get_feature_service(generation.feature_service)
+    refs = [f"{view.name}:{feature.name}" for view in service.feature_view_projections for feature in view.features]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        served = store.get_online_features(
+            features=[*refs, EVENT_ID_REF], entity_rows=[{"ticker": t} for t in events["ticker"]]
+        ).to_df()
+    served = served.rename(columns={"event_id": "served_event_id"})
+    joined = events[["event_id", "ticker", "earnings_date", "timing", "event_timestamp"]].merge(
+        served, on="ticker", how="left"
+    )
+    stale = joined[joined["served_event_id"] != joined["event_id"]]
+    if not stale.empty:
+        examples = ", ".join(
+            f"{row.ticker} serves {row.served_event_id} not {row.event_id}" for row in stale.head(3).itertuples()
+        )
+        raise ServingError(
+            f"the online store (materialized as of {generation.as_of}) does not hold {len(stale)} of these "
+            f"events ({examples}); run `ivcrush materialize --as-of <the events' date>`"
+        )
+    return joined.drop(columns="served_event_id")
