@@ -21,6 +21,8 @@ KEYS = ["ticker", "event_timestamp"]
 LABEL_COLUMNS = [
     "event_id",
     "earnings_date",
+    "reaction_date",
+    "outcome_known_at",
     "timing",
     "label_trusted",
     "abs_close_move_pct",

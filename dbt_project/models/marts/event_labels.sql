@@ -6,6 +6,7 @@ select
     earnings_date,
     reaction_date,
     event_timestamp,
+    outcome_known_at,
     timing,
     label_trusted,
     abs(signed_close_move_pct) as abs_close_move_pct,
