@@ -84,6 +84,7 @@ def _print_build(result) -> None:
         table.add_row(mart, f"{rows:,}")
     console.print(table)
     console.print(
+        f"quality: {result.quality_errors} error(s), {len(result.quality_warnings)} warning(s); "
         f"source {result.source_db} (fingerprint {result.source_fingerprint}); "
         f"AMC labels untrusted: {result.amc_labels_untrusted}; "
         f"{result.seconds['total']:.1f} s (dbt {result.seconds['dbt_build']:.1f} s)"
@@ -92,11 +93,12 @@ def _print_build(result) -> None:
 
 def _run_build(settings: Settings) -> None:
     from cli.build import BuildError, build
+    from cli.quality import QualityGateError, render_summary
     from cli.source_db import SourceDataError
 
     try:
-        result = build(settings)
-    except (SourceDataError, BuildError) as exc:
+        result = build(settings, on_quality=lambda report: render_summary(report, console))
+    except (SourceDataError, BuildError, QualityGateError) as exc:
         raise _fail(f"{exc}\nnothing was published; the previous build (if any) stays current") from exc
     _print_build(result)
 
@@ -122,6 +124,41 @@ def sample_db(
         if rows:
             table.add_row(name, f"{rows:,}")
     console.print(table)
+
+
+@app.command()
+def validate(
+    db: DbOption = None,
+    workdir: WorkdirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON result instead of the summary.")] = False,
+) -> None:
+    """Run the data-quality suites on the database (and on the published feature tables built from it);
+    write JSON and Great Expectations Data Docs into the workspace; exit 1 on any error-severity failure."""
+    from cli.build import current_build
+    from cli.quality import check_marts, check_raw, render_summary, write_report
+    from cli.source_db import SourceDataError
+
+    settings = _settings(workdir, db)
+    _ensure_sample(settings)
+    started = time.perf_counter()
+    try:
+        report = check_raw(settings.source_db, severity=settings.severity)
+    except SourceDataError as exc:
+        raise _fail(str(exc)) from exc
+    build = current_build(settings)
+    if build is not None and Path(build.source_db) == settings.source_db:
+        report = report + check_marts(Path(build.build_dir), severity=settings.severity)
+    out_dir = settings.workdir / "validation" / datetime.now().strftime("%Y%m%dT%H%M%S")
+    result_path = write_report(report, out_dir)
+    if as_json:
+        console.print_json(result_path.read_text())
+    else:
+        render_summary(report, console)
+        console.print(
+            f"result {result_path}; Data Docs {out_dir / 'summary.html'} ({time.perf_counter() - started:.1f} s)"
+        )
+    if report.errors:
+        raise typer.Exit(1)
 
 
 @app.command()

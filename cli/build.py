@@ -11,14 +11,19 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from cli.settings import DBT_PROJECT_DIR, Settings
 from cli.source_db import SourceSnapshot, read_source
+
+if TYPE_CHECKING:
+    from cli.quality import QualityReport
 
 MARTS = (
     "earnings_events",
@@ -48,6 +53,7 @@ class BuildResult:
     row_counts: dict[str, int]
     seconds: dict[str, float]
     quality_errors: int = 0
+    quality_warnings: list[str] = field(default_factory=list)
 
 
 def check_workdir(settings: Settings, source: Path) -> None:
@@ -135,14 +141,26 @@ def current_build(settings: Settings) -> BuildResult | None:
     return BuildResult(**json.loads(manifest.read_text()))
 
 
-def build(settings: Settings) -> BuildResult:
-    """Snapshot the source database, build and test every dbt model, publish on success."""
+def build(settings: Settings, on_quality: Callable[[QualityReport], None] | None = None) -> BuildResult:
+    """Snapshot the source database, check it, build and test every dbt model, check the marts, publish.
+
+    Any error-severity data-quality failure (raw tables or marts) raises QualityGateError before anything
+    is published; `on_quality` sees each report (raw, then marts) as it is made.
+    """
+    from cli.quality import check_marts, check_raw, gate, write_report  # Great Expectations: only here
+
     source = settings.source_db
     check_workdir(settings, source)
     timings: dict[str, float] = {}
     started = time.perf_counter()
     snapshot = read_source(source)
     timings["read_source"] = snapshot.read_seconds
+    step = time.perf_counter()
+    raw_report = check_raw(source, severity=settings.severity, snapshot=snapshot)
+    timings["validate_raw"] = time.perf_counter() - step
+    if on_quality:
+        on_quality(raw_report)
+    gate(raw_report, f"feature tables built from {source}")
 
     now = datetime.now(UTC)
     build_id = f"{now:%Y%m%dT%H%M%S%fZ}-{snapshot.fingerprint[:8]}"
@@ -155,6 +173,14 @@ def build(settings: Settings) -> BuildResult:
         step = time.perf_counter()
         run_dbt(build_dir, settings, ["build"])
         timings["dbt_build"] = time.perf_counter() - step
+        step = time.perf_counter()
+        mart_report = check_marts(build_dir, severity=settings.severity)
+        timings["validate_marts"] = time.perf_counter() - step
+        if on_quality:
+            on_quality(mart_report)
+        gate(mart_report, "feature tables")
+        report = raw_report + mart_report
+        write_report(report, build_dir / "quality")
         result = BuildResult(
             build_id=build_id,
             build_dir=str(build_dir),
@@ -164,6 +190,8 @@ def build(settings: Settings) -> BuildResult:
             built_at=now.isoformat(),
             row_counts=count_rows(build_dir),
             seconds=timings,
+            quality_errors=len(report.errors),
+            quality_warnings=[f"{check.name} ({check.where}): {check.message}" for check in report.warnings],
         )
         timings["total"] = time.perf_counter() - started
         (build_dir / BUILD_MANIFEST).write_text(json.dumps(asdict(result), indent=2))

@@ -38,6 +38,7 @@ class Settings:
     amc_labels_untrusted: bool = True
     online_store: str = "sqlite"
     redis_url: str = "127.0.0.1:6379"
+    severity: dict[str, str] = field(default_factory=dict)
 
     @property
     def sample_db(self) -> Path:
@@ -89,4 +90,5 @@ def load_settings(cwd: Path | None = None) -> Settings:
         amc_labels_untrusted=bool(amc),
         online_store=online_store,
         redis_url=os.environ.get("IVCRUSH_REDIS_URL") or str(table.get("redis_url", "127.0.0.1:6379")),
+        severity={str(k): str(v) for k, v in dict(table.get("severity", {})).items()},
     )

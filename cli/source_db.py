@@ -220,6 +220,7 @@ def read_source(path: Path) -> SourceSnapshot:
 
 def _read_consistent(path: Path) -> dict[str, pd.DataFrame]:
     """Read immutably while no writer is about; through the writer's WAL if one is or appears."""
+    connect_readonly(path).close()  # a missing or non-SQLite file gets its precise message first
     state = _file_state(path)
     tables = _read_tables(connect_readonly(path), path)
     if state[2] or _file_state(path) == state:

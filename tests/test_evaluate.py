@@ -1,0 +1,162 @@
+"""Walk-forward evaluation: point-in-time splits, outputs, shuffled labels, an injected look-ahead feature."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cli.materialize import materialize
+from cli.settings import Settings
+from feature_repo.feature_services import MODEL_FEATURE_COLUMNS
+from training.baselines import baseline_frame, empirical_quantiles
+from training.data import training_set
+from training.evaluate import evaluate, evaluate_frame, walk_forward_splits
+from training.registry import list_models, load_latest, train_and_register
+from training.train import LeakageError
+
+ROUNDS = 80
+FAST = {"num_boost_round": ROUNDS, "resamples": 200}
+
+
+def _published(settings: Settings, target: Path, as_of: date) -> Settings:
+    shutil.copytree(settings.workdir, target, symlinks=True, ignore=shutil.ignore_patterns("feast"))
+    copy = replace(settings, workdir=target)
+    materialize(copy, as_of)
+    return copy
+
+
+@pytest.fixture(scope="module")
+def published_sample(built_sample: Settings, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return _published(built_sample, tmp_path_factory.mktemp("evaluate") / "work", date(2025, 7, 1))
+
+
+@pytest.fixture(scope="module")
+def dataset(published_sample: Settings) -> pd.DataFrame:
+    return training_set(published_sample)
+
+
+@pytest.fixture(scope="module")
+def evaluation(published_sample: Settings, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
+    out_dir = published_sample.workdir / "evaluations" / "run1"
+    return evaluate(published_sample, folds=3, out_dir=out_dir, **FAST), out_dir
+
+
+def test_every_fold_trains_only_on_outcomes_known_before_its_first_test_event(dataset: pd.DataFrame) -> None:
+    for kwargs in ({"folds": 4}, {"train_until": date(2024, 6, 30), "test_from": date(2024, 7, 1)}):
+        splits = walk_forward_splits(dataset, **kwargs)
+        for split in splits:
+            train, test = dataset[split["train"]], dataset[split["test"]]
+            assert len(train) and len(test)
+            assert train["outcome_known_at"].max() < test["event_timestamp"].min()
+        tested = sum(split["test"] for split in splits)
+        assert tested.max() == 1, "an event is tested in one fold at most"
+    single = walk_forward_splits(dataset, train_until=date(2024, 6, 30), test_from=date(2024, 7, 1))[0]
+    assert dataset[single["train"]]["outcome_known_at"].max() < pd.Timestamp("2024-07-01", tz="UTC")
+
+
+def test_empirical_baseline_uses_only_earlier_outcomes(dataset: pd.DataFrame) -> None:
+    events = dataset.sort_values("event_timestamp").tail(300)
+    cut = events["event_timestamp"].min()
+    only_known = dataset[dataset["outcome_known_at"] < cut]
+    later_moves_changed = dataset.copy()
+    later = later_moves_changed["outcome_known_at"] >= cut
+    later_moves_changed.loc[later, "abs_close_move_pct"] = 999.0
+    first = events.groupby("ticker").head(1)  # each ticker's first test event: later outcomes are unknown
+    a = empirical_quantiles(first, dataset)
+    b = empirical_quantiles(first, later_moves_changed)
+    pd.testing.assert_frame_equal(a, b)
+    frame = baseline_frame(first, dataset, only_known)
+    assert frame.notna().all().all(), "missing history falls back to the training window's global values"
+
+
+def test_evaluate_writes_predictions_metrics_and_report(evaluation: tuple[dict, Path]) -> None:
+    metrics, out_dir = evaluation
+    for name in ("predictions.csv", "metrics.json", "report.html", "quantile_calibration.png"):
+        assert (out_dir / name).is_file(), name
+    assert json.loads((out_dir / "metrics.json").read_text())["verdicts"] == metrics["verdicts"]
+    predictions = pd.read_csv(out_dir / "predictions.csv")
+    for column in ("ticker", "earnings_date", "timing", "label_trusted", "actual", "point", "q10", "q90", "p_up"):
+        assert column in predictions.columns
+    assert {"base_2_0_mean", "base_2_0_intraday", "base_median_8q", "base_q10", "base_q90", "fold"} <= set(
+        predictions.columns
+    )
+    trusted = metrics["trusted"]
+    size = trusted["move_size"]
+    assert {m["n"] for m in size.values()} == {trusted["n"]}, "model and baselines on exactly the same events"
+    assert trusted["n"] == int(predictions["label_trusted"].sum())
+    assert metrics["untrusted"]["note"].startswith("UNTRUSTED labels")
+    assert metrics["untrusted"]["n"] == int((~predictions["label_trusted"]).sum())
+    assert len(trusted["by_fold"]) == 3
+    assert set(trusted["exceedance"]) == {"x=2.0 mean", "x=3%", "x=5%", "x=8%"}
+    assert metrics["verdicts"]["iv_crush"]["skill"] is False
+    report = (out_dir / "report.html").read_text()
+    assert metrics["verdicts"]["direction"]["sentence"] in report.replace("&#x27;", "'")
+
+
+def test_shuffled_labels_remove_the_edge(dataset: pd.DataFrame, tmp_path: Path) -> None:
+    real = evaluate_frame(dataset, out_dir=tmp_path / "real", folds=2, report=False, **FAST)
+    shuffled = evaluate_frame(dataset, out_dir=tmp_path / "shuffled", folds=2, report=False, shuffle_labels=True, **FAST)
+    mae = real["trusted"]["move_size"]["model"]["mae"]
+    mae_shuffled = shuffled["trusted"]["move_size"]["model"]["mae"]
+    baseline = real["trusted"]["move_size"]["base_2_0_mean"]["mae"]
+    assert shuffled["trusted"]["move_size"]["base_2_0_mean"]["mae"] == baseline, "same events, same baseline"
+    assert mae < 0.9 * mae_shuffled, (mae, mae_shuffled)
+    assert mae_shuffled > baseline, "a model that learned nothing does not beat 2.0"
+    assert shuffled["verdicts"]["move_size"]["skill"] is False
+    assert "has no skill" in shuffled["verdicts"]["move_size"]["sentence"]
+    assert real["verdicts"]["move_size"]["skill"] is True, real["verdicts"]["move_size"]["sentence"]
+
+
+def test_an_injected_look_ahead_feature_is_caught(dataset: pd.DataFrame, tmp_path: Path) -> None:
+    leaky = dataset.copy()
+    noise = pd.Series(range(len(leaky)), index=leaky.index).mod(7).sub(3).mul(0.15)
+    leaky["future_move"] = leaky["abs_close_move_pct"] + noise
+    features = [*MODEL_FEATURE_COLUMNS, "future_move"]
+    with pytest.raises(LeakageError, match="feature future_move looks like the label"):
+        evaluate_frame(leaky, out_dir=tmp_path / "a", folds=2, features=features, report=False, **FAST)
+    # with the check off, the evaluation itself flags the implausible jump in skill
+    metrics = evaluate_frame(
+        leaky, out_dir=tmp_path / "b", folds=2, features=features, check_leakage=False, report=False, **FAST
+    )
+    assert metrics["trusted"]["move_size"]["model"]["r2"] > 0.6
+    assert any(flag.startswith("IMPLAUSIBLE SKILL") for flag in metrics["flags"])
+    assert any(line.startswith("IMPLAUSIBLE SKILL") for line in metrics["summary"])
+
+
+def test_train_and_register_attaches_the_latest_verdict(
+    published_sample: Settings, evaluation: tuple[dict, Path]
+) -> None:
+    metrics, out_dir = evaluation
+    model_id = train_and_register(published_sample, num_boost_round=ROUNDS)
+    listed = list_models(published_sample.workdir)
+    assert listed[-1]["model_id"] == model_id
+    loaded = load_latest(published_sample.workdir)
+    assert loaded.verdicts == metrics["verdicts"]
+    assert loaded.metadata["metrics"]["evaluation_path"] == str(out_dir)
+    assert loaded.metadata["data_fingerprint"]["source_fingerprint"]
+    assert len(loaded.metadata["data_fingerprint"]["training_frame_sha256"]) == 16
+
+
+@pytest.mark.real_snapshot
+def test_single_split_on_the_real_snapshot(built_real: Settings, tmp_path: Path) -> None:
+    settings = _published(built_real, tmp_path / "work", date(2025, 7, 1))
+    metrics = evaluate(
+        settings, train_until=date(2025, 1, 1), test_from=date(2025, 1, 1), out_dir=tmp_path / "out", report=False
+    )
+    saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    trusted = saved["trusted"]
+    assert trusted["n"] > 300
+    assert set(trusted["move_size"]) == {"model", "base_2_0_mean", "base_2_0_intraday", "base_median_8q", "base_q50"}
+    assert {m["n"] for m in trusted["move_size"].values()} == {trusted["n"]}
+    assert set(trusted["quantiles"]) == {"model", "empirical"}
+    assert saved["setup"]["folds"][0]["train_last_outcome_known_at"] < "2025-01-01"
+    assert metrics["verdicts"]["iv_crush"]["sentence"].startswith(
+        "IV-crush model not trained: only 0 past events have an implied move"
+    )
+    assert set(metrics["verdicts"]) == {"move_size", "direction", "iv_crush"}

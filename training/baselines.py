@@ -1,0 +1,101 @@
+"""Baselines on exactly the events a model is evaluated on.
+
+- `base_2_0_mean`: 2.0's rule, the mean of the ticker's last 12 stored absolute close moves (all rows,
+  `hm_close_mean_12q_all_rows`).
+- `base_2_0_intraday`: its intraday variant (`hm_intraday_mean_12q_all_rows`, mean high-low range).
+- `base_median_8q`: the 8-quarter median (`hm_close_median_8q_all_rows`).
+- `base_q10..base_q90`: the empirical distribution of the ticker's past **trusted** moves: quantiles of its
+  last `EMPIRICAL_WINDOW` trusted moves whose outcome was known strictly before the event's decision time
+  (point-in-time by construction; computed from the labels of the whole frame, filtered per event).
+  Fewer than `EMPIRICAL_MIN_HISTORY` such moves -> fallback.
+
+Missing baselines (no history) fall back to the training window's global median (point baselines) or
+global quantiles (empirical), from trusted labels known before the test period; the share of rows that fell
+back is reported by `fallback_shares`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from training.train import MOVE_LABEL, QUANTILE_NAMES, QUANTILES
+
+POINT_BASELINES: dict[str, str] = {
+    "base_2_0_mean": "hm_close_mean_12q_all_rows",
+    "base_2_0_intraday": "hm_intraday_mean_12q_all_rows",
+    "base_median_8q": "hm_close_median_8q_all_rows",
+}
+BASELINE_LABELS: dict[str, str] = {
+    "base_2_0_mean": "2.0 rule: mean of last 12 abs close moves (all rows)",
+    "base_2_0_intraday": "2.0 intraday variant: mean of last 12 high-low ranges (all rows)",
+    "base_median_8q": "median of last 8 abs close moves (all rows)",
+    "base_q50": "empirical median of the ticker's past trusted moves",
+}
+EMPIRICAL_NAMES = tuple(f"base_{name}" for name in QUANTILE_NAMES)
+EMPIRICAL_WINDOW = 12
+EMPIRICAL_MIN_HISTORY = 4
+
+
+def empirical_quantiles(
+    events: pd.DataFrame,
+    history: pd.DataFrame,
+    window: int = EMPIRICAL_WINDOW,
+    min_history: int = EMPIRICAL_MIN_HISTORY,
+) -> pd.DataFrame:
+    """Quantiles of each event's ticker's last `window` trusted moves known before its decision time.
+
+    `history`: rows with ticker, outcome_known_at, label_trusted and the move label (any period; only
+    outcomes known strictly before each event's `event_timestamp` are used). NaN where fewer than
+    `min_history` such moves exist.
+    """
+    known = history[history["label_trusted"].astype(bool) & history[MOVE_LABEL].notna()].copy()
+    known["outcome_known_at"] = _naive_utc(known["outcome_known_at"])
+    known = known.sort_values(["ticker", "outcome_known_at"], kind="mergesort")
+    by_ticker = {
+        ticker: (group["outcome_known_at"].to_numpy(), group[MOVE_LABEL].to_numpy(dtype="float64"))
+        for ticker, group in known.groupby("ticker", sort=False)
+    }
+    decided_at = _naive_utc(events["event_timestamp"]).to_numpy()
+    out = np.full((len(events), len(QUANTILES)), np.nan)
+    for i, (ticker, decided) in enumerate(zip(events["ticker"], decided_at, strict=True)):
+        if ticker not in by_ticker:
+            continue
+        times, moves = by_ticker[ticker]
+        end = int(np.searchsorted(times, decided, side="left"))  # outcomes known strictly before
+        past = moves[max(0, end - window) : end]
+        if past.size >= min_history:
+            out[i] = np.quantile(past, QUANTILES)
+    return pd.DataFrame(out, columns=list(EMPIRICAL_NAMES), index=events.index)
+
+
+def baseline_frame(events: pd.DataFrame, history: pd.DataFrame, train: pd.DataFrame) -> pd.DataFrame:
+    """Every baseline for `events`, with fallbacks from `train` (the training window's trusted labels).
+
+    Adds boolean `<name>_fallback` columns marking the rows that fell back.
+    """
+    trusted = train[train["label_trusted"].astype(bool) & train[MOVE_LABEL].notna()][MOVE_LABEL]
+    global_median = float(trusted.median()) if len(trusted) else np.nan
+    global_quantiles = np.quantile(trusted, QUANTILES) if len(trusted) else np.full(len(QUANTILES), np.nan)
+    out = pd.DataFrame(index=events.index)
+    for name, column in POINT_BASELINES.items():
+        values = pd.to_numeric(events[column], errors="coerce").astype("float64")
+        out[f"{name}_fallback"] = values.isna()
+        out[name] = values.fillna(global_median)
+    empirical = empirical_quantiles(events, history, EMPIRICAL_WINDOW, EMPIRICAL_MIN_HISTORY)
+    missing = empirical.isna().any(axis=1)
+    for j, name in enumerate(EMPIRICAL_NAMES):
+        out[name] = empirical[name].where(~missing, global_quantiles[j])
+    out["base_quantiles_fallback"] = missing
+    return out
+
+
+def _naive_utc(stamps: pd.Series) -> pd.Series:
+    return pd.to_datetime(stamps, utc=True).dt.tz_convert(None).astype("datetime64[us]")
+
+
+def fallback_shares(baselines: pd.DataFrame) -> dict[str, float]:
+    """Share of rows where each baseline had no history and used the training window's global value."""
+    shares = {name: float(baselines[f"{name}_fallback"].mean()) for name in POINT_BASELINES}
+    shares["base_quantiles"] = float(baselines["base_quantiles_fallback"].mean())
+    return {name: round(value, 4) for name, value in shares.items()} if len(baselines) else {}

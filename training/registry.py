@@ -1,0 +1,217 @@
+"""Model registry in `<workdir>/models/<model_id>/`: LightGBM's native text format plus metadata.json.
+
+No pickle or joblib: every booster is written with `booster.save_model` (text) and read back with
+`lgb.Booster(model_file=...)`. A model folder is written under a temporary name and moved into place with
+one `os.replace`, so a reader never sees a half-written model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import lightgbm as lgb
+
+from cli.build import current_build
+from cli.materialize import published
+from cli.settings import Settings
+from training.evaluate import evaluate, frame_hash, latest_evaluation
+from training.train import NUM_BOOST_ROUND, TrainedModels, train_models
+
+METADATA = "metadata.json"
+PACKAGES = ("lightgbm", "pandas", "numpy", "feast", "scipy")
+
+
+class RegistryError(Exception):
+    """No model could be registered or loaded; the message says why."""
+
+
+@dataclass
+class LoadedModel:
+    """A registered model read back: its boosters (by name), features and metadata."""
+
+    model_id: str
+    boosters: dict[str, lgb.Booster]
+    features: list[str]
+    metadata: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def verdicts(self) -> dict[str, dict[str, object]]:
+        return dict(self.metadata.get("metrics", {}).get("verdicts", {}))
+
+
+def models_dir(workdir: Path) -> Path:
+    return Path(workdir) / "models"
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def _service_version(name: str) -> int | None:
+    tail = name.rsplit("_v", 1)
+    return int(tail[1]) if len(tail) == 2 and tail[1].isdigit() else None
+
+
+def register(
+    workdir: Path,
+    models: TrainedModels,
+    *,
+    feature_service: str,
+    data_fingerprint: dict[str, object],
+    metrics: dict[str, object] | None = None,
+    extra: dict[str, object] | None = None,
+) -> str:
+    """Write the models and their metadata atomically; return the new model_id."""
+    created = datetime.now(UTC)
+    texts = {name: booster.model_to_string() for name, booster in models.boosters.items()}
+    digest = hashlib.sha256("".join(texts[name] for name in sorted(texts)).encode()).hexdigest()[:8]
+    model_id = f"{created:%Y%m%dT%H%M%S%f}-{digest}"
+    root = models_dir(workdir)
+    root.mkdir(parents=True, exist_ok=True)
+    temporary = root / f".tmp-{model_id}"
+    temporary.mkdir()
+    try:
+        for name, booster in models.boosters.items():
+            booster.save_model(str(temporary / f"{name}.txt"))
+        metadata = {
+            "model_id": model_id,
+            "created_at": created.isoformat(),
+            "feature_service": {"name": feature_service, "version": _service_version(feature_service)},
+            "features": models.features,
+            "models": {name: f"{name}.txt" for name in models.boosters},
+            "notes": models.notes,
+            "training_window": models.training,
+            "data_fingerprint": data_fingerprint,
+            "metrics": metrics or {},
+            "packages": _versions(),
+            "format": "LightGBM text model (booster.save_model); no pickle",
+            **(extra or {}),
+        }
+        (temporary / METADATA).write_text(json.dumps(metadata, indent=2, default=str))
+        os.replace(temporary, root / model_id)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    return model_id
+
+
+def list_models(workdir: Path) -> list[dict[str, object]]:
+    """Every registered model's summary, oldest first."""
+    root = models_dir(workdir)
+    if not root.is_dir():
+        return []
+    out = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        path = folder / METADATA
+        if not path.is_file():
+            continue
+        metadata = json.loads(path.read_text())
+        verdicts = metadata.get("metrics", {}).get("verdicts", {})
+        out.append(
+            {
+                "model_id": metadata["model_id"],
+                "created_at": metadata["created_at"],
+                "feature_service": metadata["feature_service"],
+                "build_id": metadata["data_fingerprint"].get("build_id"),
+                "training_rows": metadata["training_window"].get("rows"),
+                "last_outcome_known_at": metadata["training_window"].get("last_outcome_known_at"),
+                "models": sorted(metadata["models"]),
+                "skill": {name: verdict.get("skill") for name, verdict in verdicts.items()},
+                "summary": [verdict.get("sentence") for verdict in verdicts.values()],
+                "path": str(folder),
+            }
+        )
+    return sorted(out, key=lambda m: (m["created_at"], m["model_id"]))
+
+
+def load_model(workdir: Path, model_id: str) -> LoadedModel:
+    folder = models_dir(workdir) / model_id
+    path = folder / METADATA
+    if not path.is_file():
+        raise RegistryError(f"no model {model_id} in {models_dir(workdir)}")
+    metadata = json.loads(path.read_text())
+    boosters = {name: lgb.Booster(model_file=str(folder / file)) for name, file in metadata["models"].items()}
+    return LoadedModel(model_id=model_id, boosters=boosters, features=list(metadata["features"]), metadata=metadata)
+
+
+def load_latest(workdir: Path) -> LoadedModel:
+    """The newest registered model, or a RegistryError telling the user to run `ivcrush train`."""
+    models = list_models(workdir)
+    if not models:
+        raise RegistryError(f"no model registered in {models_dir(workdir)}; run `ivcrush train` first")
+    return load_model(workdir, str(models[-1]["model_id"]))
+
+
+def train_and_register(
+    settings: Settings,
+    *,
+    trusted_only: bool = True,
+    num_boost_round: int = NUM_BOOST_ROUND,
+    evaluation: dict[str, object] | None = None,
+    quick_folds: int = 2,
+) -> str:
+    """Train on every past event (trusted labels by default) and register; return the model_id.
+
+    The verdicts come from `evaluation` when given, else from the newest `evaluate` run of the same build
+    under `<workdir>/evaluations/`, else from a quick walk-forward run (`quick_folds` folds) done here.
+    Refuses a build that failed the data-quality gate.
+    """
+    from training.data import training_set
+
+    build = current_build(settings)
+    if build is None:
+        raise RegistryError("no published build in the workspace; run `ivcrush build` first")
+    if build.quality_errors > 0:
+        raise RegistryError(
+            f"refusing to train on build {build.build_id}: it failed {build.quality_errors} error-severity "
+            "data-quality check(s); see `ivcrush validate`"
+        )
+    generation = published(settings)
+    if generation.build_id != build.build_id:
+        raise RegistryError(
+            f"the feature store publishes build {generation.build_id}, not the current build {build.build_id}; "
+            "run `ivcrush materialize` first"
+        )
+    dataset = training_set(settings)
+    if evaluation is None:
+        evaluation = latest_evaluation(settings, build.build_id)
+    if evaluation is None:
+        evaluation = evaluate(settings, folds=quick_folds, num_boost_round=num_boost_round)
+    models = train_models(dataset, trusted_only=trusted_only, num_boost_round=num_boost_round)
+    metrics = {
+        "verdicts": evaluation.get("verdicts", {}),
+        "summary": evaluation.get("summary", []),
+        "flags": evaluation.get("flags", []),
+        "evaluation_setup": {k: v for k, v in evaluation.get("setup", {}).items() if k != "folds"},
+        "evaluation_path": evaluation.get("path"),
+        "trusted": {
+            key: evaluation.get("trusted", {}).get(key) for key in ("n", "move_size", "quantiles", "direction")
+        },
+    }
+    fingerprint = {
+        "build_id": build.build_id,
+        "source_fingerprint": build.source_fingerprint,
+        "training_frame_sha256": frame_hash(dataset),
+        "rows": len(dataset),
+        "as_of": date.today().isoformat(),
+    }
+    return register(
+        settings.workdir,
+        models,
+        feature_service=generation.feature_service,
+        data_fingerprint=fingerprint,
+        metrics=metrics,
+    )

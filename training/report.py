@@ -1,0 +1,120 @@
+"""report.html of an evaluation: plain-words summary, then figures with the baseline next to the model."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from training.baselines import EMPIRICAL_NAMES
+from training.train import MOVE_LABEL, QUANTILE_NAMES, QUANTILES
+
+
+def _save(fig: plt.Figure, path: Path) -> str:
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path.name
+
+
+def _predicted_vs_actual(rows: pd.DataFrame, folder: Path) -> str:
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.5), sharex=True, sharey=True)
+    limit = float(np.nanpercentile(rows[MOVE_LABEL], 99)) if len(rows) else 1.0
+    for ax, column, title in ((axes[0], "point", "model (q50)"), (axes[1], "base_2_0_mean", "2.0 mean (baseline)")):
+        ax.scatter(rows[column], rows[MOVE_LABEL], s=6, alpha=0.35)
+        ax.plot([0, limit], [0, limit], color="black", lw=1)
+        ax.set(xlim=(0, limit), ylim=(0, limit), xlabel="predicted |move| %", ylabel="actual |move| %", title=title)
+    return _save(fig, folder / "predicted_vs_actual.png")
+
+
+def _calibration(rows: pd.DataFrame, folder: Path) -> str:
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    y = rows[MOVE_LABEL].to_numpy()
+    model = [np.mean(y < rows[name]) for name in QUANTILE_NAMES]
+    base = [np.mean(y < rows[name]) for name in EMPIRICAL_NAMES]
+    ax.plot([0, 1], [0, 1], color="black", lw=1, label="perfect")
+    ax.plot(QUANTILES, model, "o-", label="model")
+    ax.plot(QUANTILES, base, "s--", label="empirical quantiles (baseline)")
+    ax.set(xlabel="nominal quantile", ylabel="observed share below", title="Quantile calibration")
+    ax.legend()
+    return _save(fig, folder / "quantile_calibration.png")
+
+
+def _coverage_by_fold(metrics: dict[str, object], folder: Path) -> str:
+    by_fold = pd.DataFrame(metrics["trusted"]["by_fold"])
+    fig, ax = plt.subplots(figsize=(6, 4))
+    if len(by_fold):
+        x = np.arange(len(by_fold))
+        ax.bar(x - 0.2, by_fold["coverage_80_model"], 0.4, label="model q10-q90")
+        ax.bar(x + 0.2, by_fold["coverage_80_empirical"], 0.4, label="empirical q10-q90 (baseline)")
+        ax.set_xticks(x, [f"fold {f}" for f in by_fold["fold"]])
+    ax.axhline(0.8, color="black", lw=1, label="nominal 80%")
+    ax.set(ylim=(0, 1), ylabel="coverage", title="80% interval coverage by fold")
+    ax.legend(loc="lower right")
+    return _save(fig, folder / "coverage_by_fold.png")
+
+
+def _error_by_timing(metrics: dict[str, object], folder: Path) -> str:
+    timing = {k: v for k, v in metrics["trusted"]["by_timing"].items() if v.get("n")}
+    fig, ax = plt.subplots(figsize=(6, 4))
+    names = list(timing)
+    x = np.arange(len(names))
+    ax.bar(x - 0.2, [timing[t]["move_size"]["model"]["mae"] for t in names], 0.4, label="model")
+    ax.bar(x + 0.2, [timing[t]["move_size"]["base_2_0_mean"]["mae"] for t in names], 0.4, label="2.0 mean (baseline)")
+    ax.set_xticks(x, [f"{t} (n={timing[t]['n']})" for t in names])
+    ax.set(ylabel="MAE, % points", title="Error by timing (trusted labels)")
+    ax.legend()
+    return _save(fig, folder / "error_by_timing.png")
+
+
+def _importance(importance: pd.Series, folder: Path) -> str:
+    top = importance.head(15)[::-1]
+    fig, ax = plt.subplots(figsize=(7, 5))
+    ax.barh(top.index, top.to_numpy())
+    base = "hm_close_mean_12q_all_rows"
+    if base in importance.index:
+        rank = list(importance.index).index(base) + 1
+        ax.set_title(f"Feature importance (gain, q50)\n2.0's statistic {base} ranks #{rank}")
+    else:
+        ax.set_title("Feature importance (gain, q50)")
+    return _save(fig, folder / "feature_importance.png")
+
+
+def _table(metrics: dict[str, object]) -> str:
+    size = metrics["trusted"].get("move_size", {})
+    rows = "".join(
+        f"<tr><td>{html.escape(name)}</td><td>{m['mae']}</td><td>{m['rmse']}</td><td>{m['r2']}</td></tr>"
+        for name, m in size.items()
+    )
+    return f"<table border=1 cellpadding=4><tr><th></th><th>MAE</th><th>RMSE</th><th>R^2</th></tr>{rows}</table>"
+
+
+def write_report(out_dir: Path, rows: pd.DataFrame, metrics: dict[str, object], importance: pd.Series) -> Path:
+    """Write report.html and its PNG figures into out_dir (trusted labels only in the figures)."""
+    out_dir = Path(out_dir)
+    trusted = rows[rows["label_trusted"].astype(bool)]
+    figures = {
+        "Predicted vs actual (trusted labels), model next to the 2.0 mean": _predicted_vs_actual(trusted, out_dir),
+        "Quantile calibration, model next to the empirical quantiles": _calibration(trusted, out_dir),
+        "80% interval coverage by fold": _coverage_by_fold(metrics, out_dir),
+        "Error by timing": _error_by_timing(metrics, out_dir),
+        "Feature importance": _importance(importance, out_dir),
+    }
+    summary = "".join(f"<li>{html.escape(s)}</li>" for s in metrics["summary"])
+    body = "".join(f"<h3>{html.escape(t)}</h3><img src='{f}'>" for t, f in figures.items())
+    setup = html.escape(str(metrics["setup"]["mode"]))
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>ivcrush evaluation</title></head><body>"
+        f"<h1>Walk-forward evaluation ({setup})</h1><h2>Summary</h2><ul>{summary}</ul>"
+        f"<p>{html.escape(metrics['untrusted']['note'])}.</p>"
+        f"<h2>Move size on trusted labels</h2>{_table(metrics)}{body}</body></html>"
+    )
+    path = out_dir / "report.html"
+    path.write_text(page)
+    return path
