@@ -62,17 +62,15 @@ def test_every_fold_trains_only_on_outcomes_known_before_its_first_test_event(da
 
 def test_empirical_baseline_uses_only_earlier_outcomes(dataset: pd.DataFrame) -> None:
     events = dataset.sort_values("event_timestamp").tail(300)
-    cut = events["event_timestamp"].min()
-    only_known = dataset[dataset["outcome_known_at"] < cut]
-    later_moves_changed = dataset.copy()
-    later = later_moves_changed["outcome_known_at"] >= cut
-    later_moves_changed.loc[later, "abs_close_move_pct"] = 999.0
-    first = events.groupby("ticker").head(1)  # each ticker's first test event: later outcomes are unknown
-    a = empirical_quantiles(first, dataset)
-    b = empirical_quantiles(first, later_moves_changed)
-    pd.testing.assert_frame_equal(a, b)
+    first = events.groupby("ticker").head(1)  # one event per ticker
+    decided = dataset["ticker"].map(first.set_index("ticker")["event_timestamp"])
+    changed = dataset.copy()
+    changed.loc[changed["outcome_known_at"] >= decided, "abs_close_move_pct"] = 999.0  # not yet known
+    pd.testing.assert_frame_equal(empirical_quantiles(first, dataset), empirical_quantiles(first, changed))
+    only_known = dataset[dataset["outcome_known_at"] < events["event_timestamp"].min()]
     frame = baseline_frame(first, dataset, only_known)
     assert frame.notna().all().all(), "missing history falls back to the training window's global values"
+    assert frame["base_quantiles_fallback"].any() and not frame["base_quantiles_fallback"].all()
 
 
 def test_evaluate_writes_predictions_metrics_and_report(evaluation: tuple[dict, Path]) -> None:
@@ -101,7 +99,9 @@ def test_evaluate_writes_predictions_metrics_and_report(evaluation: tuple[dict, 
 
 def test_shuffled_labels_remove_the_edge(dataset: pd.DataFrame, tmp_path: Path) -> None:
     real = evaluate_frame(dataset, out_dir=tmp_path / "real", folds=2, report=False, **FAST)
-    shuffled = evaluate_frame(dataset, out_dir=tmp_path / "shuffled", folds=2, report=False, shuffle_labels=True, **FAST)
+    shuffled = evaluate_frame(
+        dataset, out_dir=tmp_path / "shuffled", folds=2, report=False, shuffle_labels=True, **FAST
+    )
     mae = real["trusted"]["move_size"]["model"]["mae"]
     mae_shuffled = shuffled["trusted"]["move_size"]["model"]["mae"]
     baseline = real["trusted"]["move_size"]["base_2_0_mean"]["mae"]

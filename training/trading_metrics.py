@@ -155,6 +155,8 @@ def breakdowns(positions: pd.DataFrame, equity: float = DEFAULT_EQUITY) -> dict[
 
 
 def format_value(name: str, value: float, unit: str = "$") -> str:
+    if isinstance(value, str):
+        return value
     if isinstance(value, float) and math.isnan(value):
         return "n/a"
     if name == "profit_factor" and math.isinf(value):
