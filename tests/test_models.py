@@ -20,7 +20,7 @@ from training.data import training_set
 from training.evaluate import compute_metrics
 from training.predict import confidence, ensemble, exceedance_function, predict_frame, prob_move_exceeds
 from training.registry import RegistryError, list_models, load_latest, register, train_and_register
-from training.train import QUANTILE_NAMES, LeakageError, train_models
+from training.train import QUANTILE_NAMES, QUANTILES, LeakageError, train_models
 
 ROUNDS = 40
 
@@ -136,7 +136,7 @@ def test_a_direction_model_without_skill_gets_a_plain_sentence() -> None:
             "moved_up": rng.random(n) < 0.5,
             "p_up": rng.random(n),  # a coin: no information about the direction
             "iv_crush_ratio": np.nan,
-            **{name: np.quantile(actual, level) for name, level in zip(QUANTILE_NAMES, (0.1, 0.25, 0.5, 0.75, 0.9))},
+            **{name: np.quantile(actual, level) for name, level in zip(QUANTILE_NAMES, QUANTILES, strict=True)},
             **{f"base_{name}": np.quantile(actual, 0.5) for name in QUANTILE_NAMES},
             "base_2_0_mean": actual.mean(),
             "base_2_0_intraday": actual.mean(),
@@ -151,10 +151,10 @@ def test_a_direction_model_without_skill_gets_a_plain_sentence() -> None:
     verdict = compute_metrics(rows, resamples=200, notes={"iv_crush": "not trained: only 0 past events"})["verdicts"]
     direction = verdict["direction"]
     assert direction["skill"] is False
-    assert re.fullmatch(
-        r"Direction model has no skill: AUC 0\.\d\d \(95% CI 0\.\d\d-0\.\d\d\) includes 0\.5; serving will not use it\.",
-        direction["sentence"],
-    ), direction["sentence"]
+    pattern = (
+        r"Direction model has no skill: AUC 0\.\d\d \(95% CI 0\.\d\d-0\.\d\d\) includes 0\.5; serving will not use it\."
+    )
+    assert re.fullmatch(pattern, direction["sentence"]), direction["sentence"]
     assert verdict["iv_crush"]["sentence"].startswith("IV-crush model not trained: only 0 past events")
 
 
