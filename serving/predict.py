@@ -1,0 +1,218 @@
+"""Predictions and recommendations for upcoming earnings events: online features (Feast, the model's
+feature service) -> registered models -> strategy. Imports neither dbt nor Great Expectations."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from scipy.special import erfinv
+
+from cli.build import current_build
+from cli.materialize import published
+from cli.settings import Settings
+from serving.online import ServingError, events_on, online_features
+from serving.strategy import (
+    Account,
+    Decision,
+    StrategyError,
+    check_implied_move,
+    decide,
+    market_exceedance,
+)
+
+if TYPE_CHECKING:
+    from training.registry import LoadedModel
+
+QUANTILE_LEVELS = (0.1, 0.25, 0.5, 0.75, 0.9)
+UNKNOWN_SPOT = 100.0
+
+
+@dataclass
+class Recommendation:
+    """One event's forecast, decision and the notes that qualify them."""
+
+    ticker: str
+    event_id: str
+    earnings_date: str
+    timing: str
+    implied_source: str
+    spot_source: str
+    basis: str
+    forecast: dict[str, object]
+    decision: Decision
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "ticker": self.ticker,
+            "event_id": self.event_id,
+            "earnings_date": self.earnings_date,
+            "timing": self.timing,
+            "implied_source": self.implied_source,
+            "spot_source": self.spot_source,
+            "basis": self.basis,
+            "forecast": self.forecast,
+            "decision": self.decision.to_dict(),
+            "notes": self.notes,
+        }
+
+
+@dataclass
+class Refusal:
+    ticker: str
+    reason: str
+
+
+def half_normal_baseline(mean_abs_move: float) -> tuple[dict[float, float], object]:
+    """2.0's view as a distribution: |move| half-normal with the 2.0 mean; its quantiles and exceedance."""
+    sigma = mean_abs_move * math.sqrt(math.pi / 2)
+    quantiles = {q: float(sigma * math.sqrt(2) * erfinv(q)) for q in QUANTILE_LEVELS}
+    return quantiles, market_exceedance(mean_abs_move)
+
+
+def _number(value: object) -> float | None:
+    number = pd.to_numeric(value, errors="coerce")
+    return None if pd.isna(number) else float(number)
+
+
+def check_serving_state(settings: Settings) -> LoadedModel:
+    """The online store must come from the latest build and the model's feature service; else refuse."""
+    from training.registry import RegistryError, load_latest
+
+    generation = published(settings)
+    build = current_build(settings)
+    if build is None or generation.build_id != build.build_id:
+        raise ServingError(
+            f"the online store was built from build {generation.build_id}, older than the latest build "
+            f"{build.build_id if build else '(none)'}; run `ivcrush materialize`"
+        )
+    try:
+        model = load_latest(settings.workdir)
+    except RegistryError as exc:
+        raise ServingError(f"{exc}; run `ivcrush train`") from exc
+    service = model.metadata.get("feature_service")
+    if service != generation.feature_service:
+        raise ServingError(
+            f"the model {model.model_id} was trained with feature service {service}, the online store serves "
+            f"{generation.feature_service}; retrain (`ivcrush train`) or re-materialize"
+        )
+    return model
+
+
+def recommend(
+    settings: Settings,
+    events: pd.DataFrame,
+    *,
+    implied: pd.DataFrame | None = None,
+    account: Account | None = None,
+    preset: str = "balanced",
+    strike_quantile: float = 0.9,
+) -> tuple[list[Recommendation], list[Refusal]]:
+    """Forecast, decision and size for each event; events that cannot be served are refused with a reason."""
+    from training.predict import ensemble, exceedance_function
+
+    account = account or Account()
+    model = check_serving_state(settings)
+    features = online_features(settings, events)
+    predictions = ensemble(model, features, model.verdicts)
+    given = {} if implied is None else implied.set_index("ticker").to_dict("index")
+    move_skill = bool(model.verdicts.get("move_size", {}).get("skill", False))
+    recommendations, refusals = [], []
+    for (_, row), prediction in zip(features.iterrows(), predictions, strict=True):
+        ticker = row["ticker"]
+        notes: list[str] = []
+        override = given.get(ticker, {})
+        implied_pct = _number(override.get("implied_move_pct"))
+        implied_source = "user"
+        if implied_pct is None:
+            implied_pct, implied_source = _number(row.get("opt_implied_move_pct")), "2.0 iv_log scan"
+        spot = _number(override.get("spot")) or _number(row.get("opt_stock_price"))
+        spot_source = "user" if _number(override.get("spot")) else "2.0 iv_log scan"
+        if spot is None:
+            spot, spot_source = UNKNOWN_SPOT, "unknown: strikes and dollars per $100 of stock"
+        try:
+            check_implied_move(implied_pct)
+        except StrategyError as exc:
+            refusals.append(Refusal(ticker, str(exc)))
+            continue
+        hist_mean = _number(row.get("hm_close_mean_12q_all_rows"))
+        if move_skill:
+            quantiles, exceeds, basis = prediction["quantiles"], exceedance_function(prediction["quantiles"]), "ml"
+        elif hist_mean:
+            quantiles, exceeds = half_normal_baseline(hist_mean)
+            basis = "2.0 mean"
+            notes.append(
+                "the move-size model did not beat the 2.0 baseline walk-forward: decisions use 2.0's mean "
+                "(as a half-normal); the model's quantiles are shown for information only"
+            )
+        else:
+            refusals.append(Refusal(ticker, "no move-size skill and no 2.0 history to fall back on"))
+            continue
+        if prediction["p_up"] is None:
+            notes.append("direction not used: the direction model has no walk-forward skill")
+        decision = decide(
+            quantiles=quantiles,
+            exceeds=exceeds,
+            implied_move_pct=implied_pct,
+            spot=spot,
+            hist_mean_2_0_pct=hist_mean,
+            prob_up=prediction["p_up"],
+            account=account,
+            preset=preset,
+            strike_quantile=strike_quantile,
+        )
+        if not row.get("hm_prior_events"):
+            notes.append("no trusted earnings history for this ticker: the forecast leans on market-wide features")
+        recommendations.append(
+            Recommendation(
+                ticker=ticker,
+                event_id=row["event_id"],
+                earnings_date=pd.Timestamp(row["earnings_date"]).date().isoformat(),
+                timing=row["timing"],
+                implied_source=implied_source,
+                spot_source=spot_source,
+                basis=basis,
+                forecast={**prediction, "quantiles": {str(k): v for k, v in prediction["quantiles"].items()}},
+                decision=decision,
+                notes=notes,
+            )
+        )
+    recommendations.sort(key=lambda r: (r.decision.contracts == 0, -r.decision.ev_per_contract))
+    return recommendations, refusals
+
+
+def scan(settings: Settings, earnings_date: date, **options: object) -> tuple[list[Recommendation], list[Refusal]]:
+    """Every calendar event on `earnings_date`, ranked (positive EV and size first, then by EV)."""
+    events = events_on(settings, earnings_date)
+    if events.empty:
+        raise ServingError(f"no calendar event on {earnings_date}")
+    return recommend(settings, events, **options)
+
+
+def predict_one(settings: Settings, ticker: str, earnings_date: date | None, **options: object) -> Recommendation:
+    """The recommendation for one ticker's event (its next event on the calendar if no date is given)."""
+    build = current_build(settings)
+    events = pd.read_parquet(Path(build.build_dir) / "marts" / "earnings_events.parquet")
+    mine = events[events["ticker"] == ticker]
+    if mine.empty:
+        raise ServingError(f"unknown ticker {ticker}: not in the calendar or the stored moves")
+    dates = pd.to_datetime(mine["earnings_date"]).dt.date
+    if earnings_date is None:
+        as_of = date.fromisoformat(published(settings).as_of)
+        upcoming = mine[(dates >= as_of) & ~mine["has_outcome"]]
+        if upcoming.empty:
+            raise ServingError(f"no upcoming calendar event for {ticker} after {as_of}")
+        chosen = upcoming.sort_values("earnings_date").head(1)
+    else:
+        chosen = mine[dates == earnings_date]
+        if chosen.empty:
+            raise ServingError(f"no calendar event for {ticker} on {earnings_date}")
+    recommendations, refusals = recommend(settings, chosen.reset_index(drop=True), **options)
+    if refusals:
+        raise ServingError(f"{ticker}: {refusals[0].reason}")
+    return recommendations[0]
