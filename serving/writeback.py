@@ -19,15 +19,16 @@ class WriteBackError(Exception):
 class WriteBack:
     backup: Path
     rows_updated: int
-    events: int
+    events_written: int
+    events_without_scan: list[str]
 
 
 def write_back(db_path: Path, predictions: list[tuple[str, str, float, float]], backup_dir: Path) -> WriteBack:
     """Fill the ML columns of iv_log for (ticker, earnings_date, predicted_move_pct, confidence) rows.
 
     A consistent backup copy (SQLite's backup API) is written first; the updates run in one IMMEDIATE
-    transaction that touches only those two columns of the matching rows, and is rolled back if any event
-    has no iv_log row.
+    transaction that touches only those two columns of the matching rows (events without an iv_log row are
+    reported, not written).
     """
     backup_dir.mkdir(parents=True, exist_ok=True)
     backup = backup_dir / f"ivcrush-{datetime.now(UTC):%Y%m%dT%H%M%S%f}.db"
@@ -40,14 +41,16 @@ def write_back(db_path: Path, predictions: list[tuple[str, str, float, float]], 
     con = sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
     try:
         con.execute("BEGIN IMMEDIATE")
-        updated = 0
+        updated, written, without = 0, 0, []
         for ticker, earnings_date, predicted, confidence in predictions:
             cursor = con.execute(
                 "UPDATE iv_log SET ml_predicted_move_pct = ?, ml_confidence = ? WHERE ticker = ? AND earnings_date = ?",
                 (float(predicted), float(confidence), ticker, earnings_date),
             )
             if cursor.rowcount == 0:
-                raise WriteBackError(f"iv_log has no scan row for {ticker} {earnings_date}; nothing was written")
+                without.append(f"{ticker} {earnings_date}")
+            else:
+                written += 1
             updated += cursor.rowcount
         con.execute("COMMIT")
     except BaseException as exc:
@@ -58,4 +61,4 @@ def write_back(db_path: Path, predictions: list[tuple[str, str, float, float]], 
         raise
     finally:
         con.close()
-    return WriteBack(backup=backup, rows_updated=updated, events=len(predictions))
+    return WriteBack(backup=backup, rows_updated=updated, events_written=written, events_without_scan=without)
