@@ -138,6 +138,8 @@ def test_a_direction_model_without_skill_gets_a_plain_sentence() -> None:
             "iv_crush_ratio": np.nan,
             **{name: np.quantile(actual, level) for name, level in zip(QUANTILE_NAMES, QUANTILES, strict=True)},
             **{f"base_{name}": np.quantile(actual, 0.5) for name in QUANTILE_NAMES},
+            **{f"base_global_{name}": np.quantile(actual, 0.5) for name in QUANTILE_NAMES},
+            "base_global_median": np.median(actual),
             "base_2_0_mean": actual.mean(),
             "base_2_0_intraday": actual.mean(),
             "base_median_8q": np.median(actual),

@@ -9,6 +9,10 @@
   (point-in-time by construction; computed from the labels of the whole frame, filtered per event).
   Fewer than `EMPIRICAL_MIN_HISTORY` such moves -> fallback.
 
+- `base_global_median`, `base_global_q10..q90`: the training window's unconditional distribution of trusted
+  moves (no per-event information at all): what a model that learned nothing converges to. A model must beat
+  it too, else its "edge" over 2.0 is only that a constant median beats a per-ticker mean on MAE.
+
 Missing baselines (no history) fall back to the training window's global median (point baselines) or
 global quantiles (empirical), from trusted labels known before the test period; the share of rows that fell
 back is reported by `fallback_shares`.
@@ -31,8 +35,10 @@ BASELINE_LABELS: dict[str, str] = {
     "base_2_0_intraday": "2.0 intraday variant: mean of last 12 high-low ranges (all rows)",
     "base_median_8q": "median of last 8 abs close moves (all rows)",
     "base_q50": "empirical median of the ticker's past trusted moves",
+    "base_global_median": "training window's median trusted move (constant; no per-event information)",
 }
 EMPIRICAL_NAMES = tuple(f"base_{name}" for name in QUANTILE_NAMES)
+GLOBAL_NAMES = tuple(f"base_global_{name}" for name in QUANTILE_NAMES)
 EMPIRICAL_WINDOW = 12
 EMPIRICAL_MIN_HISTORY = 4
 
@@ -87,6 +93,9 @@ def baseline_frame(events: pd.DataFrame, history: pd.DataFrame, train: pd.DataFr
     for j, name in enumerate(EMPIRICAL_NAMES):
         out[name] = empirical[name].where(~missing, global_quantiles[j])
     out["base_quantiles_fallback"] = missing
+    for j, name in enumerate(GLOBAL_NAMES):
+        out[name] = global_quantiles[j]
+    out["base_global_median"] = global_median
     return out
 
 

@@ -10,10 +10,12 @@ split: the test events are those decided on or after `test_from` (00:00 UTC), or
 Metrics are computed on **trusted** labels; untrusted labels (after-close moves that 2.0 stored on the
 announcement day) are reported separately under "untrusted", clearly labelled, for information only.
 
-Skill gate: the move-size model has skill when its MAE is below the 2.0 rule's and its mean pinball loss is
-below the empirical quantiles'; the direction model when the lower end of its bootstrap 95% CI of the AUC is
-above 0.5; the IV-crush model when it was trained and beats a constant ratio. A model without skill is
-recorded as "no skill" with a sentence saying why; serving reads the verdicts from the registry metadata.
+Skill gate: the move-size model has skill when its MAE is below both the 2.0 rule's and a constant median's
+(the training window's, what a model that learned nothing predicts) and its mean pinball loss is below both
+the ticker's empirical quantiles' and the constant quantiles'; the direction model when the lower end of its
+bootstrap 95% CI of the AUC is above 0.5; the IV-crush model when it was trained and beats a constant ratio.
+A model without skill is recorded as "no skill" with a sentence saying why; serving reads the verdicts from
+the registry metadata.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from cli.settings import Settings
 from training.baselines import (
     BASELINE_LABELS,
     EMPIRICAL_NAMES,
+    GLOBAL_NAMES,
     POINT_BASELINES,
     baseline_frame,
     fallback_shares,
@@ -356,16 +359,17 @@ def default_evaluation_dir(settings: Settings) -> Path:
 
 
 def latest_evaluation(settings: Settings, build_id: str | None = None) -> dict[str, object] | None:
-    """The newest metrics.json under `<workdir>/evaluations/` (of `build_id` when given), or None."""
+    """The newest (by created_at) metrics.json under `<workdir>/evaluations/*/` (of `build_id` if given), or None."""
     folder = settings.workdir / "evaluations"
     if not folder.is_dir():
         return None
-    for path in sorted(folder.glob("*/metrics.json"), reverse=True):
+    found = []
+    for path in folder.glob("*/metrics.json"):
         metrics = json.loads(path.read_text())
         if build_id is None or metrics.get("dataset", {}).get("build_id") == build_id:
             metrics["path"] = str(path.parent)
-            return metrics
-    return None
+            found.append(metrics)
+    return max(found, key=lambda m: str(m.get("created_at", ""))) if found else None
 
 
 def _iv_baseline(models: TrainedModels, train: pd.DataFrame, trusted_only: bool) -> float:
@@ -393,6 +397,7 @@ def _write_predictions(rows: pd.DataFrame, path: Path) -> None:
         *POINT_BASELINES,
         *EMPIRICAL_NAMES,
         "base_quantiles_fallback",
+        "base_global_median",
     ]
     out = rows.rename(columns={MOVE_LABEL: "actual"})
     out[columns].to_csv(path, index=False, float_format="%.6g")
@@ -408,11 +413,16 @@ def _block(rows: pd.DataFrame) -> dict[str, object]:
     if not len(rows):
         return block
     block["move_size"] = {"model": point_metrics(y, rows["point"].to_numpy())} | {
-        name: point_metrics(y, rows[name].to_numpy()) for name in [*POINT_BASELINES, "base_q50"]
+        name: point_metrics(y, rows[name].to_numpy()) for name in [*POINT_BASELINES, "base_q50", "base_global_median"]
     }
     model_q = rows[list(QUANTILE_NAMES)].to_numpy()
     base_q = rows[list(EMPIRICAL_NAMES)].to_numpy()
-    block["quantiles"] = {"model": quantile_metrics(y, model_q), "empirical": quantile_metrics(y, base_q)}
+    global_q = rows[list(GLOBAL_NAMES)].to_numpy()
+    block["quantiles"] = {
+        "model": quantile_metrics(y, model_q),
+        "empirical": quantile_metrics(y, base_q),
+        "global": quantile_metrics(y, global_q),
+    }
     thresholds: dict[str, np.ndarray] = {"x=2.0 mean": rows["base_2_0_mean"].to_numpy()}
     thresholds |= {f"x={x:g}%": np.full(len(rows), x) for x in FIXED_THRESHOLDS}
     block["exceedance"] = {
@@ -496,33 +506,36 @@ def verdicts(
     if not main.get("n"):
         sentence = "No trusted test events: no model could be evaluated; serving will not use any."
         return {name: {"skill": False, "sentence": sentence} for name in ("move_size", "direction", "iv_crush")}
-    size = main["move_size"]
-    mae, base_mae = size["model"]["mae"], size["base_2_0_mean"]["mae"]
-    pin = main["quantiles"]["model"]["mean_pinball"]
-    base_pin = main["quantiles"]["empirical"]["mean_pinball"]
+    size, quantiles = main["move_size"], main["quantiles"]
+    mae, base_mae, global_mae = size["model"]["mae"], size["base_2_0_mean"]["mae"], size["base_global_median"]["mae"]
+    pin = quantiles["model"]["mean_pinball"]
+    base_pin, global_pin = quantiles["empirical"]["mean_pinball"], quantiles["global"]["mean_pinball"]
     y = trusted[MOVE_LABEL].to_numpy()
     low, high = bootstrap_mean_diff(
         np.abs(trusted["base_2_0_mean"].to_numpy() - y), np.abs(trusted["point"].to_numpy() - y), resamples
     )
-    skill = mae < base_mae and pin < base_pin
+    skill = mae < min(base_mae, global_mae) and pin < min(base_pin, global_pin)
     detail = (
         f"MAE {mae:.2f} vs {base_mae:.2f} for the 2.0 mean (gain {base_mae - mae:+.2f} points, 95% CI "
-        f"{low:+.2f} to {high:+.2f}), mean pinball {pin:.3f} vs {base_pin:.3f} for the ticker's empirical "
-        f"quantiles, 80% interval coverage {main['quantiles']['model']['coverage_80']:.0%} "
-        f"(empirical {main['quantiles']['empirical']['coverage_80']:.0%}) on {main['n']} trusted events"
+        f"{low:+.2f} to {high:+.2f}) and {global_mae:.2f} for a constant median; mean pinball {pin:.3f} vs "
+        f"{base_pin:.3f} for the ticker's empirical quantiles and {global_pin:.3f} for constant quantiles; "
+        f"80% interval coverage {quantiles['model']['coverage_80']:.0%} "
+        f"(empirical {quantiles['empirical']['coverage_80']:.0%}) on {main['n']} trusted events"
     )
     out["move_size"] = {
         "skill": bool(skill),
         "mae": mae,
         "mae_2_0_mean": base_mae,
-        "mae_gain_ci95": [_r(low), _r(high)],
+        "mae_constant_median": global_mae,
+        "mae_gain_vs_2_0_ci95": [_r(low), _r(high)],
         "mean_pinball": pin,
         "mean_pinball_empirical": base_pin,
+        "mean_pinball_constant": global_pin,
         "sentence": (
             f"Move-size model beats its baselines: {detail}."
             if skill
-            else f"Move-size model has no skill: {detail}; it does not beat both baselines, so serving should "
-            "fall back to the 2.0 mean and the empirical quantiles."
+            else f"Move-size model has no skill: {detail}; it does not beat every baseline on both MAE and pinball "
+            "loss, so serving should fall back to the 2.0 mean and the empirical quantiles."
         ),
     }
     direction = main["direction"]["model"]
