@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import sys
 import time
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,6 +15,9 @@ from rich.table import Table
 
 from cli import __version__
 from cli.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from serving.strategy import Account
 
 app = typer.Typer(
     name="ivcrush",
@@ -22,8 +27,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-errors = Console(stderr=True)
+# Rich wraps at 80 columns when output is not a terminal (pipes, CI logs): tables need more.
+console = Console(width=None if sys.stdout.isatty() else 160)
+errors = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 DbOption = Annotated[
     Path | None,
@@ -267,14 +273,354 @@ def pd_isna(value: object) -> bool:
     return value is None or (isinstance(value, float) and value != value)
 
 
+DATE_FORMATS = ["%Y-%m-%d"]
+
+
+def _run_evaluate(settings: Settings, train_until: date | None, test_from: date | None, folds: int) -> dict:
+    from cli.materialize import MaterializeError
+    from training.evaluate import EvaluationError, evaluate
+
+    try:
+        return evaluate(settings, train_until=train_until, test_from=test_from, folds=folds)
+    except (MaterializeError, EvaluationError) as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _print_evaluation(result: dict) -> None:
+    for sentence in result.get("summary", []):
+        console.print(f"  {sentence}", highlight=False, soft_wrap=True)
+    console.print(f"predictions, metrics and report.html in {result.get('out_dir')}", highlight=False)
+
+
+@app.command()
+def evaluate(
+    workdir: WorkdirOption = None,
+    train_until: Annotated[
+        datetime | None, typer.Option("--train-until", help="Train on outcomes before this day.", formats=DATE_FORMATS)
+    ] = None,
+    test_from: Annotated[
+        datetime | None, typer.Option("--test-from", help="Test on events from this day on.", formats=DATE_FORMATS)
+    ] = None,
+    folds: Annotated[int, typer.Option(help="Expanding walk-forward folds (without the dates).", min=1)] = 4,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+) -> None:
+    """Walk-forward evaluation by date of every model next to the 2.0 baselines, with the skill gate."""
+    if (train_until is None) != (test_from is None):
+        raise _fail("give --train-until and --test-from together")
+    settings = _settings(workdir, None)
+    result = _run_evaluate(
+        settings, train_until.date() if train_until else None, test_from.date() if test_from else None, folds
+    )
+    if as_json:
+        console.print_json(json.dumps(result, default=str))
+    else:
+        _print_evaluation(result)
+
+
+def _run_train(settings: Settings) -> str:
+    from training.registry import RegistryError, train_and_register
+    from training.train import TrainingError
+
+    try:
+        model_id = train_and_register(settings)
+    except (RegistryError, TrainingError) as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"model {model_id} registered in {settings.workdir / 'models'}")
+    return model_id
+
+
+@app.command()
+def train(workdir: WorkdirOption = None) -> None:
+    """Train the models on every past event (trusted labels) and register them with their skill verdicts."""
+    _run_train(_settings(workdir, None))
+
+
+@app.command()
+def models(
+    workdir: WorkdirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the registered models with their skill verdicts."""
+    from training.registry import list_models
+
+    listed = list_models(_settings(workdir, None).workdir)
+    if as_json:
+        console.print_json(json.dumps(listed, default=str))
+        return
+    table = Table(title="registered models", title_justify="left")
+    for column in ("model_id", "created_at", "feature_service", "training_rows", "skill"):
+        table.add_column(column)
+    for entry in listed:
+        skill = ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in dict(entry.get("skill", {})).items())
+        table.add_row(
+            str(entry["model_id"]),
+            str(entry.get("created_at", ""))[:19],
+            str(entry.get("feature_service")),
+            str(entry.get("training_rows")),
+            skill,
+        )
+    console.print(table)
+
+
+def _account(settings: Settings) -> Account:
+    from serving.strategy import Account
+
+    return Account(**settings.account)
+
+
+PresetOption = Annotated[str, typer.Option(help="VRP tier preset: conservative, balanced or aggressive.")]
+
+
+def _print_recommendations(recommendations: list, refusals: list, title: str) -> None:
+    table = Table(title=title, title_justify="left")
+    for column in (
+        "#",
+        "ticker",
+        "timing",
+        "implied",
+        "q10-q50-q90",
+        "2.0 mean",
+        "P>impl",
+        "VRP ml/2.0",
+        "recommendation",
+        "structure",
+        "strikes",
+        "EV/ct",
+        "size",
+    ):
+        table.add_column(column)
+    for rank, rec in enumerate(recommendations, 1):
+        d, q = rec.decision, rec.forecast["quantiles"]
+        strikes = " / ".join(
+            f"{v:g}"
+            for v in (d.long_put_strike, d.short_put_strike, d.short_call_strike, d.long_call_strike)
+            if v is not None
+        )
+        table.add_row(
+            str(rank),
+            rec.ticker,
+            rec.timing,
+            f"{d.implied_move_pct:.1f}%",
+            f"{q['0.1']:.1f}-{q['0.5']:.1f}-{q['0.9']:.1f}%",
+            "-" if d.hist_mean_2_0_pct is None else f"{d.hist_mean_2_0_pct:.1f}%",
+            f"{d.prob_move_exceeds_implied:.0%}",
+            f"{d.vrp_ml:.2f}/{'-' if d.vrp_2_0 is None else f'{d.vrp_2_0:.2f}'}",
+            d.recommendation,
+            d.structure,
+            strikes,
+            f"${d.ev_per_contract:,.0f}",
+            str(d.contracts),
+        )
+    console.print(table)
+    for rec in recommendations[:1] if len(recommendations) > 1 else recommendations:
+        console.print(f"[bold]{rec.ticker}[/] explained (basis: {rec.basis}, implied from {rec.implied_source}):")
+        for line in rec.decision.explain.values():
+            console.print(f"  {line}", highlight=False, soft_wrap=True)
+    notes = sorted({note for rec in recommendations for note in rec.notes})
+    for note in notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+    for refusal in refusals:
+        console.print(f"[red]not served:[/] {refusal.ticker}: {refusal.reason}", highlight=False, soft_wrap=True)
+
+
+def _serving_errors() -> tuple[type[Exception], ...]:
+    from cli.materialize import MaterializeError
+    from serving.online import ServingError
+    from serving.strategy import StrategyError
+
+    return (MaterializeError, ServingError, StrategyError)
+
+
+@app.command()
+def predict(
+    ticker: Annotated[str, typer.Argument(help="Stock symbol.")],
+    earnings_date: Annotated[
+        datetime | None, typer.Option("--date", help="Earnings date (default: the next one).", formats=DATE_FORMATS)
+    ] = None,
+    implied_move: Annotated[float | None, typer.Option(help="Implied move in % of spot.")] = None,
+    straddle: Annotated[float | None, typer.Option(help="ATM straddle price (with --spot).")] = None,
+    spot: Annotated[float | None, typer.Option(help="Stock price.")] = None,
+    preset: PresetOption = "balanced",
+    workdir: WorkdirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print everything as JSON.")] = False,
+) -> None:
+    """Forecast, VRP, structure, strikes and size for one ticker's earnings event."""
+    import pandas as pd
+
+    from serving.implied import implied_from_options, normalise_ticker
+    from serving.predict import predict_one
+
+    settings = _settings(workdir, None)
+    try:
+        symbol = normalise_ticker(ticker)
+        implied, spot_price = implied_from_options(implied_move, straddle, spot)
+        given = None
+        if implied is not None or spot_price is not None:
+            given = pd.DataFrame([{"ticker": symbol, "implied_move_pct": implied, "spot": spot_price}])
+        rec = predict_one(
+            settings,
+            symbol,
+            earnings_date.date() if earnings_date else None,
+            implied=given,
+            account=_account(settings),
+            preset=preset,
+        )
+    except _serving_errors() as exc:
+        raise _fail(str(exc)) from exc
+    if as_json:
+        console.print_json(json.dumps(rec.to_dict(), default=str))
+    else:
+        _print_recommendations([rec], [], f"{rec.ticker} earnings {rec.earnings_date}")
+
+
+def _scan(
+    settings: Settings, day: date, implied_csv: Path | None, preset: str, write_back: bool, as_json: bool
+) -> None:
+    from serving.implied import implied_from_csv
+    from serving.predict import scan as run_scan
+
+    try:
+        implied = implied_from_csv(implied_csv) if implied_csv else None
+        recommendations, refusals = run_scan(settings, day, implied=implied, account=_account(settings), preset=preset)
+    except _serving_errors() as exc:
+        raise _fail(str(exc)) from exc
+    if as_json:
+        payload = {
+            "date": day.isoformat(),
+            "recommendations": [r.to_dict() for r in recommendations],
+            "refused": [{"ticker": r.ticker, "reason": r.reason} for r in refusals],
+        }
+        console.print_json(json.dumps(payload, default=str))
+    else:
+        _print_recommendations(recommendations, refusals, f"earnings scan {day}, ranked")
+    if write_back:
+        from serving.writeback import WriteBackError
+        from serving.writeback import write_back as do_write_back
+
+        rows = [
+            (r.ticker, r.earnings_date, float(r.forecast["point"]), float(r.forecast["confidence"]))
+            for r in recommendations
+        ]
+        try:
+            done = do_write_back(settings.source_db, rows, settings.workdir / "backups")
+        except WriteBackError as exc:
+            raise _fail(str(exc)) from exc
+        console.print(
+            f"write-back: {done.rows_updated} iv_log row(s) of {done.events_written} event(s) updated in "
+            f"{settings.source_db} (backup {done.backup}); without a scan row: {len(done.events_without_scan)}"
+        )
+
+
+@app.command()
+def scan(
+    earnings_date: Annotated[datetime, typer.Argument(formats=["%Y-%m-%d"], help="Earnings date (YYYY-MM-DD).")],
+    implied_moves: Annotated[
+        Path | None, typer.Option(help="CSV: ticker,implied_move_pct or ticker,straddle,spot (else iv_log).")
+    ] = None,
+    preset: PresetOption = "balanced",
+    write_back: Annotated[
+        bool, typer.Option("--write-back", help="Fill iv_log.ml_predicted_move_pct / ml_confidence (backup first).")
+    ] = False,
+    db: DbOption = None,
+    workdir: WorkdirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print everything as JSON.")] = False,
+) -> None:
+    """Every calendar event on a date, with forecast, decision and size, ranked."""
+    _scan(_settings(workdir, db), earnings_date.date(), implied_moves, preset, write_back, as_json)
+
+
+backtest_app = typer.Typer(help="Backtests: the real trade journal and a simulated IV-crush backtest.")
+app.add_typer(backtest_app, name="backtest")
+
+
+def _backtest_output(result: dict, settings: Settings, kind: str, as_json: bool) -> None:
+    from training.backtest_report import summary_text, write_report
+
+    out_dir = settings.workdir / "backtests" / f"{kind}-{datetime.now():%Y%m%dT%H%M%S}"
+    html = write_report(result, out_dir)
+    if as_json:
+        console.print_json(json.dumps(result, default=str))
+    else:
+        console.print(summary_text(result), highlight=False, soft_wrap=True, markup=False)
+        console.print(f"report {html}")
+
+
+@backtest_app.command("journal")
+def backtest_journal(
+    date_from: Annotated[datetime | None, typer.Option("--from", formats=DATE_FORMATS)] = None,
+    date_to: Annotated[datetime | None, typer.Option("--to", formats=DATE_FORMATS)] = None,
+    db: DbOption = None,
+    workdir: WorkdirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Replay the trade journal's positions with and without the ML filter (policy chosen on earlier data)."""
+    from training.backtest import journal_backtest, lightgbm_forecaster, load_events
+    from training.journal import journal_positions
+
+    settings = _settings(workdir, db)
+    try:
+        events = load_events(settings)
+        from cli.materialize import published
+
+        positions = journal_positions(settings.source_db, Path(published(settings).build_dir))
+        result = journal_backtest(
+            positions,
+            events,
+            lightgbm_forecaster(),
+            date_from=date_from,
+            date_to=date_to,
+            equity=settings.account["equity"],
+        )
+    except _serving_errors() as exc:
+        raise _fail(str(exc)) from exc
+    _backtest_output(result, settings, "journal", as_json)
+
+
+@backtest_app.command("simulate")
+def backtest_simulate(
+    date_from: Annotated[datetime | None, typer.Option("--from", formats=DATE_FORMATS)] = None,
+    date_to: Annotated[datetime | None, typer.Option("--to", formats=DATE_FORMATS)] = None,
+    implied_moves: Annotated[Path | None, typer.Option(help="CSV: ticker,earnings_date,implied_move_pct.")] = None,
+    k: Annotated[float, typer.Option(help="Assumed implied move = k x 2.0 mean where none is known.")] = 1.0,
+    workdir: WorkdirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Sell premium at every past event, settle at the reaction-day move: ML rule vs 2.0's rule."""
+    import pandas as pd
+
+    from training.backtest import lightgbm_forecaster, load_events, simulate_backtest
+
+    settings = _settings(workdir, None)
+    try:
+        implied = pd.read_csv(implied_moves, parse_dates=["earnings_date"]) if implied_moves else None
+        result = simulate_backtest(
+            load_events(settings),
+            lightgbm_forecaster(),
+            implied_moves=implied,
+            k=k,
+            date_from=date_from,
+            date_to=date_to,
+        )
+    except _serving_errors() as exc:
+        raise _fail(str(exc)) from exc
+    _backtest_output(result, settings, "simulate", as_json)
+
+
 @app.command()
 def run(db: DbOption = None, workdir: WorkdirOption = None) -> None:
-    """The main job, end to end: (sample database,) build and validate the feature tables, publish them
-    to the feature store, print a summary."""
+    """The main job, end to end: (sample database,) build and validate the feature tables, publish them to
+    the feature store, evaluate walk-forward against 2.0, train and register, scan the next earnings date."""
     settings = _settings(workdir, db)
     _ensure_sample(settings)
     _run_build(settings)
-    _run_materialize(settings, _next_earnings_date(settings))
+    next_date = _next_earnings_date(settings)
+    _run_materialize(settings, next_date)
+    console.rule("walk-forward evaluation")
+    _print_evaluation(_run_evaluate(settings, None, None, 3))
+    _run_train(settings)
+    if next_date is not None:
+        console.rule(f"scan of the next earnings date {next_date}")
+        _scan(settings, next_date, None, "balanced", write_back=False, as_json=False)
 
 
 def _next_earnings_date(settings: Settings) -> date | None:

@@ -933,6 +933,7 @@ def write_report(report: QualityReport, out_dir: Path) -> Path:
                 "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
             }
         }
+        logging.getLogger("great_expectations").setLevel(logging.WARNING)
         context.build_data_docs(site_names=["ivcrush"])
         docs[label] = str(base / "index.html")
     payload = {**report.to_dict(), "data_docs": docs, "summary_html": str(out_dir / "summary.html")}

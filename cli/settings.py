@@ -39,6 +39,14 @@ class Settings:
     online_store: str = "sqlite"
     redis_url: str = "127.0.0.1:6379"
     severity: dict[str, str] = field(default_factory=dict)
+    account: dict[str, float] = field(
+        default_factory=lambda: {
+            "equity": 50_000.0,
+            "kelly_fraction": 0.25,
+            "max_risk_per_trade": 0.02,
+            "max_contracts": 20,
+        }
+    )
 
     @property
     def sample_db(self) -> Path:
@@ -91,4 +99,17 @@ def load_settings(cwd: Path | None = None) -> Settings:
         online_store=online_store,
         redis_url=os.environ.get("IVCRUSH_REDIS_URL") or str(table.get("redis_url", "127.0.0.1:6379")),
         severity={str(k): str(v) for k, v in dict(table.get("severity", {})).items()},
+        account=_account(table),
     )
+
+
+def _account(table: dict[str, object]) -> dict[str, float]:
+    """Risk budget: defaults < `[tool.ivcrush.account]` < IVCRUSH_ACCOUNT_EQUITY etc."""
+    account = {"equity": 50_000.0, "kelly_fraction": 0.25, "max_risk_per_trade": 0.02, "max_contracts": 20}
+    account.update({k: v for k, v in dict(table.get("account", {})).items() if k in account})
+    for key in account:
+        value = os.environ.get(f"IVCRUSH_ACCOUNT_{key.upper()}")
+        if value:
+            account[key] = float(value)
+    account["max_contracts"] = int(account["max_contracts"])
+    return account

@@ -96,6 +96,7 @@ def check_serving_state(settings: Settings) -> LoadedModel:
     except RegistryError as exc:
         raise ServingError(f"{exc}; run `ivcrush train`") from exc
     service = model.metadata.get("feature_service")
+    service = service.get("name") if isinstance(service, dict) else service
     if service != generation.feature_service:
         raise ServingError(
             f"the model {model.model_id} was trained with feature service {service}, the online store serves "

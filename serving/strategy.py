@@ -246,8 +246,7 @@ def decide(
         + (
             f"direction model P(up) {prob_up:.0%} puts the short side against the move"
             if direction_used
-            else f"tail ratio q90/q50 {tail_ratio:.2f}, P(|move| > 1.5 x short distance) "
-            f"{exceeds(distance * 1.5):.0%}"
+            else f"tail ratio q90/q50 {tail_ratio:.2f}, P(|move| > 1.5 x short distance) {exceeds(distance * 1.5):.0%}"
         ),
         "strikes": f"shorts {distance:.2f}% from spot: outside forecast q{int(strike_quantile * 100)} "
         f"{quantiles[strike_quantile]:.2f}% and never inside the implied move",

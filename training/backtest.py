@@ -519,3 +519,18 @@ def simulate_backtest(
         "events": events,
         "notes": notes,
     }
+
+
+def lightgbm_forecaster(num_boost_round: int = 150) -> Forecaster:
+    """The product's move-size model as a backtest forecaster: trained on `train_events` only."""
+    from training.predict import predict_frame
+    from training.train import QUANTILE_NAMES, TrainingError, train_models
+
+    def forecast(train_events: pd.DataFrame, test_events: pd.DataFrame) -> pd.DataFrame:
+        try:
+            models = train_models(train_events, num_boost_round=num_boost_round)
+        except TrainingError:  # too few earlier outcomes: the naive baseline speaks instead
+            return scaled_history_forecaster(train_events, test_events)
+        return predict_frame(models, test_events)[list(QUANTILE_NAMES)]
+
+    return forecast

@@ -311,6 +311,7 @@ def evaluate_frame(
     metrics["dataset"] = {**(context or {}), "rows": len(dataset), "frame_hash": frame_hash(dataset)}
     metrics["feature_importance_gain_q50"] = {k: _r(v, 2) for k, v in importance.head(25).items()}
     metrics["created_at"] = datetime.now(UTC).isoformat()
+    metrics["out_dir"] = str(out_dir)
     _write_predictions(rows, out_dir / "predictions.csv")
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
     if report:
