@@ -1,0 +1,134 @@
+"""Serving end to end on the sample: scan and predict agree, refusals, and the 2.0 write-back."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import Result
+from typer.testing import CliRunner
+
+from cli.app import app
+from cli.build import build
+from cli.materialize import materialize
+from cli.settings import Settings
+from serving.online import ServingError
+from serving.predict import predict_one, scan
+from tests.conftest import file_digest
+from training.registry import train_and_register
+
+runner = CliRunner()
+
+
+def _invoke(*args: str) -> Result:
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def _table(path: Path, table: str) -> pd.DataFrame:
+    with sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True) as con:
+        return pd.read_sql_query(f"SELECT * FROM {table} ORDER BY rowid", con)
+
+
+@pytest.fixture(scope="module")
+def served(sample_db: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, date]:
+    """A private copy of the sample database, built, published as of its busiest scanned date, trained."""
+    folder = tmp_path_factory.mktemp("serving")
+    db = folder / "user" / "ivcrush.db"
+    db.parent.mkdir()
+    shutil.copy2(sample_db, db)
+    scans = _table(db, "iv_log")
+    day = date.fromisoformat(scans["earnings_date"].value_counts().idxmax())
+    settings = Settings(workdir=folder / "work", db=db)
+    build(settings)
+    materialize(settings, day)
+    train_and_register(settings, num_boost_round=60, quick_folds=2)
+    return settings, day
+
+
+def test_scan_ranks_the_days_events_and_predict_agrees(served: tuple[Settings, date]) -> None:
+    settings, day = served
+    recommendations, refusals = scan(settings, day)
+    assert recommendations, [r.reason for r in refusals]
+    evs = [(r.decision.contracts == 0, -r.decision.ev_per_contract) for r in recommendations]
+    assert evs == sorted(evs)
+    first = recommendations[0]
+    single = predict_one(settings, first.ticker, day)
+    assert single.decision.to_dict() == first.decision.to_dict()
+    assert single.forecast == first.forecast
+    for rec in recommendations:
+        d = rec.decision
+        assert d.contracts == 0 or d.ev_per_contract > 0
+        assert d.short_put_strike is None or d.short_put_strike < d.short_call_strike
+        assert set(d.explain) >= {"vrp_ml", "vrp_2_0", "contracts"}
+
+
+def test_refusals_have_clear_messages_and_exit_codes(served: tuple[Settings, date]) -> None:
+    settings, day = served
+    work = str(settings.workdir)
+    cases = [
+        (["predict", "ZZZZ", "--workdir", work], "unknown ticker ZZZZ"),
+        (["predict", "AB;DROP TABLE", "--workdir", work], "malformed ticker"),
+        (["predict", "AB'--", "--workdir", work], "malformed ticker"),
+    ]
+    events = scan(settings, day)[0]
+    ticker = events[0].ticker
+    cases += [
+        (["predict", ticker, "--date", day.isoformat(), "--implied-move", "0", "--workdir", work], "not positive"),
+        (["predict", ticker, "--date", day.isoformat(), "--implied-move", "-3", "--workdir", work], "not positive"),
+        (["predict", ticker, "--date", day.isoformat(), "--implied-move", "75", "--workdir", work], "absurd"),
+        (["predict", ticker, "--date", "2031-01-02", "--workdir", work], "no calendar event"),
+        (["scan", "2031-01-02", "--workdir", work], "no calendar event"),
+    ]
+    for args, message in cases:
+        result = _invoke(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert message in " ".join(result.output.split()), (args, result.output)
+
+
+def test_a_stale_online_store_is_refused(served: tuple[Settings, date], tmp_path: Path) -> None:
+    settings, day = served
+    stale = replace(settings, workdir=tmp_path / "work")
+    shutil.copytree(settings.workdir, stale.workdir, symlinks=True)
+    build(stale)  # a newer build than the one the online store was materialized from
+    with pytest.raises(ServingError, match="older than the latest build"):
+        scan(stale, day)
+
+
+def test_scan_never_opens_the_database_for_writing_without_the_flag(served: tuple[Settings, date]) -> None:
+    settings, day = served
+    before = file_digest(settings.db)
+    result = _invoke("scan", day.isoformat(), "--workdir", str(settings.workdir), "--db", str(settings.db))
+    assert result.exit_code == 0, result.output
+    assert file_digest(settings.db) == before
+    assert sorted(p.name for p in settings.db.parent.iterdir()) == ["ivcrush.db"]
+
+
+def test_write_back_fills_only_the_ml_columns_of_the_scanned_rows(
+    served: tuple[Settings, date], tmp_path: Path
+) -> None:
+    settings, day = served
+    db = tmp_path / "user" / "ivcrush.db"
+    db.parent.mkdir()
+    shutil.copy2(settings.db, db)
+    workdir = str(settings.workdir)
+    tables = ["historical_moves", "earnings_calendar", "trade_journal", "iv_log", "schema_migrations"]
+    before = {t: _table(db, t) for t in tables}
+    result = _invoke("scan", day.isoformat(), "--write-back", "--workdir", workdir, "--db", str(db), "--json")
+    assert result.exit_code == 0, result.output
+    after = {t: _table(db, t) for t in tables}
+    for table in tables[:-2]:
+        pd.testing.assert_frame_equal(before[table], after[table])
+    ml = ["ml_predicted_move_pct", "ml_confidence"]
+    old, new = before["iv_log"], after["iv_log"]
+    pd.testing.assert_frame_equal(old.drop(columns=ml), new.drop(columns=ml))
+    changed = (old[ml].astype(float).fillna(-1) != new[ml].astype(float).fillna(-1)).any(axis=1)
+    assert changed.any()
+    assert set(new.loc[changed, "earnings_date"]) == {day.isoformat()}
+    assert new.loc[changed, "ml_predicted_move_pct"].gt(0).all()
+    backups = list((settings.workdir / "backups").glob("*.db"))
+    assert backups and any(_table(b, "iv_log").equals(old) for b in backups)
