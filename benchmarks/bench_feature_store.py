@@ -23,6 +23,7 @@ from cli.build import build, mart_path
 from cli.materialize import materialize, open_published_store
 from cli.settings import SHARED_SNAPSHOT, Settings
 from feature_repo.feature_services import FEATURE_SERVICE_NAME
+from feature_repo.store import Generation
 from training.data import training_set
 
 T = TypeVar("T")
@@ -92,7 +93,30 @@ def main() -> None:
                         samples.append(time.perf_counter() - started)
                     p50, p99 = _percentiles(samples)
                     print(f"{f'plain sqlite3, one view, {count} ticker(s)':<44} {p50:8.2f} {p99:8.2f}")
-        print(f"\n{args.repeats} reads each, one process")
+        _serving_latency(settings, generation, events, args.repeats // 10 or 1)
+        print(f"\n{args.repeats} reads each (serving: a tenth of that), one process")
+
+
+def _serving_latency(settings: Settings, generation: Generation, events: pd.DataFrame, repeats: int) -> None:
+    """Features + models + strategy in-process, for 1 event and a 100-ticker scan."""
+    from serving.predict import recommend
+    from training.registry import train_and_register
+
+    train_and_register(settings, num_boost_round=100, quick_folds=2)
+    end = pd.Timestamp(generation.materialized_until)
+    served = events[events["event_timestamp"] <= end].sort_values("event_timestamp").groupby("ticker").tail(1)
+    served = served[served["event_timestamp"] > end - pd.Timedelta(days=120)].head(100).reset_index(drop=True)
+    implied = pd.DataFrame({"ticker": served["ticker"], "implied_move_pct": 6.0, "spot": 100.0})
+    for count in (1, len(served)):
+        chosen = served.head(count)
+        recommend(settings, chosen, implied=implied)
+        samples = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            recommend(settings, chosen, implied=implied)
+            samples.append(time.perf_counter() - started)
+        p50, p99 = _percentiles(samples)
+        print(f"{f'prediction (features+models+strategy), {count} event(s)':<44} {p50:8.2f} {p99:8.2f}")
 
 
 if __name__ == "__main__":
