@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+from scipy.special import erfc
 
 ExceedanceFunction = Callable[[float], float]
 SQRT_HALF_PI = math.sqrt(math.pi / 2)
@@ -104,21 +105,27 @@ def tier(vrp: float | None, preset: str = "balanced") -> str:
     return "skip"
 
 
-def _grid(upper: float) -> np.ndarray:
-    return np.linspace(0.0, upper, 2001)
-
-
 def expected_excess(exceeds: ExceedanceFunction, k: float, upper: float) -> float:
     """E[(|X| - k)+] = integral from k to infinity of P(|X| > x) dx (trapezoid, to `upper`)."""
     xs = np.linspace(k, max(upper, k + 1e-9), 2001)
-    ys = np.array([exceeds(x) for x in xs])
+    try:
+        ys = np.asarray(exceeds(xs), dtype="float64")  # vectorised exceedance functions
+    except (TypeError, ValueError):
+        ys = None
+    if ys is None or ys.shape != xs.shape:
+        ys = np.array([exceeds(x) for x in xs])
     return float(np.trapezoid(ys, xs))
 
 
 def market_exceedance(implied_move_pct: float) -> ExceedanceFunction:
     """P(|X| > x) under the market's normal with E|X| = implied move."""
     sigma = implied_move_pct * SQRT_HALF_PI
-    return lambda x: math.erfc(x / (sigma * math.sqrt(2)))
+
+    def exceeds(x: float | np.ndarray) -> float | np.ndarray:
+        value = erfc(np.asarray(x, dtype="float64") / (sigma * math.sqrt(2)))
+        return float(value) if np.ndim(value) == 0 else value
+
+    return exceeds
 
 
 def strike_increment(spot: float) -> float:

@@ -61,32 +61,40 @@ def prob_move_exceeds(
     if q.shape[0] != n:
         raise ValueError(f"{q.shape[0]} distributions for {xs.size} values of x")
     knots = np.concatenate([np.zeros((n, 1)), q], axis=1)  # (n, 6): 0, q10..q90
-    cdf = np.array([0.0, *QUANTILES])
-    out = np.empty(n)
-    for i in range(n):
-        xi, k = xs[i], knots[i]
-        if np.isnan(xi) or np.isnan(k).any():
-            out[i] = np.nan
-        elif xi <= 0:
-            out[i] = 1.0
-        elif xi >= k[-1]:
-            scale = max((k[-1] - k[-2]) / TAIL_SCALE_DIVISOR, 1e-9)
-            out[i] = 0.1 * math.exp(-(xi - k[-1]) / scale)
-        else:
-            # right-continuous inverse of the piecewise-linear CDF; ties between quantiles jump
-            j = int(np.searchsorted(k, xi, side="right"))  # k[j-1] <= xi < k[j]
-            lo, hi = k[j - 1], k[j]
-            share = (xi - lo) / (hi - lo) if hi > lo else 1.0
-            out[i] = 1.0 - (cdf[j - 1] + share * (cdf[j] - cdf[j - 1]))
+    if np.all(knots == knots[0]):  # one distribution (serving): vectorised over x
+        out = _exceedance(knots[0], xs)
+    else:
+        out = np.array([_exceedance(knots[i], xs[i : i + 1])[0] for i in range(n)])
     return float(out[0]) if scalar else out
 
 
+def _exceedance(knots: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """P(|move| > x) of one distribution (knots 0, q10..q90) for every x, vectorised."""
+    cdf = np.array([0.0, *QUANTILES])
+    out = np.full(xs.shape, np.nan)
+    if np.isnan(knots).any():
+        return out
+    valid = ~np.isnan(xs)
+    out[valid & (xs <= 0)] = 1.0
+    tail = valid & (xs >= knots[-1]) & (xs > 0)
+    scale = max((knots[-1] - knots[-2]) / TAIL_SCALE_DIVISOR, 1e-9)
+    out[tail] = 0.1 * np.exp(-(xs[tail] - knots[-1]) / scale)
+    middle = valid & (xs > 0) & ~tail
+    # right-continuous inverse of the piecewise-linear CDF; ties between quantiles jump
+    j = np.searchsorted(knots, xs[middle], side="right")  # knots[j-1] <= x < knots[j]
+    lo, hi = knots[j - 1], knots[j]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(hi > lo, (xs[middle] - lo) / (hi - lo), 1.0)
+    out[middle] = 1.0 - (cdf[j - 1] + share * (cdf[j] - cdf[j - 1]))
+    return out
+
+
 def exceedance_function(quantiles: QuantileInput) -> Callable[[float], float]:
-    """x -> P(|move| > x) for one event, as the strategy layer's `exceeds` expects."""
+    """x -> P(|move| > x) for one event, as the strategy layer's `exceeds` expects (scalar or array x)."""
     frozen = {q: float(v) for q, v in zip(QUANTILES, _as_array(quantiles)[0], strict=True)}
 
     def exceeds(x: float) -> float:
-        return float(prob_move_exceeds(frozen, x))
+        return prob_move_exceeds(frozen, x)
 
     return exceeds
 
