@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 import time
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -97,13 +99,13 @@ def _print_build(result) -> None:
     )
 
 
-def _run_build(settings: Settings) -> None:
+def _run_build(settings: Settings, meanwhile: Callable[[], None] | None = None) -> None:
     from cli.build import BuildError, build
     from cli.quality import QualityGateError, render_summary
     from cli.source_db import SourceDataError
 
     try:
-        result = build(settings, on_quality=lambda report: render_summary(report, console))
+        result = build(settings, on_quality=lambda report: render_summary(report, console), meanwhile=meanwhile)
     except (SourceDataError, BuildError, QualityGateError) as exc:
         raise _fail(f"{exc}\nnothing was published; the previous build (if any) stays current") from exc
     _print_build(result)
@@ -172,7 +174,7 @@ def build(db: DbOption = None, workdir: WorkdirOption = None) -> None:
     """Build and test the dbt feature tables from the database; publish them only if all pass."""
     settings = _settings(workdir, db)
     _ensure_sample(settings)
-    _run_build(settings)
+    _run_build(settings, meanwhile=_import_later_stages)
 
 
 AsOfOption = Annotated[
@@ -612,7 +614,7 @@ def run(db: DbOption = None, workdir: WorkdirOption = None) -> None:
     the feature store, evaluate walk-forward against 2.0, train and register, scan the next earnings date."""
     settings = _settings(workdir, db)
     _ensure_sample(settings)
-    _run_build(settings)
+    _run_build(settings, meanwhile=_import_later_stages)
     next_date = _next_earnings_date(settings)
     _run_materialize(settings, next_date)
     console.rule("walk-forward evaluation")
@@ -621,6 +623,12 @@ def run(db: DbOption = None, workdir: WorkdirOption = None) -> None:
     if next_date is not None:
         console.rule(f"scan of the next earnings date {next_date}")
         _scan(settings, next_date, None, "balanced", write_back=False, as_json=False)
+
+
+def _import_later_stages() -> None:
+    """Import Feast, LightGBM and the training code (seconds) while the build's marts are being checked."""
+    for module in ("cli.materialize", "training.evaluate", "training.registry", "serving.predict"):
+        importlib.import_module(module)
 
 
 def _next_earnings_date(settings: Settings) -> date | None:

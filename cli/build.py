@@ -8,12 +8,16 @@ failed build leaves the previous good one published and untouched.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
+import pickle
 import shutil
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,6 +39,9 @@ MARTS = (
     "options_features",
 )
 BUILD_MANIFEST = "build.json"
+# Every model and data test; dbt's unit tests check the SQL logic on fixed inputs, so (as dbt advises) they
+# run in the test suite (tests/test_build.py), not in every build of the user's data.
+PRODUCTION_BUILD = ["build", "--exclude-resource-type", "unit_test"]
 BUILDS_KEPT = 3
 
 
@@ -141,13 +148,93 @@ def current_build(settings: Settings) -> BuildResult | None:
     return BuildResult(**json.loads(manifest.read_text()))
 
 
-def build(settings: Settings, on_quality: Callable[[QualityReport], None] | None = None) -> BuildResult:
+class QualityWorker:
+    """Great Expectations in a second (spawned) process, so that its seconds of import and checks overlap dbt.
+
+    It checks the raw tables as soon as it starts, the marts when told where they are, then writes the report
+    (JSON and Data Docs) into the build folder. Reports come back without their GE contexts.
+    """
+
+    def __init__(self, snapshot: SourceSnapshot, severity: dict[str, str] | None) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child_conn = context.Pipe()
+        self._process = context.Process(
+            target=_quality_worker, args=(child_conn, snapshot, severity), name="ivcrush-quality", daemon=True
+        )
+        self._process.start()
+        child_conn.close()
+
+    def _receive(self) -> QualityReport:
+        try:
+            kind, payload = self._conn.recv()
+        except EOFError as exc:
+            self._process.join(timeout=5)
+            raise BuildError(
+                f"the data-quality process ended without a result (exit code {self._process.exitcode})"
+            ) from exc
+        if kind == "error":
+            raise payload
+        return payload
+
+    def raw_report(self) -> QualityReport:
+        return self._receive()
+
+    def check_marts(self, build_dir: Path) -> None:
+        self._conn.send(str(build_dir))
+
+    def marts_report(self) -> QualityReport:
+        return self._receive()
+
+    def close(self) -> None:
+        self._conn.close()
+        self._process.join(timeout=10)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join()
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """The exception itself where it survives pickling, else a RuntimeError carrying its message."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+    return exc
+
+
+def _quality_worker(conn: Connection, snapshot: SourceSnapshot, severity: dict[str, str] | None) -> None:
+    """The quality process: raw report, then (on request) the marts report; the report files in the build."""
+    from cli.quality import QualityReport, check_marts, check_raw, write_report
+
+    try:
+        raw = check_raw(snapshot.path, severity=severity, snapshot=snapshot)
+        conn.send(("report", QualityReport(raw.checks)))
+        build_dir = Path(conn.recv())
+        marts = check_marts(build_dir, severity=severity)
+        write_report(raw + marts, build_dir / "quality")
+        conn.send(("report", QualityReport(marts.checks)))
+    except EOFError:  # the build stopped before its marts were ready
+        pass
+    except BaseException as exc:
+        conn.send(("error", _portable(exc)))
+    finally:
+        conn.close()
+
+
+def build(
+    settings: Settings,
+    on_quality: Callable[[QualityReport], None] | None = None,
+    meanwhile: Callable[[], None] | None = None,
+) -> BuildResult:
     """Snapshot the source database, check it, build and test every dbt model, check the marts, publish.
 
-    Any error-severity data-quality failure (raw tables or marts) raises QualityGateError before anything
-    is published; `on_quality` sees each report (raw, then marts) as it is made.
+    dbt runs in one spawned process and Great Expectations (raw tables, then marts) in another, so that
+    their seconds of imports overlap; `meanwhile` (e.g. importing what the next stage needs) runs here
+    during dbt. Any error-severity data-quality
+    failure (raw tables or marts) raises QualityGateError before anything is published, and a failed raw
+    check wins over a dbt failure it may have caused; `on_quality` sees each report (raw, then marts).
     """
-    from cli.quality import check_marts, check_raw, gate, write_report  # Great Expectations: only here
+    from cli.quality import gate
 
     source = settings.source_db
     check_workdir(settings, source)
@@ -155,32 +242,41 @@ def build(settings: Settings, on_quality: Callable[[QualityReport], None] | None
     started = time.perf_counter()
     snapshot = read_source(source)
     timings["read_source"] = snapshot.read_seconds
-    step = time.perf_counter()
-    raw_report = check_raw(source, severity=settings.severity, snapshot=snapshot)
-    timings["validate_raw"] = time.perf_counter() - step
-    if on_quality:
-        on_quality(raw_report)
-    gate(raw_report, f"feature tables built from {source}")
 
     now = datetime.now(UTC)
     build_id = f"{now:%Y%m%dT%H%M%S%fZ}-{snapshot.fingerprint[:8]}"
     build_dir = settings.builds_dir / build_id
-    (build_dir / "marts").mkdir(parents=True)
+    quality = QualityWorker(snapshot, settings.severity)
     try:
+        (build_dir / "marts").mkdir(parents=True)
         step = time.perf_counter()
         load_raw(snapshot, build_dir / "warehouse.duckdb")
         timings["load_raw"] = time.perf_counter() - step
         step = time.perf_counter()
-        run_dbt(build_dir, settings, ["build"])
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            dbt_run = pool.submit(run_dbt, build_dir, settings, PRODUCTION_BUILD)
+            if meanwhile:
+                meanwhile()
+            dbt_error = dbt_run.exception()
         timings["dbt_build"] = time.perf_counter() - step
+        if dbt_error is not None and not isinstance(dbt_error, BuildError):
+            dbt_error = BuildError(f"the dbt process failed: {type(dbt_error).__name__}: {dbt_error}")
         step = time.perf_counter()
-        mart_report = check_marts(build_dir, severity=settings.severity)
-        timings["validate_marts"] = time.perf_counter() - step
+        raw_report = quality.raw_report()
+        timings["validate_raw_wait"] = time.perf_counter() - step
+        if on_quality:
+            on_quality(raw_report)
+        gate(raw_report, f"feature tables built from {source}")
+        if dbt_error:
+            raise dbt_error
+        step = time.perf_counter()
+        quality.check_marts(build_dir)
+        mart_report = quality.marts_report()
+        timings["validate_marts_wait"] = time.perf_counter() - step
         if on_quality:
             on_quality(mart_report)
         gate(mart_report, "feature tables")
         report = raw_report + mart_report
-        write_report(report, build_dir / "quality")
         result = BuildResult(
             build_id=build_id,
             build_dir=str(build_dir),
@@ -199,4 +295,6 @@ def build(settings: Settings, on_quality: Callable[[QualityReport], None] | None
     except BaseException:
         shutil.rmtree(build_dir, ignore_errors=True)
         raise
+    finally:
+        quality.close()
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 from dataclasses import replace
@@ -10,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cli.build import MARTS, BuildError, build, current_build, mart_path
+from cli.build import MARTS, BuildError, build, current_build, mart_path, run_dbt
 from cli.settings import Settings
 from cli.source_db import SourceDataError
 from tests.conftest import folder_state
@@ -34,6 +35,18 @@ def test_every_mart_has_one_row_per_event(built_sample: Settings) -> None:
     for mart in FEATURE_MARTS:
         assert result.row_counts[mart] == events, mart
     assert 0 < result.row_counts["event_labels"] < events
+
+
+def test_dbt_unit_tests_pass(built_sample: Settings, tmp_path: Path) -> None:
+    """The unit tests in the models' YAML (left out of production builds), on a copy of a real build."""
+    build_dir = tmp_path / "build"
+    shutil.copytree(built_sample.current_build.resolve(), build_dir)
+    settings = replace(built_sample, workdir=tmp_path / "work")
+    run_dbt(build_dir, settings, ["test", "--select", "test_type:unit"])
+    results = json.loads((settings.workdir / "dbt" / "target" / "run_results.json").read_text())["results"]
+    assert len(results) >= 5
+    assert {r["status"] for r in results} == {"pass"}
+    assert all(r["unique_id"].startswith("unit_test.") for r in results)
 
 
 def test_build_never_writes_the_users_folder(sample_copy: Path, tmp_path: Path) -> None:

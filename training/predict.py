@@ -61,30 +61,28 @@ def prob_move_exceeds(
     if q.shape[0] != n:
         raise ValueError(f"{q.shape[0]} distributions for {xs.size} values of x")
     knots = np.concatenate([np.zeros((n, 1)), q], axis=1)  # (n, 6): 0, q10..q90
-    if np.all(knots == knots[0]):  # one distribution (serving): vectorised over x
-        out = _exceedance(knots[0], xs)
-    else:
-        out = np.array([_exceedance(knots[i], xs[i : i + 1])[0] for i in range(n)])
+    out = _exceedance(knots, xs)
     return float(out[0]) if scalar else out
 
 
 def _exceedance(knots: np.ndarray, xs: np.ndarray) -> np.ndarray:
-    """P(|move| > x) of one distribution (knots 0, q10..q90) for every x, vectorised."""
+    """P(|move| > x) per row: knots (n, 6) = 0, q10..q90 (sorted) and one x per row, vectorised."""
     cdf = np.array([0.0, *QUANTILES])
     out = np.full(xs.shape, np.nan)
-    if np.isnan(knots).any():
-        return out
-    valid = ~np.isnan(xs)
+    valid = ~np.isnan(knots).any(axis=1) & ~np.isnan(xs)
     out[valid & (xs <= 0)] = 1.0
-    tail = valid & (xs >= knots[-1]) & (xs > 0)
-    scale = max((knots[-1] - knots[-2]) / TAIL_SCALE_DIVISOR, 1e-9)
-    out[tail] = 0.1 * np.exp(-(xs[tail] - knots[-1]) / scale)
+    top, below_top = knots[:, -1], knots[:, -2]
+    tail = valid & (xs > 0) & (xs >= top)
+    scale = np.maximum((top - below_top) / TAIL_SCALE_DIVISOR, 1e-9)
+    out[tail] = 0.1 * np.exp(-(xs[tail] - top[tail]) / scale[tail])
     middle = valid & (xs > 0) & ~tail
+    rows, x = knots[middle], xs[middle]
     # right-continuous inverse of the piecewise-linear CDF; ties between quantiles jump
-    j = np.searchsorted(knots, xs[middle], side="right")  # knots[j-1] <= x < knots[j]
-    lo, hi = knots[j - 1], knots[j]
+    j = (rows <= x[:, None]).sum(axis=1)  # knots[j-1] <= x < knots[j], as searchsorted(side="right")
+    lo = np.take_along_axis(rows, (j - 1)[:, None], axis=1)[:, 0]
+    hi = np.take_along_axis(rows, j[:, None], axis=1)[:, 0]
     with np.errstate(divide="ignore", invalid="ignore"):
-        share = np.where(hi > lo, (xs[middle] - lo) / (hi - lo), 1.0)
+        share = np.where(hi > lo, (x - lo) / (hi - lo), 1.0)
     out[middle] = 1.0 - (cdf[j - 1] + share * (cdf[j] - cdf[j - 1]))
     return out
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 
 from feature_repo.feature_services import MODEL_FEATURE_COLUMNS
 
@@ -100,16 +101,16 @@ def check_no_label_leak(
     named = [name for name in features if name in LABEL_LIKE]
     if named:
         raise LeakageError(f"feature {named[0]} is a label column; labels are never features")
-    x = feature_matrix(frame, features)
+    x = feature_matrix(frame, features).to_numpy()
     for label in (MOVE_LABEL, "signed_close_move_pct"):
         if label not in frame.columns:
             continue
-        y = pd.to_numeric(frame[label], errors="coerce").astype("float64")
-        for name in features:
-            both = x[name].notna() & y.notna()
-            if both.sum() < min_rows or x.loc[both, name].nunique() < 3:
+        y = pd.to_numeric(frame[label], errors="coerce").to_numpy(dtype="float64")
+        for j, name in enumerate(features):
+            both = ~np.isnan(x[:, j]) & ~np.isnan(y)
+            if both.sum() < min_rows or np.unique(x[both, j]).size < 3:
                 continue
-            rho = x.loc[both, name].rank().corr(y[both].rank())
+            rho = np.corrcoef(rankdata(x[both, j]), rankdata(y[both]))[0, 1]  # Spearman, ties averaged
             if abs(rho) > threshold:
                 raise LeakageError(
                     f"feature {name} looks like the label {label} (rank correlation {rho:.3f} > {threshold}); "
