@@ -1,11 +1,14 @@
 """Wall time and peak memory of every pipeline stage, on the real snapshot and on sample databases of
 1x, 10x and 100x its events, with the growth ratio per 10x of data.
 
-    python -m benchmarks.bench_stages [--scales real,1,10,100] [--stages build,validate,...] [--keep DIR]
+    python -m benchmarks.bench_stages [--scales real,1,10,100] [--stages build,validate,...] [--repeat N]
+    python -m benchmarks.bench_stages --scales real --stages main --repeat 5   # the README's main job
 
 Each stage runs as its own `ivcrush` process (as a user would run it), so its figures include imports;
-peak memory is the process's maximum resident set size. Sample databases are generated once per scale
-(the generation time is printed, not counted).
+peak memory is the largest sum of the resident set sizes of the stage's processes (the build runs dbt and
+Great Expectations in processes of their own), sampled every 20 ms. With --repeat, each figure is the
+median of N runs and the wall-time range is printed too (a shared 2-core machine varies by +-15%).
+Sample databases are generated once per scale (the generation time is printed, not counted).
 """
 
 from __future__ import annotations
@@ -14,17 +17,21 @@ import argparse
 import itertools
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+import psutil
+
 from cli.settings import SHARED_SNAPSHOT
 
 REAL_EVENTS = 4_508
 MOVES_PER_TICKER = 12.35  # what the sample generator writes per ticker over 6 years (measured)
 STAGES = {
+    "main": ["run"],  # the whole main job in a fresh workspace; not in the default list
     "build": ["build"],
     "validate": ["validate"],
     "materialize": ["materialize", "--as-of", "{as_of}"],
@@ -45,12 +52,30 @@ def _available(stage: str) -> bool:
 
 
 def run_stage(args: list[str], env: dict[str, str]) -> tuple[float, float, int]:
-    """(wall seconds, peak RSS MiB, exit code) of one ivcrush process."""
+    """(wall seconds, peak MiB of the process tree, exit code) of one ivcrush process."""
     started = time.perf_counter()
-    process = subprocess.Popen([_ivcrush(), *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    return seconds, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+    with tempfile.TemporaryFile() as stderr:
+        process = psutil.Popen([_ivcrush(), *args], env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+        peak = 0
+        while process.poll() is None:
+            peak = max(peak, _tree_rss(process))
+            time.sleep(0.02)
+        seconds = time.perf_counter() - started
+    return seconds, peak / 2**20, int(process.returncode)
+
+
+def _tree_rss(process: psutil.Process) -> int:
+    total = 0
+    try:
+        members = [process, *process.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    for member in members:
+        try:
+            total += member.memory_info().rss
+        except psutil.Error:
+            continue
+    return total
 
 
 def _database(scale: str, folder: Path) -> tuple[Path, str]:
@@ -73,7 +98,8 @@ def _database(scale: str, folder: Path) -> tuple[Path, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scales", default="real,1,10,100")
-    parser.add_argument("--stages", default=",".join(STAGES))
+    parser.add_argument("--stages", default=",".join(s for s in STAGES if s != "main"))
+    parser.add_argument("--repeat", type=int, default=1, help="runs per figure (the median is reported)")
     parser.add_argument("--keep", type=Path, help="keep workspaces and databases here")
     args = parser.parse_args()
     stages = [s for s in args.stages.split(",") if _available(s)]
@@ -88,9 +114,21 @@ def main() -> None:
             results[scale] = {}
             for stage in stages:
                 command = [part.format(as_of=as_of, workdir=workdir) for part in STAGES[stage]]
-                results[scale][stage] = run_stage(command, env)
-                seconds, mib, code = results[scale][stage]
-                print(f"# {scale:>4} {stage:<12} {seconds:8.1f} s {mib:8.0f} MiB exit {code}", flush=True)
+                runs = []
+                for _ in range(args.repeat):
+                    if stage == "main":  # a fresh workspace each time, as on a new machine
+                        shutil.rmtree(workdir / "main", ignore_errors=True)
+                        env_run = {**env, "IVCRUSH_HOME": str(workdir / "main")}
+                    else:
+                        env_run = env
+                    runs.append(run_stage(command, env_run))
+                seconds = statistics.median(r[0] for r in runs)
+                mib = statistics.median(r[1] for r in runs)
+                code = max(r[2] for r in runs)
+                results[scale][stage] = (seconds, mib, code)
+                walls = [r[0] for r in runs]
+                spread = f" (range {min(walls):.1f}-{max(walls):.1f})" if len(runs) > 1 else ""
+                print(f"# {scale:>4} {stage:<12} {seconds:8.1f} s{spread} {mib:8.0f} MiB exit {code}", flush=True)
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import sys
@@ -174,7 +175,7 @@ def build(db: DbOption = None, workdir: WorkdirOption = None) -> None:
     """Build and test the dbt feature tables from the database; publish them only if all pass."""
     settings = _settings(workdir, db)
     _ensure_sample(settings)
-    _run_build(settings, meanwhile=_import_later_stages)
+    _run_build(settings)
 
 
 AsOfOption = Annotated[
@@ -319,12 +320,12 @@ def evaluate(
         _print_evaluation(result)
 
 
-def _run_train(settings: Settings) -> str:
+def _run_train(settings: Settings, evaluation: dict | None = None) -> str:
     from training.registry import RegistryError, train_and_register
     from training.train import TrainingError
 
     try:
-        model_id = train_and_register(settings)
+        model_id = train_and_register(settings, evaluation=evaluation)
     except (RegistryError, TrainingError) as exc:
         raise _fail(str(exc)) from exc
     console.print(f"model {model_id} registered in {settings.workdir / 'models'}")
@@ -612,22 +613,31 @@ def backtest_simulate(
 def run(db: DbOption = None, workdir: WorkdirOption = None) -> None:
     """The main job, end to end: (sample database,) build and validate the feature tables, publish them to
     the feature store, evaluate walk-forward against 2.0, train and register, scan the next earnings date."""
+    started = time.perf_counter()
     settings = _settings(workdir, db)
     _ensure_sample(settings)
     _run_build(settings, meanwhile=_import_later_stages)
     next_date = _next_earnings_date(settings)
     _run_materialize(settings, next_date)
     console.rule("walk-forward evaluation")
-    _print_evaluation(_run_evaluate(settings, None, None, 3))
-    _run_train(settings)
+    evaluation = _run_evaluate(settings, None, None, 3)
+    _print_evaluation(evaluation)
+    _run_train(settings, evaluation)
     if next_date is not None:
         console.rule(f"scan of the next earnings date {next_date}")
         _scan(settings, next_date, None, "balanced", write_back=False, as_json=False)
+    console.print(f"main job done in {time.perf_counter() - started:.1f} s", highlight=False)
 
 
 def _import_later_stages() -> None:
-    """Import Feast, LightGBM and the training code (seconds) while the build's marts are being checked."""
-    for module in ("cli.materialize", "training.evaluate", "training.registry", "serving.predict"):
+    """Import Feast, LightGBM, matplotlib and the training code (seconds) while the marts are checked."""
+    for module in (
+        "cli.materialize",
+        "training.evaluate",
+        "training.report",
+        "training.registry",
+        "serving.predict",
+    ):
         importlib.import_module(module)
 
 
@@ -645,4 +655,9 @@ def _next_earnings_date(settings: Settings) -> date | None:
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    finally:
+        # Everything is written and flushed: spare the interpreter's final garbage collection over the
+        # libraries' objects (about 1 s after a main job), the operating system frees the memory anyway.
+        gc.freeze()

@@ -42,6 +42,7 @@ BUILD_MANIFEST = "build.json"
 # Every model and data test; dbt's unit tests check the SQL logic on fixed inputs, so (as dbt advises) they
 # run in the test suite (tests/test_build.py), not in every build of the user's data.
 PRODUCTION_BUILD = ["build", "--exclude-resource-type", "unit_test"]
+QUALITY_NICENESS = 10
 BUILDS_KEPT = 3
 
 
@@ -186,11 +187,11 @@ class QualityWorker:
         return self._receive()
 
     def close(self) -> None:
+        """Stop the process: after its last report it has nothing left to do but the interpreter's exit."""
         self._conn.close()
-        self._process.join(timeout=10)
         if self._process.is_alive():
             self._process.terminate()
-            self._process.join()
+        self._process.join()
 
 
 def _portable(exc: BaseException) -> BaseException:
@@ -206,6 +207,7 @@ def _quality_worker(conn: Connection, snapshot: SourceSnapshot, severity: dict[s
     """The quality process: raw report, then (on request) the marts report; the report files in the build."""
     from cli.quality import QualityReport, check_marts, check_raw, write_report
 
+    os.nice(QUALITY_NICENESS)  # the raw checks are not needed before dbt is done: leave dbt the CPU
     try:
         raw = check_raw(snapshot.path, severity=severity, snapshot=snapshot)
         conn.send(("report", QualityReport(raw.checks)))
@@ -228,9 +230,9 @@ def build(
 ) -> BuildResult:
     """Snapshot the source database, check it, build and test every dbt model, check the marts, publish.
 
-    dbt runs in one spawned process and Great Expectations (raw tables, then marts) in another, so that
-    their seconds of imports overlap; `meanwhile` (e.g. importing what the next stage needs) runs here
-    during dbt. Any error-severity data-quality
+    dbt runs in one spawned process and Great Expectations (raw tables, then marts) in another, at a lower
+    priority, so that its seconds of imports and checks overlap dbt; `meanwhile` (e.g. importing what the
+    next stage needs) runs here while the marts are checked. Any error-severity data-quality
     failure (raw tables or marts) raises QualityGateError before anything is published, and a failed raw
     check wins over a dbt failure it may have caused; `on_quality` sees each report (raw, then marts).
     """
@@ -253,11 +255,11 @@ def build(
         load_raw(snapshot, build_dir / "warehouse.duckdb")
         timings["load_raw"] = time.perf_counter() - step
         step = time.perf_counter()
-        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            dbt_run = pool.submit(run_dbt, build_dir, settings, PRODUCTION_BUILD)
-            if meanwhile:
-                meanwhile()
-            dbt_error = dbt_run.exception()
+        pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            dbt_error = pool.submit(run_dbt, build_dir, settings, PRODUCTION_BUILD).exception()
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)  # its process exits on its own, in the background
         timings["dbt_build"] = time.perf_counter() - step
         if dbt_error is not None and not isinstance(dbt_error, BuildError):
             dbt_error = BuildError(f"the dbt process failed: {type(dbt_error).__name__}: {dbt_error}")
@@ -271,6 +273,8 @@ def build(
             raise dbt_error
         step = time.perf_counter()
         quality.check_marts(build_dir)
+        if meanwhile:
+            meanwhile()
         mart_report = quality.marts_report()
         timings["validate_marts_wait"] = time.perf_counter() - step
         if on_quality:
@@ -293,6 +297,7 @@ def build(
         (build_dir / BUILD_MANIFEST).write_text(json.dumps(asdict(result), indent=2))
         publish(settings, build_dir)
     except BaseException:
+        quality.close()  # before removing the folder it may be writing its report into
         shutil.rmtree(build_dir, ignore_errors=True)
         raise
     finally:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -13,6 +16,7 @@ import pytest
 from cli.build import BuildResult, current_build, mart_path
 from cli.materialize import MaterializeError, materialize, open_published_store, published
 from cli.settings import Settings
+from feature_repo import FEAST_TYPECHECKS_ENV
 from feature_repo.entities import ticker
 from feature_repo.feature_services import FEATURE_SERVICE_NAME, MODEL_FEATURES
 from feature_repo.features import FEATURE_FIELDS, QUARTERLY_TTL, feature_views
@@ -179,3 +183,32 @@ def test_materialize_refuses_a_build_that_failed_the_quality_gate(built_sample: 
     with pytest.raises(MaterializeError, match="refusing to publish"):
         materialize(settings, date(2025, 7, 1))
     assert not (settings.feast_dir / "current.json").exists()
+
+
+_PROBE = """
+import sys
+from pathlib import Path
+from feature_repo.entities import ticker
+from feature_repo.feature_services import feature_services
+from feature_repo.features import feature_views
+import feast
+views = feature_views(Path(sys.argv[1]))
+assert feature_services(views) and ticker.name == "ticker"
+try:
+    feast.Entity(name=123, join_keys=["ticker"])
+    print("unchecked")
+except Exception as exc:
+    print(type(exc).__name__)
+"""
+
+
+@pytest.mark.parametrize(("typechecks", "expected"), [("1", "TypeCheckError"), ("0", "unchecked")])
+def test_the_feature_repo_passes_feasts_runtime_type_checks(
+    built_sample: Settings, typechecks: str, expected: str
+) -> None:
+    """Feast is imported without typeguard's instrumentation (seconds); with it on, every definition passes."""
+    env = {**os.environ, FEAST_TYPECHECKS_ENV: typechecks}
+    marts = str(built_sample.current_build.resolve() / "marts")
+    done = subprocess.run([sys.executable, "-c", _PROBE, marts], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == expected
