@@ -20,6 +20,8 @@ from cli import __version__
 from cli.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from serving.strategy import Account
 
 app = typer.Typer(
@@ -279,13 +281,30 @@ def pd_isna(value: object) -> bool:
 DATE_FORMATS = ["%Y-%m-%d"]
 
 
-def _run_evaluate(settings: Settings, train_until: date | None, test_from: date | None, folds: int) -> dict:
+def _run_evaluate(
+    settings: Settings,
+    train_until: date | None,
+    test_from: date | None,
+    folds: int,
+    dataset: pd.DataFrame | None = None,
+) -> dict:
     from cli.materialize import MaterializeError
+    from training.data import DatasetError
     from training.evaluate import EvaluationError, evaluate
 
     try:
-        return evaluate(settings, train_until=train_until, test_from=test_from, folds=folds)
-    except (MaterializeError, EvaluationError) as exc:
+        return evaluate(settings, train_until=train_until, test_from=test_from, folds=folds, dataset=dataset)
+    except (MaterializeError, DatasetError, EvaluationError) as exc:
+        raise _fail(str(exc)) from exc
+
+
+def _training_set(settings: Settings) -> pd.DataFrame:
+    from cli.materialize import MaterializeError
+    from training.data import DatasetError, training_set
+
+    try:
+        return training_set(settings)
+    except (MaterializeError, DatasetError) as exc:
         raise _fail(str(exc)) from exc
 
 
@@ -320,12 +339,12 @@ def evaluate(
         _print_evaluation(result)
 
 
-def _run_train(settings: Settings, evaluation: dict | None = None) -> str:
+def _run_train(settings: Settings, evaluation: dict | None = None, dataset: pd.DataFrame | None = None) -> str:
     from training.registry import RegistryError, train_and_register
     from training.train import TrainingError
 
     try:
-        model_id = train_and_register(settings, evaluation=evaluation)
+        model_id = train_and_register(settings, evaluation=evaluation, dataset=dataset)
     except (RegistryError, TrainingError) as exc:
         raise _fail(str(exc)) from exc
     console.print(f"model {model_id} registered in {settings.workdir / 'models'}")
@@ -620,9 +639,11 @@ def run(db: DbOption = None, workdir: WorkdirOption = None) -> None:
     next_date = _next_earnings_date(settings)
     _run_materialize(settings, next_date)
     console.rule("walk-forward evaluation")
-    evaluation = _run_evaluate(settings, None, None, 3)
+    dataset = _training_set(settings)  # retrieved once for the evaluation and the training
+    evaluation = _run_evaluate(settings, None, None, 3, dataset)
     _print_evaluation(evaluation)
-    _run_train(settings, evaluation)
+    _run_train(settings, evaluation, dataset)
+    del dataset
     if next_date is not None:
         console.rule(f"scan of the next earnings date {next_date}")
         _scan(settings, next_date, None, "balanced", write_back=False, as_json=False)

@@ -235,6 +235,8 @@ def build(
     next stage needs) runs here while the marts are checked. Any error-severity data-quality
     failure (raw tables or marts) raises QualityGateError before anything is published, and a failed raw
     check wins over a dbt failure it may have caused; `on_quality` sees each report (raw, then marts).
+    Spawned processes import the caller's main module again: a script calling this needs the usual
+    `if __name__ == "__main__":` guard.
     """
     from cli.quality import gate
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from cli.build import mart_path
-from cli.materialize import Generation, open_published_store, published
+from cli.materialize import open_published_store, published
 from cli.settings import Settings
 from feature_repo.feature_services import FEATURE_SERVICE_NAME, MODEL_FEATURE_COLUMNS
 
@@ -37,11 +37,6 @@ class DatasetError(Exception):
     """The training set could not be built as promised (rows dropped or duplicated)."""
 
 
-# The last training set retrieved in this process, by (workspace, generation): the main job evaluates and
-# then trains on the same published generation, and a generation never changes once published.
-_last_retrieved: dict[tuple[str, str], pd.DataFrame] = {}
-
-
 def past_events(build_dir: Path) -> pd.DataFrame:
     """Entity rows of every past event with an outcome, and its labels."""
     labels = pd.read_parquet(mart_path(build_dir, "event_labels"))
@@ -51,18 +46,9 @@ def past_events(build_dir: Path) -> pd.DataFrame:
 def training_set(settings: Settings, trusted_only: bool = False) -> pd.DataFrame:
     """Features of every past event as of its decision time (from Feast), with its labels."""
     generation = published(settings)
-    key = (str(settings.workdir.resolve()), generation.generation_id)
-    if key not in _last_retrieved:
-        _last_retrieved.clear()
-        _last_retrieved[key] = _retrieve(settings, generation)
-    frame = _last_retrieved[key]
-    if trusted_only:
-        frame = frame[frame["label_trusted"]].reset_index(drop=True)
-    return frame.copy()
-
-
-def _retrieve(settings: Settings, generation: Generation) -> pd.DataFrame:
     events = past_events(Path(generation.build_dir))
+    if trusted_only:
+        events = events[events["label_trusted"]]
     store = open_published_store(settings, generation)
     service = store.get_feature_service(generation.feature_service or FEATURE_SERVICE_NAME)
     with warnings.catch_warnings():

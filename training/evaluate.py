@@ -34,6 +34,7 @@ from scipy.stats import rankdata
 from cli.build import current_build
 from cli.materialize import published
 from cli.settings import Settings
+from feature_repo.feature_services import MODEL_FEATURE_COLUMNS
 from training.baselines import (
     BASELINE_LABELS,
     EMPIRICAL_NAMES,
@@ -77,6 +78,9 @@ class EvaluationError(Exception):
 
 
 # ----------------------------------------------------------------------------------------------- metrics
+
+
+FEATURES_READ_BY_METRICS = {IMPLIED_COLUMN, "vol_up_rate_8q"}
 
 
 def pinball(y: np.ndarray, q: np.ndarray, alpha: float) -> float:
@@ -252,24 +256,25 @@ def evaluate_frame(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    dataset = dataset.reset_index(drop=True)
+    if not dataset.index.equals(pd.RangeIndex(len(dataset))):
+        dataset = dataset.reset_index(drop=True)  # (a copy: only where needed, it can be large)
     splits = walk_forward_splits(dataset, folds=folds, train_until=train_until, test_from=test_from)
     parts, fold_info, importances, notes = [], [], [], {}
     for split in splits:
         train = dataset[split["train"]]
         test = dataset[split["test"]]
-        usable = training_rows(train, trusted_only)
+        usable = len(training_rows(train, trusted_only))
         info = {
             "fold": split["fold"],
-            "train_rows": len(usable),
+            "train_rows": usable,
             "train_last_outcome_known_at": str(train["outcome_known_at"].max()) if len(train) else None,
             "test_first_decision": str(split["test_start"]),
             "test_last_decision": str(test["event_timestamp"].max()),
             "test_rows": len(test),
             "test_trusted_rows": int(test["label_trusted"].sum()),
         }
-        if len(usable) < MIN_TRAIN_ROWS:
-            info["skipped"] = f"only {len(usable)} training rows (need {MIN_TRAIN_ROWS})"
+        if usable < MIN_TRAIN_ROWS:
+            info["skipped"] = f"only {usable} training rows (need {MIN_TRAIN_ROWS})"
             fold_info.append(info)
             continue
         fit_on = _shuffled(train, seed=BOOTSTRAP_SEED + int(split["fold"])) if shuffle_labels else train
@@ -286,7 +291,9 @@ def evaluate_frame(
         predictions = predict_frame(models, test)
         baselines = baseline_frame(test, dataset, train)
         iv_baseline = _iv_baseline(models, train, trusted_only)
-        part = pd.concat([test, predictions, baselines], axis=1)
+        # the test rows without the features the metrics never read (they are most of a large frame)
+        unread = [c for c in MODEL_FEATURE_COLUMNS if c in test.columns and c not in FEATURES_READ_BY_METRICS]
+        part = pd.concat([test.drop(columns=unread), predictions, baselines], axis=1)
         part["iv_ratio_baseline"] = iv_baseline
         part["fold"] = split["fold"]
         parts.append(part)
@@ -328,16 +335,19 @@ def evaluate(
     test_from: date | None = None,
     folds: int = 4,
     out_dir: Path | None = None,
+    dataset: pd.DataFrame | None = None,
     **options: object,
 ) -> dict[str, object]:
-    """Walk-forward evaluation of the published training set; see `evaluate_frame` for the options.
+    """Walk-forward evaluation of the published training set (`dataset`, where the caller retrieved it
+    already); see `evaluate_frame` for the options.
 
     `out_dir` defaults to `<workdir>/evaluations/<timestamp>`; `train_and_register` attaches the verdicts
     of the newest evaluation of the same build.
     """
     generation = published(settings)
     build = current_build(settings)
-    dataset = training_set(settings)
+    if dataset is None:
+        dataset = training_set(settings)
     out_dir = Path(out_dir) if out_dir is not None else default_evaluation_dir(settings)
     context = {
         "build_id": generation.build_id,

@@ -17,6 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import lightgbm as lgb
+import pandas as pd
 
 from cli.build import current_build
 from cli.materialize import published
@@ -162,11 +163,13 @@ def train_and_register(
     num_boost_round: int = NUM_BOOST_ROUND,
     evaluation: dict[str, object] | None = None,
     quick_folds: int = 2,
+    dataset: pd.DataFrame | None = None,
 ) -> str:
     """Train on every past event (trusted labels by default) and register; return the model_id.
 
     The verdicts come from `evaluation` when given, else from the newest `evaluate` run of the same build
     under `<workdir>/evaluations/`, else from a quick walk-forward run (`quick_folds` folds) done here.
+    `dataset` is the published training set where the caller retrieved it already.
     Refuses a build that failed the data-quality gate.
     """
     from training.data import training_set
@@ -185,11 +188,12 @@ def train_and_register(
             f"the feature store publishes build {generation.build_id}, not the current build {build.build_id}; "
             "run `ivcrush materialize` first"
         )
-    dataset = training_set(settings)
+    if dataset is None:
+        dataset = training_set(settings)
     if evaluation is None:
         evaluation = latest_evaluation(settings, build.build_id)
     if evaluation is None:
-        evaluation = evaluate(settings, folds=quick_folds, num_boost_round=num_boost_round)
+        evaluation = evaluate(settings, folds=quick_folds, num_boost_round=num_boost_round, dataset=dataset)
     models = train_models(dataset, trusted_only=trusted_only, num_boost_round=num_boost_round)
     metrics = {
         "verdicts": evaluation.get("verdicts", {}),

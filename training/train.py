@@ -88,7 +88,11 @@ def feature_matrix(frame: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame
     missing = [name for name in features if name not in frame.columns]
     if missing:
         raise TrainingError(f"features missing from the frame: {', '.join(missing[:10])}")
-    return frame[list(features)].apply(lambda column: pd.to_numeric(column, errors="coerce")).astype("float64")
+    matrix = frame[list(features)]  # one copy; only non-numeric columns are converted (memory at scale)
+    text = [name for name in features if not pd.api.types.is_numeric_dtype(matrix[name])]
+    if text:
+        matrix = matrix.assign(**{name: pd.to_numeric(matrix[name], errors="coerce") for name in text})
+    return matrix.astype("float64", copy=False)
 
 
 def check_no_label_leak(
