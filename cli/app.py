@@ -643,7 +643,7 @@ def run(db: DbOption = None, workdir: WorkdirOption = None) -> None:
     evaluation = _run_evaluate(settings, None, None, 3, dataset)
     _print_evaluation(evaluation)
     _run_train(settings, evaluation, dataset)
-    del dataset
+    del dataset  # free it before the scan: large at scale
     if next_date is not None:
         console.rule(f"scan of the next earnings date {next_date}")
         _scan(settings, next_date, None, "balanced", write_back=False, as_json=False)
