@@ -219,14 +219,7 @@ def dataset(
     trusted_only: Annotated[bool, typer.Option(help="Only events whose label is trusted.")] = False,
 ) -> None:
     """Write the point-in-time training set (Feast features + labels of every past event)."""
-    from cli.materialize import MaterializeError
-    from training.data import DatasetError, training_set
-
-    settings = _settings(workdir, None)
-    try:
-        frame = training_set(settings, trusted_only=trusted_only)
-    except (DatasetError, MaterializeError) as exc:
-        raise _fail(str(exc)) from exc
+    frame = _training_set(_settings(workdir, None), trusted_only)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".csv":
         frame.to_csv(out, index=False)
@@ -298,12 +291,12 @@ def _run_evaluate(
         raise _fail(str(exc)) from exc
 
 
-def _training_set(settings: Settings) -> pd.DataFrame:
+def _training_set(settings: Settings, trusted_only: bool = False) -> pd.DataFrame:
     from cli.materialize import MaterializeError
     from training.data import DatasetError, training_set
 
     try:
-        return training_set(settings)
+        return training_set(settings, trusted_only=trusted_only)
     except (MaterializeError, DatasetError) as exc:
         raise _fail(str(exc)) from exc
 

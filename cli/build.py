@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
-import pickle
 import shutil
 import time
 from collections.abc import Callable
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from cli.settings import DBT_PROJECT_DIR, Settings
-from cli.source_db import SourceSnapshot, read_source
+from cli.source_db import SourceDataError, SourceSnapshot, read_source
 
 if TYPE_CHECKING:
     from cli.quality import QualityReport
@@ -165,7 +164,10 @@ class QualityWorker:
         self._process.start()
         child_conn.close()
 
-    def _receive(self) -> QualityReport:
+    def next_report(self) -> QualityReport:
+        """The raw tables' report, then (after `check_marts`) the marts'; the worker's errors raised here."""
+        from cli.quality import QualityGateError
+
         try:
             kind, payload = self._conn.recv()
         except EOFError as exc:
@@ -174,17 +176,13 @@ class QualityWorker:
                 f"the data-quality process ended without a result (exit code {self._process.exitcode})"
             ) from exc
         if kind == "error":
-            raise payload
+            name, message = payload
+            known = {e.__name__: e for e in (BuildError, SourceDataError, QualityGateError, ValueError)}
+            raise known.get(name, RuntimeError)(message if name in known else f"{name}: {message}")
         return payload
-
-    def raw_report(self) -> QualityReport:
-        return self._receive()
 
     def check_marts(self, build_dir: Path) -> None:
         self._conn.send(str(build_dir))
-
-    def marts_report(self) -> QualityReport:
-        return self._receive()
 
     def close(self) -> None:
         """Stop the process: after its last report it has nothing left to do but the interpreter's exit."""
@@ -192,15 +190,6 @@ class QualityWorker:
         if self._process.is_alive():
             self._process.terminate()
         self._process.join()
-
-
-def _portable(exc: BaseException) -> BaseException:
-    """The exception itself where it survives pickling, else a RuntimeError carrying its message."""
-    try:
-        pickle.loads(pickle.dumps(exc))
-    except Exception:
-        return RuntimeError(f"{type(exc).__name__}: {exc}")
-    return exc
 
 
 def _quality_worker(conn: Connection, snapshot: SourceSnapshot, severity: dict[str, str] | None) -> None:
@@ -218,7 +207,7 @@ def _quality_worker(conn: Connection, snapshot: SourceSnapshot, severity: dict[s
     except EOFError:  # the build stopped before its marts were ready
         pass
     except BaseException as exc:
-        conn.send(("error", _portable(exc)))
+        conn.send(("error", (type(exc).__name__, str(exc))))
     finally:
         conn.close()
 
@@ -266,7 +255,7 @@ def build(
         if dbt_error is not None and not isinstance(dbt_error, BuildError):
             dbt_error = BuildError(f"the dbt process failed: {type(dbt_error).__name__}: {dbt_error}")
         step = time.perf_counter()
-        raw_report = quality.raw_report()
+        raw_report = quality.next_report()
         timings["validate_raw_wait"] = time.perf_counter() - step
         if on_quality:
             on_quality(raw_report)
@@ -277,7 +266,7 @@ def build(
         quality.check_marts(build_dir)
         if meanwhile:
             meanwhile()
-        mart_report = quality.marts_report()
+        mart_report = quality.next_report()
         timings["validate_marts_wait"] = time.perf_counter() - step
         if on_quality:
             on_quality(mart_report)

@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from scipy.special import erfc
 
-ExceedanceFunction = Callable[[float], float]
+# x -> P(|move| > x), for a float or element-wise for an array of x
+ExceedanceFunction = Callable[[float | np.ndarray], float | np.ndarray]
 SQRT_HALF_PI = math.sqrt(math.pi / 2)
 TIER_PRESETS: dict[str, dict[str, float]] = {
     "conservative": {"excellent": 2.0, "good": 1.6, "marginal": 1.35},
@@ -108,13 +109,7 @@ def tier(vrp: float | None, preset: str = "balanced") -> str:
 def expected_excess(exceeds: ExceedanceFunction, k: float, upper: float) -> float:
     """E[(|X| - k)+] = integral from k to infinity of P(|X| > x) dx (trapezoid, to `upper`)."""
     xs = np.linspace(k, max(upper, k + 1e-9), 2001)
-    try:
-        ys = np.asarray(exceeds(xs), dtype="float64")  # vectorised exceedance functions
-    except (TypeError, ValueError):
-        ys = None
-    if ys is None or ys.shape != xs.shape:
-        ys = np.array([exceeds(x) for x in xs])
-    return float(np.trapezoid(ys, xs))
+    return float(np.trapezoid(np.asarray(exceeds(xs), dtype="float64"), xs))
 
 
 def market_exceedance(implied_move_pct: float) -> ExceedanceFunction:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 
@@ -25,10 +23,10 @@ def _distribution(scale: float) -> tuple[dict[float, float], object]:
     xs = np.array([0.0, *quantiles.values()])
     ps = np.array([1.0, 0.9, 0.75, 0.5, 0.25, 0.1])
 
-    def exceeds(x: float) -> float:
-        if x >= xs[-1]:
-            return 0.1 * math.exp(-(x - xs[-1]) / scale)
-        return float(np.interp(x, xs, ps))
+    def exceeds(x: float | np.ndarray) -> float | np.ndarray:
+        x = np.asarray(x, dtype="float64")
+        value = np.where(x >= xs[-1], 0.1 * np.exp(-(x - xs[-1]) / scale), np.interp(x, xs, ps))
+        return float(value) if value.ndim == 0 else value
 
     return quantiles, exceeds
 

@@ -91,7 +91,7 @@ def exceedance_function(quantiles: QuantileInput) -> Callable[[float], float]:
     """x -> P(|move| > x) for one event, as the strategy layer's `exceeds` expects (scalar or array x)."""
     frozen = {q: float(v) for q, v in zip(QUANTILES, _as_array(quantiles)[0], strict=True)}
 
-    def exceeds(x: float) -> float:
+    def exceeds(x: float | np.ndarray) -> float | np.ndarray:
         return prob_move_exceeds(frozen, x)
 
     return exceeds

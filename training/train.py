@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 from feature_repo.feature_services import MODEL_FEATURE_COLUMNS
 
@@ -114,7 +113,8 @@ def check_no_label_leak(
             both = ~np.isnan(x[:, j]) & ~np.isnan(y)
             if both.sum() < min_rows or np.unique(x[both, j]).size < 3:
                 continue
-            rho = np.corrcoef(rankdata(x[both, j]), rankdata(y[both]))[0, 1]  # Spearman, ties averaged
+            ranks = pd.DataFrame({"x": x[both, j], "y": y[both]}).rank()  # Spearman: ties share their mean rank
+            rho = np.corrcoef(ranks["x"], ranks["y"])[0, 1]
             if abs(rho) > threshold:
                 raise LeakageError(
                     f"feature {name} looks like the label {label} (rank correlation {rho:.3f} > {threshold}); "
