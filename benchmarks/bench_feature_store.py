@@ -18,13 +18,14 @@ from typing import TypeVar
 
 import numpy as np
 import pandas as pd
+from ivcrush.build import build, mart_path
+from ivcrush.feature_repo.feature_services import FEATURE_SERVICE_NAME
+from ivcrush.feature_repo.materialize import materialize, open_published_store
+from ivcrush.feature_repo.store import Generation
+from ivcrush.settings import Settings
+from ivcrush.training.data import training_set
 
-from cli.build import build, mart_path
-from cli.materialize import materialize, open_published_store
-from cli.settings import SHARED_SNAPSHOT, Settings
-from feature_repo.feature_services import FEATURE_SERVICE_NAME
-from feature_repo.store import Generation
-from training.data import training_set
+from benchmarks import SHARED_SNAPSHOT
 
 T = TypeVar("T")
 
@@ -99,8 +100,8 @@ def main() -> None:
 
 def _serving_latency(settings: Settings, generation: Generation, events: pd.DataFrame, repeats: int) -> None:
     """Features + models + strategy in-process, for 1 event and a 100-ticker scan."""
-    from serving.predict import recommend
-    from training.registry import train_and_register
+    from ivcrush.serving.predict import recommend
+    from ivcrush.training.registry import train_and_register
 
     train_and_register(settings, num_boost_round=100, quick_folds=2)
     end = pd.Timestamp(generation.materialized_until)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import psutil
 
-from cli.settings import SHARED_SNAPSHOT
+from benchmarks import SHARED_SNAPSHOT
 
 REAL_EVENTS = 4_508
 MOVES_PER_TICKER = 12.35  # what the sample generator writes per ticker over 6 years (measured)
@@ -81,7 +81,7 @@ def _tree_rss(process: psutil.Process) -> int:
 def _database(scale: str, folder: Path) -> tuple[Path, str]:
     if scale == "real":
         return SHARED_SNAPSHOT, "2025-12-09"
-    from cli.sample_db import write_sample_db
+    from ivcrush.source.sample import write_sample_db
 
     path = folder / f"sample-{scale}x.db"
     tickers = max(1, round(REAL_EVENTS * float(scale) / MOVES_PER_TICKER))

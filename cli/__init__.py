@@ -1,3 +1,1 @@
-"""ivcrush: command line and pipeline orchestration."""
-
-__version__ = "0.1.0"
+"""The `ivcrush` command line: parses arguments and renders results."""

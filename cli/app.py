@@ -13,16 +13,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from ivcrush import __version__
+from ivcrush.settings import Settings, load_settings
 from rich.console import Console
 from rich.table import Table
 
-from cli import __version__
-from cli.settings import Settings, load_settings
-
 if TYPE_CHECKING:
     import pandas as pd
-
-    from serving.strategy import Account
+    from ivcrush.serving.strategy import Account
 
 app = typer.Typer(
     name="ivcrush",
@@ -77,7 +75,7 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 def _ensure_sample(settings: Settings) -> None:
     """Without --db, the commands use the generated sample database (written once)."""
     if settings.db is None and not settings.sample_db.exists():
-        from cli.sample_db import write_sample_db
+        from ivcrush.source.sample import write_sample_db
 
         settings.sample_db.parent.mkdir(parents=True, exist_ok=True)
         counts = write_sample_db(settings.sample_db)
@@ -103,9 +101,9 @@ def _print_build(result) -> None:
 
 
 def _run_build(settings: Settings, meanwhile: Callable[[], None] | None = None) -> None:
-    from cli.build import BuildError, build
-    from cli.quality import QualityGateError, render_summary
-    from cli.source_db import SourceDataError
+    from ivcrush.build import BuildError, build
+    from ivcrush.quality.checks import QualityGateError, render_summary
+    from ivcrush.source.reader import SourceDataError
 
     try:
         result = build(settings, on_quality=lambda report: render_summary(report, console), meanwhile=meanwhile)
@@ -122,7 +120,7 @@ def sample_db(
     seed: Annotated[int, typer.Option(help="Random seed; the same seed writes the same data.")] = 7,
 ) -> None:
     """Write a realistic sample 2.0 database (same schema as ivcrush.db, WAL mode)."""
-    from cli.sample_db import write_sample_db
+    from ivcrush.source.sample import write_sample_db
 
     try:
         counts = write_sample_db(path, tickers=tickers, years=years, seed=seed)
@@ -145,9 +143,9 @@ def validate(
 ) -> None:
     """Run the data-quality suites on the database (and on the published feature tables built from it);
     write JSON and Great Expectations Data Docs into the workspace; exit 1 on any error-severity failure."""
-    from cli.build import current_build
-    from cli.quality import check_marts, check_raw, render_summary, write_report
-    from cli.source_db import SourceDataError
+    from ivcrush.build import current_build
+    from ivcrush.quality.checks import check_marts, check_raw, render_summary, write_report
+    from ivcrush.source.reader import SourceDataError
 
     settings = _settings(workdir, db)
     _ensure_sample(settings)
@@ -191,7 +189,7 @@ AsOfOption = Annotated[
 
 
 def _run_materialize(settings: Settings, as_of: date | None) -> None:
-    from cli.materialize import MaterializeError, materialize
+    from ivcrush.feature_repo.materialize import MaterializeError, materialize
 
     started = time.perf_counter()
     try:
@@ -236,9 +234,9 @@ def online_features(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON records instead of a table.")] = False,
 ) -> None:
     """Online features (Feast online store, model's feature service) of the events on a date."""
-    from cli.materialize import MaterializeError
-    from serving.online import ServingError, events_on
-    from serving.online import online_features as read_online
+    from ivcrush.feature_repo.materialize import MaterializeError
+    from ivcrush.serving.online import ServingError, events_on
+    from ivcrush.serving.online import online_features as read_online
 
     settings = _settings(workdir, None)
     try:
@@ -281,9 +279,9 @@ def _run_evaluate(
     folds: int,
     dataset: pd.DataFrame | None = None,
 ) -> dict:
-    from cli.materialize import MaterializeError
-    from training.data import DatasetError
-    from training.evaluate import EvaluationError, evaluate
+    from ivcrush.feature_repo.materialize import MaterializeError
+    from ivcrush.training.data import DatasetError
+    from ivcrush.training.evaluate import EvaluationError, evaluate
 
     try:
         return evaluate(settings, train_until=train_until, test_from=test_from, folds=folds, dataset=dataset)
@@ -292,8 +290,8 @@ def _run_evaluate(
 
 
 def _training_set(settings: Settings, trusted_only: bool = False) -> pd.DataFrame:
-    from cli.materialize import MaterializeError
-    from training.data import DatasetError, training_set
+    from ivcrush.feature_repo.materialize import MaterializeError
+    from ivcrush.training.data import DatasetError, training_set
 
     try:
         return training_set(settings, trusted_only=trusted_only)
@@ -333,8 +331,8 @@ def evaluate(
 
 
 def _run_train(settings: Settings, evaluation: dict | None = None, dataset: pd.DataFrame | None = None) -> str:
-    from training.registry import RegistryError, train_and_register
-    from training.train import TrainingError
+    from ivcrush.training.registry import RegistryError, train_and_register
+    from ivcrush.training.train import TrainingError
 
     try:
         model_id = train_and_register(settings, evaluation=evaluation, dataset=dataset)
@@ -356,7 +354,7 @@ def models(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """List the registered models with their skill verdicts."""
-    from training.registry import list_models
+    from ivcrush.training.registry import list_models
 
     listed = list_models(_settings(workdir, None).workdir)
     if as_json:
@@ -378,7 +376,7 @@ def models(
 
 
 def _account(settings: Settings) -> Account:
-    from serving.strategy import Account
+    from ivcrush.serving.strategy import Account
 
     return Account(**settings.account)
 
@@ -439,9 +437,9 @@ def _print_recommendations(recommendations: list, refusals: list, title: str) ->
 
 
 def _serving_errors() -> tuple[type[Exception], ...]:
-    from cli.materialize import MaterializeError
-    from serving.online import ServingError
-    from serving.strategy import StrategyError
+    from ivcrush.feature_repo.materialize import MaterializeError
+    from ivcrush.serving.online import ServingError
+    from ivcrush.serving.strategy import StrategyError
 
     return (MaterializeError, ServingError, StrategyError)
 
@@ -461,9 +459,8 @@ def predict(
 ) -> None:
     """Forecast, VRP, structure, strikes and size for one ticker's earnings event."""
     import pandas as pd
-
-    from serving.implied import implied_from_options, normalise_ticker
-    from serving.predict import predict_one
+    from ivcrush.serving.implied import implied_from_options, normalise_ticker
+    from ivcrush.serving.predict import predict_one
 
     settings = _settings(workdir, None)
     try:
@@ -491,8 +488,8 @@ def predict(
 def _scan(
     settings: Settings, day: date, implied_csv: Path | None, preset: str, write_back: bool, as_json: bool
 ) -> None:
-    from serving.implied import implied_from_csv
-    from serving.predict import scan as run_scan
+    from ivcrush.serving.implied import implied_from_csv
+    from ivcrush.serving.predict import scan as run_scan
 
     try:
         implied = implied_from_csv(implied_csv) if implied_csv else None
@@ -509,8 +506,8 @@ def _scan(
     else:
         _print_recommendations(recommendations, refusals, f"earnings scan {day}, ranked")
     if write_back:
-        from serving.writeback import WriteBackError
-        from serving.writeback import write_back as do_write_back
+        from ivcrush.serving.writeback import WriteBackError
+        from ivcrush.serving.writeback import write_back as do_write_back
 
         rows = [
             (r.ticker, r.earnings_date, float(r.forecast["point"]), float(r.forecast["confidence"]))
@@ -549,7 +546,7 @@ app.add_typer(backtest_app, name="backtest")
 
 
 def _backtest_output(result: dict, settings: Settings, kind: str, as_json: bool) -> None:
-    from training.backtest_report import summary_text, write_report
+    from ivcrush.training.backtest_report import summary_text, write_report
 
     out_dir = settings.workdir / "backtests" / f"{kind}-{datetime.now():%Y%m%dT%H%M%S}"
     html = write_report(result, out_dir)
@@ -569,13 +566,13 @@ def backtest_journal(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Replay the trade journal's positions with and without the ML filter (policy chosen on earlier data)."""
-    from training.backtest import journal_backtest, lightgbm_forecaster, load_events
-    from training.journal import journal_positions
+    from ivcrush.training.backtest import journal_backtest, lightgbm_forecaster, load_events
+    from ivcrush.training.journal import journal_positions
 
     settings = _settings(workdir, db)
     try:
         events = load_events(settings)
-        from cli.materialize import published
+        from ivcrush.feature_repo.materialize import published
 
         positions = journal_positions(settings.source_db, Path(published(settings).build_dir))
         result = journal_backtest(
@@ -602,8 +599,7 @@ def backtest_simulate(
 ) -> None:
     """Sell premium at every past event, settle at the reaction-day move: ML rule vs 2.0's rule."""
     import pandas as pd
-
-    from training.backtest import lightgbm_forecaster, load_events, simulate_backtest
+    from ivcrush.training.backtest import lightgbm_forecaster, load_events, simulate_backtest
 
     settings = _settings(workdir, None)
     try:
@@ -646,11 +642,11 @@ def run(db: DbOption = None, workdir: WorkdirOption = None) -> None:
 def _import_later_stages() -> None:
     """Import Feast, LightGBM, matplotlib and the training code (seconds) while the marts are checked."""
     for module in (
-        "cli.materialize",
-        "training.evaluate",
-        "training.report",
-        "training.registry",
-        "serving.predict",
+        "ivcrush.feature_repo.materialize",
+        "ivcrush.training.evaluate",
+        "ivcrush.training.report",
+        "ivcrush.training.registry",
+        "ivcrush.serving.predict",
     ):
         importlib.import_module(module)
 
@@ -658,8 +654,7 @@ def _import_later_stages() -> None:
 def _next_earnings_date(settings: Settings) -> date | None:
     """The first earnings date after the last stored move: the day the main job prepares for."""
     import pandas as pd
-
-    from cli.build import current_build, mart_path
+    from ivcrush.build import current_build, mart_path
 
     build = current_build(settings)
     events = pd.read_parquet(mart_path(Path(build.build_dir), "earnings_events"))

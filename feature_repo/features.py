@@ -12,9 +12,8 @@ from pathlib import Path
 
 from feast import FeatureView, Field
 from feast.types import Float64, Int64, String
-
-from feature_repo.data_sources import mart_source
-from feature_repo.entities import ticker
+from ivcrush.feature_repo.data_sources import mart_source
+from ivcrush.feature_repo.entities import ticker
 
 QUARTERLY_TTL = timedelta(days=120)
 HISTORY_WINDOWS = (2, 4, 8, 12)

@@ -8,10 +8,9 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
-
-from cli.build import mart_path
-from cli.materialize import open_published_store, published
-from cli.settings import Settings
+from ivcrush.build import mart_path
+from ivcrush.feature_repo.materialize import open_published_store, published
+from ivcrush.settings import Settings
 
 EVENT_ID_REF = "calendar_features:event_id"
 

@@ -10,13 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
-from scipy.special import erfinv
-
-from cli.build import current_build
-from cli.materialize import published
-from cli.settings import Settings
-from serving.online import ServingError, events_on, online_features
-from serving.strategy import (
+from ivcrush.build import current_build
+from ivcrush.feature_repo.materialize import published
+from ivcrush.serving.online import ServingError, events_on, online_features
+from ivcrush.serving.strategy import (
     Account,
     Decision,
     StrategyError,
@@ -24,9 +21,11 @@ from serving.strategy import (
     decide,
     market_exceedance,
 )
+from ivcrush.settings import Settings
+from scipy.special import erfinv
 
 if TYPE_CHECKING:
-    from training.registry import LoadedModel
+    from ivcrush.training.registry import LoadedModel
 
 QUANTILE_LEVELS = (0.1, 0.25, 0.5, 0.75, 0.9)
 UNKNOWN_SPOT = 100.0
@@ -82,7 +81,7 @@ def _number(value: object) -> float | None:
 
 def check_serving_state(settings: Settings) -> LoadedModel:
     """The online store must come from the latest build and the model's feature service; else refuse."""
-    from training.registry import RegistryError, load_latest
+    from ivcrush.training.registry import RegistryError, load_latest
 
     generation = published(settings)
     build = current_build(settings)
@@ -115,7 +114,7 @@ def recommend(
     strike_quantile: float = 0.9,
 ) -> tuple[list[Recommendation], list[Refusal]]:
     """Forecast, decision and size for each event; events that cannot be served are refused with a reason."""
-    from training.predict import ensemble, exceedance_function
+    from ivcrush.training.predict import ensemble, exceedance_function
 
     account = account or Account()
     model = check_serving_state(settings)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from cli.source_db import BUSY_TIMEOUT_S, connect_readonly
+from ivcrush.source.reader import BUSY_TIMEOUT_S, connect_readonly
 
 
 class WriteBackError(Exception):

@@ -7,8 +7,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from ivcrush.settings import Settings
 
-from cli.settings import SHARED_SNAPSHOT, Settings
+# The real snapshot lies beside the checkout (CI always has it; a fresh machine may not).
+SHARED_SNAPSHOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "ivcrush.db"
 
 SNAPSHOT_MISSING = (
     f"real snapshot {SHARED_SNAPSHOT} not present (../shared is absent on this machine; CI always has it)"
@@ -34,7 +36,7 @@ def real_snapshot() -> Path:
 @pytest.fixture(scope="session")
 def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small generated 2.0 database, shared read-only by the tests of a session."""
-    from cli.sample_db import write_sample_db
+    from ivcrush.source.sample import write_sample_db
 
     path = tmp_path_factory.mktemp("sample") / "ivcrush.db"
     write_sample_db(path, tickers=40, years=5, seed=11)
@@ -53,7 +55,7 @@ def sample_copy(sample_db: Path, tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def built_sample(sample_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """The sample database built once per session (real dbt run)."""
-    from cli.build import build
+    from ivcrush.build import build
 
     settings = Settings(workdir=tmp_path_factory.mktemp("work-sample"), db=sample_db)
     build(settings)
@@ -63,7 +65,7 @@ def built_sample(sample_db: Path, tmp_path_factory: pytest.TempPathFactory) -> S
 @pytest.fixture(scope="session")
 def built_real(real_snapshot: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """The real snapshot built once per session (real dbt run)."""
-    from cli.build import build
+    from ivcrush.build import build
 
     settings = Settings(workdir=tmp_path_factory.mktemp("work-real"), db=real_snapshot)
     build(settings)

@@ -8,8 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
-from training.backtest import (
+from ivcrush.training.backtest import (
     QUANTILES,
     close_utc,
     constant_forecaster,
@@ -20,8 +19,8 @@ from training.backtest import (
     scaled_history_forecaster,
     simulate_backtest,
 )
-from training.backtest_report import summary_text, write_report
-from training.trading_metrics import daily_pnl, format_value, max_drawdown, metrics
+from ivcrush.training.backtest_report import summary_text, write_report
+from ivcrush.training.trading_metrics import daily_pnl, format_value, max_drawdown, metrics
 
 # ---------------------------------------------------------------------------------------------- metrics
 

@@ -9,11 +9,11 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
+import ivcrush.source.reader
 import pytest
+from ivcrush.quality.checks import QualityReport, check_raw
+from ivcrush.source.reader import SourceDataError, read_source
 
-import cli.source_db
-from cli.quality import QualityReport, check_raw
-from cli.source_db import SourceDataError, read_source
 from tests.conftest import file_digest, folder_state
 
 TODAY = date(2025, 6, 30)
@@ -92,7 +92,7 @@ def test_truncated_database(sample_db: Path, tmp_path: Path) -> None:
 
 def test_random_bytes_after_the_header(tmp_path: Path) -> None:
     path = tmp_path / "ivcrush.db"
-    path.write_bytes(cli.source_db.SQLITE_HEADER + os.urandom(64 * 1024))
+    path.write_bytes(ivcrush.source.reader.SQLITE_HEADER + os.urandom(64 * 1024))
     _refused(path, r"cannot be read")
 
 
@@ -203,7 +203,7 @@ def test_database_locked_by_a_writer(sample_copy: Path, monkeypatch: pytest.Monk
     """A writer holding an exclusive lock with its rollback journal beside the file: refused, not waited for."""
     _damage(sample_copy, "PRAGMA journal_mode=DELETE")
     digest = file_digest(sample_copy)
-    monkeypatch.setattr(cli.source_db, "BUSY_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(ivcrush.source.reader, "BUSY_TIMEOUT_S", 0.2)
     writer = sqlite3.connect(sample_copy, isolation_level=None)
     try:
         writer.execute("PRAGMA cache_size=1")  # spill: the journal is written and pages change mid-transaction

@@ -10,15 +10,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from cli.materialize import materialize
-from cli.settings import Settings
-from feature_repo.feature_services import MODEL_FEATURE_COLUMNS
-from training.baselines import baseline_frame, empirical_quantiles
-from training.data import training_set
-from training.evaluate import evaluate, evaluate_frame, walk_forward_splits
-from training.registry import list_models, load_latest, train_and_register
-from training.train import LeakageError
+from ivcrush.feature_repo.feature_services import MODEL_FEATURE_COLUMNS
+from ivcrush.feature_repo.materialize import materialize
+from ivcrush.settings import Settings
+from ivcrush.training.baselines import baseline_frame, empirical_quantiles
+from ivcrush.training.data import training_set
+from ivcrush.training.evaluate import evaluate, evaluate_frame, walk_forward_splits
+from ivcrush.training.registry import list_models, load_latest, train_and_register
+from ivcrush.training.train import LeakageError
 
 ROUNDS = 80
 FAST = {"num_boost_round": ROUNDS, "resamples": 200}
@@ -35,8 +34,8 @@ def _published(settings: Settings, target: Path, as_of: date) -> Settings:
 @pytest.fixture(scope="module")
 def published_sample(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """A sample large enough to learn from (~650 trusted events): the session's 40-ticker one has ~230."""
-    from cli.build import build
-    from cli.sample_db import write_sample_db
+    from ivcrush.build import build
+    from ivcrush.source.sample import write_sample_db
 
     folder = tmp_path_factory.mktemp("evaluate")
     db = folder / "db" / "ivcrush.db"

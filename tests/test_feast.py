@@ -12,17 +12,17 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from ivcrush.build import BuildResult, current_build, mart_path
+from ivcrush.feature_repo import FEAST_TYPECHECKS_ENV
+from ivcrush.feature_repo.entities import ticker
+from ivcrush.feature_repo.feature_services import FEATURE_SERVICE_NAME, MODEL_FEATURES
+from ivcrush.feature_repo.features import FEATURE_FIELDS, QUARTERLY_TTL, feature_views
+from ivcrush.feature_repo.materialize import MaterializeError, materialize, open_published_store, published
+from ivcrush.feature_repo.store import open_store
+from ivcrush.settings import Settings
+from ivcrush.training.data import KEYS, past_events, training_set
 
-from cli.build import BuildResult, current_build, mart_path
-from cli.materialize import MaterializeError, materialize, open_published_store, published
-from cli.settings import Settings
-from feature_repo import FEAST_TYPECHECKS_ENV
-from feature_repo.entities import ticker
-from feature_repo.feature_services import FEATURE_SERVICE_NAME, MODEL_FEATURES
-from feature_repo.features import FEATURE_FIELDS, QUARTERLY_TTL, feature_views
-from feature_repo.store import open_store
 from tests.redis_server import redis_server
-from training.data import KEYS, past_events, training_set
 
 
 def _workspace_copy(settings: Settings, target: Path) -> Settings:
@@ -188,9 +188,9 @@ def test_materialize_refuses_a_build_that_failed_the_quality_gate(built_sample: 
 _PROBE = """
 import sys
 from pathlib import Path
-from feature_repo.entities import ticker
-from feature_repo.feature_services import feature_services
-from feature_repo.features import feature_views
+from ivcrush.feature_repo.entities import ticker
+from ivcrush.feature_repo.feature_services import feature_services
+from ivcrush.feature_repo.features import feature_views
 import feast
 views = feature_views(Path(sys.argv[1]))
 assert feature_services(views) and ticker.name == "ticker"

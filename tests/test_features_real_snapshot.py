@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from ivcrush.build import MARTS, mart_path
+from ivcrush.settings import DBT_PROJECT_DIR, Settings
+from ivcrush.source.reader import readonly_uri
 
-from cli.build import MARTS, mart_path
-from cli.settings import DBT_PROJECT_DIR, Settings
-from cli.source_db import readonly_uri
 from tests.conftest import file_digest
 
 pytestmark = pytest.mark.real_snapshot
@@ -52,7 +52,7 @@ def source(real_snapshot: Path) -> pd.DataFrame:
 
 def test_build_leaves_the_snapshot_byte_identical(real_snapshot: Path, built_real: Settings) -> None:
     before = file_digest(real_snapshot)
-    from cli.build import build
+    from ivcrush.build import build
 
     build(built_real)
     assert file_digest(real_snapshot) == before

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from training.journal import (
+from ivcrush.training.journal import (
     group_positions,
     journal_positions,
     mark_earnings,

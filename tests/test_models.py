@@ -9,18 +9,18 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
+import ivcrush.training
 import numpy as np
 import pandas as pd
 import pytest
-
-from cli.materialize import materialize
-from cli.settings import PROJECT_ROOT, Settings
-from feature_repo.feature_services import MODEL_FEATURE_COLUMNS
-from training.data import training_set
-from training.evaluate import compute_metrics
-from training.predict import confidence, ensemble, exceedance_function, predict_frame, prob_move_exceeds
-from training.registry import RegistryError, list_models, load_latest, register, train_and_register
-from training.train import QUANTILE_NAMES, QUANTILES, LeakageError, train_models
+from ivcrush.feature_repo.feature_services import MODEL_FEATURE_COLUMNS
+from ivcrush.feature_repo.materialize import materialize
+from ivcrush.settings import Settings
+from ivcrush.training.data import training_set
+from ivcrush.training.evaluate import compute_metrics
+from ivcrush.training.predict import confidence, ensemble, exceedance_function, predict_frame, prob_move_exceeds
+from ivcrush.training.registry import RegistryError, list_models, load_latest, register, train_and_register
+from ivcrush.training.train import QUANTILE_NAMES, QUANTILES, LeakageError, train_models
 
 ROUNDS = 40
 
@@ -113,7 +113,7 @@ def test_registry_round_trip_without_pickle(dataset: pd.DataFrame, tmp_path: Pat
     for path in (tmp_path / "models" / model_id).iterdir():
         assert not path.read_bytes().startswith(b"\x80"), f"{path.name} is a pickle"
     assert not [p for p in (tmp_path / "models").iterdir() if p.name.startswith(".tmp")]
-    sources = "".join(p.read_text() for p in (PROJECT_ROOT / "training").glob("*.py"))
+    sources = "".join(p.read_text() for p in Path(ivcrush.training.__file__).parent.rglob("*.py"))
     assert not re.search(r"^\s*(import|from)\s+(pickle|joblib|cloudpickle)", sources, re.MULTILINE)
     # serving: p_up is withheld when the direction model has no skill
     served = ensemble(loaded, dataset.head(3))

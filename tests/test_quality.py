@@ -11,10 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from rich.console import Console
-
-from cli.build import MARTS, mart_path
-from cli.quality import (
+from ivcrush.build import MARTS, mart_path
+from ivcrush.quality.checks import (
     DEFAULT_SEVERITY,
     QualityGateError,
     QualityReport,
@@ -28,7 +26,9 @@ from cli.quality import (
     render_summary,
     write_report,
 )
-from cli.settings import Settings
+from ivcrush.settings import Settings
+from rich.console import Console
+
 from tests.conftest import file_digest, folder_state
 
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from ivcrush.source import sample as sample_db
+from ivcrush.source.reader import readonly_uri
+from ivcrush.source.sample import DEFAULT_TODAY, write_sample_db
 
-from cli import sample_db
-from cli.sample_db import DEFAULT_TODAY, write_sample_db
-from cli.settings import SHARED_SNAPSHOT as REAL_DB
-from cli.source_db import readonly_uri
+from tests.conftest import SHARED_SNAPSHOT as REAL_DB
 from tests.conftest import SNAPSHOT_MISSING
 
 

@@ -11,16 +11,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import Result
+from ivcrush.build import build
+from ivcrush.cli.app import app
+from ivcrush.feature_repo.materialize import materialize
+from ivcrush.serving.online import ServingError
+from ivcrush.serving.predict import predict_one, scan
+from ivcrush.settings import Settings
+from ivcrush.training.registry import train_and_register
 from typer.testing import CliRunner
 
-from cli.app import app
-from cli.build import build
-from cli.materialize import materialize
-from cli.settings import Settings
-from serving.online import ServingError
-from serving.predict import predict_one, scan
 from tests.conftest import file_digest
-from training.registry import train_and_register
 
 runner = CliRunner()
 

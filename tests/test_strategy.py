@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from serving.strategy import (
+from ivcrush.serving.strategy import (
     Account,
     StrategyError,
     check_implied_move,

@@ -27,11 +27,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-
-from training.trading_metrics import DEFAULT_EQUITY, breakdowns, metrics, metrics_frame, sharpe_basis
+from ivcrush.training.trading_metrics import DEFAULT_EQUITY, breakdowns, metrics, metrics_frame, sharpe_basis
 
 if TYPE_CHECKING:
-    from cli.settings import Settings
+    from ivcrush.settings import Settings
 
 Forecaster = Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame]
 QUANTILES = ("q10", "q25", "q50", "q75", "q90")
@@ -145,8 +144,8 @@ def scaled_history_forecaster(train_events: pd.DataFrame, test_events: pd.DataFr
 
 def load_events(settings: Settings, trusted_only: bool = False) -> pd.DataFrame:
     """Feast training set (point-in-time features + labels) with `prev_close` and `decision_spot` added."""
-    from cli.build import mart_path
-    from training.data import training_set
+    from ivcrush.build import mart_path
+    from ivcrush.training.data import training_set
 
     events = training_set(settings, trusted_only=trusted_only)
     labels = pd.read_parquet(
@@ -523,8 +522,8 @@ def simulate_backtest(
 
 def lightgbm_forecaster(num_boost_round: int = 150) -> Forecaster:
     """The product's move-size model as a backtest forecaster: trained on `train_events` only."""
-    from training.predict import predict_frame
-    from training.train import QUANTILE_NAMES, TrainingError, train_models
+    from ivcrush.training.predict import predict_frame
+    from ivcrush.training.train import QUANTILE_NAMES, TrainingError, train_models
 
     def forecast(train_events: pd.DataFrame, test_events: pd.DataFrame) -> pd.DataFrame:
         try:

@@ -22,8 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
-from training.train import MOVE_LABEL, QUANTILE_NAMES, QUANTILES
+from ivcrush.training.train import MOVE_LABEL, QUANTILE_NAMES, QUANTILES
 
 POINT_BASELINES: dict[str, str] = {
     "base_2_0_mean": "hm_close_mean_12q_all_rows",

@@ -11,11 +11,10 @@ import warnings
 from pathlib import Path
 
 import pandas as pd
-
-from cli.build import mart_path
-from cli.materialize import open_published_store, published
-from cli.settings import Settings
-from feature_repo.feature_services import FEATURE_SERVICE_NAME, MODEL_FEATURE_COLUMNS
+from ivcrush.build import mart_path
+from ivcrush.feature_repo.feature_services import FEATURE_SERVICE_NAME, MODEL_FEATURE_COLUMNS
+from ivcrush.feature_repo.materialize import open_published_store, published
+from ivcrush.settings import Settings
 
 KEYS = ["ticker", "event_timestamp"]
 LABEL_COLUMNS = [

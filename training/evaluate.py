@@ -29,13 +29,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
-
-from cli.build import current_build
-from cli.materialize import published
-from cli.settings import Settings
-from feature_repo.feature_services import MODEL_FEATURE_COLUMNS
-from training.baselines import (
+from ivcrush.build import current_build
+from ivcrush.feature_repo.feature_services import MODEL_FEATURE_COLUMNS
+from ivcrush.feature_repo.materialize import published
+from ivcrush.settings import Settings
+from ivcrush.training.baselines import (
     BASELINE_LABELS,
     EMPIRICAL_NAMES,
     GLOBAL_NAMES,
@@ -43,9 +41,9 @@ from training.baselines import (
     baseline_frame,
     fallback_shares,
 )
-from training.data import training_set
-from training.predict import predict_frame, prob_move_exceeds
-from training.train import (
+from ivcrush.training.data import training_set
+from ivcrush.training.predict import predict_frame, prob_move_exceeds
+from ivcrush.training.train import (
     DIRECTION_LABEL,
     IMPLIED_COLUMN,
     MOVE_LABEL,
@@ -58,6 +56,7 @@ from training.train import (
     train_models,
     training_rows,
 )
+from scipy.stats import rankdata
 
 BOOTSTRAP_RESAMPLES = 500
 BOOTSTRAP_SEED = 7
@@ -322,7 +321,7 @@ def evaluate_frame(
     _write_predictions(rows, out_dir / "predictions.csv")
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
     if report:
-        from training.report import write_report
+        from ivcrush.training.report import write_report
 
         write_report(out_dir, rows, metrics, importance)
     return metrics

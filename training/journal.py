@@ -42,9 +42,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from cli.build import mart_path
-from cli.source_db import read_source
+from ivcrush.build import mart_path
+from ivcrush.source.reader import read_source
 
 STRUCTURES = ("single", "vertical spread", "strangle/straddle", "iron condor", "stock", "other")
 POSITION_COLUMNS = [

@@ -19,11 +19,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-
-from training.train import QUANTILE_NAMES, QUANTILES, TrainedModels, feature_matrix
+from ivcrush.training.train import QUANTILE_NAMES, QUANTILES, TrainedModels, feature_matrix
 
 if TYPE_CHECKING:
-    from training.registry import LoadedModel
+    from ivcrush.training.registry import LoadedModel
 
 TAIL_SCALE_DIVISOR = math.log(0.25 / 0.1)
 QuantileInput = Mapping[float, float] | Sequence[float] | np.ndarray
@@ -151,7 +150,7 @@ def ensemble(
 
 def predict_latest(workdir: Path, frame: pd.DataFrame) -> list[dict[str, object]]:
     """Load the newest registered model and run the ensemble on `frame` (serving's entry point)."""
-    from training.registry import load_latest
+    from ivcrush.training.registry import load_latest
 
     loaded = load_latest(workdir)
     return ensemble(loaded, frame, loaded.verdicts)

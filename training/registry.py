@@ -18,12 +18,11 @@ from pathlib import Path
 
 import lightgbm as lgb
 import pandas as pd
-
-from cli.build import current_build
-from cli.materialize import published
-from cli.settings import Settings
-from training.evaluate import evaluate, frame_hash, latest_evaluation
-from training.train import NUM_BOOST_ROUND, TrainedModels, train_models
+from ivcrush.build import current_build
+from ivcrush.feature_repo.materialize import published
+from ivcrush.settings import Settings
+from ivcrush.training.evaluate import evaluate, frame_hash, latest_evaluation
+from ivcrush.training.train import NUM_BOOST_ROUND, TrainedModels, train_models
 
 METADATA = "metadata.json"
 PACKAGES = ("lightgbm", "pandas", "numpy", "feast", "scipy")
@@ -172,7 +171,7 @@ def train_and_register(
     `dataset` is the published training set where the caller retrieved it already.
     Refuses a build that failed the data-quality gate.
     """
-    from training.data import training_set
+    from ivcrush.training.data import training_set
 
     build = current_build(settings)
     if build is None:

@@ -11,9 +11,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-
-from training.baselines import EMPIRICAL_NAMES
-from training.train import MOVE_LABEL, QUANTILE_NAMES, QUANTILES
+from ivcrush.training.baselines import EMPIRICAL_NAMES
+from ivcrush.training.train import MOVE_LABEL, QUANTILE_NAMES, QUANTILES
 
 
 def _save(fig: plt.Figure, path: Path) -> str:

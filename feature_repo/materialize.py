@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
-
-from cli.build import current_build, mart_path
-from cli.settings import Settings
-from feature_repo.feature_services import FEATURE_SERVICE_NAME
-from feature_repo.store import Generation, open_store, read_pointer, write_pointer
+from ivcrush.build import current_build, mart_path
+from ivcrush.feature_repo.feature_services import FEATURE_SERVICE_NAME
+from ivcrush.feature_repo.store import Generation, open_store, read_pointer, write_pointer
+from ivcrush.settings import Settings
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -60,9 +59,9 @@ def _prune(settings: Settings, keep: Generation) -> None:
 
 def materialize(settings: Settings, as_of: date | None = None) -> Generation:
     """Apply the feature repo over the current build and materialize it into a new online generation."""
-    from feature_repo.entities import ticker
-    from feature_repo.feature_services import feature_services
-    from feature_repo.features import QUARTERLY_TTL, feature_views
+    from ivcrush.feature_repo.entities import ticker
+    from ivcrush.feature_repo.feature_services import feature_services
+    from ivcrush.feature_repo.features import QUARTERLY_TTL, feature_views
 
     build = current_build(settings)
     if build is None:

@@ -21,12 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
-
-from cli.settings import DBT_PROJECT_DIR, Settings
-from cli.source_db import SourceDataError, SourceSnapshot, read_source
+from ivcrush.settings import DBT_PROJECT_DIR, Settings
+from ivcrush.source.reader import SourceDataError, SourceSnapshot, read_source
 
 if TYPE_CHECKING:
-    from cli.quality import QualityReport
+    from ivcrush.quality.checks import QualityReport
 
 MARTS = (
     "earnings_events",
@@ -166,7 +165,7 @@ class QualityWorker:
 
     def next_report(self) -> QualityReport:
         """The raw tables' report, then (after `check_marts`) the marts'; the worker's errors raised here."""
-        from cli.quality import QualityGateError
+        from ivcrush.quality.checks import QualityGateError
 
         try:
             kind, payload = self._conn.recv()
@@ -194,7 +193,7 @@ class QualityWorker:
 
 def _quality_worker(conn: Connection, snapshot: SourceSnapshot, severity: dict[str, str] | None) -> None:
     """The quality process: raw report, then (on request) the marts report; the report files in the build."""
-    from cli.quality import QualityReport, check_marts, check_raw, write_report
+    from ivcrush.quality.checks import QualityReport, check_marts, check_raw, write_report
 
     os.nice(QUALITY_NICENESS)  # the raw checks are not needed before dbt is done: leave dbt the CPU
     try:
@@ -227,7 +226,7 @@ def build(
     Spawned processes import the caller's main module again: a script calling this needs the usual
     `if __name__ == "__main__":` guard.
     """
-    from cli.quality import gate
+    from ivcrush.quality.checks import gate
 
     source = settings.source_db
     check_workdir(settings, source)

@@ -27,9 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import sqlalchemy
-
-from cli.build import MARTS, mart_path
-from cli.source_db import SourceDataError, SourceSnapshot, read_source, readonly_uri, writer_active
+from ivcrush.build import MARTS, mart_path
+from ivcrush.source.reader import SourceDataError, SourceSnapshot, read_source, readonly_uri, writer_active
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -344,7 +343,7 @@ def _raw_specs(today: date) -> dict[str, list[_Spec]]:
     gxe = _gx().expectations
     hm, cal = "historical_moves", "earnings_calendar"
     specs: dict[str, list[_Spec]] = {hm: [], cal: [], "trade_journal": [], "iv_log": []}
-    from cli.source_db import KEY_COLUMNS, SOURCE_COLUMNS
+    from ivcrush.source.reader import KEY_COLUMNS, SOURCE_COLUMNS
 
     for table, columns in SOURCE_COLUMNS.items():
         specs[table].append(

@@ -7,10 +7,8 @@ import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
-FEATURE_REPO_DIR = PROJECT_ROOT / "feature_repo"
-SHARED_SNAPSHOT = PROJECT_ROOT.parent / "shared" / "data" / "ivcrush.db"
+# This package's folder is also the dbt project (in a checkout and in an installed wheel alike).
+DBT_PROJECT_DIR = Path(__file__).resolve().parent
 
 
 def _truthy(value: str) -> bool:
