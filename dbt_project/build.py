@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
+from ivcrush.errors import IvcrushError
 from ivcrush.settings import DBT_PROJECT_DIR, Settings
 from ivcrush.source.reader import SourceDataError, SourceSnapshot, read_source
 
@@ -44,7 +45,7 @@ QUALITY_NICENESS = 10
 BUILDS_KEPT = 3
 
 
-class BuildError(Exception):
+class BuildError(IvcrushError):
     """dbt failed or the inputs could not be turned into feature tables; nothing was published."""
 
 

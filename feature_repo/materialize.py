@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 from ivcrush.build import current_build, mart_path
+from ivcrush.errors import IvcrushError
 from ivcrush.feature_repo.feature_services import FEATURE_SERVICE_NAME
 from ivcrush.feature_repo.store import Generation, open_store, read_pointer, write_pointer
 from ivcrush.settings import Settings
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 GENERATIONS_KEPT = 2
 
 
-class MaterializeError(Exception):
+class MaterializeError(IvcrushError):
     """Nothing could be published to the feature store; the message says why."""
 
 

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pandas as pd
 from ivcrush.build import mart_path
+from ivcrush.errors import IvcrushError
 from ivcrush.feature_repo.materialize import open_published_store, published
 from ivcrush.settings import Settings
 
 EVENT_ID_REF = "calendar_features:event_id"
 
 
-class ServingError(Exception):
+class ServingError(IvcrushError):
     """The online store cannot serve the request as asked; the message says what to do."""
 
 

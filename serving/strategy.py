@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+from ivcrush.errors import IvcrushError
 from scipy.special import erfc
 
 # x -> P(|move| > x), for a float or element-wise for an array of x
@@ -74,7 +75,7 @@ class Decision:
         return asdict(self)
 
 
-class StrategyError(ValueError):
+class StrategyError(IvcrushError, ValueError):
     """An input the strategy cannot work with (missing or absurd implied move, bad prices)."""
 
 

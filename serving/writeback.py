@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ivcrush.errors import IvcrushError
 from ivcrush.source.reader import BUSY_TIMEOUT_S, connect_readonly
 
 
-class WriteBackError(Exception):
+class WriteBackError(IvcrushError):
     """The write-back did not happen; the database is unchanged."""
 
 

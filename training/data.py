@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 from ivcrush.build import mart_path
+from ivcrush.errors import IvcrushError
 from ivcrush.feature_repo.feature_services import FEATURE_SERVICE_NAME, MODEL_FEATURE_COLUMNS
 from ivcrush.feature_repo.materialize import open_published_store, published
 from ivcrush.settings import Settings
@@ -32,7 +33,7 @@ LABEL_COLUMNS = [
 ]
 
 
-class DatasetError(Exception):
+class DatasetError(IvcrushError):
     """The training set could not be built as promised (rows dropped or duplicated)."""
 
 

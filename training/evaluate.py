@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from ivcrush.build import current_build
+from ivcrush.errors import IvcrushError
 from ivcrush.feature_repo.feature_services import MODEL_FEATURE_COLUMNS
 from ivcrush.feature_repo.materialize import published
 from ivcrush.settings import Settings
@@ -72,7 +73,7 @@ UNTRUSTED_NOTE = (
 )
 
 
-class EvaluationError(Exception):
+class EvaluationError(IvcrushError):
     """The walk-forward evaluation could not be run (too few events for the folds asked)."""
 
 

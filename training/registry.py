@@ -19,6 +19,7 @@ from pathlib import Path
 import lightgbm as lgb
 import pandas as pd
 from ivcrush.build import current_build
+from ivcrush.errors import IvcrushError
 from ivcrush.feature_repo.materialize import published
 from ivcrush.settings import Settings
 from ivcrush.training.evaluate import evaluate, frame_hash, latest_evaluation
@@ -28,7 +29,7 @@ METADATA = "metadata.json"
 PACKAGES = ("lightgbm", "pandas", "numpy", "feast", "scipy")
 
 
-class RegistryError(Exception):
+class RegistryError(IvcrushError):
     """No model could be registered or loaded; the message says why."""
 
 

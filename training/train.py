@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from ivcrush.errors import IvcrushError
 from ivcrush.feature_repo.feature_services import MODEL_FEATURE_COLUMNS
 
 QUANTILES: tuple[float, ...] = (0.1, 0.25, 0.5, 0.75, 0.9)
@@ -59,7 +60,7 @@ BASE_PARAMS: dict[str, object] = {
 }
 
 
-class TrainingError(Exception):
+class TrainingError(IvcrushError):
     """The models could not be trained as asked (no rows, a label among the features, ...)."""
 
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import sqlalchemy
 from ivcrush.build import MARTS, mart_path
+from ivcrush.errors import IvcrushError
 from ivcrush.source.reader import SourceDataError, SourceSnapshot, read_source, readonly_uri, writer_active
 
 if TYPE_CHECKING:
@@ -162,7 +163,7 @@ class QualityReport:
         }
 
 
-class QualityGateError(Exception):
+class QualityGateError(IvcrushError):
     """An error-severity check failed: the data must not be published or used."""
 
 

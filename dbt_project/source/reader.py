@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+from ivcrush.errors import IvcrushError
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_S = 5.0
@@ -95,7 +96,7 @@ KEY_COLUMNS: dict[str, tuple[str, ...]] = {
 EXAMPLES = 3
 
 
-class SourceDataError(Exception):
+class SourceDataError(IvcrushError):
     """The user's database cannot be read as a 2.0 database; the message says where and why."""
 
 
