@@ -18,14 +18,14 @@ from typing import TypeVar
 
 import numpy as np
 import pandas as pd
+
+from benchmarks import SHARED_SNAPSHOT
 from ivcrush.build import build, mart_path
 from ivcrush.feature_repo.feature_services import FEATURE_SERVICE_NAME
 from ivcrush.feature_repo.materialize import materialize, open_published_store
 from ivcrush.feature_repo.store import Generation
 from ivcrush.settings import Settings
 from ivcrush.training.data import training_set
-
-from benchmarks import SHARED_SNAPSHOT
 
 T = TypeVar("T")
 

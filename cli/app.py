@@ -13,14 +13,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from ivcrush import __version__
-from ivcrush.settings import Settings, load_settings
 from rich.console import Console
 from rich.table import Table
 
+from ivcrush import __version__
+from ivcrush.settings import Settings, load_settings
+
 if TYPE_CHECKING:
     import pandas as pd
-    from ivcrush.serving.strategy import Account
+
+    from ivcrush.settings import Account
 
 app = typer.Typer(
     name="ivcrush",
@@ -376,9 +378,7 @@ def models(
 
 
 def _account(settings: Settings) -> Account:
-    from ivcrush.serving.strategy import Account
-
-    return Account(**settings.account)
+    return settings.account
 
 
 PresetOption = Annotated[str, typer.Option(help="VRP tier preset: conservative, balanced or aggressive.")]
@@ -459,6 +459,7 @@ def predict(
 ) -> None:
     """Forecast, VRP, structure, strikes and size for one ticker's earnings event."""
     import pandas as pd
+
     from ivcrush.serving.implied import implied_from_options, normalise_ticker
     from ivcrush.serving.predict import predict_one
 
@@ -581,7 +582,7 @@ def backtest_journal(
             lightgbm_forecaster(),
             date_from=date_from,
             date_to=date_to,
-            equity=settings.account["equity"],
+            equity=settings.account.equity,
         )
     except _serving_errors() as exc:
         raise _fail(str(exc)) from exc
@@ -599,6 +600,7 @@ def backtest_simulate(
 ) -> None:
     """Sell premium at every past event, settle at the reaction-day move: ML rule vs 2.0's rule."""
     import pandas as pd
+
     from ivcrush.training.backtest import lightgbm_forecaster, load_events, simulate_backtest
 
     settings = _settings(workdir, None)
@@ -654,6 +656,7 @@ def _import_later_stages() -> None:
 def _next_earnings_date(settings: Settings) -> date | None:
     """The first earnings date after the last stored move: the day the main job prepares for."""
     import pandas as pd
+
     from ivcrush.build import current_build, mart_path
 
     build = current_build(settings)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
+
 from ivcrush.errors import IvcrushError
 from ivcrush.settings import DBT_PROJECT_DIR, Settings
 from ivcrush.source.reader import SourceDataError, SourceSnapshot, read_source

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 # This package's folder is also the dbt project (in a checkout and in an installed wheel alike).
@@ -28,6 +28,16 @@ def _pyproject_table(start: Path) -> dict[str, object]:
 
 
 @dataclass(frozen=True)
+class Account:
+    """Risk budget for sizing: defaults < `[tool.ivcrush.account]` < IVCRUSH_ACCOUNT_<FIELD> variables."""
+
+    equity: float = 50_000.0
+    kelly_fraction: float = 0.25
+    max_risk_per_trade: float = 0.02
+    max_contracts: int = 20
+
+
+@dataclass(frozen=True)
 class Settings:
     """Where the platform keeps its outputs and how it treats the user's data."""
 
@@ -37,14 +47,7 @@ class Settings:
     online_store: str = "sqlite"
     redis_url: str = "127.0.0.1:6379"
     severity: dict[str, str] = field(default_factory=dict)
-    account: dict[str, float] = field(
-        default_factory=lambda: {
-            "equity": 50_000.0,
-            "kelly_fraction": 0.25,
-            "max_risk_per_trade": 0.02,
-            "max_contracts": 20,
-        }
-    )
+    account: Account = field(default_factory=Account)
 
     @property
     def sample_db(self) -> Path:
@@ -101,13 +104,14 @@ def load_settings(cwd: Path | None = None) -> Settings:
     )
 
 
-def _account(table: dict[str, object]) -> dict[str, float]:
+def _account(table: dict[str, object]) -> Account:
     """Risk budget: defaults < `[tool.ivcrush.account]` < IVCRUSH_ACCOUNT_EQUITY etc."""
-    account = {"equity": 50_000.0, "kelly_fraction": 0.25, "max_risk_per_trade": 0.02, "max_contracts": 20}
-    account.update({k: v for k, v in dict(table.get("account", {})).items() if k in account})
-    for key in account:
-        value = os.environ.get(f"IVCRUSH_ACCOUNT_{key.upper()}")
-        if value:
-            account[key] = float(value)
-    account["max_contracts"] = int(account["max_contracts"])
-    return account
+    configured = dict(table.get("account", {}))  # type: ignore[call-overload]
+    values: dict[str, float] = {}
+    for item in fields(Account):
+        value = os.environ.get(f"IVCRUSH_ACCOUNT_{item.name.upper()}") or configured.get(item.name)
+        if value is not None and value != "":
+            values[item.name] = float(value)
+    if "max_contracts" in values:
+        values["max_contracts"] = int(values["max_contracts"])
+    return Account(**values)  # type: ignore[arg-type]

@@ -4,6 +4,7 @@ features from `MODEL_FEATURES` (through the service named `FEATURE_SERVICE_NAME`
 from __future__ import annotations
 
 from feast import FeatureService, FeatureView
+
 from ivcrush.feature_repo.features import FEATURE_FIELDS
 
 FEATURE_SERVICE_NAME = "earnings_move_v1"

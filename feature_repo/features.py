@@ -12,6 +12,7 @@ from pathlib import Path
 
 from feast import FeatureView, Field
 from feast.types import Float64, Int64, String
+
 from ivcrush.feature_repo.data_sources import mart_source
 from ivcrush.feature_repo.entities import ticker
 

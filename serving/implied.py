@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import pandas as pd
+
 from ivcrush.serving.strategy import StrategyError, check_implied_move, implied_move_from_straddle
 
 TICKER_PATTERN = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")

@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
+
 from ivcrush.build import mart_path
 from ivcrush.errors import IvcrushError
 from ivcrush.feature_repo.materialize import open_published_store, published

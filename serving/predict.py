@@ -10,7 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
+from scipy.special import erfinv
+
 from ivcrush.build import current_build
+from ivcrush.constants import QUANTILE_LEVELS
 from ivcrush.feature_repo.materialize import published
 from ivcrush.serving.online import ServingError, events_on, online_features
 from ivcrush.serving.strategy import (
@@ -22,12 +25,10 @@ from ivcrush.serving.strategy import (
     market_exceedance,
 )
 from ivcrush.settings import Settings
-from scipy.special import erfinv
 
 if TYPE_CHECKING:
     from ivcrush.training.registry import LoadedModel
 
-QUANTILE_LEVELS = (0.1, 0.25, 0.5, 0.75, 0.9)
 UNKNOWN_SPOT = 100.0
 
 

@@ -15,28 +15,16 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-from ivcrush.errors import IvcrushError
 from scipy.special import erfc
+
+from ivcrush.constants import TIER_PRESETS
+from ivcrush.errors import IvcrushError
+from ivcrush.settings import Account
 
 # x -> P(|move| > x), for a float or element-wise for an array of x
 ExceedanceFunction = Callable[[float | np.ndarray], float | np.ndarray]
 SQRT_HALF_PI = math.sqrt(math.pi / 2)
-TIER_PRESETS: dict[str, dict[str, float]] = {
-    "conservative": {"excellent": 2.0, "good": 1.6, "marginal": 1.35},
-    "balanced": {"excellent": 1.8, "good": 1.4, "marginal": 1.2},  # 2.0's tiers
-    "aggressive": {"excellent": 1.5, "good": 1.25, "marginal": 1.1},
-}
 MAX_IMPLIED_MOVE_PCT = 50.0
-
-
-@dataclass(frozen=True)
-class Account:
-    """Risk budget for sizing (from `[tool.ivcrush.account]` or the environment)."""
-
-    equity: float = 50_000.0
-    kelly_fraction: float = 0.25
-    max_risk_per_trade: float = 0.02
-    max_contracts: int = 20
 
 
 @dataclass

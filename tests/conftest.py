@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from ivcrush.settings import Settings
 
 # The real snapshot lies beside the checkout (CI always has it; a fresh machine may not).

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from ivcrush.training.backtest import (
     QUANTILES,
     close_utc,

@@ -9,11 +9,11 @@ from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
-import ivcrush.source.reader
 import pytest
+
+import ivcrush.source.reader
 from ivcrush.quality.checks import QualityReport, check_raw
 from ivcrush.source.reader import SourceDataError, read_source
-
 from tests.conftest import file_digest, folder_state
 
 TODAY = date(2025, 6, 30)

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
-from ivcrush import __version__
-from ivcrush.cli.app import app
 from typer.testing import CliRunner
 
+from ivcrush import __version__
+from ivcrush.cli.app import app
 from tests.conftest import file_digest
 
 runner = CliRunner()

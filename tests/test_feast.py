@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from ivcrush.build import BuildResult, current_build, mart_path
 from ivcrush.feature_repo import FEAST_TYPECHECKS_ENV
 from ivcrush.feature_repo.entities import ticker
@@ -21,7 +22,6 @@ from ivcrush.feature_repo.materialize import MaterializeError, materialize, open
 from ivcrush.feature_repo.store import open_store
 from ivcrush.settings import Settings
 from ivcrush.training.data import KEYS, past_events, training_set
-
 from tests.redis_server import redis_server
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from ivcrush.build import MARTS, mart_path
 from ivcrush.settings import DBT_PROJECT_DIR, Settings
 from ivcrush.source.reader import readonly_uri
-
 from tests.conftest import file_digest
 
 pytestmark = pytest.mark.real_snapshot

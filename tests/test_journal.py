@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from ivcrush.training.journal import (
     group_positions,
     journal_positions,

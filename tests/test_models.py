@@ -9,10 +9,11 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
-import ivcrush.training
 import numpy as np
 import pandas as pd
 import pytest
+
+import ivcrush.training
 from ivcrush.feature_repo.feature_services import MODEL_FEATURE_COLUMNS
 from ivcrush.feature_repo.materialize import materialize
 from ivcrush.settings import Settings

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from rich.console import Console
+
 from ivcrush.build import MARTS, mart_path
 from ivcrush.quality.checks import (
     DEFAULT_SEVERITY,
@@ -27,8 +29,6 @@ from ivcrush.quality.checks import (
     write_report,
 )
 from ivcrush.settings import Settings
-from rich.console import Console
-
 from tests.conftest import file_digest, folder_state
 
 

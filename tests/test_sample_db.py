@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from ivcrush.source import sample as sample_db
 from ivcrush.source.reader import readonly_uri
 from ivcrush.source.sample import DEFAULT_TODAY, write_sample_db
-
 from tests.conftest import SHARED_SNAPSHOT as REAL_DB
 from tests.conftest import SNAPSHOT_MISSING
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from click.testing import Result
+from typer.testing import CliRunner
+
 from ivcrush.build import build
 from ivcrush.cli.app import app
 from ivcrush.feature_repo.materialize import materialize
@@ -18,8 +20,6 @@ from ivcrush.serving.online import ServingError
 from ivcrush.serving.predict import predict_one, scan
 from ivcrush.settings import Settings
 from ivcrush.training.registry import train_and_register
-from typer.testing import CliRunner
-
 from tests.conftest import file_digest
 
 runner = CliRunner()

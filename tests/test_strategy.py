@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from ivcrush.serving.strategy import (
-    Account,
     StrategyError,
     check_implied_move,
     decide,
@@ -14,6 +14,7 @@ from ivcrush.serving.strategy import (
     market_exceedance,
     tier,
 )
+from ivcrush.settings import Account
 
 
 def _distribution(scale: float) -> tuple[dict[float, float], object]:

@@ -27,15 +27,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+from ivcrush.constants import DEFAULT_PRESET, QUANTILE_LEVELS, QUANTILE_NAMES, TIER_PRESETS
 from ivcrush.training.trading_metrics import DEFAULT_EQUITY, breakdowns, metrics, metrics_frame, sharpe_basis
 
 if TYPE_CHECKING:
     from ivcrush.settings import Settings
 
 Forecaster = Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame]
-QUANTILES = ("q10", "q25", "q50", "q75", "q90")
+QUANTILES = QUANTILE_NAMES
 _EXCEED = np.array([1.0, 0.9, 0.75, 0.5, 0.25, 0.1])  # P(|move| > x) at x = 0, q10, ..., q90
-VRP_MARGINAL = 1.2  # 2.0's "marginal" tier (balanced preset): implied / historical mean >= 1.2
+VRP_MARGINAL = TIER_PRESETS[DEFAULT_PRESET]["marginal"]  # 2.0's "marginal" tier: implied / mean >= 1.2
 SMALL_SAMPLE = 30
 MIN_TRAIN_EVENTS = 100
 NEW_YORK = "America/New_York"
@@ -125,7 +127,7 @@ def scaled_history_forecaster(train_events: pd.DataFrame, test_events: pd.DataFr
     if "label_trusted" in train_events:
         trusted = train_events[train_events["label_trusted"].astype(bool)]
     moves = trusted["abs_close_move_pct"].astype(float)
-    probs = [0.1, 0.25, 0.5, 0.75, 0.9]
+    probs = list(QUANTILE_LEVELS)
     default = np.array([0.7, 1.6, 3.2, 5.8, 9.5])  # used only with fewer than 20 training moves
     unconditional = moves.quantile(probs).to_numpy() if len(moves) >= 20 else default
     own = trusted["hm_close_mean_12q"].astype(float) if "hm_close_mean_12q" in trusted else pd.Series(dtype=float)

@@ -11,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
+
 from ivcrush.training.trading_metrics import format_table, render_text, sharpe_basis
 
 _STYLE = (

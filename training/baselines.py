@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
 from ivcrush.training.train import MOVE_LABEL, QUANTILE_NAMES, QUANTILES
 
 POINT_BASELINES: dict[str, str] = {

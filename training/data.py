@@ -11,6 +11,7 @@ import warnings
 from pathlib import Path
 
 import pandas as pd
+
 from ivcrush.build import mart_path
 from ivcrush.errors import IvcrushError
 from ivcrush.feature_repo.feature_services import FEATURE_SERVICE_NAME, MODEL_FEATURE_COLUMNS

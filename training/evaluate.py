@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
+
 from ivcrush.build import current_build
 from ivcrush.errors import IvcrushError
 from ivcrush.feature_repo.feature_services import MODEL_FEATURE_COLUMNS
@@ -57,7 +59,6 @@ from ivcrush.training.train import (
     train_models,
     training_rows,
 )
-from scipy.stats import rankdata
 
 BOOTSTRAP_RESAMPLES = 500
 BOOTSTRAP_SEED = 7

@@ -42,6 +42,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from ivcrush.build import mart_path
 from ivcrush.source.reader import read_source
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
 from ivcrush.training.train import QUANTILE_NAMES, QUANTILES, TrainedModels, feature_matrix
 
 if TYPE_CHECKING:

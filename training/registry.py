@@ -18,6 +18,7 @@ from pathlib import Path
 
 import lightgbm as lgb
 import pandas as pd
+
 from ivcrush.build import current_build
 from ivcrush.errors import IvcrushError
 from ivcrush.feature_repo.materialize import published

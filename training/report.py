@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+
 from ivcrush.training.baselines import EMPIRICAL_NAMES
 from ivcrush.training.train import MOVE_LABEL, QUANTILE_NAMES, QUANTILES
 

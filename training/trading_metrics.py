@@ -23,7 +23,9 @@ import math
 import numpy as np
 import pandas as pd
 
-DEFAULT_EQUITY = 50_000.0
+from ivcrush.settings import Account
+
+DEFAULT_EQUITY = Account().equity
 TRADING_DAYS = 252
 METRIC_COLUMNS = [
     "count",

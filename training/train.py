@@ -22,11 +22,12 @@ from dataclasses import dataclass, field
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+
+from ivcrush.constants import QUANTILE_LEVELS, QUANTILE_NAMES
 from ivcrush.errors import IvcrushError
 from ivcrush.feature_repo.feature_services import MODEL_FEATURE_COLUMNS
 
-QUANTILES: tuple[float, ...] = (0.1, 0.25, 0.5, 0.75, 0.9)
-QUANTILE_NAMES: tuple[str, ...] = tuple(f"q{round(q * 100)}" for q in QUANTILES)  # q10 q25 q50 q75 q90
+QUANTILES = QUANTILE_LEVELS
 MOVE_LABEL = "abs_close_move_pct"
 DIRECTION_LABEL = "moved_up"
 IV_RATIO_LABEL = "realized_to_implied"

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
 from ivcrush.errors import IvcrushError
 
 SQLITE_HEADER = b"SQLite format 3\x00"
