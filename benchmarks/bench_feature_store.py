@@ -20,12 +20,13 @@ import numpy as np
 import pandas as pd
 
 from benchmarks import SHARED_SNAPSHOT
-from ivcrush.build import build, mart_path
+from ivcrush.build import build
 from ivcrush.feature_repo.feature_services import FEATURE_SERVICE_NAME
-from ivcrush.feature_repo.materialize import materialize, open_published_store
-from ivcrush.feature_repo.store import Generation
+from ivcrush.feature_repo.materialize import materialize
+from ivcrush.feature_repo.store import open_published_store
 from ivcrush.settings import Settings
 from ivcrush.training.data import training_set
+from ivcrush.workspace import Generation, mart_path
 
 T = TypeVar("T")
 

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from ivcrush import __version__
 from ivcrush.settings import Settings, load_settings
+from ivcrush.workspace import current_build, next_earnings_date
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -145,9 +146,9 @@ def validate(
 ) -> None:
     """Run the data-quality suites on the database (and on the published feature tables built from it);
     write JSON and Great Expectations Data Docs into the workspace; exit 1 on any error-severity failure."""
-    from ivcrush.build import current_build
     from ivcrush.quality.checks import check_marts, check_raw, render_summary, write_report
     from ivcrush.source.reader import SourceDataError
+    from ivcrush.workspace import current_build
 
     settings = _settings(workdir, db)
     _ensure_sample(settings)
@@ -573,7 +574,7 @@ def backtest_journal(
     settings = _settings(workdir, db)
     try:
         events = load_events(settings)
-        from ivcrush.feature_repo.materialize import published
+        from ivcrush.workspace import published
 
         positions = journal_positions(settings.source_db, Path(published(settings).build_dir))
         result = journal_backtest(
@@ -627,7 +628,7 @@ def run(db: DbOption = None, workdir: WorkdirOption = None) -> None:
     settings = _settings(workdir, db)
     _ensure_sample(settings)
     _run_build(settings, meanwhile=_import_later_stages)
-    next_date = _next_earnings_date(settings)
+    next_date = next_earnings_date(current_build(settings))
     _run_materialize(settings, next_date)
     console.rule("walk-forward evaluation")
     dataset = _training_set(settings)  # retrieved once for the evaluation and the training
@@ -651,19 +652,6 @@ def _import_later_stages() -> None:
         "ivcrush.serving.predict",
     ):
         importlib.import_module(module)
-
-
-def _next_earnings_date(settings: Settings) -> date | None:
-    """The first earnings date after the last stored move: the day the main job prepares for."""
-    import pandas as pd
-
-    from ivcrush.build import current_build, mart_path
-
-    build = current_build(settings)
-    events = pd.read_parquet(mart_path(Path(build.build_dir), "earnings_events"))
-    last_outcome = events.loc[events["has_outcome"], "earnings_date"].max()
-    upcoming = events.loc[events["earnings_date"] > last_outcome, "earnings_date"]
-    return None if upcoming.empty else pd.Timestamp(upcoming.min()).date()
 
 
 def main() -> None:

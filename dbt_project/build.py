@@ -14,7 +14,7 @@ import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -25,20 +25,11 @@ import duckdb
 from ivcrush.errors import IvcrushError
 from ivcrush.settings import DBT_PROJECT_DIR, Settings
 from ivcrush.source.reader import SourceDataError, SourceSnapshot, read_source
+from ivcrush.workspace import BUILD_MANIFEST, MARTS, BuildResult, mart_path
 
 if TYPE_CHECKING:
     from ivcrush.quality.checks import QualityReport
 
-MARTS = (
-    "earnings_events",
-    "event_labels",
-    "historical_move_features",
-    "volatility_features",
-    "market_regime_features",
-    "calendar_features",
-    "options_features",
-)
-BUILD_MANIFEST = "build.json"
 # Every model and data test; dbt's unit tests check the SQL logic on fixed inputs, so (as dbt advises) they
 # run in the test suite (tests/test_build.py), not in every build of the user's data.
 PRODUCTION_BUILD = ["build", "--exclude-resource-type", "unit_test"]
@@ -48,20 +39,6 @@ BUILDS_KEPT = 3
 
 class BuildError(IvcrushError):
     """dbt failed or the inputs could not be turned into feature tables; nothing was published."""
-
-
-@dataclass(frozen=True)
-class BuildResult:
-    build_id: str
-    build_dir: str
-    source_db: str
-    source_fingerprint: str
-    amc_labels_untrusted: bool
-    built_at: str
-    row_counts: dict[str, int]
-    seconds: dict[str, float]
-    quality_errors: int = 0
-    quality_warnings: list[str] = field(default_factory=list)
 
 
 def check_workdir(settings: Settings, source: Path) -> None:
@@ -116,10 +93,6 @@ def run_dbt(build_dir: Path, settings: Settings, args: list[str]) -> None:
     raise BuildError(f"dbt {' '.join(args)} failed: {detail}")
 
 
-def mart_path(build_dir: Path, mart: str) -> Path:
-    return build_dir / "marts" / f"{mart}.parquet"
-
-
 def count_rows(build_dir: Path) -> dict[str, int]:
     with duckdb.connect() as con:
         return {
@@ -139,14 +112,6 @@ def publish(settings: Settings, build_dir: Path) -> None:
     for old in builds[:-BUILDS_KEPT]:
         if old.resolve() != link.resolve():
             shutil.rmtree(old, ignore_errors=True)
-
-
-def current_build(settings: Settings) -> BuildResult | None:
-    """The published build, or None where nothing has been built yet."""
-    manifest = settings.current_build / BUILD_MANIFEST
-    if not manifest.is_file():
-        return None
-    return BuildResult(**json.loads(manifest.read_text()))
 
 
 class QualityWorker:

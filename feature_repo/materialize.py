@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from ivcrush.build import current_build, mart_path
 from ivcrush.errors import IvcrushError
 from ivcrush.feature_repo.feature_services import FEATURE_SERVICE_NAME
-from ivcrush.feature_repo.store import Generation, open_store, read_pointer, write_pointer
+from ivcrush.feature_repo.store import open_store
 from ivcrush.settings import Settings
+from ivcrush.workspace import Generation, current_build, mart_path, write_pointer
 
 if TYPE_CHECKING:
-    from feast import FeatureStore
+    pass
 
 GENERATIONS_KEPT = 2
 
@@ -111,18 +111,3 @@ def materialize(settings: Settings, as_of: date | None = None) -> Generation:
         raise
     _prune(settings, generation)
     return generation
-
-
-def published(settings: Settings) -> Generation:
-    """The published generation, or a MaterializeError telling the user to materialize."""
-    generation = read_pointer(settings.feast_dir)
-    if generation is None:
-        raise MaterializeError("the feature store has not been published; run `ivcrush materialize` first")
-    return generation
-
-
-def open_published_store(settings: Settings, generation: Generation | None = None) -> FeatureStore:
-    generation = generation or published(settings)
-    return open_store(
-        generation.path(settings.feast_dir), generation.project, generation.online_store, settings.redis_url
-    )

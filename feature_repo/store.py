@@ -7,54 +7,21 @@ to it in one rename once it is complete.
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import yaml
+
+from ivcrush.settings import Settings
+from ivcrush.workspace import Generation, published
 
 if TYPE_CHECKING:
     from feast import FeatureStore
     from feast.repo_config import RepoConfig
 
 FEATURE_STORE_YAML = Path(__file__).with_name("feature_store.yaml")
-POINTER = "current.json"
-
-
-@dataclass(frozen=True)
-class Generation:
-    """What a published feature-store generation holds."""
-
-    generation_id: str
-    project: str
-    build_id: str
-    build_dir: str
-    feature_service: str
-    as_of: str
-    materialized_until: str
-    online_store: str
-    online_rows: int
-    published_at: str
-
-    def path(self, feast_dir: Path) -> Path:
-        return feast_dir / "generations" / self.generation_id
-
-
-def read_pointer(feast_dir: Path) -> Generation | None:
-    pointer = feast_dir / POINTER
-    if not pointer.is_file():
-        return None
-    return Generation(**json.loads(pointer.read_text()))
-
-
-def write_pointer(feast_dir: Path, generation: Generation) -> None:
-    pointer = feast_dir / POINTER
-    temporary = pointer.with_suffix(".tmp")
-    temporary.write_text(json.dumps(asdict(generation), indent=2))
-    os.replace(temporary, pointer)
 
 
 def repo_config(generation_dir: Path, project: str, online_store: str, redis_url: str) -> RepoConfig:
@@ -76,3 +43,10 @@ def open_store(generation_dir: Path, project: str, online_store: str, redis_url:
         from feast import FeatureStore
 
     return FeatureStore(config=repo_config(generation_dir, project, online_store, redis_url))
+
+
+def open_published_store(settings: Settings, generation: Generation | None = None) -> FeatureStore:
+    generation = generation or published(settings)
+    return open_store(
+        generation.path(settings.feast_dir), generation.project, generation.online_store, settings.redis_url
+    )

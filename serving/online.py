@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ivcrush.build import mart_path
 from ivcrush.errors import IvcrushError
-from ivcrush.feature_repo.materialize import open_published_store, published
+from ivcrush.feature_repo.store import open_published_store
 from ivcrush.settings import Settings
+from ivcrush.workspace import mart_path, published
 
 EVENT_ID_REF = "calendar_features:event_id"
 

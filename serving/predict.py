@@ -12,9 +12,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from scipy.special import erfinv
 
-from ivcrush.build import current_build
 from ivcrush.constants import QUANTILE_LEVELS
-from ivcrush.feature_repo.materialize import published
 from ivcrush.serving.online import ServingError, events_on, online_features
 from ivcrush.serving.strategy import (
     Account,
@@ -25,6 +23,7 @@ from ivcrush.serving.strategy import (
     market_exceedance,
 )
 from ivcrush.settings import Settings
+from ivcrush.workspace import current_build, published
 
 if TYPE_CHECKING:
     from ivcrush.training.registry import LoadedModel

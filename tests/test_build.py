@@ -11,9 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ivcrush.build import MARTS, BuildError, build, current_build, mart_path, run_dbt
+from ivcrush.build import BuildError, build, run_dbt
 from ivcrush.settings import Settings
 from ivcrush.source.reader import SourceDataError
+from ivcrush.workspace import MARTS, current_build, mart_path
 from tests.conftest import folder_state
 
 FEATURE_MARTS = [m for m in MARTS if m.endswith("_features")]

@@ -13,15 +13,15 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ivcrush.build import BuildResult, current_build, mart_path
 from ivcrush.feature_repo import FEAST_TYPECHECKS_ENV
 from ivcrush.feature_repo.entities import ticker
 from ivcrush.feature_repo.feature_services import FEATURE_SERVICE_NAME, MODEL_FEATURES
 from ivcrush.feature_repo.features import FEATURE_FIELDS, QUARTERLY_TTL, feature_views
-from ivcrush.feature_repo.materialize import MaterializeError, materialize, open_published_store, published
-from ivcrush.feature_repo.store import open_store
+from ivcrush.feature_repo.materialize import MaterializeError, materialize
+from ivcrush.feature_repo.store import open_published_store, open_store
 from ivcrush.settings import Settings
 from ivcrush.training.data import KEYS, past_events, training_set
+from ivcrush.workspace import BuildResult, current_build, mart_path, published
 from tests.redis_server import redis_server
 
 

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ivcrush.build import MARTS, mart_path
 from ivcrush.settings import DBT_PROJECT_DIR, Settings
 from ivcrush.source.reader import readonly_uri
+from ivcrush.workspace import MARTS, mart_path
 from tests.conftest import file_digest
 
 pytestmark = pytest.mark.real_snapshot

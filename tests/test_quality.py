@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from ivcrush.build import MARTS, mart_path
 from ivcrush.quality.checks import (
     DEFAULT_SEVERITY,
     QualityGateError,
@@ -29,6 +28,7 @@ from ivcrush.quality.checks import (
     write_report,
 )
 from ivcrush.settings import Settings
+from ivcrush.workspace import MARTS, mart_path
 from tests.conftest import file_digest, folder_state
 
 

@@ -146,8 +146,8 @@ def scaled_history_forecaster(train_events: pd.DataFrame, test_events: pd.DataFr
 
 def load_events(settings: Settings, trusted_only: bool = False) -> pd.DataFrame:
     """Feast training set (point-in-time features + labels) with `prev_close` and `decision_spot` added."""
-    from ivcrush.build import mart_path
     from ivcrush.training.data import training_set
+    from ivcrush.workspace import mart_path
 
     events = training_set(settings, trusted_only=trusted_only)
     labels = pd.read_parquet(

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from ivcrush.build import mart_path
 from ivcrush.errors import IvcrushError
 from ivcrush.feature_repo.feature_services import FEATURE_SERVICE_NAME, MODEL_FEATURE_COLUMNS
-from ivcrush.feature_repo.materialize import open_published_store, published
+from ivcrush.feature_repo.store import open_published_store
 from ivcrush.settings import Settings
+from ivcrush.workspace import mart_path, published
 
 KEYS = ["ticker", "event_timestamp"]
 LABEL_COLUMNS = [

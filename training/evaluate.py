@@ -31,10 +31,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
-from ivcrush.build import current_build
 from ivcrush.errors import IvcrushError
 from ivcrush.feature_repo.feature_services import MODEL_FEATURE_COLUMNS
-from ivcrush.feature_repo.materialize import published
 from ivcrush.settings import Settings
 from ivcrush.training.baselines import (
     BASELINE_LABELS,
@@ -59,6 +57,7 @@ from ivcrush.training.train import (
     train_models,
     training_rows,
 )
+from ivcrush.workspace import current_build, published
 
 BOOTSTRAP_RESAMPLES = 500
 BOOTSTRAP_SEED = 7

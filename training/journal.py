@@ -43,8 +43,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ivcrush.build import mart_path
 from ivcrush.source.reader import read_source
+from ivcrush.workspace import mart_path
 
 STRUCTURES = ("single", "vertical spread", "strangle/straddle", "iron condor", "stock", "other")
 POSITION_COLUMNS = [

@@ -19,12 +19,11 @@ from pathlib import Path
 import lightgbm as lgb
 import pandas as pd
 
-from ivcrush.build import current_build
 from ivcrush.errors import IvcrushError
-from ivcrush.feature_repo.materialize import published
 from ivcrush.settings import Settings
 from ivcrush.training.evaluate import evaluate, frame_hash, latest_evaluation
 from ivcrush.training.train import NUM_BOOST_ROUND, TrainedModels, train_models
+from ivcrush.workspace import current_build, published
 
 METADATA = "metadata.json"
 PACKAGES = ("lightgbm", "pandas", "numpy", "feast", "scipy")

@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import sqlalchemy
 
-from ivcrush.build import MARTS, mart_path
 from ivcrush.errors import IvcrushError
 from ivcrush.source.reader import SourceDataError, SourceSnapshot, read_source, readonly_uri, writer_active
+from ivcrush.workspace import MARTS, mart_path
 
 if TYPE_CHECKING:
     from rich.console import Console
