@@ -1,4 +1,4 @@
-"""Tests of the sample 2.0 database generator (cli/sample_db.py)."""
+"""Tests of the sample 2.0 database generator (ivcrush.source.sample and its sample_* modules)."""
 
 import sqlite3
 import time
@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ivcrush.source import sample as sample_db
+from ivcrush.source import sample_journal
 from ivcrush.source.reader import readonly_uri
 from ivcrush.source.sample import DEFAULT_TODAY, write_sample_db
 from tests.conftest import SHARED_SNAPSHOT as REAL_DB
@@ -112,7 +112,7 @@ def test_failure_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     def boom(*_args: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(sample_db, "_trade_journal", boom)
+    monkeypatch.setattr(sample_journal, "trade_journal", boom)
     with pytest.raises(RuntimeError):
         write_sample_db(tmp_path / "x.db", tickers=5)
     assert list(tmp_path.iterdir()) == []

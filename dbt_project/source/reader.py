@@ -1,12 +1,12 @@
 """Read the trader's 2.0 database safely: read-only, one consistent snapshot, untrusted input checked.
 
-The database is opened with SQLite's `mode=ro` URI and every table is read inside one read transaction:
-in WAL mode that is a consistent snapshot even while 2.0 keeps writing. Where no writer is active (no
-`-wal` or `-journal` file beside the database) it is opened `immutable`, because a read-only connection to
-a WAL database would otherwise create `-wal`/`-shm` files in the user's folder; if a writer appears during
-the read, the read is repeated through the writer's WAL. The tables are copied into the build's DuckDB
-file (schema `raw`), which dbt reads as its source. No DuckDB extension is needed, so nothing reaches for
-the network.
+The tables and columns read are those declared in `ivcrush.source.schema`. The database is opened with
+SQLite's `mode=ro` URI and every table is read inside one read transaction: in WAL mode that is a
+consistent snapshot even while 2.0 keeps writing. Where no writer is active (no `-wal` or `-journal` file
+beside the database) it is opened `immutable`, because a read-only connection to a WAL database would
+otherwise create `-wal`/`-shm` files in the user's folder; if a writer appears during the read, the read is
+repeated through the writer's WAL. The tables are copied into the build's DuckDB file (schema `raw`), which
+dbt reads as its source. No DuckDB extension is needed, so nothing reaches for the network.
 """
 
 from __future__ import annotations
@@ -21,79 +21,10 @@ from pathlib import Path
 import pandas as pd
 
 from ivcrush.errors import IvcrushError
+from ivcrush.source.schema import KEY_COLUMNS, SOURCE_COLUMNS
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 BUSY_TIMEOUT_S = 5.0
-
-# Source tables and the columns the platform reads, with the kind of value each must hold.
-# "date" columns hold ISO dates (YYYY-MM-DD); "timestamp" columns free-form text timestamps.
-SOURCE_COLUMNS: dict[str, dict[str, str]] = {
-    "historical_moves": {
-        "id": "integer",
-        "ticker": "text",
-        "earnings_date": "date",
-        "prev_close": "real",
-        "earnings_open": "real",
-        "earnings_high": "real",
-        "earnings_low": "real",
-        "earnings_close": "real",
-        "intraday_move_pct": "real",
-        "gap_move_pct": "real",
-        "close_move_pct": "real",
-        "volume_before": "integer",
-        "volume_earnings": "integer",
-    },
-    "earnings_calendar": {
-        "ticker": "text",
-        "earnings_date": "date",
-        "timing": "text",
-        "confirmed": "integer",
-    },
-    "trade_journal": {
-        "id": "integer",
-        "symbol": "text",
-        "acquired_date": "date",
-        "sale_date": "date",
-        "days_held": "integer",
-        "option_type": "text",
-        "strike": "real",
-        "expiration": "date",
-        "quantity": "real",
-        "cost_basis": "real",
-        "proceeds": "real",
-        "gain_loss": "real",
-        "is_winner": "integer",
-        "term": "text",
-        "wash_sale_amount": "real",
-        "earnings_date": "date",
-    },
-    "iv_log": {
-        "id": "integer",
-        "ticker": "text",
-        "earnings_date": "date",
-        "expiration": "date",
-        "scan_date": "date",
-        "stock_price": "real",
-        "atm_strike": "real",
-        "call_mid": "real",
-        "put_mid": "real",
-        "straddle_cost": "real",
-        "implied_move_pct": "real",
-        "historical_mean_pct": "real",
-        "historical_median_pct": "real",
-        "historical_std_pct": "real",
-        "vrp_ratio": "real",
-        "recommendation": "text",
-        "quarters_of_data": "integer",
-        "created_at": "timestamp",
-    },
-}
-KEY_COLUMNS: dict[str, tuple[str, ...]] = {
-    "historical_moves": ("ticker", "earnings_date"),
-    "earnings_calendar": ("ticker", "earnings_date"),
-    "trade_journal": ("symbol", "sale_date"),
-    "iv_log": ("ticker", "earnings_date", "scan_date"),
-}
 EXAMPLES = 3
 
 
