@@ -105,7 +105,8 @@ def _print_build(result) -> None:
 
 def _run_build(settings: Settings, meanwhile: Callable[[], None] | None = None) -> None:
     from ivcrush.build import BuildError, build
-    from ivcrush.quality.checks import QualityGateError, render_summary
+    from ivcrush.cli.render import render_summary
+    from ivcrush.quality.report import QualityGateError
     from ivcrush.source.reader import SourceDataError
 
     try:
@@ -146,30 +147,26 @@ def validate(
 ) -> None:
     """Run the data-quality suites on the database (and on the published feature tables built from it);
     write JSON and Great Expectations Data Docs into the workspace; exit 1 on any error-severity failure."""
-    from ivcrush.quality.checks import check_marts, check_raw, render_summary, write_report
+    from ivcrush.cli.render import render_summary
+    from ivcrush.quality.validation import validate as validate_data
     from ivcrush.source.reader import SourceDataError
-    from ivcrush.workspace import current_build
 
     settings = _settings(workdir, db)
     _ensure_sample(settings)
     started = time.perf_counter()
     try:
-        report = check_raw(settings.source_db, severity=settings.severity)
+        validation = validate_data(settings)
     except SourceDataError as exc:
         raise _fail(str(exc)) from exc
-    build = current_build(settings)
-    if build is not None and Path(build.source_db) == settings.source_db:
-        report = report + check_marts(Path(build.build_dir), severity=settings.severity)
-    out_dir = settings.workdir / "validation" / datetime.now().strftime("%Y%m%dT%H%M%S")
-    result_path = write_report(report, out_dir)
     if as_json:
-        console.print_json(result_path.read_text())
+        console.print_json(validation.result_path.read_text())
     else:
-        render_summary(report, console)
+        render_summary(validation.report, console)
         console.print(
-            f"result {result_path}; Data Docs {out_dir / 'summary.html'} ({time.perf_counter() - started:.1f} s)"
+            f"result {validation.result_path}; Data Docs {validation.summary_path} "
+            f"({time.perf_counter() - started:.1f} s)"
         )
-    if report.errors:
+    if validation.report.errors:
         raise typer.Exit(1)
 
 

@@ -18,17 +18,14 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import duckdb
 
 from ivcrush.errors import IvcrushError
+from ivcrush.quality.report import QualityGateError, QualityReport, gate
 from ivcrush.settings import DBT_PROJECT_DIR, Settings
 from ivcrush.source.reader import SourceDataError, SourceSnapshot, read_source
 from ivcrush.workspace import BUILD_MANIFEST, MARTS, BuildResult, mart_path
-
-if TYPE_CHECKING:
-    from ivcrush.quality.checks import QualityReport
 
 # Every model and data test; dbt's unit tests check the SQL logic on fixed inputs, so (as dbt advises) they
 # run in the test suite (tests/test_build.py), not in every build of the user's data.
@@ -132,8 +129,6 @@ class QualityWorker:
 
     def next_report(self) -> QualityReport:
         """The raw tables' report, then (after `check_marts`) the marts'; the worker's errors raised here."""
-        from ivcrush.quality.checks import QualityGateError
-
         try:
             kind, payload = self._conn.recv()
         except EOFError as exc:
@@ -160,7 +155,10 @@ class QualityWorker:
 
 def _quality_worker(conn: Connection, snapshot: SourceSnapshot, severity: dict[str, str] | None) -> None:
     """The quality process: raw report, then (on request) the marts report; the report files in the build."""
-    from ivcrush.quality.checks import QualityReport, check_marts, check_raw, write_report
+    # The suites run only in this process: their imports (SQLAlchemy, later GE) stay out of the building one.
+    from ivcrush.quality.docs import write_report
+    from ivcrush.quality.marts import check_marts
+    from ivcrush.quality.raw import check_raw
 
     os.nice(QUALITY_NICENESS)  # the raw checks are not needed before dbt is done: leave dbt the CPU
     try:
@@ -193,8 +191,6 @@ def build(
     Spawned processes import the caller's main module again: a script calling this needs the usual
     `if __name__ == "__main__":` guard.
     """
-    from ivcrush.quality.checks import gate
-
     source = settings.source_db
     check_workdir(settings, source)
     timings: dict[str, float] = {}

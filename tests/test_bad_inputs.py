@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 import ivcrush.source.reader
-from ivcrush.quality.checks import QualityReport, check_raw
+from ivcrush.quality.raw import check_raw
+from ivcrush.quality.report import QualityReport
 from ivcrush.source.reader import SourceDataError, read_source
 from tests.conftest import file_digest, folder_state
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import sqlite3
 from datetime import date
@@ -13,21 +14,15 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from ivcrush.quality.checks import (
-    DEFAULT_SEVERITY,
-    QualityGateError,
-    QualityReport,
-    check_amc_fault,
-    check_coverage,
-    check_marts,
-    check_moves_absolute,
-    check_moves_in_percent,
-    check_raw,
-    gate,
-    render_summary,
-    write_report,
-)
+from ivcrush.cli.render import render_summary
+from ivcrush.quality.distribution import check_amc_fault, check_coverage, check_moves_absolute, check_moves_in_percent
+from ivcrush.quality.docs import write_report
+from ivcrush.quality.marts import check_marts
+from ivcrush.quality.raw import check_raw
+from ivcrush.quality.report import DEFAULT_SEVERITY, QualityGateError, QualityReport, gate
+from ivcrush.quality.validation import validate
 from ivcrush.settings import Settings
+from ivcrush.source.reader import SourceDataError
 from ivcrush.workspace import MARTS, mart_path
 from tests.conftest import file_digest, folder_state
 
@@ -162,6 +157,41 @@ def test_write_report_and_summary(sample_report: QualityReport, built_sample: Se
     render_summary(report, Console(file=out, width=200, color_system=None))
     text = out.getvalue()
     assert "passed with warnings" in text and "amc_move_ratio" in text and "AMC row(s) affected" in text
+
+
+def _workdir_publishing(build: Settings, workdir: Path) -> Path:
+    """A fresh workspace whose published build is `build`'s."""
+    workdir.mkdir()
+    (workdir / "current").symlink_to(build.current_build.resolve())
+    return workdir
+
+
+def test_validate_checks_the_published_marts_built_from_the_same_database(
+    built_sample: Settings, tmp_path: Path
+) -> None:
+    workdir = _workdir_publishing(built_sample, tmp_path / "work")
+    validation = validate(Settings(workdir=workdir, db=built_sample.db))
+    assert validation.out_dir.parent == workdir / "validation"
+    assert re.fullmatch(r"\d{8}T\d{6}", validation.out_dir.name)
+    assert validation.result_path == validation.out_dir / "result.json" and validation.result_path.is_file()
+    assert validation.summary_path == validation.out_dir / "summary.html" and validation.summary_path.is_file()
+    assert {c.suite for c in validation.report.checks} == {"raw_tables", "raw_distribution", "marts"}
+    assert validation.report.errors == [], [c.message for c in validation.report.errors]
+    payload = json.loads(validation.result_path.read_text())
+    assert payload["errors"] == 0 and len(payload["checks"]) == len(validation.report.checks)
+    assert set(payload["data_docs"]) == {"raw", "marts"}
+
+
+def test_validate_leaves_out_the_marts_of_another_database(
+    built_sample: Settings, sample_copy: Path, tmp_path: Path
+) -> None:
+    workdir = _workdir_publishing(built_sample, tmp_path / "work")
+    validation = validate(Settings(workdir=workdir, db=sample_copy))
+    assert {c.suite for c in validation.report.checks} == {"raw_tables", "raw_distribution"}
+    assert set(json.loads(validation.result_path.read_text())["data_docs"]) == {"raw"}
+    with pytest.raises(SourceDataError, match="no such file"):
+        validate(Settings(workdir=tmp_path / "other", db=tmp_path / "missing.db"))
+    assert not (tmp_path / "other").exists()
 
 
 # --- distribution checks on hand-made frames ------------------------------------------------------------------

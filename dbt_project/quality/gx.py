@@ -1,0 +1,146 @@
+"""Great Expectations plumbing: an ephemeral context, expectations as specs, running suites, results as checks.
+
+The context has no project folder, no cloud and no analytics. Great Expectations is imported lazily
+(`import_gx`): importing it costs several seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ivcrush.quality.report import EXAMPLES, CheckResult, plain, severity_of
+from ivcrush.source.reader import readonly_uri, writer_active
+
+
+def import_gx() -> Any:
+    """Import Great Expectations with analytics off (lazily: the import takes seconds)."""
+    os.environ["GX_ANALYTICS_ENABLED"] = "false"
+    import great_expectations as gx
+
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    return gx
+
+
+def ephemeral_context() -> Any:
+    """A GE context in memory only, without progress bars or a Data Docs site."""
+    gx = import_gx()
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    context.variables.data_docs_sites = {}  # no default site in a temporary folder; write_report adds one
+    return context
+
+
+@dataclass
+class Spec:
+    """One GE expectation with the check it belongs to and how to describe a failure."""
+
+    name: str
+    table: str
+    column: str | None
+    expectation: Any
+    describe: str  # what a failing row is, e.g. "row(s) with prev_close <= 0"
+
+
+def sqlite_url(path: Path) -> str:
+    """SQLAlchemy URL of the read-only URI of ivcrush.source.reader (uri=true passes it to sqlite3 as a URI)."""
+    uri = readonly_uri(path, immutable=not writer_active(path))
+    return f"sqlite:///{uri}&uri=true"
+
+
+def _format_row(row: Any) -> str:
+    """An example row as `key=value, ...`."""
+    if isinstance(row, dict):
+        return ", ".join(f"{k}={plain(v)}" for k, v in row.items())
+    return str(plain(row))
+
+
+def _exception_message(info: Any) -> str | None:
+    """The first exception GE caught while evaluating an expectation (its info may be nested per metric)."""
+    if not isinstance(info, dict):
+        return None
+    if info.get("raised_exception"):
+        return str(info.get("exception_message")).splitlines()[0]
+    for value in info.values():
+        found = _exception_message(value)
+        if found:
+            return found
+    return None
+
+
+def _result_to_check(spec: Spec, result: Any, suite: str, overrides: dict[str, str] | None) -> CheckResult:
+    """One GE expectation result as a CheckResult: count, examples and a message that says where."""
+    severity = severity_of(spec.name, spec.table, spec.column, overrides)
+    raised = _exception_message(result.exception_info)
+    if raised:
+        message = f"could not be evaluated: {raised}"
+        return CheckResult(spec.name, suite, spec.table, spec.column, severity, False, 0, [], message)
+    res = dict(result.result or {})
+    counted = True
+    if result.expectation_config.type == "unexpected_rows_expectation":
+        count = int(res.get("observed_value") or 0)
+        rows = (res.get("details") or {}).get("unexpected_rows") or []
+    elif "unexpected_count" in res:
+        count = int(res.get("unexpected_count") or 0)
+        rows = res.get("partial_unexpected_index_list") or res.get("partial_unexpected_list") or []
+    else:
+        counted = False
+        count = 0 if result.success else 1
+        rows = []
+    examples = [_format_row(r) for r in list(rows)[:EXAMPLES]]
+    if result.success:
+        message = "ok"
+    elif counted:
+        message = f"{count} {spec.describe}" + (f", e.g. {examples[0]}" if examples else "")
+    else:
+        message = f"{spec.describe} (observed {res.get('observed_value')!r})"
+    return CheckResult(
+        spec.name, suite, spec.table, spec.column, severity, bool(result.success), count, examples, message
+    )
+
+
+def run_suite(
+    context: Any,
+    suite_name: str,
+    batches: list[tuple[Any, dict | None, list[Spec], list[str]]],
+    overrides: dict[str, str] | None,
+) -> list[CheckResult]:
+    """Validate each (batch definition, batch parameters, specs, index columns) with one suite per table."""
+    gx = import_gx()
+    checks: list[CheckResult] = []
+    for batch_definition, parameters, specs, index_columns in batches:
+        if not specs:
+            continue
+        name = f"{suite_name}.{batch_definition.data_asset.name}"
+        for i, spec in enumerate(specs):
+            spec.expectation.meta = {"check": spec.name, "column": spec.column, "index": i}
+        # The whole suite at once: adding expectations one by one re-saves the suite each time (seconds).
+        suite = context.suites.add(gx.ExpectationSuite(name=name, expectations=[s.expectation for s in specs]))
+        if len(suite.expectations) != len(specs):
+            raise RuntimeError(f"suite {name}: {len(specs) - len(suite.expectations)} expectation(s) were invalid")
+        validation = context.validation_definitions.add(
+            gx.ValidationDefinition(name=name, data=batch_definition, suite=suite)
+        )
+        checkpoint = context.checkpoints.add(
+            gx.Checkpoint(
+                name=name,
+                validation_definitions=[validation],
+                result_format={
+                    "result_format": "COMPLETE",
+                    "partial_unexpected_count": EXAMPLES,
+                    "unexpected_index_column_names": index_columns,
+                    "return_unexpected_index_query": False,
+                },
+            )
+        )
+        outcome = checkpoint.run(batch_parameters=parameters)
+        for run_result in outcome.run_results.values():
+            for result in run_result.results:
+                spec = specs[int(result.expectation_config.meta["index"])]
+                checks.append(_result_to_check(spec, result, suite_name, overrides))
+    return checks
