@@ -156,6 +156,6 @@ def calendar(rng: np.random.Generator, tk: pd.DataFrame, ev: pd.DataFrame, today
             "confirmed": np.where(future, (rng.random(n) < 0.92).astype(np.int64), 1),
             "created_at": stamps,
             "updated_at": stamps,
-            "last_validated_at": np.where(validated, stamps, None),
+            "last_validated_at": np.where(validated, stamps, np.array(None, dtype=object)),
         }
     )
