@@ -238,15 +238,11 @@ def online_features(
 ) -> None:
     """Online features (Feast online store, model's feature service) of the events on a date."""
     from ivcrush.feature_repo.materialize import MaterializeError
-    from ivcrush.serving.online import ServingError, events_on
-    from ivcrush.serving.online import online_features as read_online
+    from ivcrush.serving.online import ServingError, online_features_on
 
     settings = _settings(workdir, None)
     try:
-        events = events_on(settings, earnings_date.date())
-        if events.empty:
-            raise _fail(f"no calendar event on {earnings_date:%Y-%m-%d}")
-        frame = read_online(settings, events)
+        frame = online_features_on(settings, earnings_date.date())
     except (MaterializeError, ServingError) as exc:
         raise _fail(str(exc)) from exc
     if as_json:
