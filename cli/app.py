@@ -504,15 +504,10 @@ def _scan(
     else:
         _print_recommendations(recommendations, refusals, f"earnings scan {day}, ranked")
     if write_back:
-        from ivcrush.serving.writeback import WriteBackError
-        from ivcrush.serving.writeback import write_back as do_write_back
+        from ivcrush.serving.writeback import WriteBackError, write_back_recommendations
 
-        rows = [
-            (r.ticker, r.earnings_date, float(r.forecast["point"]), float(r.forecast["confidence"]))
-            for r in recommendations
-        ]
         try:
-            done = do_write_back(settings.source_db, rows, settings.workdir / "backups")
+            done = write_back_recommendations(settings.source_db, recommendations, settings.workdir / "backups")
         except WriteBackError as exc:
             raise _fail(str(exc)) from exc
         console.print(
