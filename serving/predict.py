@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict, Unpack, cast
 
 import pandas as pd
 from scipy.special import erfinv
@@ -21,6 +21,7 @@ from ivcrush.serving.online import ServingError, calendar_events, events_on, onl
 from ivcrush.serving.strategy import (
     Account,
     Decision,
+    ExceedanceFunction,
     StrategyError,
     check_implied_move,
     decide,
@@ -35,6 +36,27 @@ if TYPE_CHECKING:
 UNKNOWN_SPOT = 100.0
 
 
+class _ForecastFields(TypedDict):
+    ticker: str | None
+    point: float
+    p_up: float | None
+    iv_crush_ratio: float | None
+    confidence: float
+    move_size_skill: bool
+
+
+class ModelForecast(_ForecastFields):
+    """One event's forecast as `ivcrush.training.predict.ensemble` returns it (quantiles by level)."""
+
+    quantiles: dict[float, float]
+
+
+class Forecast(_ForecastFields):
+    """One event's forecast as a recommendation carries it: quantiles keyed by their level as text (JSON)."""
+
+    quantiles: dict[str, float]
+
+
 @dataclass
 class Recommendation:
     """One event's forecast, decision and the notes that qualify them."""
@@ -46,7 +68,7 @@ class Recommendation:
     implied_source: str
     spot_source: str
     basis: str
-    forecast: dict[str, object]
+    forecast: Forecast
     decision: Decision
     notes: list[str] = field(default_factory=list)
 
@@ -71,7 +93,16 @@ class Refusal:
     reason: str
 
 
-def half_normal_baseline(mean_abs_move: float) -> tuple[dict[float, float], object]:
+class RecommendOptions(TypedDict, total=False):
+    """The options of `recommend` that `scan` and `predict_one` pass through."""
+
+    implied: pd.DataFrame | None
+    account: Account | None
+    preset: str
+    strike_quantile: float
+
+
+def half_normal_baseline(mean_abs_move: float) -> tuple[dict[float, float], ExceedanceFunction]:
     """2.0's view as a distribution: |move| half-normal with the 2.0 mean; its quantiles and exceedance."""
     sigma = mean_abs_move * math.sqrt(math.pi / 2)
     quantiles = {q: float(sigma * math.sqrt(2) * erfinv(q)) for q in QUANTILE_LEVELS}
@@ -127,7 +158,8 @@ def recommend(
     account = account or Account()
     model = check_serving_state(settings, generation)
     features = online_features(settings, generation, events)
-    predictions = ensemble(model, features, model.verdicts)
+    # ensemble's declared type is a plain dict per event; ModelForecast spells out what it holds
+    predictions = cast(list[ModelForecast], ensemble(model, features, model.verdicts))
     given = {} if implied is None else implied.set_index("ticker").to_dict("index")
     move_skill = bool(model.verdicts.get("move_size", {}).get("skill", False))
     recommendations, refusals = [], []
@@ -144,13 +176,16 @@ def recommend(
         if spot is None:
             spot, spot_source = UNKNOWN_SPOT, "unknown: strikes and dollars per $100 of stock"
         try:
-            check_implied_move(implied_pct)
+            implied_move = check_implied_move(implied_pct)
         except StrategyError as exc:
             refusals.append(Refusal(ticker, str(exc)))
             continue
         hist_mean = _number(row.get("hm_close_mean_12q_all_rows"))
+        exceeds: ExceedanceFunction
         if move_skill:
-            quantiles, exceeds, basis = prediction["quantiles"], exceedance_function(prediction["quantiles"]), "ml"
+            # exceedance_function is annotated Callable[[float], float] but takes and returns arrays as well
+            quantiles, basis = prediction["quantiles"], "ml"
+            exceeds = cast(ExceedanceFunction, exceedance_function(quantiles))
         elif hist_mean:
             quantiles, exceeds = half_normal_baseline(hist_mean)
             basis = "2.0 mean"
@@ -166,7 +201,7 @@ def recommend(
         decision = decide(
             quantiles=quantiles,
             exceeds=exceeds,
-            implied_move_pct=implied_pct,
+            implied_move_pct=implied_move,
             spot=spot,
             hist_mean_2_0_pct=hist_mean,
             prob_up=prediction["p_up"],
@@ -194,13 +229,17 @@ def recommend(
     return recommendations, refusals
 
 
-def scan(settings: Settings, earnings_date: date, **options: object) -> tuple[list[Recommendation], list[Refusal]]:
+def scan(
+    settings: Settings, earnings_date: date, **options: Unpack[RecommendOptions]
+) -> tuple[list[Recommendation], list[Refusal]]:
     """Every calendar event on `earnings_date`, ranked (positive EV and size first, then by EV)."""
     generation = published(settings)
     return recommend(settings, generation, events_on(generation, earnings_date), **options)
 
 
-def predict_one(settings: Settings, ticker: str, earnings_date: date | None, **options: object) -> Recommendation:
+def predict_one(
+    settings: Settings, ticker: str, earnings_date: date | None, **options: Unpack[RecommendOptions]
+) -> Recommendation:
     """The recommendation for one ticker's event (its next event on the calendar if no date is given)."""
     generation = published(settings)
     events = calendar_events(generation)
