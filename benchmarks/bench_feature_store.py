@@ -59,7 +59,7 @@ def main() -> None:
         dataset = _timed("point-in-time training set (all past events)", lambda: training_set(settings))
         print(f"  {len(dataset):,} events x {dataset.shape[1]} columns; {generation.online_rows:,} tickers online")
 
-        store = open_published_store(settings)
+        store = open_published_store(settings, generation)
         service = store.get_feature_service(FEATURE_SERVICE_NAME)
         events = pd.read_parquet(mart_path(Path(generation.build_dir), "earnings_events"))
         tickers = sorted(events["ticker"].unique())
@@ -111,11 +111,11 @@ def _serving_latency(settings: Settings, generation: Generation, events: pd.Data
     implied = pd.DataFrame({"ticker": served["ticker"], "implied_move_pct": 6.0, "spot": 100.0})
     for count in (1, len(served)):
         chosen = served.head(count)
-        recommend(settings, chosen, implied=implied)
+        recommend(settings, generation, chosen, implied=implied)
         samples = []
         for _ in range(repeats):
             started = time.perf_counter()
-            recommend(settings, chosen, implied=implied)
+            recommend(settings, generation, chosen, implied=implied)
             samples.append(time.perf_counter() - started)
         p50, p99 = _percentiles(samples)
         print(f"{f'prediction (features+models+strategy), {count} event(s)':<44} {p50:8.2f} {p99:8.2f}")

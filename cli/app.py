@@ -235,15 +235,11 @@ def online_features(
 ) -> None:
     """Online features (Feast online store, model's feature service) of the events on a date."""
     from ivcrush.feature_repo.materialize import MaterializeError
-    from ivcrush.serving.online import ServingError, events_on
-    from ivcrush.serving.online import online_features as read_online
+    from ivcrush.serving.online import ServingError, online_features_on
 
     settings = _settings(workdir, None)
     try:
-        events = events_on(settings, earnings_date.date())
-        if events.empty:
-            raise _fail(f"no calendar event on {earnings_date:%Y-%m-%d}")
-        frame = read_online(settings, events)
+        frame = online_features_on(settings, earnings_date.date())
     except (MaterializeError, ServingError) as exc:
         raise _fail(str(exc)) from exc
     if as_json:
@@ -505,15 +501,10 @@ def _scan(
     else:
         _print_recommendations(recommendations, refusals, f"earnings scan {day}, ranked")
     if write_back:
-        from ivcrush.serving.writeback import WriteBackError
-        from ivcrush.serving.writeback import write_back as do_write_back
+        from ivcrush.serving.writeback import WriteBackError, write_back_recommendations
 
-        rows = [
-            (r.ticker, r.earnings_date, float(r.forecast["point"]), float(r.forecast["confidence"]))
-            for r in recommendations
-        ]
         try:
-            done = do_write_back(settings.source_db, rows, settings.workdir / "backups")
+            done = write_back_recommendations(settings.source_db, recommendations, settings.workdir / "backups")
         except WriteBackError as exc:
             raise _fail(str(exc)) from exc
         console.print(

@@ -93,7 +93,7 @@ def run_dbt(build_dir: Path, settings: Settings, args: list[str]) -> None:
 def count_rows(build_dir: Path) -> dict[str, int]:
     with duckdb.connect() as con:
         return {
-            mart: con.execute(f"SELECT count(*) FROM read_parquet('{mart_path(build_dir, mart)}')").fetchone()[0]
+            mart: con.execute(f"SELECT count(*) FROM read_parquet('{mart_path(build_dir, mart)}')").fetchall()[0][0]
             for mart in MARTS
         }
 

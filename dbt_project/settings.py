@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 # This package's folder is also the dbt project (in a checkout and in an installed wheel alike).
@@ -73,12 +73,11 @@ class Settings:
         return self.workdir / "feast"
 
     def with_overrides(self, *, workdir: Path | None = None, db: Path | None = None) -> Settings:
-        changes: dict[str, object] = {}
-        if workdir is not None:
-            changes["workdir"] = workdir.expanduser().resolve()
-        if db is not None:
-            changes["db"] = db.expanduser().resolve()
-        return replace(self, **changes)
+        return replace(
+            self,
+            workdir=self.workdir if workdir is None else workdir.expanduser().resolve(),
+            db=self.db if db is None else db.expanduser().resolve(),
+        )
 
 
 def load_settings(cwd: Path | None = None) -> Settings:
@@ -99,19 +98,35 @@ def load_settings(cwd: Path | None = None) -> Settings:
         amc_labels_untrusted=bool(amc),
         online_store=online_store,
         redis_url=os.environ.get("IVCRUSH_REDIS_URL") or str(table.get("redis_url", "127.0.0.1:6379")),
-        severity={str(k): str(v) for k, v in dict(table.get("severity", {})).items()},
+        severity={str(k): str(v) for k, v in _subtable(table, "severity").items()},
         account=_account(table),
     )
 
 
+def _subtable(table: dict[str, object], key: str) -> dict[str, object]:
+    """A nested table such as `[tool.ivcrush.account]`, or {} where absent."""
+    value = table.get(key, {})
+    if not isinstance(value, dict):
+        raise ValueError(f"[tool.ivcrush] {key} must be a table, not {value!r}")
+    return value
+
+
 def _account(table: dict[str, object]) -> Account:
     """Risk budget: defaults < `[tool.ivcrush.account]` < IVCRUSH_ACCOUNT_EQUITY etc."""
-    configured = dict(table.get("account", {}))  # type: ignore[call-overload]
-    values: dict[str, float] = {}
-    for item in fields(Account):
-        value = os.environ.get(f"IVCRUSH_ACCOUNT_{item.name.upper()}") or configured.get(item.name)
-        if value is not None and value != "":
-            values[item.name] = float(value)
-    if "max_contracts" in values:
-        values["max_contracts"] = int(values["max_contracts"])
-    return Account(**values)  # type: ignore[arg-type]
+    configured = _subtable(table, "account")
+    defaults = Account()
+
+    def number(name: str, default: float) -> float:
+        value = os.environ.get(f"IVCRUSH_ACCOUNT_{name.upper()}") or configured.get(name)
+        if value is None or value == "":
+            return default
+        if not isinstance(value, str | int | float):
+            raise ValueError(f"[tool.ivcrush.account] {name} must be a number, not {value!r}")
+        return float(value)
+
+    return Account(
+        equity=number("equity", defaults.equity),
+        kelly_fraction=number("kelly_fraction", defaults.kelly_fraction),
+        max_risk_per_trade=number("max_risk_per_trade", defaults.max_risk_per_trade),
+        max_contracts=int(number("max_contracts", defaults.max_contracts)),
+    )

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from ivcrush.settings import Settings
-from ivcrush.workspace import Generation, published
+from ivcrush.workspace import Generation
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -45,8 +45,8 @@ def open_store(generation_dir: Path, project: str, online_store: str, redis_url:
     return FeatureStore(config=repo_config(generation_dir, project, online_store, redis_url))
 
 
-def open_published_store(settings: Settings, generation: Generation | None = None) -> FeatureStore:
-    generation = generation or published(settings)
+def open_published_store(settings: Settings, generation: Generation) -> FeatureStore:
+    """The Feast store of a published generation, resolved by the caller (once per request)."""
     return open_store(
         generation.path(settings.feast_dir), generation.project, generation.online_store, settings.redis_url
     )

@@ -1,5 +1,9 @@
 """Online features for upcoming earnings events, read from Feast's online store through the model's
-feature service. Each row is checked to describe the requested event, not an older one."""
+feature service. Each row is checked to describe the requested event, not an older one.
+
+Everything here reads one published generation, given by the caller (resolved once per request): its
+build's calendar and its online store, never the workspace's `current` build.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ import pandas as pd
 from ivcrush.errors import IvcrushError
 from ivcrush.feature_repo.store import open_published_store
 from ivcrush.settings import Settings
-from ivcrush.workspace import mart_path, published
+from ivcrush.workspace import Generation, mart_path, published
 
 EVENT_ID_REF = "calendar_features:event_id"
 
@@ -21,17 +25,22 @@ class ServingError(IvcrushError):
     """The online store cannot serve the request as asked; the message says what to do."""
 
 
-def events_on(settings: Settings, earnings_date: date) -> pd.DataFrame:
-    """The calendar's events with this earnings date, in the published build."""
-    build_dir = Path(published(settings).build_dir)
-    events = pd.read_parquet(mart_path(build_dir, "earnings_events"))
+def calendar_events(generation: Generation) -> pd.DataFrame:
+    """Every event (past and upcoming) of the generation's build."""
+    return pd.read_parquet(mart_path(Path(generation.build_dir), "earnings_events"))
+
+
+def events_on(generation: Generation, earnings_date: date) -> pd.DataFrame:
+    """The calendar's events with this earnings date in the generation's build; ServingError where none."""
+    events = calendar_events(generation)
     chosen = events[pd.to_datetime(events["earnings_date"]).dt.date == earnings_date]
+    if chosen.empty:
+        raise ServingError(f"no calendar event on {earnings_date}")
     return chosen.sort_values("ticker").reset_index(drop=True)
 
 
-def online_features(settings: Settings, events: pd.DataFrame) -> pd.DataFrame:
+def online_features(settings: Settings, generation: Generation, events: pd.DataFrame) -> pd.DataFrame:
     """The feature service's online values for each event (ticker), verified to belong to that event."""
-    generation = published(settings)
     store = open_published_store(settings, generation)
     service = store.get_feature_service(generation.feature_service)
     refs = [f"{view.name}:{feature.name}" for view in service.feature_view_projections for feature in view.features]
@@ -54,3 +63,9 @@ def online_features(settings: Settings, events: pd.DataFrame) -> pd.DataFrame:
             f"events ({examples}); run `ivcrush materialize --as-of <the events' date>`"
         )
     return joined.drop(columns="served_event_id")
+
+
+def online_features_on(settings: Settings, earnings_date: date) -> pd.DataFrame:
+    """The online features of the calendar's events on a date, all read from one published generation."""
+    generation = published(settings)
+    return online_features(settings, generation, events_on(generation, earnings_date))

@@ -1,34 +1,60 @@
 """Predictions and recommendations for upcoming earnings events: online features (Feast, the model's
-feature service) -> registered models -> strategy. Imports neither dbt nor Great Expectations."""
+feature service) -> registered models -> strategy. Imports neither dbt nor Great Expectations.
+
+Each request (`scan`, `predict_one`) resolves the published generation once and reads everything from it
+(its build's calendar, its online store); the checks compare that same generation with the model and the
+latest build.
+"""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict, Unpack, cast
 
 import pandas as pd
 from scipy.special import erfinv
 
 from ivcrush.constants import QUANTILE_LEVELS
-from ivcrush.serving.online import ServingError, events_on, online_features
+from ivcrush.serving.online import ServingError, calendar_events, events_on, online_features
 from ivcrush.serving.strategy import (
     Account,
     Decision,
+    ExceedanceFunction,
     StrategyError,
     check_implied_move,
     decide,
     market_exceedance,
 )
 from ivcrush.settings import Settings
-from ivcrush.workspace import current_build, published
+from ivcrush.workspace import Generation, current_build, published
 
 if TYPE_CHECKING:
     from ivcrush.training.registry import LoadedModel
 
 UNKNOWN_SPOT = 100.0
+
+
+class _ForecastFields(TypedDict):
+    ticker: str | None
+    point: float
+    p_up: float | None
+    iv_crush_ratio: float | None
+    confidence: float
+    move_size_skill: bool
+
+
+class ModelForecast(_ForecastFields):
+    """One event's forecast as `ivcrush.training.predict.ensemble` returns it (quantiles by level)."""
+
+    quantiles: dict[float, float]
+
+
+class Forecast(_ForecastFields):
+    """One event's forecast as a recommendation carries it: quantiles keyed by their level as text (JSON)."""
+
+    quantiles: dict[str, float]
 
 
 @dataclass
@@ -42,7 +68,7 @@ class Recommendation:
     implied_source: str
     spot_source: str
     basis: str
-    forecast: dict[str, object]
+    forecast: Forecast
     decision: Decision
     notes: list[str] = field(default_factory=list)
 
@@ -67,7 +93,16 @@ class Refusal:
     reason: str
 
 
-def half_normal_baseline(mean_abs_move: float) -> tuple[dict[float, float], object]:
+class RecommendOptions(TypedDict, total=False):
+    """The options of `recommend` that `scan` and `predict_one` pass through."""
+
+    implied: pd.DataFrame | None
+    account: Account | None
+    preset: str
+    strike_quantile: float
+
+
+def half_normal_baseline(mean_abs_move: float) -> tuple[dict[float, float], ExceedanceFunction]:
     """2.0's view as a distribution: |move| half-normal with the 2.0 mean; its quantiles and exceedance."""
     sigma = mean_abs_move * math.sqrt(math.pi / 2)
     quantiles = {q: float(sigma * math.sqrt(2) * erfinv(q)) for q in QUANTILE_LEVELS}
@@ -79,16 +114,18 @@ def _number(value: object) -> float | None:
     return None if pd.isna(number) else float(number)
 
 
-def check_serving_state(settings: Settings) -> LoadedModel:
-    """The online store must come from the latest build and the model's feature service; else refuse."""
+def check_serving_state(settings: Settings, generation: Generation) -> LoadedModel:
+    """The generation must come from the latest build and serve the model's feature service; else refuse.
+
+    The latest build's manifest is read only to compare its id: nothing is served from it.
+    """
     from ivcrush.training.registry import RegistryError, load_latest
 
-    generation = published(settings)
-    build = current_build(settings)
-    if build is None or generation.build_id != build.build_id:
+    latest = current_build(settings)
+    if latest is None or generation.build_id != latest.build_id:
         raise ServingError(
             f"the online store was built from build {generation.build_id}, older than the latest build "
-            f"{build.build_id if build else '(none)'}; run `ivcrush materialize`"
+            f"{latest.build_id if latest else '(none)'}; run `ivcrush materialize`"
         )
     try:
         model = load_latest(settings.workdir)
@@ -106,6 +143,7 @@ def check_serving_state(settings: Settings) -> LoadedModel:
 
 def recommend(
     settings: Settings,
+    generation: Generation,
     events: pd.DataFrame,
     *,
     implied: pd.DataFrame | None = None,
@@ -113,13 +151,15 @@ def recommend(
     preset: str = "balanced",
     strike_quantile: float = 0.9,
 ) -> tuple[list[Recommendation], list[Refusal]]:
-    """Forecast, decision and size for each event; events that cannot be served are refused with a reason."""
+    """Forecast, decision and size for each event of `generation`'s build; events that cannot be served are
+    refused with a reason."""
     from ivcrush.training.predict import ensemble, exceedance_function
 
     account = account or Account()
-    model = check_serving_state(settings)
-    features = online_features(settings, events)
-    predictions = ensemble(model, features, model.verdicts)
+    model = check_serving_state(settings, generation)
+    features = online_features(settings, generation, events)
+    # ensemble's declared type is a plain dict per event; ModelForecast spells out what it holds
+    predictions = cast(list[ModelForecast], ensemble(model, features, model.verdicts))
     given = {} if implied is None else implied.set_index("ticker").to_dict("index")
     move_skill = bool(model.verdicts.get("move_size", {}).get("skill", False))
     recommendations, refusals = [], []
@@ -136,13 +176,16 @@ def recommend(
         if spot is None:
             spot, spot_source = UNKNOWN_SPOT, "unknown: strikes and dollars per $100 of stock"
         try:
-            check_implied_move(implied_pct)
+            implied_move = check_implied_move(implied_pct)
         except StrategyError as exc:
             refusals.append(Refusal(ticker, str(exc)))
             continue
         hist_mean = _number(row.get("hm_close_mean_12q_all_rows"))
+        exceeds: ExceedanceFunction
         if move_skill:
-            quantiles, exceeds, basis = prediction["quantiles"], exceedance_function(prediction["quantiles"]), "ml"
+            # exceedance_function is annotated Callable[[float], float] but takes and returns arrays as well
+            quantiles, basis = prediction["quantiles"], "ml"
+            exceeds = cast(ExceedanceFunction, exceedance_function(quantiles))
         elif hist_mean:
             quantiles, exceeds = half_normal_baseline(hist_mean)
             basis = "2.0 mean"
@@ -158,7 +201,7 @@ def recommend(
         decision = decide(
             quantiles=quantiles,
             exceeds=exceeds,
-            implied_move_pct=implied_pct,
+            implied_move_pct=implied_move,
             spot=spot,
             hist_mean_2_0_pct=hist_mean,
             prob_up=prediction["p_up"],
@@ -186,24 +229,26 @@ def recommend(
     return recommendations, refusals
 
 
-def scan(settings: Settings, earnings_date: date, **options: object) -> tuple[list[Recommendation], list[Refusal]]:
+def scan(
+    settings: Settings, earnings_date: date, **options: Unpack[RecommendOptions]
+) -> tuple[list[Recommendation], list[Refusal]]:
     """Every calendar event on `earnings_date`, ranked (positive EV and size first, then by EV)."""
-    events = events_on(settings, earnings_date)
-    if events.empty:
-        raise ServingError(f"no calendar event on {earnings_date}")
-    return recommend(settings, events, **options)
+    generation = published(settings)
+    return recommend(settings, generation, events_on(generation, earnings_date), **options)
 
 
-def predict_one(settings: Settings, ticker: str, earnings_date: date | None, **options: object) -> Recommendation:
+def predict_one(
+    settings: Settings, ticker: str, earnings_date: date | None, **options: Unpack[RecommendOptions]
+) -> Recommendation:
     """The recommendation for one ticker's event (its next event on the calendar if no date is given)."""
-    build = current_build(settings)
-    events = pd.read_parquet(Path(build.build_dir) / "marts" / "earnings_events.parquet")
+    generation = published(settings)
+    events = calendar_events(generation)
     mine = events[events["ticker"] == ticker]
     if mine.empty:
         raise ServingError(f"unknown ticker {ticker}: not in the calendar or the stored moves")
     dates = pd.to_datetime(mine["earnings_date"]).dt.date
     if earnings_date is None:
-        as_of = date.fromisoformat(published(settings).as_of)
+        as_of = date.fromisoformat(generation.as_of)
         upcoming = mine[(dates >= as_of) & ~mine["has_outcome"]]
         if upcoming.empty:
             raise ServingError(f"no upcoming calendar event for {ticker} after {as_of}")
@@ -212,7 +257,7 @@ def predict_one(settings: Settings, ticker: str, earnings_date: date | None, **o
         chosen = mine[dates == earnings_date]
         if chosen.empty:
             raise ServingError(f"no calendar event for {ticker} on {earnings_date}")
-    recommendations, refusals = recommend(settings, chosen.reset_index(drop=True), **options)
+    recommendations, refusals = recommend(settings, generation, chosen.reset_index(drop=True), **options)
     if refusals:
         raise ServingError(f"{ticker}: {refusals[0].reason}")
     return recommendations[0]

@@ -144,7 +144,7 @@ def decide(
     upper = max(quantiles.values()) * 6 + implied * 6
     median = quantiles[0.5]
     mean = expected_excess(exceeds, 0.0, upper)
-    p_breach_implied = exceeds(implied)
+    p_breach_implied = float(exceeds(implied))
     straddle_ev = (implied - mean) / implied
     vrp_ml = implied / mean if mean > 0 else math.inf
     vrp_2_0 = implied / hist_mean_2_0_pct if hist_mean_2_0_pct else None
@@ -153,13 +153,15 @@ def decide(
     # Short strikes: outside the chosen forecast quantile, never inside the implied move.
     distance = max(quantiles[strike_quantile], implied)
     tail_ratio = quantiles[0.9] / median if median > 0 else math.inf
-    direction_used = prob_up is not None and abs(prob_up - 0.5) >= 0.1
-    if direction_used:
-        structure = "put credit spread" if prob_up > 0.5 else "call credit spread"
-        structure_confidence = min(1.0, abs(prob_up - 0.5) * 4)
-    elif tail_ratio >= 2.5 or exceeds(distance * 1.5) > 0.05:
+    direction = prob_up if prob_up is not None and abs(prob_up - 0.5) >= 0.1 else None
+    direction_used = direction is not None
+    p_beyond_wing = float(exceeds(distance * 1.5))
+    if direction is not None:
+        structure = "put credit spread" if direction > 0.5 else "call credit spread"
+        structure_confidence = min(1.0, abs(direction - 0.5) * 4)
+    elif tail_ratio >= 2.5 or p_beyond_wing > 0.05:
         structure = "iron condor"
-        structure_confidence = min(1.0, max(tail_ratio / 2.5 - 0.5, exceeds(distance * 1.5) / 0.1))
+        structure_confidence = min(1.0, max(tail_ratio / 2.5 - 0.5, p_beyond_wing / 0.1))
     else:
         structure = "short strangle"
         structure_confidence = min(1.0, (2.5 - tail_ratio) / 1.5)
@@ -194,7 +196,7 @@ def decide(
     credit_usd, payout_usd = credit * to_dollars, payout * to_dollars
     ev = credit_usd - payout_usd
     nearest = min(d for d, _ in sides)
-    p_loss = exceeds(nearest + credit) * (side_share if len(sides) == 1 else 1.0)
+    p_loss = float(exceeds(nearest + credit)) * (side_share if len(sides) == 1 else 1.0)
     if defined_risk:
         widths = [(long - short) for short, long in sides if long is not None]
         max_loss = max(widths) * to_dollars - credit_usd
@@ -235,9 +237,9 @@ def decide(
         "vrp_2_0": "implied / 2.0 mean = " + ("n/a" if vrp_2_0 is None else f"{vrp_2_0:.2f} -> {tier_2_0}"),
         "structure": f"{structure}: "
         + (
-            f"direction model P(up) {prob_up:.0%} puts the short side against the move"
+            f"direction model P(up) {direction:.0%} puts the short side against the move"
             if direction_used
-            else f"tail ratio q90/q50 {tail_ratio:.2f}, P(|move| > 1.5 x short distance) {exceeds(distance * 1.5):.0%}"
+            else f"tail ratio q90/q50 {tail_ratio:.2f}, P(|move| > 1.5 x short distance) {p_beyond_wing:.0%}"
         ),
         "strikes": f"shorts {distance:.2f}% from spot: outside forecast q{int(strike_quantile * 100)} "
         f"{quantiles[strike_quantile]:.2f}% and never inside the implied move",

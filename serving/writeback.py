@@ -7,9 +7,13 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ivcrush.errors import IvcrushError
 from ivcrush.source.reader import BUSY_TIMEOUT_S, connect_readonly
+
+if TYPE_CHECKING:
+    from ivcrush.serving.predict import Recommendation
 
 
 class WriteBackError(IvcrushError):
@@ -63,3 +67,12 @@ def write_back(db_path: Path, predictions: list[tuple[str, str, float, float]], 
     finally:
         con.close()
     return WriteBack(backup=backup, rows_updated=updated, events_written=written, events_without_scan=without)
+
+
+def write_back_recommendations(source_db: Path, recommendations: list[Recommendation], backups_dir: Path) -> WriteBack:
+    """Write each recommendation's point forecast and confidence into its event's iv_log rows (`write_back`)."""
+    rows = [
+        (r.ticker, r.earnings_date, float(r.forecast["point"]), float(r.forecast["confidence"]))
+        for r in recommendations
+    ]
+    return write_back(source_db, rows, backups_dir)

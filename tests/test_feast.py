@@ -124,7 +124,7 @@ def test_a_row_one_second_after_the_decision_time_is_not_used(built_sample: Sett
 
 
 def _online(settings: Settings, tickers: list[str]) -> pd.DataFrame:
-    store = open_published_store(settings)
+    store = open_published_store(settings, published(settings))
     frame = store.get_online_features(
         features=store.get_feature_service(FEATURE_SERVICE_NAME), entity_rows=[{"ticker": t} for t in tickers]
     ).to_df()

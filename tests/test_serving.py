@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
+import sys
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -16,10 +19,11 @@ from typer.testing import CliRunner
 from ivcrush.build import build
 from ivcrush.cli.app import app
 from ivcrush.feature_repo.materialize import materialize
-from ivcrush.serving.online import ServingError
+from ivcrush.serving.online import ServingError, events_on, online_features_on
 from ivcrush.serving.predict import predict_one, scan
 from ivcrush.settings import Settings
 from ivcrush.training.registry import train_and_register
+from ivcrush.workspace import Generation, published
 from tests.conftest import file_digest
 
 runner = CliRunner()
@@ -83,11 +87,63 @@ def test_refusals_have_clear_messages_and_exit_codes(served: tuple[Settings, dat
         (["predict", ticker, "--date", day.isoformat(), "--implied-move", "75", "--workdir", work], "absurd"),
         (["predict", ticker, "--date", "2031-01-02", "--workdir", work], "no calendar event"),
         (["scan", "2031-01-02", "--workdir", work], "no calendar event"),
+        (["online-features", "2031-01-02", "--workdir", work], "no calendar event"),
     ]
     for args, message in cases:
         result = _invoke(*args)
         assert result.exit_code == 2, (args, result.output)
         assert message in " ".join(result.output.split()), (args, result.output)
+
+
+def test_online_features_command_serves_the_days_events(served: tuple[Settings, date]) -> None:
+    settings, day = served
+    result = _invoke("online-features", day.isoformat(), "--workdir", str(settings.workdir), "--json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    events = events_on(published(settings), day)
+    assert [[row["ticker"], row["event_id"]] for row in rows] == events[["ticker", "event_id"]].to_numpy().tolist()
+
+
+def test_a_request_reads_one_generation_even_if_another_is_published_meanwhile(
+    served: tuple[Settings, date], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each request resolves the published generation once: a second resolution would see generation B
+    (published by a `materialize` in between; its build and online store do not exist) and fail."""
+    settings, day = served
+    generation_a = published(settings)
+    generation_b = replace(
+        generation_a,
+        generation_id="generation-b",
+        project="ivcrush_generation_b",
+        build_id="build-b",
+        build_dir=str(tmp_path / "builds" / "build-b"),
+    )
+    resolutions: list[Generation] = []
+
+    def resolve(_: Settings) -> Generation:
+        resolutions.append(generation_a if not resolutions else generation_b)
+        return resolutions[-1]
+
+    resolvers = [
+        m
+        for name, m in sys.modules.items()
+        if name.startswith("ivcrush") and getattr(m, "published", None) is published
+    ]
+    for module in resolvers:
+        monkeypatch.setattr(module, "published", resolve)
+    expected = {r.ticker: r.to_dict() for r in scan(settings, day)[0]}
+    ticker = next(iter(expected))
+    requests: dict[str, Callable[[], object]] = {
+        "scan": lambda: scan(settings, day),
+        "predict_one": lambda: predict_one(settings, ticker, day),
+        "online_features_on": lambda: online_features_on(settings, day),
+    }
+    for name, request in requests.items():
+        resolutions.clear()
+        request()
+        assert resolutions == [generation_a], name
+    resolutions.clear()
+    assert predict_one(settings, ticker, day).to_dict() == expected[ticker]
 
 
 def test_a_stale_online_store_is_refused(served: tuple[Settings, date], tmp_path: Path) -> None:
