@@ -284,7 +284,8 @@ def _run_evaluate(
 ) -> dict:
     from ivcrush.feature_repo.materialize import MaterializeError
     from ivcrush.training.data import DatasetError
-    from ivcrush.training.evaluate import EvaluationError, evaluate
+    from ivcrush.training.evaluate import evaluate
+    from ivcrush.training.splits import EvaluationError
 
     try:
         return evaluate(settings, train_until=train_until, test_from=test_from, folds=folds, dataset=dataset)
@@ -334,7 +335,8 @@ def evaluate(
 
 
 def _run_train(settings: Settings, evaluation: dict | None = None, dataset: pd.DataFrame | None = None) -> str:
-    from ivcrush.training.registry import RegistryError, train_and_register
+    from ivcrush.training.registry import RegistryError
+    from ivcrush.training.release import train_and_register
     from ivcrush.training.train import TrainingError
 
     try:
@@ -648,7 +650,7 @@ def _import_later_stages() -> None:
         "ivcrush.feature_repo.materialize",
         "ivcrush.training.evaluate",
         "ivcrush.training.report",
-        "ivcrush.training.registry",
+        "ivcrush.training.release",
         "ivcrush.serving.predict",
     ):
         importlib.import_module(module)

@@ -17,7 +17,8 @@ from ivcrush.settings import Settings
 from ivcrush.training.baselines import baseline_frame, empirical_quantiles
 from ivcrush.training.data import training_set
 from ivcrush.training.evaluate import evaluate, evaluate_frame, walk_forward_splits
-from ivcrush.training.registry import list_models, load_latest, train_and_register
+from ivcrush.training.registry import list_models, load_latest
+from ivcrush.training.release import train_and_register
 from ivcrush.training.train import LeakageError
 
 ROUNDS = 80

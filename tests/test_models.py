@@ -19,7 +19,8 @@ from ivcrush.feature_repo.materialize import materialize
 from ivcrush.settings import Settings
 from ivcrush.training.data import training_set
 from ivcrush.training.predict import confidence, ensemble, exceedance_function, predict_frame, prob_move_exceeds
-from ivcrush.training.registry import RegistryError, list_models, load_latest, register, train_and_register
+from ivcrush.training.registry import RegistryError, list_models, load_latest, register
+from ivcrush.training.release import train_and_register
 from ivcrush.training.skill import compute_metrics
 from ivcrush.training.train import QUANTILE_NAMES, QUANTILES, LeakageError, train_models
 

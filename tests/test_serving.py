@@ -19,7 +19,7 @@ from ivcrush.feature_repo.materialize import materialize
 from ivcrush.serving.online import ServingError
 from ivcrush.serving.predict import predict_one, scan
 from ivcrush.settings import Settings
-from ivcrush.training.registry import train_and_register
+from ivcrush.training.release import train_and_register
 from tests.conftest import file_digest
 
 runner = CliRunner()

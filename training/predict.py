@@ -14,19 +14,28 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pandas as pd
 
-from ivcrush.training.train import QUANTILE_NAMES, QUANTILES, TrainedModels, feature_matrix
+from ivcrush.training.train import QUANTILE_NAMES, QUANTILES, feature_matrix
 
 if TYPE_CHECKING:
-    from ivcrush.training.registry import LoadedModel
+    import lightgbm as lgb
 
 TAIL_SCALE_DIVISOR = math.log(0.25 / 0.1)
 QuantileInput = Mapping[float, float] | Sequence[float] | np.ndarray
+
+
+class Predictor(Protocol):
+    """Trained boosters by name and the features they read: a fresh training run or a registered model."""
+
+    @property
+    def boosters(self) -> Mapping[str, lgb.Booster]: ...
+
+    @property
+    def features(self) -> Sequence[str]: ...
 
 
 def _as_array(quantiles: QuantileInput | pd.DataFrame) -> np.ndarray:
@@ -106,7 +115,7 @@ def confidence(q10: np.ndarray | float, q50: np.ndarray | float, q90: np.ndarray
     return np.clip(value, 0.0, 1.0)
 
 
-def predict_frame(models: TrainedModels | LoadedModel, frame: pd.DataFrame) -> pd.DataFrame:
+def predict_frame(models: Predictor, frame: pd.DataFrame) -> pd.DataFrame:
     """Per row: q10..q90 (non-crossing), point (= q50), p_up, iv_crush_ratio (NaN if untrained), confidence."""
     x = feature_matrix(frame, models.features)
     raw = np.column_stack([models.boosters[name].predict(x) for name in QUANTILE_NAMES])
@@ -121,7 +130,7 @@ def predict_frame(models: TrainedModels | LoadedModel, frame: pd.DataFrame) -> p
 
 
 def ensemble(
-    models: TrainedModels | LoadedModel, frame: pd.DataFrame, verdicts: Mapping[str, Mapping[str, object]] | None = None
+    models: Predictor, frame: pd.DataFrame, verdicts: Mapping[str, Mapping[str, object]] | None = None
 ) -> list[dict[str, object]]:
     """What serving consumes, one dict per row of `frame` (features as served for the event).
 
@@ -147,11 +156,3 @@ def ensemble(
             }
         )
     return results
-
-
-def predict_latest(workdir: Path, frame: pd.DataFrame) -> list[dict[str, object]]:
-    """Load the newest registered model and run the ensemble on `frame` (serving's entry point)."""
-    from ivcrush.training.registry import load_latest
-
-    loaded = load_latest(workdir)
-    return ensemble(loaded, frame, loaded.verdicts)
