@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 import ivcrush.training
+from ivcrush.constants import QUANTILE_LEVELS, QUANTILE_NAMES
 from ivcrush.feature_repo.feature_services import MODEL_FEATURE_COLUMNS
 from ivcrush.feature_repo.materialize import materialize
 from ivcrush.settings import Settings
@@ -22,7 +23,7 @@ from ivcrush.training.predict import confidence, ensemble, exceedance_function, 
 from ivcrush.training.registry import RegistryError, list_models, load_latest, register
 from ivcrush.training.release import train_and_register
 from ivcrush.training.skill import compute_metrics
-from ivcrush.training.train import QUANTILE_NAMES, QUANTILES, LeakageError, train_models
+from ivcrush.training.train import LeakageError, train_models
 
 ROUNDS = 40
 
@@ -138,7 +139,7 @@ def test_a_direction_model_without_skill_gets_a_plain_sentence() -> None:
             "moved_up": rng.random(n) < 0.5,
             "p_up": rng.random(n),  # a coin: no information about the direction
             "iv_crush_ratio": np.nan,
-            **{name: np.quantile(actual, level) for name, level in zip(QUANTILE_NAMES, QUANTILES, strict=True)},
+            **{name: np.quantile(actual, level) for name, level in zip(QUANTILE_NAMES, QUANTILE_LEVELS, strict=True)},
             **{f"base_{name}": np.quantile(actual, 0.5) for name in QUANTILE_NAMES},
             **{f"base_global_{name}": np.quantile(actual, 0.5) for name in QUANTILE_NAMES},
             "base_global_median": np.median(actual),

@@ -19,12 +19,15 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import pandas as pd
 
-from ivcrush.training.train import QUANTILE_NAMES, QUANTILES, feature_matrix
+from ivcrush.constants import QUANTILE_LEVELS, QUANTILE_NAMES
+from ivcrush.training.train import feature_matrix
 
 if TYPE_CHECKING:
     import lightgbm as lgb
 
-TAIL_SCALE_DIVISOR = math.log(0.25 / 0.1)
+# P(|move| > q) at each quantile (rounded: 1 - 0.9 is not 0.1 in floating point)
+EXCEEDANCE = tuple(round(1 - level, 12) for level in QUANTILE_LEVELS)
+TAIL_SCALE_DIVISOR = math.log(EXCEEDANCE[-2] / EXCEEDANCE[-1])
 QuantileInput = Mapping[float, float] | Sequence[float] | np.ndarray
 
 
@@ -39,15 +42,15 @@ class Predictor(Protocol):
 
 
 def _as_array(quantiles: QuantileInput | pd.DataFrame) -> np.ndarray:
-    """Quantiles as an (n, 5) array in the order of QUANTILES, sorted per row (non-crossing)."""
+    """Quantiles as an (n, 5) array in the order of QUANTILE_LEVELS, sorted per row (non-crossing)."""
     if isinstance(quantiles, pd.DataFrame):
         values = quantiles[list(QUANTILE_NAMES)].to_numpy(dtype="float64")
     elif isinstance(quantiles, Mapping):
-        values = np.array([[float(quantiles[q]) for q in QUANTILES]])
+        values = np.array([[float(quantiles[q]) for q in QUANTILE_LEVELS]])
     else:
         values = np.atleast_2d(np.asarray(quantiles, dtype="float64"))
-    if values.shape[-1] != len(QUANTILES):
-        raise ValueError(f"expected {len(QUANTILES)} quantiles {QUANTILES}, got shape {values.shape}")
+    if values.shape[-1] != len(QUANTILE_LEVELS):
+        raise ValueError(f"expected {len(QUANTILE_LEVELS)} quantiles {QUANTILE_LEVELS}, got shape {values.shape}")
     return np.sort(np.maximum(values, 0.0), axis=1)
 
 
@@ -76,14 +79,14 @@ def prob_move_exceeds(
 
 def _exceedance(knots: np.ndarray, xs: np.ndarray) -> np.ndarray:
     """P(|move| > x) per row: knots (n, 6) = 0, q10..q90 (sorted) and one x per row, vectorised."""
-    cdf = np.array([0.0, *QUANTILES])
+    cdf = np.array([0.0, *QUANTILE_LEVELS])
     out = np.full(xs.shape, np.nan)
     valid = ~np.isnan(knots).any(axis=1) & ~np.isnan(xs)
     out[valid & (xs <= 0)] = 1.0
     top, below_top = knots[:, -1], knots[:, -2]
     tail = valid & (xs > 0) & (xs >= top)
     scale = np.maximum((top - below_top) / TAIL_SCALE_DIVISOR, 1e-9)
-    out[tail] = 0.1 * np.exp(-(xs[tail] - top[tail]) / scale[tail])
+    out[tail] = EXCEEDANCE[-1] * np.exp(-(xs[tail] - top[tail]) / scale[tail])
     middle = valid & (xs > 0) & ~tail
     rows, x = knots[middle], xs[middle]
     # right-continuous inverse of the piecewise-linear CDF; ties between quantiles jump
@@ -98,7 +101,7 @@ def _exceedance(knots: np.ndarray, xs: np.ndarray) -> np.ndarray:
 
 def exceedance_function(quantiles: QuantileInput) -> Callable[[float], float]:
     """x -> P(|move| > x) for one event, as the strategy layer's `exceeds` expects (scalar or array x)."""
-    frozen = {q: float(v) for q, v in zip(QUANTILES, _as_array(quantiles)[0], strict=True)}
+    frozen = {q: float(v) for q, v in zip(QUANTILE_LEVELS, _as_array(quantiles)[0], strict=True)}
 
     def exceeds(x: float | np.ndarray) -> float | np.ndarray:
         return prob_move_exceeds(frozen, x)
@@ -143,7 +146,7 @@ def ensemble(
     use_iv = "iv_crush" in models.boosters and bool(verdicts.get("iv_crush", {}).get("skill", False))
     results = []
     for index, row in predictions.iterrows():
-        quantiles = {q: float(row[name]) for q, name in zip(QUANTILES, QUANTILE_NAMES, strict=True)}
+        quantiles = {q: float(row[name]) for q, name in zip(QUANTILE_LEVELS, QUANTILE_NAMES, strict=True)}
         results.append(
             {
                 "ticker": frame.at[index, "ticker"] if "ticker" in frame.columns else None,
