@@ -550,7 +550,7 @@ app.add_typer(backtest_app, name="backtest")
 
 
 def _backtest_output(result: dict, settings: Settings, kind: str, as_json: bool) -> None:
-    from ivcrush.training.backtest_report import summary_text, write_report
+    from ivcrush.training.backtest.report import summary_text, write_report
 
     out_dir = settings.workdir / "backtests" / f"{kind}-{datetime.now():%Y%m%dT%H%M%S}"
     html = write_report(result, out_dir)
@@ -570,8 +570,10 @@ def backtest_journal(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Replay the trade journal's positions with and without the ML filter (policy chosen on earlier data)."""
-    from ivcrush.training.backtest import journal_backtest, lightgbm_forecaster, load_events
-    from ivcrush.training.journal import journal_positions
+    from ivcrush.training.backtest.events import load_events
+    from ivcrush.training.backtest.forecasters import lightgbm_forecaster
+    from ivcrush.training.backtest.journal import journal_backtest
+    from ivcrush.training.backtest.positions import journal_positions
 
     settings = _settings(workdir, db)
     try:
@@ -604,7 +606,9 @@ def backtest_simulate(
     """Sell premium at every past event, settle at the reaction-day move: ML rule vs 2.0's rule."""
     import pandas as pd
 
-    from ivcrush.training.backtest import lightgbm_forecaster, load_events, simulate_backtest
+    from ivcrush.training.backtest.events import load_events
+    from ivcrush.training.backtest.forecasters import lightgbm_forecaster
+    from ivcrush.training.backtest.simulate import simulate_backtest
 
     settings = _settings(workdir, None)
     try:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ivcrush.training.journal import (
+from ivcrush.training.backtest.positions import (
     group_positions,
     journal_positions,
     mark_earnings,
