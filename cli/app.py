@@ -570,26 +570,16 @@ def backtest_journal(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Replay the trade journal's positions with and without the ML filter (policy chosen on earlier data)."""
-    from ivcrush.training.backtest.events import load_events
-    from ivcrush.training.backtest.forecasters import lightgbm_forecaster
-    from ivcrush.training.backtest.journal import journal_backtest
-    from ivcrush.training.backtest.positions import journal_positions
+    from ivcrush.errors import IvcrushError
+    from ivcrush.training.backtest.journal import run_journal_backtest
+    from ivcrush.workspace import published
 
     settings = _settings(workdir, db)
     try:
-        events = load_events(settings)
-        from ivcrush.workspace import published
-
-        positions = journal_positions(settings.source_db, Path(published(settings).build_dir))
-        result = journal_backtest(
-            positions,
-            events,
-            lightgbm_forecaster(),
-            date_from=date_from,
-            date_to=date_to,
-            equity=settings.account.equity,
+        result = run_journal_backtest(
+            settings, published(settings), date_from.date() if date_from else None, date_to.date() if date_to else None
         )
-    except _serving_errors() as exc:
+    except IvcrushError as exc:
         raise _fail(str(exc)) from exc
     _backtest_output(result, settings, "journal", as_json)
 
@@ -604,24 +594,21 @@ def backtest_simulate(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Sell premium at every past event, settle at the reaction-day move: ML rule vs 2.0's rule."""
-    import pandas as pd
-
-    from ivcrush.training.backtest.events import load_events
-    from ivcrush.training.backtest.forecasters import lightgbm_forecaster
-    from ivcrush.training.backtest.simulate import simulate_backtest
+    from ivcrush.errors import IvcrushError
+    from ivcrush.training.backtest.simulate import run_simulation
+    from ivcrush.workspace import published
 
     settings = _settings(workdir, None)
     try:
-        implied = pd.read_csv(implied_moves, parse_dates=["earnings_date"]) if implied_moves else None
-        result = simulate_backtest(
-            load_events(settings),
-            lightgbm_forecaster(),
-            implied_moves=implied,
-            k=k,
-            date_from=date_from,
-            date_to=date_to,
+        result = run_simulation(
+            settings,
+            published(settings),
+            implied_moves,
+            k,
+            date_from.date() if date_from else None,
+            date_to.date() if date_to else None,
         )
-    except _serving_errors() as exc:
+    except IvcrushError as exc:
         raise _fail(str(exc)) from exc
     _backtest_output(result, settings, "simulate", as_json)
 

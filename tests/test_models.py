@@ -24,6 +24,7 @@ from ivcrush.training.registry import RegistryError, list_models, load_latest, r
 from ivcrush.training.release import train_and_register
 from ivcrush.training.skill import compute_metrics
 from ivcrush.training.train import LeakageError, train_models
+from ivcrush.workspace import BUILD_MANIFEST, published
 
 ROUNDS = 40
 
@@ -164,7 +165,7 @@ def test_a_direction_model_without_skill_gets_a_plain_sentence() -> None:
 
 
 def test_train_and_register_refuses_a_build_that_failed_the_quality_gate(published_sample: Settings) -> None:
-    manifest = published_sample.current_build / "build.json"
+    manifest = Path(published(published_sample).build_dir) / BUILD_MANIFEST  # the build it would train on
     original = manifest.read_text()
     manifest.write_text(json.dumps({**json.loads(original), "quality_errors": 2}))
     try:

@@ -21,7 +21,7 @@ from ivcrush.constants import QUANTILE_NAMES
 from ivcrush.feature_repo.feature_services import MODEL_FEATURE_COLUMNS
 from ivcrush.settings import Settings
 from ivcrush.training.baselines import EMPIRICAL_NAMES, POINT_BASELINES, baseline_frame
-from ivcrush.training.data import training_set
+from ivcrush.training.data import generation_build, training_set
 from ivcrush.training.metrics import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, rounded
 from ivcrush.training.predict import predict_frame
 from ivcrush.training.skill import compute_metrics
@@ -37,7 +37,7 @@ from ivcrush.training.train import (
     train_models,
     training_rows,
 )
-from ivcrush.workspace import current_build, published
+from ivcrush.workspace import Generation, published
 
 MIN_TRAIN_ROWS = 50
 # the feature columns the metrics read; the others are dropped from the pooled test rows
@@ -167,18 +167,21 @@ def evaluate(
     folds: int = 4,
     out_dir: Path | None = None,
     dataset: pd.DataFrame | None = None,
+    generation: Generation | None = None,
     **options: object,
 ) -> dict[str, object]:
     """Walk-forward evaluation of the published training set (`dataset`, where the caller retrieved it
     already); see `evaluate_frame` for the options.
 
-    `out_dir` defaults to `<workdir>/evaluations/<timestamp>`; `train_and_register` attaches the verdicts
-    of the newest evaluation of the same build.
+    `generation`: the published generation of the caller's run (else resolved here); the dataset, build id
+    and source fingerprint all come from it and its build. `out_dir` defaults to
+    `<workdir>/evaluations/<timestamp>`; `train_and_register` attaches the verdicts of the newest evaluation
+    of the same build.
     """
-    generation = published(settings)
-    build = current_build(settings)
+    generation = generation or published(settings)
+    build = generation_build(generation)
     if dataset is None:
-        dataset = training_set(settings)
+        dataset = training_set(settings, generation=generation)
     out_dir = Path(out_dir) if out_dir is not None else default_evaluation_dir(settings)
     context = {
         "build_id": generation.build_id,

@@ -8,19 +8,18 @@ from pathlib import Path
 import pandas as pd
 
 from ivcrush.settings import Settings
+from ivcrush.workspace import Generation, mart_path
 
 NEW_YORK = "America/New_York"
 
 
-def load_events(settings: Settings, trusted_only: bool = False) -> pd.DataFrame:
-    """Feast training set (point-in-time features + labels) with `prev_close` and `decision_spot` added."""
+def load_events(settings: Settings, generation: Generation, trusted_only: bool = False) -> pd.DataFrame:
+    """The generation's Feast training set (point-in-time features + labels) with `prev_close` (from the
+    generation's build) and `decision_spot` added."""
     from ivcrush.training.data import training_set
-    from ivcrush.workspace import mart_path
 
-    events = training_set(settings, trusted_only=trusted_only)
-    labels = pd.read_parquet(
-        mart_path(Path(settings.current_build), "event_labels"), columns=["event_id", "prev_close"]
-    )
+    events = training_set(settings, trusted_only=trusted_only, generation=generation)
+    labels = pd.read_parquet(mart_path(Path(generation.build_dir), "event_labels"), columns=["event_id", "prev_close"])
     return add_decision_spot(events.merge(labels, on="event_id", how="left", validate="many_to_one"))
 
 

@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ivcrush.constants import QUANTILE_NAMES
+from ivcrush.settings import Settings
 from ivcrush.training.backtest.distribution import prob_exceeds
-from ivcrush.training.backtest.events import add_decision_spot, close_utc, in_date_range, known_before
-from ivcrush.training.backtest.forecasters import Forecaster, check_forecast
+from ivcrush.training.backtest.events import add_decision_spot, close_utc, in_date_range, known_before, load_events
+from ivcrush.training.backtest.forecasters import Forecaster, check_forecast, lightgbm_forecaster
 from ivcrush.training.backtest.metrics import DEFAULT_EQUITY, SMALL_SAMPLE, breakdowns, metrics, sharpe_basis
+from ivcrush.training.backtest.positions import journal_positions
+from ivcrush.workspace import Generation
 
 # A short strike further than this from the event's close means the prices are not comparable (the history
 # is split-adjusted, the journal is not: NFLX's January 2025 strikes are ~10x its stored prev_close).
@@ -177,3 +182,18 @@ def journal_backtest(
         "equity": equity,
         "notes": notes,
     }
+
+
+def run_journal_backtest(
+    settings: Settings, generation: Generation, date_from: date | None, date_to: date | None
+) -> dict:
+    """The journal backtest of a published generation: the positions of its build's trade journal, its events,
+    the LightGBM forecaster, the account's equity."""
+    return journal_backtest(
+        journal_positions(Path(generation.build_dir)),
+        load_events(settings, generation),
+        lightgbm_forecaster(),
+        date_from=date_from,
+        date_to=date_to,
+        equity=settings.account.equity,
+    )

@@ -8,15 +8,19 @@ renders it.
 from __future__ import annotations
 
 import math
+from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from ivcrush.constants import DEFAULT_PRESET, QUANTILE_NAMES, TIER_PRESETS
+from ivcrush.settings import Settings
 from ivcrush.training.backtest.distribution import forecast_mean, prob_exceeds
-from ivcrush.training.backtest.events import NEW_YORK, in_date_range, known_before
-from ivcrush.training.backtest.forecasters import Forecaster, check_forecast
+from ivcrush.training.backtest.events import NEW_YORK, in_date_range, known_before, load_events
+from ivcrush.training.backtest.forecasters import Forecaster, check_forecast, lightgbm_forecaster
 from ivcrush.training.backtest.metrics import SMALL_SAMPLE, metrics_frame
+from ivcrush.workspace import Generation
 
 VRP_MARGINAL = TIER_PRESETS[DEFAULT_PRESET]["marginal"]  # 2.0's "marginal" tier: implied / mean >= 1.2
 MIN_TRAIN_EVENTS = 100
@@ -187,3 +191,24 @@ def simulate_backtest(
         "events": events,
         "notes": notes,
     }
+
+
+def run_simulation(
+    settings: Settings,
+    generation: Generation,
+    implied_moves: Path | None,
+    k: float,
+    date_from: date | None,
+    date_to: date | None,
+) -> dict:
+    """The simulated backtest of a published generation's events with the LightGBM forecaster; market implied
+    moves from the CSV `implied_moves` (ticker, earnings_date, implied_move_pct) where given."""
+    implied = pd.read_csv(implied_moves, parse_dates=["earnings_date"]) if implied_moves else None
+    return simulate_backtest(
+        load_events(settings, generation),
+        lightgbm_forecaster(),
+        implied_moves=implied,
+        k=k,
+        date_from=date_from,
+        date_to=date_to,
+    )
