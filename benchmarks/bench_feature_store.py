@@ -102,7 +102,7 @@ def main() -> None:
 def _serving_latency(settings: Settings, generation: Generation, events: pd.DataFrame, repeats: int) -> None:
     """Features + models + strategy in-process, for 1 event and a 100-ticker scan."""
     from ivcrush.serving.predict import recommend
-    from ivcrush.training.registry import train_and_register
+    from ivcrush.training.release import train_and_register
 
     train_and_register(settings, num_boost_round=100, quick_folds=2)
     end = pd.Timestamp(generation.materialized_until)

@@ -277,7 +277,8 @@ def _run_evaluate(
 ) -> dict:
     from ivcrush.feature_repo.materialize import MaterializeError
     from ivcrush.training.data import DatasetError
-    from ivcrush.training.evaluate import EvaluationError, evaluate
+    from ivcrush.training.evaluate import evaluate
+    from ivcrush.training.splits import EvaluationError
 
     try:
         return evaluate(settings, train_until=train_until, test_from=test_from, folds=folds, dataset=dataset)
@@ -327,7 +328,8 @@ def evaluate(
 
 
 def _run_train(settings: Settings, evaluation: dict | None = None, dataset: pd.DataFrame | None = None) -> str:
-    from ivcrush.training.registry import RegistryError, train_and_register
+    from ivcrush.training.registry import RegistryError
+    from ivcrush.training.release import train_and_register
     from ivcrush.training.train import TrainingError
 
     try:
@@ -536,7 +538,7 @@ app.add_typer(backtest_app, name="backtest")
 
 
 def _backtest_output(result: dict, settings: Settings, kind: str, as_json: bool) -> None:
-    from ivcrush.training.backtest_report import summary_text, write_report
+    from ivcrush.training.backtest.report import summary_text, write_report
 
     out_dir = settings.workdir / "backtests" / f"{kind}-{datetime.now():%Y%m%dT%H%M%S}"
     html = write_report(result, out_dir)
@@ -556,24 +558,16 @@ def backtest_journal(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Replay the trade journal's positions with and without the ML filter (policy chosen on earlier data)."""
-    from ivcrush.training.backtest import journal_backtest, lightgbm_forecaster, load_events
-    from ivcrush.training.journal import journal_positions
+    from ivcrush.errors import IvcrushError
+    from ivcrush.training.backtest.journal import run_journal_backtest
+    from ivcrush.workspace import published
 
     settings = _settings(workdir, db)
     try:
-        events = load_events(settings)
-        from ivcrush.workspace import published
-
-        positions = journal_positions(settings.source_db, Path(published(settings).build_dir))
-        result = journal_backtest(
-            positions,
-            events,
-            lightgbm_forecaster(),
-            date_from=date_from,
-            date_to=date_to,
-            equity=settings.account.equity,
+        result = run_journal_backtest(
+            settings, published(settings), date_from.date() if date_from else None, date_to.date() if date_to else None
         )
-    except _serving_errors() as exc:
+    except IvcrushError as exc:
         raise _fail(str(exc)) from exc
     _backtest_output(result, settings, "journal", as_json)
 
@@ -588,22 +582,21 @@ def backtest_simulate(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Sell premium at every past event, settle at the reaction-day move: ML rule vs 2.0's rule."""
-    import pandas as pd
-
-    from ivcrush.training.backtest import lightgbm_forecaster, load_events, simulate_backtest
+    from ivcrush.errors import IvcrushError
+    from ivcrush.training.backtest.simulate import run_simulation
+    from ivcrush.workspace import published
 
     settings = _settings(workdir, None)
     try:
-        implied = pd.read_csv(implied_moves, parse_dates=["earnings_date"]) if implied_moves else None
-        result = simulate_backtest(
-            load_events(settings),
-            lightgbm_forecaster(),
-            implied_moves=implied,
-            k=k,
-            date_from=date_from,
-            date_to=date_to,
+        result = run_simulation(
+            settings,
+            published(settings),
+            implied_moves,
+            k,
+            date_from.date() if date_from else None,
+            date_to.date() if date_to else None,
         )
-    except _serving_errors() as exc:
+    except IvcrushError as exc:
         raise _fail(str(exc)) from exc
     _backtest_output(result, settings, "simulate", as_json)
 
@@ -636,7 +629,7 @@ def _import_later_stages() -> None:
         "ivcrush.feature_repo.materialize",
         "ivcrush.training.evaluate",
         "ivcrush.training.report",
-        "ivcrush.training.registry",
+        "ivcrush.training.release",
         "ivcrush.serving.predict",
     ):
         importlib.import_module(module)

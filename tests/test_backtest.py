@@ -9,19 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ivcrush.training.backtest import (
-    QUANTILES,
-    close_utc,
-    constant_forecaster,
-    forecast_mean,
-    journal_backtest,
-    oracle_forecaster,
-    prob_exceeds,
-    scaled_history_forecaster,
-    simulate_backtest,
-)
-from ivcrush.training.backtest_report import summary_text, write_report
-from ivcrush.training.trading_metrics import daily_pnl, format_value, max_drawdown, metrics
+from ivcrush.constants import QUANTILE_NAMES
+from ivcrush.training.backtest.distribution import forecast_mean, prob_exceeds
+from ivcrush.training.backtest.events import close_utc
+from ivcrush.training.backtest.forecasters import constant_forecaster, oracle_forecaster, scaled_history_forecaster
+from ivcrush.training.backtest.journal import journal_backtest
+from ivcrush.training.backtest.metrics import daily_pnl, format_value, max_drawdown, metrics
+from ivcrush.training.backtest.report import summary_text, write_report
+from ivcrush.training.backtest.simulate import simulate_backtest
 
 # ---------------------------------------------------------------------------------------------- metrics
 
@@ -85,7 +80,7 @@ Q = {"q10": 1.0, "q25": 2.0, "q50": 4.0, "q75": 6.0, "q90": 8.0}
 
 def test_prob_exceeds_is_piecewise_linear_with_an_exponential_tail() -> None:
     assert prob_exceeds(Q, 0.0) == 1.0
-    for name, p in zip(QUANTILES, (0.9, 0.75, 0.5, 0.25, 0.1), strict=True):
+    for name, p in zip(QUANTILE_NAMES, (0.9, 0.75, 0.5, 0.25, 0.1), strict=True):
         assert prob_exceeds(Q, Q[name]) == pytest.approx(p)
     assert prob_exceeds(Q, 3.0) == pytest.approx(0.625)
     scale = (8.0 - 4.0) / math.log(5)
@@ -95,7 +90,7 @@ def test_prob_exceeds_is_piecewise_linear_with_an_exponential_tail() -> None:
 
 
 def test_prob_exceeds_survives_crossing_and_degenerate_quantiles() -> None:
-    flat = dict.fromkeys(QUANTILES, 5.0)
+    flat = dict.fromkeys(QUANTILE_NAMES, 5.0)
     assert prob_exceeds(flat, 4.9) == pytest.approx(1 - 0.9 * 4.9 / 5)  # linear from (0, 1) to (5, 0.1)
     assert prob_exceeds(flat, 5.1) == 0.0
     crossing = {"q10": 3.0, "q25": 2.0, "q50": 4.0, "q75": 6.0, "q90": 8.0}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import date
 from pathlib import Path
 
@@ -14,11 +14,17 @@ import pytest
 from ivcrush.feature_repo.feature_services import MODEL_FEATURE_COLUMNS
 from ivcrush.feature_repo.materialize import materialize
 from ivcrush.settings import Settings
+from ivcrush.training.backtest import journal, simulate
+from ivcrush.training.backtest.events import load_events
+from ivcrush.training.backtest.forecasters import constant_forecaster
 from ivcrush.training.baselines import baseline_frame, empirical_quantiles
-from ivcrush.training.data import training_set
-from ivcrush.training.evaluate import evaluate, evaluate_frame, walk_forward_splits
-from ivcrush.training.registry import list_models, load_latest, train_and_register
+from ivcrush.training.data import generation_build, training_set
+from ivcrush.training.evaluate import evaluate, evaluate_frame
+from ivcrush.training.registry import list_models, load_latest
+from ivcrush.training.release import train_and_register
+from ivcrush.training.splits import walk_forward_splits
 from ivcrush.training.train import LeakageError
+from ivcrush.workspace import BUILD_MANIFEST, current_build, published
 
 ROUNDS = 80
 FAST = {"num_boost_round": ROUNDS, "resamples": 200}
@@ -157,6 +163,36 @@ def test_train_and_register_attaches_the_latest_verdict(
     assert loaded.metadata["metrics"]["evaluation_path"] == str(out_dir)
     assert loaded.metadata["data_fingerprint"]["source_fingerprint"]
     assert len(loaded.metadata["data_fingerprint"]["training_frame_sha256"]) == 16
+
+
+def test_evaluation_and_backtests_read_the_generations_build_not_the_current_one(
+    published_sample: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A newer build made current but not materialized yet (here a manifest without marts or warehouse): the
+    evaluation and both backtests still read only the published generation and its build."""
+    settings = replace(published_sample, workdir=tmp_path / "work")
+    shutil.copytree(published_sample.workdir, settings.workdir, symlinks=True)
+    generation = published(settings)
+    built = generation_build(generation)
+    assert built is not None and built.build_id == generation.build_id
+    newer = settings.builds_dir / "newer"
+    newer.mkdir()
+    manifest = {**asdict(built), "build_id": "newer", "build_dir": str(newer), "source_fingerprint": "newer"}
+    (newer / BUILD_MANIFEST).write_text(json.dumps(manifest))
+    settings.current_build.unlink()
+    settings.current_build.symlink_to(newer.relative_to(settings.workdir))
+    assert current_build(settings).build_id == "newer"
+
+    metrics = evaluate(settings, folds=2, out_dir=tmp_path / "out", report=False, **FAST)
+    assert metrics["dataset"]["build_id"] == generation.build_id
+    assert metrics["dataset"]["source_fingerprint"] == built.source_fingerprint
+    assert load_events(settings, generation)["prev_close"].notna().all()
+    monkeypatch.setattr(journal, "lightgbm_forecaster", lambda: constant_forecaster([1, 2, 3, 4, 5]))
+    monkeypatch.setattr(simulate, "lightgbm_forecaster", lambda: constant_forecaster([1, 2, 3, 4, 5]))
+    replay = journal.run_journal_backtest(settings, generation, None, None)
+    assert replay["journal_positions"]["crosses_earnings"].any() and replay["positions"]["p_breach"].notna().any()
+    simulated = simulate.run_simulation(settings, generation, None, 1.0, None, None)
+    assert simulated["folds"]["traded"].any() and len(simulated["events"])
 
 
 @pytest.mark.real_snapshot

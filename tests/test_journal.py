@@ -1,21 +1,30 @@
-"""Trade-journal lots grouped into positions, structures, rolls and the earnings-crossing flag."""
+"""Trade-journal lots grouped into positions, structures, rolls and the earnings-crossing flag.
+
+The lots pass through the dbt staging model's own SQL (`stg_ivcrush__trade_journal`, the one place that puts
+a lot's dates in trading order and decides its side), as they do in a build.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
+import jinja2
 import pandas as pd
 import pytest
 
-from ivcrush.training.journal import (
+from ivcrush.settings import DBT_PROJECT_DIR, Settings
+from ivcrush.source.reader import read_source
+from ivcrush.training.backtest.positions import (
+    LOTS_MODEL,
     group_positions,
     journal_positions,
     mark_earnings,
     reactions_from_build,
-    reactions_from_calendar,
-    read_journal,
     structure_counts,
 )
+
+MODEL_SQL = (DBT_PROJECT_DIR / "models" / "staging" / f"{LOTS_MODEL}.sql").read_text()
 
 
 def _lot(sym, acquired, sale, kind, strike, exp, qty, cost, proceeds, term="SHORT") -> dict:
@@ -35,9 +44,16 @@ def _lot(sym, acquired, sale, kind, strike, exp, qty, cost, proceeds, term="SHOR
 
 
 def _journal(*lots: dict) -> pd.DataFrame:
-    frame = pd.DataFrame(list(lots))
-    frame["option_type"] = frame["option_type"].astype("string")
-    return frame
+    """The raw lots (as in 2.0's `trade_journal`) through the staging model's SQL, ordered as a build reads them."""
+    raw = pd.DataFrame(list(lots))
+    raw["option_type"] = raw["option_type"].astype("string")
+    raw.insert(0, "id", range(1, len(raw) + 1))
+    raw["wash_sale_amount"] = 0.0
+    raw["earnings_date"] = pd.NaT
+    sql = jinja2.Template(MODEL_SQL).render(source=lambda *_: "raw_trade_journal")
+    with duckdb.connect() as con:
+        con.register("raw_trade_journal", raw)
+        return con.sql(f"select * from ({sql}) order by lot_id").df()
 
 
 def _one(positions: pd.DataFrame, symbol: str) -> pd.Series:
@@ -169,19 +185,6 @@ def _check_crossing(marked: pd.DataFrame) -> None:
     assert not _one(marked, "BMO2")["crosses_earnings"]  # entered on the reaction day itself
 
 
-def test_earnings_crossing_from_the_calendar_with_an_amc_event() -> None:
-    calendar = pd.DataFrame(
-        {
-            "ticker": ["AMC1", "AMC2", "BMO1", "BMO2"],
-            "earnings_date": pd.to_datetime(["2025-01-31", "2025-01-31", "2025-02-04", "2025-02-04"]),
-            "timing": ["AMC", "AMC", "BMO", "BMO"],
-        }
-    )
-    reactions = reactions_from_calendar(calendar)
-    assert reactions.loc[reactions["ticker"] == "AMC1", "reaction_date"].iloc[0] == pd.Timestamp("2025-02-03")
-    _check_crossing(mark_earnings(_crossing_positions(), reactions))
-
-
 def test_earnings_crossing_from_a_builds_earnings_events_mart(tmp_path: Path) -> None:
     (tmp_path / "marts").mkdir()
     dates = [pd.Timestamp(d).date() for d in ("2025-01-31", "2025-01-31", "2025-02-04", "2025-02-04")]
@@ -197,9 +200,9 @@ def test_earnings_crossing_from_a_builds_earnings_events_mart(tmp_path: Path) ->
     _check_crossing(mark_earnings(_crossing_positions(), reactions_from_build(tmp_path)))
 
 
-def test_sample_journal_groups_every_lot(sample_db: Path) -> None:
-    lots = read_journal(sample_db)
-    positions = journal_positions(sample_db)
+def test_sample_journal_groups_every_lot(built_sample: Settings) -> None:
+    lots = read_source(built_sample.source_db).tables["trade_journal"]
+    positions = journal_positions(built_sample.current_build)
     assert positions["lots"].sum() == len(lots)
     assert positions["pnl"].sum() == pytest.approx(lots["gain_loss"].sum(), abs=0.01 * len(lots))
     counts = structure_counts(positions)
@@ -210,9 +213,9 @@ def test_sample_journal_groups_every_lot(sample_db: Path) -> None:
 
 
 @pytest.mark.real_snapshot
-def test_real_journal_positions(real_snapshot: Path) -> None:
-    lots = read_journal(real_snapshot)
-    positions = journal_positions(real_snapshot)
+def test_real_journal_positions(built_real: Settings) -> None:
+    lots = read_source(built_real.source_db).tables["trade_journal"]
+    positions = journal_positions(built_real.current_build)
     counts = structure_counts(positions)
     print(f"\nreal journal: {len(lots)} lots -> {len(positions)} positions; {counts.to_dict()}")
     print(f"earnings positions: {int(positions['crosses_earnings'].sum())}")

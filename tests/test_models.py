@@ -14,14 +14,17 @@ import pandas as pd
 import pytest
 
 import ivcrush.training
+from ivcrush.constants import QUANTILE_LEVELS, QUANTILE_NAMES
 from ivcrush.feature_repo.feature_services import MODEL_FEATURE_COLUMNS
 from ivcrush.feature_repo.materialize import materialize
 from ivcrush.settings import Settings
 from ivcrush.training.data import training_set
-from ivcrush.training.evaluate import compute_metrics
 from ivcrush.training.predict import confidence, ensemble, exceedance_function, predict_frame, prob_move_exceeds
-from ivcrush.training.registry import RegistryError, list_models, load_latest, register, train_and_register
-from ivcrush.training.train import QUANTILE_NAMES, QUANTILES, LeakageError, train_models
+from ivcrush.training.registry import RegistryError, list_models, load_latest, register
+from ivcrush.training.release import train_and_register
+from ivcrush.training.skill import compute_metrics
+from ivcrush.training.train import LeakageError, train_models
+from ivcrush.workspace import BUILD_MANIFEST, published
 
 ROUNDS = 40
 
@@ -137,7 +140,7 @@ def test_a_direction_model_without_skill_gets_a_plain_sentence() -> None:
             "moved_up": rng.random(n) < 0.5,
             "p_up": rng.random(n),  # a coin: no information about the direction
             "iv_crush_ratio": np.nan,
-            **{name: np.quantile(actual, level) for name, level in zip(QUANTILE_NAMES, QUANTILES, strict=True)},
+            **{name: np.quantile(actual, level) for name, level in zip(QUANTILE_NAMES, QUANTILE_LEVELS, strict=True)},
             **{f"base_{name}": np.quantile(actual, 0.5) for name in QUANTILE_NAMES},
             **{f"base_global_{name}": np.quantile(actual, 0.5) for name in QUANTILE_NAMES},
             "base_global_median": np.median(actual),
@@ -162,7 +165,7 @@ def test_a_direction_model_without_skill_gets_a_plain_sentence() -> None:
 
 
 def test_train_and_register_refuses_a_build_that_failed_the_quality_gate(published_sample: Settings) -> None:
-    manifest = published_sample.current_build / "build.json"
+    manifest = Path(published(published_sample).build_dir) / BUILD_MANIFEST  # the build it would train on
     original = manifest.read_text()
     manifest.write_text(json.dumps({**json.loads(original), "quality_errors": 2}))
     try:

@@ -22,7 +22,7 @@ from ivcrush.feature_repo.materialize import materialize
 from ivcrush.serving.online import ServingError, events_on, online_features_on
 from ivcrush.serving.predict import predict_one, scan
 from ivcrush.settings import Settings
-from ivcrush.training.registry import train_and_register
+from ivcrush.training.release import train_and_register
 from ivcrush.workspace import Generation, published
 from tests.conftest import file_digest
 

@@ -23,7 +23,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ivcrush.training.train import MOVE_LABEL, QUANTILE_NAMES, QUANTILES
+from ivcrush.constants import QUANTILE_LEVELS, QUANTILE_NAMES
+from ivcrush.training.train import MOVE_LABEL
 
 POINT_BASELINES: dict[str, str] = {
     "base_2_0_mean": "hm_close_mean_12q_all_rows",
@@ -63,7 +64,7 @@ def empirical_quantiles(
         for ticker, group in known.groupby("ticker", sort=False)
     }
     decided_at = _naive_utc(events["event_timestamp"]).to_numpy()
-    out = np.full((len(events), len(QUANTILES)), np.nan)
+    out = np.full((len(events), len(QUANTILE_LEVELS)), np.nan)
     for i, (ticker, decided) in enumerate(zip(events["ticker"], decided_at, strict=True)):
         if ticker not in by_ticker:
             continue
@@ -71,7 +72,7 @@ def empirical_quantiles(
         end = int(np.searchsorted(times, decided, side="left"))  # outcomes known strictly before
         past = moves[max(0, end - window) : end]
         if past.size >= min_history:
-            out[i] = np.quantile(past, QUANTILES)
+            out[i] = np.quantile(past, QUANTILE_LEVELS)
     return pd.DataFrame(out, columns=list(EMPIRICAL_NAMES), index=events.index)
 
 
@@ -82,7 +83,7 @@ def baseline_frame(events: pd.DataFrame, history: pd.DataFrame, train: pd.DataFr
     """
     trusted = train[train["label_trusted"].astype(bool) & train[MOVE_LABEL].notna()][MOVE_LABEL]
     global_median = float(trusted.median()) if len(trusted) else np.nan
-    global_quantiles = np.quantile(trusted, QUANTILES) if len(trusted) else np.full(len(QUANTILES), np.nan)
+    global_quantiles = np.quantile(trusted, QUANTILE_LEVELS) if len(trusted) else np.full(len(QUANTILE_LEVELS), np.nan)
     out = pd.DataFrame(index=events.index)
     for name, column in POINT_BASELINES.items():
         values = pd.to_numeric(events[column], errors="coerce").astype("float64")

@@ -2,11 +2,13 @@
 
 Features come only through the model's feature service from the offline store (DuckDB over the build's
 Parquet marts); labels are joined afterwards on (ticker, event_timestamp), so an event's outcome can never
-be among its own features.
+be among its own features. Everything comes from one published generation and the build it was made from
+(never the workspace's `current` build, which a later `ivcrush build` may already have moved).
 """
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from ivcrush.errors import IvcrushError
 from ivcrush.feature_repo.feature_services import FEATURE_SERVICE_NAME, MODEL_FEATURE_COLUMNS
 from ivcrush.feature_repo.store import open_published_store
 from ivcrush.settings import Settings
-from ivcrush.workspace import mart_path, published
+from ivcrush.workspace import BUILD_MANIFEST, BuildResult, Generation, mart_path, published
 
 KEYS = ["ticker", "event_timestamp"]
 LABEL_COLUMNS = [
@@ -44,9 +46,20 @@ def past_events(build_dir: Path) -> pd.DataFrame:
     return labels[KEYS + LABEL_COLUMNS].sort_values(KEYS).reset_index(drop=True)
 
 
-def training_set(settings: Settings, trusted_only: bool = False) -> pd.DataFrame:
-    """Features of every past event as of its decision time (from Feast), with its labels."""
-    generation = published(settings)
+def generation_build(generation: Generation) -> BuildResult | None:
+    """The record (manifest) of the build a generation was made from, or None where that build is gone."""
+    manifest = Path(generation.build_dir) / BUILD_MANIFEST
+    if not manifest.is_file():
+        return None
+    return BuildResult(**json.loads(manifest.read_text()))
+
+
+def training_set(settings: Settings, trusted_only: bool = False, generation: Generation | None = None) -> pd.DataFrame:
+    """Features of every past event as of its decision time (from Feast), with its labels.
+
+    `generation`: the published generation the caller resolved for its whole run (else resolved here).
+    """
+    generation = generation or published(settings)
     events = past_events(Path(generation.build_dir))
     if trusted_only:
         events = events[events["label_trusted"]]

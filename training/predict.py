@@ -14,31 +14,43 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pandas as pd
 
-from ivcrush.training.train import QUANTILE_NAMES, QUANTILES, TrainedModels, feature_matrix
+from ivcrush.constants import QUANTILE_LEVELS, QUANTILE_NAMES
+from ivcrush.training.train import feature_matrix
 
 if TYPE_CHECKING:
-    from ivcrush.training.registry import LoadedModel
+    import lightgbm as lgb
 
-TAIL_SCALE_DIVISOR = math.log(0.25 / 0.1)
+# P(|move| > q) at each quantile (rounded: 1 - 0.9 is not 0.1 in floating point)
+EXCEEDANCE = tuple(round(1 - level, 12) for level in QUANTILE_LEVELS)
+TAIL_SCALE_DIVISOR = math.log(EXCEEDANCE[-2] / EXCEEDANCE[-1])
 QuantileInput = Mapping[float, float] | Sequence[float] | np.ndarray
 
 
+class Predictor(Protocol):
+    """Trained boosters by name and the features they read: a fresh training run or a registered model."""
+
+    @property
+    def boosters(self) -> Mapping[str, lgb.Booster]: ...
+
+    @property
+    def features(self) -> Sequence[str]: ...
+
+
 def _as_array(quantiles: QuantileInput | pd.DataFrame) -> np.ndarray:
-    """Quantiles as an (n, 5) array in the order of QUANTILES, sorted per row (non-crossing)."""
+    """Quantiles as an (n, 5) array in the order of QUANTILE_LEVELS, sorted per row (non-crossing)."""
     if isinstance(quantiles, pd.DataFrame):
         values = quantiles[list(QUANTILE_NAMES)].to_numpy(dtype="float64")
     elif isinstance(quantiles, Mapping):
-        values = np.array([[float(quantiles[q]) for q in QUANTILES]])
+        values = np.array([[float(quantiles[q]) for q in QUANTILE_LEVELS]])
     else:
         values = np.atleast_2d(np.asarray(quantiles, dtype="float64"))
-    if values.shape[-1] != len(QUANTILES):
-        raise ValueError(f"expected {len(QUANTILES)} quantiles {QUANTILES}, got shape {values.shape}")
+    if values.shape[-1] != len(QUANTILE_LEVELS):
+        raise ValueError(f"expected {len(QUANTILE_LEVELS)} quantiles {QUANTILE_LEVELS}, got shape {values.shape}")
     return np.sort(np.maximum(values, 0.0), axis=1)
 
 
@@ -67,14 +79,14 @@ def prob_move_exceeds(
 
 def _exceedance(knots: np.ndarray, xs: np.ndarray) -> np.ndarray:
     """P(|move| > x) per row: knots (n, 6) = 0, q10..q90 (sorted) and one x per row, vectorised."""
-    cdf = np.array([0.0, *QUANTILES])
+    cdf = np.array([0.0, *QUANTILE_LEVELS])
     out = np.full(xs.shape, np.nan)
     valid = ~np.isnan(knots).any(axis=1) & ~np.isnan(xs)
     out[valid & (xs <= 0)] = 1.0
     top, below_top = knots[:, -1], knots[:, -2]
     tail = valid & (xs > 0) & (xs >= top)
     scale = np.maximum((top - below_top) / TAIL_SCALE_DIVISOR, 1e-9)
-    out[tail] = 0.1 * np.exp(-(xs[tail] - top[tail]) / scale[tail])
+    out[tail] = EXCEEDANCE[-1] * np.exp(-(xs[tail] - top[tail]) / scale[tail])
     middle = valid & (xs > 0) & ~tail
     rows, x = knots[middle], xs[middle]
     # right-continuous inverse of the piecewise-linear CDF; ties between quantiles jump
@@ -89,7 +101,7 @@ def _exceedance(knots: np.ndarray, xs: np.ndarray) -> np.ndarray:
 
 def exceedance_function(quantiles: QuantileInput) -> Callable[[float], float]:
     """x -> P(|move| > x) for one event, as the strategy layer's `exceeds` expects (scalar or array x)."""
-    frozen = {q: float(v) for q, v in zip(QUANTILES, _as_array(quantiles)[0], strict=True)}
+    frozen = {q: float(v) for q, v in zip(QUANTILE_LEVELS, _as_array(quantiles)[0], strict=True)}
 
     def exceeds(x: float | np.ndarray) -> float | np.ndarray:
         return prob_move_exceeds(frozen, x)
@@ -106,7 +118,7 @@ def confidence(q10: np.ndarray | float, q50: np.ndarray | float, q90: np.ndarray
     return np.clip(value, 0.0, 1.0)
 
 
-def predict_frame(models: TrainedModels | LoadedModel, frame: pd.DataFrame) -> pd.DataFrame:
+def predict_frame(models: Predictor, frame: pd.DataFrame) -> pd.DataFrame:
     """Per row: q10..q90 (non-crossing), point (= q50), p_up, iv_crush_ratio (NaN if untrained), confidence."""
     x = feature_matrix(frame, models.features)
     raw = np.column_stack([models.boosters[name].predict(x) for name in QUANTILE_NAMES])
@@ -121,7 +133,7 @@ def predict_frame(models: TrainedModels | LoadedModel, frame: pd.DataFrame) -> p
 
 
 def ensemble(
-    models: TrainedModels | LoadedModel, frame: pd.DataFrame, verdicts: Mapping[str, Mapping[str, object]] | None = None
+    models: Predictor, frame: pd.DataFrame, verdicts: Mapping[str, Mapping[str, object]] | None = None
 ) -> list[dict[str, object]]:
     """What serving consumes, one dict per row of `frame` (features as served for the event).
 
@@ -134,7 +146,7 @@ def ensemble(
     use_iv = "iv_crush" in models.boosters and bool(verdicts.get("iv_crush", {}).get("skill", False))
     results = []
     for index, row in predictions.iterrows():
-        quantiles = {q: float(row[name]) for q, name in zip(QUANTILES, QUANTILE_NAMES, strict=True)}
+        quantiles = {q: float(row[name]) for q, name in zip(QUANTILE_LEVELS, QUANTILE_NAMES, strict=True)}
         results.append(
             {
                 "ticker": frame.at[index, "ticker"] if "ticker" in frame.columns else None,
@@ -147,11 +159,3 @@ def ensemble(
             }
         )
     return results
-
-
-def predict_latest(workdir: Path, frame: pd.DataFrame) -> list[dict[str, object]]:
-    """Load the newest registered model and run the ensemble on `frame` (serving's entry point)."""
-    from ivcrush.training.registry import load_latest
-
-    loaded = load_latest(workdir)
-    return ensemble(loaded, frame, loaded.verdicts)

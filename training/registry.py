@@ -12,18 +12,14 @@ import json
 import os
 import shutil
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import lightgbm as lgb
-import pandas as pd
 
 from ivcrush.errors import IvcrushError
-from ivcrush.settings import Settings
-from ivcrush.training.evaluate import evaluate, frame_hash, latest_evaluation
-from ivcrush.training.train import NUM_BOOST_ROUND, TrainedModels, train_models
-from ivcrush.workspace import current_build, published
+from ivcrush.training.train import TrainedModels
 
 METADATA = "metadata.json"
 PACKAGES = ("lightgbm", "pandas", "numpy", "feast", "scipy")
@@ -154,68 +150,3 @@ def load_latest(workdir: Path) -> LoadedModel:
     if not models:
         raise RegistryError(f"no model registered in {models_dir(workdir)}; run `ivcrush train` first")
     return load_model(workdir, str(models[-1]["model_id"]))
-
-
-def train_and_register(
-    settings: Settings,
-    *,
-    trusted_only: bool = True,
-    num_boost_round: int = NUM_BOOST_ROUND,
-    evaluation: dict[str, object] | None = None,
-    quick_folds: int = 2,
-    dataset: pd.DataFrame | None = None,
-) -> str:
-    """Train on every past event (trusted labels by default) and register; return the model_id.
-
-    The verdicts come from `evaluation` when given, else from the newest `evaluate` run of the same build
-    under `<workdir>/evaluations/`, else from a quick walk-forward run (`quick_folds` folds) done here.
-    `dataset` is the published training set where the caller retrieved it already.
-    Refuses a build that failed the data-quality gate.
-    """
-    from ivcrush.training.data import training_set
-
-    build = current_build(settings)
-    if build is None:
-        raise RegistryError("no published build in the workspace; run `ivcrush build` first")
-    if build.quality_errors > 0:
-        raise RegistryError(
-            f"refusing to train on build {build.build_id}: it failed {build.quality_errors} error-severity "
-            "data-quality check(s); see `ivcrush validate`"
-        )
-    generation = published(settings)
-    if generation.build_id != build.build_id:
-        raise RegistryError(
-            f"the feature store publishes build {generation.build_id}, not the current build {build.build_id}; "
-            "run `ivcrush materialize` first"
-        )
-    if dataset is None:
-        dataset = training_set(settings)
-    if evaluation is None:
-        evaluation = latest_evaluation(settings, build.build_id)
-    if evaluation is None:
-        evaluation = evaluate(settings, folds=quick_folds, num_boost_round=num_boost_round, dataset=dataset)
-    models = train_models(dataset, trusted_only=trusted_only, num_boost_round=num_boost_round)
-    metrics = {
-        "verdicts": evaluation.get("verdicts", {}),
-        "summary": evaluation.get("summary", []),
-        "flags": evaluation.get("flags", []),
-        "evaluation_setup": {k: v for k, v in evaluation.get("setup", {}).items() if k != "folds"},
-        "evaluation_path": evaluation.get("path"),
-        "trusted": {
-            key: evaluation.get("trusted", {}).get(key) for key in ("n", "move_size", "quantiles", "direction")
-        },
-    }
-    fingerprint = {
-        "build_id": build.build_id,
-        "source_fingerprint": build.source_fingerprint,
-        "training_frame_sha256": frame_hash(dataset),
-        "rows": len(dataset),
-        "as_of": date.today().isoformat(),
-    }
-    return register(
-        settings.workdir,
-        models,
-        feature_service=generation.feature_service,
-        data_fingerprint=fingerprint,
-        metrics=metrics,
-    )

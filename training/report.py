@@ -12,8 +12,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from ivcrush.constants import QUANTILE_LEVELS, QUANTILE_NAMES
 from ivcrush.training.baselines import EMPIRICAL_NAMES
-from ivcrush.training.train import MOVE_LABEL, QUANTILE_NAMES, QUANTILES
+from ivcrush.training.train import MOVE_LABEL
 
 
 def _save(fig: plt.Figure, path: Path) -> str:
@@ -39,8 +40,8 @@ def _calibration(rows: pd.DataFrame, folder: Path) -> str:
     model = [np.mean(y < rows[name]) for name in QUANTILE_NAMES]
     base = [np.mean(y < rows[name]) for name in EMPIRICAL_NAMES]
     ax.plot([0, 1], [0, 1], color="black", lw=1, label="perfect")
-    ax.plot(QUANTILES, model, "o-", label="model")
-    ax.plot(QUANTILES, base, "s--", label="empirical quantiles (baseline)")
+    ax.plot(QUANTILE_LEVELS, model, "o-", label="model")
+    ax.plot(QUANTILE_LEVELS, base, "s--", label="empirical quantiles (baseline)")
     ax.set(xlabel="nominal quantile", ylabel="observed share below", title="Quantile calibration")
     ax.legend()
     return _save(fig, folder / "quantile_calibration.png")

@@ -27,7 +27,6 @@ from ivcrush.constants import QUANTILE_LEVELS, QUANTILE_NAMES
 from ivcrush.errors import IvcrushError
 from ivcrush.feature_repo.feature_services import MODEL_FEATURE_COLUMNS
 
-QUANTILES = QUANTILE_LEVELS
 MOVE_LABEL = "abs_close_move_pct"
 DIRECTION_LABEL = "moved_up"
 IV_RATIO_LABEL = "realized_to_implied"
@@ -176,7 +175,7 @@ def train_models(
     x = feature_matrix(rows, features)
     y = rows[MOVE_LABEL].to_numpy(dtype="float64")
     boosters: dict[str, lgb.Booster] = {}
-    for q, name in zip(QUANTILES, QUANTILE_NAMES, strict=True):
+    for q, name in zip(QUANTILE_LEVELS, QUANTILE_NAMES, strict=True):
         boosters[name] = _train_one(x, y, _params(params, len(rows), objective="quantile", alpha=q), num_boost_round)
     up = rows[DIRECTION_LABEL].astype(float).to_numpy()
     boosters["direction"] = _train_one(x, up, _params(params, len(rows), objective="binary"), num_boost_round)

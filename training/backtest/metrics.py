@@ -27,6 +27,8 @@ from ivcrush.settings import Account
 
 DEFAULT_EQUITY = Account().equity
 TRADING_DAYS = 252
+# Fewer trades than this on either side of a comparison are too few for conclusions.
+SMALL_SAMPLE = 30
 METRIC_COLUMNS = [
     "count",
     "wins",

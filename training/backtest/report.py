@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from ivcrush.training.trading_metrics import format_table, render_text, sharpe_basis
+from ivcrush.training.backtest.metrics import format_table, render_text, sharpe_basis
 
 _STYLE = (
     "body{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}"

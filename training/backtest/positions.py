@@ -5,9 +5,9 @@ of shares). A credit leg is sold first, so its `sale_date` lies BEFORE its `acqu
 split into many lots; SPX/VIX lots are split 60/40 into LONG/SHORT term (Section 1256), so quantities can be
 fractional. Rules used here, in order:
 
-1. **Lot dates and side.** entry = min(acquired, sale), exit = max(acquired, sale). A lot is *short* (sold
-   to open) when sale < acquired, *long* when acquired < sale. Same-day lots cannot tell: they count as short
-   when their cost basis is 0 (sold and expired worthless the same day, e.g. a 0-DTE put), else long.
+1. **Lot dates and side** come from the build's dbt staging model `stg_ivcrush__trade_journal` (the one
+   place they are derived): entry/exit in trading order and `is_short` (sold to open; a same-day lot is
+   short when it is an option with a zero cost basis).
 2. **Components.** Lots of one symbol with the same entry date and the same expiration (shares: no
    expiration) form one component, whatever their exit dates: legs of one spread, or lots of one leg, are
    often closed on different days, and the position is held until its last lot is closed.
@@ -32,7 +32,7 @@ and one long), ``strangle/straddle`` (one short put and one short call, one expi
 **Earnings.** A position is held across an earnings reaction when, for an earnings event of its symbol,
 entry < reaction day <= exit (entered before the reaction day, not yet closed before it). Reaction day:
 the earnings date for BMO/DMH/UNKNOWN, the next trading day for AMC — from the build's `earnings_events`
-mart when a build is given (NYSE holidays respected), else from `earnings_calendar` with the next weekday.
+mart (NYSE holidays respected).
 `trade_journal.earnings_date` is NOT used: it is filled only for some debit lots and is no earnings flag.
 """
 
@@ -40,11 +40,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
+import duckdb
 import pandas as pd
 
-from ivcrush.source.reader import read_source
 from ivcrush.workspace import mart_path
+
+WAREHOUSE = "warehouse.duckdb"  # a build's DuckDB file (raw tables and the dbt staging views)
+LOTS_MODEL = "stg_ivcrush__trade_journal"
 
 STRUCTURES = ("single", "vertical spread", "strangle/straddle", "iron condor", "stock", "other")
 POSITION_COLUMNS = [
@@ -71,25 +73,20 @@ POSITION_COLUMNS = [
 EARNINGS_COLUMNS = ["crosses_earnings", "earnings_date", "earnings_timing", "reaction_date", "earnings_events_crossed"]
 
 
-def read_journal(db_path: Path) -> pd.DataFrame:
-    """The `trade_journal` table of a 2.0 database, typed (read-only, through `cli.source_db`)."""
-    return read_source(Path(db_path)).tables["trade_journal"]
+def read_lots(build_dir: Path) -> pd.DataFrame:
+    """The trade journal's lots as the build's staging model gives them (dates in trading order, side)."""
+    with duckdb.connect(str(Path(build_dir) / WAREHOUSE), read_only=True) as con:
+        return con.sql(f"select * from {LOTS_MODEL} order by lot_id").df()
 
 
-def _lots(journal: pd.DataFrame) -> pd.DataFrame:
-    lots = journal.copy()
-    acquired = pd.to_datetime(lots["acquired_date"])
-    sale = pd.to_datetime(lots["sale_date"])
-    acquired = acquired.fillna(sale)
-    lots["entry"] = np.minimum(acquired, sale)
-    lots["exit"] = np.maximum(acquired, sale)
-    same_day = acquired == sale
-    lots["short"] = (sale < acquired) | (same_day & lots["cost_basis"].fillna(0).eq(0) & lots["option_type"].notna())
-    lots["expiration"] = pd.to_datetime(lots["expiration"])
-    lots["option_type"] = lots["option_type"].astype("object").where(lots["option_type"].notna(), None)
-    lots["is_stock"] = lots["option_type"].isna()
-    lots["exp_key"] = lots["expiration"].dt.strftime("%Y-%m-%d").fillna("stock")
-    return lots
+def _lots(lots: pd.DataFrame) -> pd.DataFrame:
+    """The staging model's lots with the keys the grouping uses."""
+    out = lots.rename(columns={"entry_date": "entry", "exit_date": "exit", "is_short": "short"})
+    out["expiration"] = pd.to_datetime(out["expiration"])
+    out["option_type"] = out["option_type"].astype("object").where(out["option_type"].notna(), None)
+    out["is_stock"] = out["option_type"].isna()
+    out["exp_key"] = out["expiration"].dt.strftime("%Y-%m-%d").fillna("stock")
+    return out
 
 
 def _classify(legs: pd.DataFrame) -> tuple[str, str]:
@@ -134,11 +131,12 @@ def _fmt_num(x: float) -> str:
     return f"{x:g}"
 
 
-def group_positions(journal: pd.DataFrame) -> pd.DataFrame:
-    """One row per position (rules in the module docstring), sorted by entry date and symbol."""
-    if journal.empty:
+def group_positions(lots: pd.DataFrame) -> pd.DataFrame:
+    """One row per position of the staging model's lots (rules in the module docstring), sorted by entry date
+    and symbol."""
+    if lots.empty:
         return pd.DataFrame(columns=POSITION_COLUMNS)
-    lots = _lots(journal)
+    lots = _lots(lots)
     # 2. components: symbol + entry date + expiration
     comp = lots.groupby(["symbol", "entry", "exp_key"], sort=True).agg(exit=("exit", "max")).reset_index()
     # 3. merge components of one symbol and entry date with different expirations only where exits agree
@@ -209,13 +207,6 @@ def _rolls(positions: pd.DataFrame) -> pd.Series:
     return rolled
 
 
-def next_weekday(day: pd.Timestamp) -> pd.Timestamp:
-    day = day + pd.Timedelta(days=1)
-    while day.weekday() >= 5:
-        day += pd.Timedelta(days=1)
-    return day
-
-
 def reactions_from_build(build_dir: Path) -> pd.DataFrame:
     """Earnings events with their reaction day from a build's `earnings_events` mart (NYSE trading days)."""
     events = pd.read_parquet(
@@ -224,18 +215,6 @@ def reactions_from_build(build_dir: Path) -> pd.DataFrame:
     for column in ("earnings_date", "reaction_date"):
         events[column] = pd.to_datetime(events[column])
     return events.drop_duplicates(["ticker", "earnings_date"]).reset_index(drop=True)
-
-
-def reactions_from_calendar(calendar: pd.DataFrame) -> pd.DataFrame:
-    """Reaction days from `earnings_calendar` without a build: AMC -> next weekday (holidays ignored)."""
-    events = calendar[["ticker", "earnings_date", "timing"]].copy()
-    events["earnings_date"] = pd.to_datetime(events["earnings_date"])
-    events["timing"] = events["timing"].astype("object").fillna("UNKNOWN").str.upper()
-    events = events.drop_duplicates(["ticker", "earnings_date"])
-    events["reaction_date"] = [
-        next_weekday(d) if t == "AMC" else d for d, t in zip(events["earnings_date"], events["timing"], strict=True)
-    ]
-    return events.reset_index(drop=True)
 
 
 def mark_earnings(positions: pd.DataFrame, reactions: pd.DataFrame) -> pd.DataFrame:
@@ -265,15 +244,9 @@ def mark_earnings(positions: pd.DataFrame, reactions: pd.DataFrame) -> pd.DataFr
     return out
 
 
-def journal_positions(db_path: Path, build_dir: Path | None = None) -> pd.DataFrame:
-    """Positions of the database's trade journal with earnings marked (build's reaction days if given)."""
-    snapshot = read_source(Path(db_path))
-    positions = group_positions(snapshot.tables["trade_journal"])
-    if build_dir is not None:
-        reactions = reactions_from_build(Path(build_dir))
-    else:
-        reactions = reactions_from_calendar(snapshot.tables["earnings_calendar"])
-    return mark_earnings(positions, reactions)
+def journal_positions(build_dir: Path) -> pd.DataFrame:
+    """Positions of a build's trade journal with earnings marked by the build's reaction days."""
+    return mark_earnings(group_positions(read_lots(build_dir)), reactions_from_build(Path(build_dir)))
 
 
 def structure_counts(positions: pd.DataFrame) -> pd.Series:

@@ -1,0 +1,97 @@
+"""Forecast metrics: point errors, pinball loss and quantile calibration, reliability of P(|move| > x), the
+direction AUC and seeded bootstrap confidence intervals."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.stats import rankdata
+
+from ivcrush.constants import QUANTILE_LEVELS, QUANTILE_NAMES
+from ivcrush.training.predict import prob_move_exceeds
+
+BOOTSTRAP_RESAMPLES = 500
+BOOTSTRAP_SEED = 7
+
+
+def rounded(value: float | np.floating, digits: int = 4) -> float | None:
+    """`value` rounded for the metrics JSON; None for NaN."""
+    value = float(value)
+    return None if math.isnan(value) else round(value, digits)
+
+
+def pinball(y: np.ndarray, q: np.ndarray, alpha: float) -> float:
+    diff = y - q
+    return float(np.mean(np.maximum(alpha * diff, (alpha - 1) * diff)))
+
+
+def point_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    err = pred - y
+    sst = float(np.sum((y - y.mean()) ** 2)) if len(y) else math.nan
+    return {
+        "n": len(y),
+        "mae": rounded(np.mean(np.abs(err))),
+        "rmse": rounded(np.sqrt(np.mean(err**2))),
+        "r2": rounded(1 - float(np.sum(err**2)) / sst) if sst and sst > 0 else None,
+    }
+
+
+def quantile_metrics(y: np.ndarray, q: np.ndarray) -> dict[str, object]:
+    """Pinball loss per quantile, their mean, coverage of q10-q90, observed share below each quantile."""
+    losses = {
+        name: rounded(pinball(y, q[:, j], a))
+        for j, (a, name) in enumerate(zip(QUANTILE_LEVELS, QUANTILE_NAMES, strict=True))
+    }
+    return {
+        "pinball": losses,
+        "mean_pinball": rounded(np.mean(list(losses.values()))),
+        "coverage_80": rounded(np.mean((y >= q[:, 0]) & (y <= q[:, -1]))),
+        "share_below": {name: rounded(np.mean(y < q[:, j])) for j, name in enumerate(QUANTILE_NAMES)},
+    }
+
+
+def exceedance_metrics(y: np.ndarray, q: np.ndarray, x: np.ndarray) -> dict[str, float]:
+    """Reliability of P(|move| > x): mean predicted probability vs observed frequency, and Brier score."""
+    p = np.asarray(prob_move_exceeds(q, x), dtype="float64")
+    hit = (y > x).astype(float)
+    return {"predicted": rounded(p.mean()), "observed": rounded(hit.mean()), "brier": rounded(np.mean((p - hit) ** 2))}
+
+
+def auc(y: np.ndarray, p: np.ndarray) -> float:
+    """ROC AUC (Mann-Whitney, ties counted half)."""
+    y = np.asarray(y, dtype=bool)
+    pos, neg = int(y.sum()), int((~y).sum())
+    if pos == 0 or neg == 0:
+        return math.nan
+    ranks = rankdata(p)
+    return float((ranks[y].sum() - pos * (pos + 1) / 2) / (pos * neg))
+
+
+def bootstrap_auc(
+    y: np.ndarray, p: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED
+) -> tuple[float, float]:
+    """Seeded percentile bootstrap 95% CI of the AUC."""
+    rng = np.random.default_rng(seed)
+    y = np.asarray(y, dtype=bool)
+    values = []
+    for _ in range(resamples):
+        idx = rng.integers(0, len(y), len(y))
+        value = auc(y[idx], p[idx])
+        if not math.isnan(value):
+            values.append(value)
+    if not values:
+        return math.nan, math.nan
+    return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
+
+
+def bootstrap_mean_diff(
+    a: np.ndarray, b: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED
+) -> tuple[float, float]:
+    """Seeded paired bootstrap 95% CI of mean(a - b)."""
+    rng = np.random.default_rng(seed)
+    diff = np.asarray(a, dtype="float64") - np.asarray(b, dtype="float64")
+    if len(diff) == 0:
+        return math.nan, math.nan
+    means = diff[rng.integers(0, len(diff), (resamples, len(diff)))].mean(axis=1)
+    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))

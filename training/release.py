@@ -1,0 +1,87 @@
+"""Release: train on every past event and register the models with the verdicts of their evaluation."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+
+from ivcrush.settings import Settings
+from ivcrush.training.data import generation_build, training_set
+from ivcrush.training.evaluate import evaluate, frame_hash, latest_evaluation
+from ivcrush.training.registry import RegistryError, register
+from ivcrush.training.train import NUM_BOOST_ROUND, train_models
+from ivcrush.workspace import Generation, current_build, published
+
+
+def train_and_register(
+    settings: Settings,
+    *,
+    trusted_only: bool = True,
+    num_boost_round: int = NUM_BOOST_ROUND,
+    evaluation: dict[str, object] | None = None,
+    quick_folds: int = 2,
+    dataset: pd.DataFrame | None = None,
+    generation: Generation | None = None,
+) -> str:
+    """Train on every past event (trusted labels by default) and register; return the model_id.
+
+    The verdicts come from `evaluation` when given, else from the newest `evaluate` run of the same build
+    under `<workdir>/evaluations/`, else from a quick walk-forward run (`quick_folds` folds) done here.
+    `dataset` is the published training set where the caller retrieved it already; `generation` the
+    published generation of the caller's run (else resolved here): the models are trained on it and its
+    build. Refuses a build that failed the data-quality gate, and a generation that is not of the workspace's
+    current build (a newer build is not materialized yet).
+    """
+    current = current_build(settings)
+    if current is None:
+        raise RegistryError("no published build in the workspace; run `ivcrush build` first")
+    generation = generation or published(settings)
+    build = generation_build(generation)
+    if build is None:
+        raise RegistryError(
+            f"the build {generation.build_id} of the published feature store is gone; run `ivcrush materialize`"
+        )
+    if build.quality_errors > 0:
+        raise RegistryError(
+            f"refusing to train on build {build.build_id}: it failed {build.quality_errors} error-severity "
+            "data-quality check(s); see `ivcrush validate`"
+        )
+    if generation.build_id != current.build_id:
+        raise RegistryError(
+            f"the feature store publishes build {generation.build_id}, not the current build {current.build_id}; "
+            "run `ivcrush materialize` first"
+        )
+    if dataset is None:
+        dataset = training_set(settings, generation=generation)
+    if evaluation is None:
+        evaluation = latest_evaluation(settings, build.build_id)
+    if evaluation is None:
+        evaluation = evaluate(
+            settings, folds=quick_folds, num_boost_round=num_boost_round, dataset=dataset, generation=generation
+        )
+    models = train_models(dataset, trusted_only=trusted_only, num_boost_round=num_boost_round)
+    metrics = {
+        "verdicts": evaluation.get("verdicts", {}),
+        "summary": evaluation.get("summary", []),
+        "flags": evaluation.get("flags", []),
+        "evaluation_setup": {k: v for k, v in evaluation.get("setup", {}).items() if k != "folds"},
+        "evaluation_path": evaluation.get("path"),
+        "trusted": {
+            key: evaluation.get("trusted", {}).get(key) for key in ("n", "move_size", "quantiles", "direction")
+        },
+    }
+    fingerprint = {
+        "build_id": build.build_id,
+        "source_fingerprint": build.source_fingerprint,
+        "training_frame_sha256": frame_hash(dataset),
+        "rows": len(dataset),
+        "as_of": date.today().isoformat(),
+    }
+    return register(
+        settings.workdir,
+        models,
+        feature_service=generation.feature_service,
+        data_fingerprint=fingerprint,
+        metrics=metrics,
+    )
