@@ -1,11 +1,54 @@
-"""Rendering of results for the terminal (rich)."""
+"""Rich rendering of the domain's results: tables and summaries on the console, nothing computed here."""
 
 from __future__ import annotations
 
+import json
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Table
 
-from ivcrush.quality.report import ERROR, QualityReport
+from ivcrush.cli.options import console
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ivcrush.quality.report import QualityReport
+    from ivcrush.serving.predict import Recommendation, Refusal
+    from ivcrush.serving.writeback import WriteBack
+    from ivcrush.workspace import BuildResult, Generation
+
+ONLINE_FEATURE_COLUMNS = [
+    "ticker",
+    "timing",
+    "hm_prior_events",
+    "hm_close_mean_12q_all_rows",
+    "hm_close_mean_4q",
+    "opt_implied_move_pct",
+]
+RECOMMENDATION_COLUMNS = (
+    "#",
+    "ticker",
+    "timing",
+    "implied",
+    "q10-q50-q90",
+    "2.0 mean",
+    "P>impl",
+    "VRP ml/2.0",
+    "recommendation",
+    "structure",
+    "strikes",
+    "EV/ct",
+    "size",
+)
+
+
+def print_json(payload: object) -> None:
+    """Any result as JSON (dates and other objects as their strings)."""
+    console.print_json(json.dumps(payload, default=str))
 
 
 def render_summary(report: QualityReport, console: Console) -> None:
@@ -16,8 +59,8 @@ def render_summary(report: QualityReport, console: Console) -> None:
         return
     head = "[red]data quality: FAILED[/red]" if report.errors else "[yellow]data quality: passed with warnings[/yellow]"
     console.print(f"{head} - {len(report.errors)} error(s), {len(report.warnings)} warning(s), {n} check(s)")
-    for check in [*report.errors, *report.warnings]:
-        style = "red" if check.severity == ERROR else "yellow"
+    failed = [*((check, "red") for check in report.errors), *((check, "yellow") for check in report.warnings)]
+    for check, style in failed:
         console.print(
             f"  [{style}]{check.severity}[/{style}] {escape(f'{check.name} ({check.where}): {check.message}')}",
             markup=True,
@@ -26,3 +69,117 @@ def render_summary(report: QualityReport, console: Console) -> None:
         )
         for example in check.examples[:3]:
             console.print(f"      e.g. {example}", markup=False, highlight=False, soft_wrap=True)
+
+
+def print_sample_counts(path: Path, counts: dict[str, int]) -> None:
+    table = Table(title=f"sample database {path}", title_justify="left")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, rows in counts.items():
+        if rows:
+            table.add_row(name, f"{rows:,}")
+    console.print(table)
+
+
+def print_build(result: BuildResult) -> None:
+    table = Table(title=f"build {result.build_id}", title_justify="left")
+    table.add_column("mart")
+    table.add_column("rows", justify="right")
+    for mart, rows in result.row_counts.items():
+        table.add_row(mart, f"{rows:,}")
+    console.print(table)
+    console.print(
+        f"quality: {result.quality_errors} error(s), {len(result.quality_warnings)} warning(s); "
+        f"source {result.source_db} (fingerprint {result.source_fingerprint}); "
+        f"AMC labels untrusted: {result.amc_labels_untrusted}; "
+        f"{result.seconds['total']:.1f} s (dbt {result.seconds['dbt_build']:.1f} s)"
+    )
+
+
+def print_generation(generation: Generation, seconds: float) -> None:
+    console.print(
+        f"feature store generation {generation.generation_id} published: build {generation.build_id}, "
+        f"service {generation.feature_service}, {generation.online_store} online store, "
+        f"{generation.online_rows:,} tickers with events decided in the TTL window up to {generation.as_of} "
+        f"({seconds:.1f} s)"
+    )
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def print_online_features(frame: pd.DataFrame, earnings_date: date) -> None:
+    table = Table(title=f"online features, earnings {earnings_date:%Y-%m-%d}", title_justify="left")
+    for column in ONLINE_FEATURE_COLUMNS:
+        table.add_column(column)
+    for row in frame[ONLINE_FEATURE_COLUMNS].itertuples(index=False):
+        table.add_row(*("-" if _missing(v) else f"{v:.2f}" if isinstance(v, float) else str(v) for v in row))
+    console.print(table)
+
+
+def print_evaluation(result: dict) -> None:
+    for sentence in result.get("summary", []):
+        console.print(f"  {sentence}", highlight=False, soft_wrap=True)
+    console.print(f"predictions, metrics and report.html in {result.get('out_dir')}", highlight=False)
+
+
+def print_models(listed: list[dict[str, Any]]) -> None:
+    table = Table(title="registered models", title_justify="left")
+    for column in ("model_id", "created_at", "feature_service", "training_rows", "skill"):
+        table.add_column(column)
+    for entry in listed:
+        skill = ", ".join(f"{k}: {'yes' if v else 'NO'}" for k, v in dict(entry.get("skill", {})).items())
+        table.add_row(
+            str(entry["model_id"]),
+            str(entry.get("created_at", ""))[:19],
+            str(entry.get("feature_service")),
+            str(entry.get("training_rows")),
+            skill,
+        )
+    console.print(table)
+
+
+def print_recommendations(recommendations: list[Recommendation], refusals: list[Refusal], title: str) -> None:
+    table = Table(title=title, title_justify="left")
+    for column in RECOMMENDATION_COLUMNS:
+        table.add_column(column)
+    for rank, rec in enumerate(recommendations, 1):
+        d, q = rec.decision, rec.forecast["quantiles"]
+        strikes = " / ".join(
+            f"{v:g}"
+            for v in (d.long_put_strike, d.short_put_strike, d.short_call_strike, d.long_call_strike)
+            if v is not None
+        )
+        table.add_row(
+            str(rank),
+            rec.ticker,
+            rec.timing,
+            f"{d.implied_move_pct:.1f}%",
+            f"{q['0.1']:.1f}-{q['0.5']:.1f}-{q['0.9']:.1f}%",
+            "-" if d.hist_mean_2_0_pct is None else f"{d.hist_mean_2_0_pct:.1f}%",
+            f"{d.prob_move_exceeds_implied:.0%}",
+            f"{d.vrp_ml:.2f}/{'-' if d.vrp_2_0 is None else f'{d.vrp_2_0:.2f}'}",
+            d.recommendation,
+            d.structure,
+            strikes,
+            f"${d.ev_per_contract:,.0f}",
+            str(d.contracts),
+        )
+    console.print(table)
+    for rec in recommendations[:1] if len(recommendations) > 1 else recommendations:
+        console.print(f"[bold]{rec.ticker}[/] explained (basis: {rec.basis}, implied from {rec.implied_source}):")
+        for line in rec.decision.explain.values():
+            console.print(f"  {line}", highlight=False, soft_wrap=True)
+    notes = sorted({note for rec in recommendations for note in rec.notes})
+    for note in notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+    for refusal in refusals:
+        console.print(f"[red]not served:[/] {refusal.ticker}: {refusal.reason}", highlight=False, soft_wrap=True)
+
+
+def print_write_back(done: WriteBack, source_db: Path) -> None:
+    console.print(
+        f"write-back: {done.rows_updated} iv_log row(s) of {done.events_written} event(s) updated in "
+        f"{source_db} (backup {done.backup}); without a scan row: {len(done.events_without_scan)}"
+    )

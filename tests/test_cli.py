@@ -10,8 +10,11 @@ import pytest
 from click.testing import Result
 from typer.testing import CliRunner
 
+import ivcrush.source.sample
 from ivcrush import __version__
 from ivcrush.cli.app import app
+from ivcrush.errors import IvcrushError
+from ivcrush.source.reader import SourceDataError
 from tests.conftest import file_digest
 
 runner = CliRunner()
@@ -80,3 +83,30 @@ def test_main_job_runs_end_to_end(sample_db: Path, tmp_path: Path, monkeypatch: 
     text = _plain(result.output)
     assert "historical_move_features" in text and "feature store generation" in text
     assert (tmp_path / "w" / "feast" / "current.json").is_file()
+
+
+class _Refused(IvcrushError):
+    exit_code = 3
+
+
+@pytest.mark.parametrize(("error", "code"), [(SourceDataError("tickers: bad [rows]"), 2), (_Refused("no"), 3)])
+def test_a_user_facing_error_ends_as_one_line_and_its_exit_code(
+    error: IvcrushError, code: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise error
+
+    monkeypatch.setattr(ivcrush.source.sample, "write_sample_db", refuse)
+    result = _invoke("sample-db", str(tmp_path / "s.db"))
+    assert result.exit_code == code
+    assert result.stderr.strip() == f"error: {error}"
+    assert "Traceback" not in result.output and result.stdout == ""
+
+
+def test_an_unexpected_exception_is_not_swallowed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(ivcrush.source.sample, "write_sample_db", crash)
+    with pytest.raises(RuntimeError, match="a bug"):
+        _invoke("sample-db", str(tmp_path / "s.db"))

@@ -1,0 +1,1 @@
+"""The `ivcrush` commands by subject; `ivcrush.cli.app` registers them."""

@@ -1,0 +1,140 @@
+"""Data commands: the sample database, validation, the dbt build, the Feast publication, training sets."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ivcrush.cli.options import AsOfOption, CommandError, DbOption, WorkdirOption, console, noting, settings_for
+from ivcrush.cli.render import (
+    print_build,
+    print_generation,
+    print_online_features,
+    print_sample_counts,
+    render_summary,
+)
+
+if TYPE_CHECKING:
+    from ivcrush.settings import Settings
+
+
+def ensure_sample(settings: Settings) -> None:
+    """Without --db, the commands use the generated sample database (written once)."""
+    if settings.db is None and not settings.sample_db.exists():
+        from ivcrush.source.sample import write_sample_db
+
+        settings.sample_db.parent.mkdir(parents=True, exist_ok=True)
+        counts = write_sample_db(settings.sample_db)
+        console.print(
+            f"sample database written to {settings.sample_db} "
+            f"({counts['historical_moves']:,} past moves, {counts['earnings_calendar']:,} calendar rows)"
+        )
+
+
+def run_build(settings: Settings, meanwhile: Callable[[], None] | None = None) -> None:
+    """Build, check and publish the feature tables, and show what was published."""
+    from ivcrush.build import build
+
+    with noting("nothing was published; the previous build (if any) stays current"):
+        result = build(settings, on_quality=lambda report: render_summary(report, console), meanwhile=meanwhile)
+    print_build(result)
+
+
+def run_materialize(settings: Settings, as_of: date | None) -> None:
+    """Publish the current build to the feature store as a new generation, and show it."""
+    from ivcrush.feature_repo.materialize import materialize
+
+    started = time.perf_counter()
+    with noting("the previously published online store (if any) is unchanged"):
+        generation = materialize(settings, as_of)
+    print_generation(generation, time.perf_counter() - started)
+
+
+def sample_db(
+    path: Annotated[Path, typer.Argument(help="Where to write the new SQLite file (must not exist).")],
+    tickers: Annotated[int, typer.Option(help="Number of tickers.", min=1)] = 250,
+    years: Annotated[int, typer.Option(help="Years of earnings history per ticker.", min=1)] = 6,
+    seed: Annotated[int, typer.Option(help="Random seed; the same seed writes the same data.")] = 7,
+) -> None:
+    """Write a realistic sample 2.0 database (same schema as ivcrush.db, WAL mode)."""
+    from ivcrush.source.sample import write_sample_db
+
+    try:
+        counts = write_sample_db(path, tickers=tickers, years=years, seed=seed)
+    except FileExistsError as exc:
+        raise CommandError(f"{path}: already exists; choose a new path") from exc
+    print_sample_counts(path, counts)
+
+
+def validate(
+    db: DbOption = None,
+    workdir: WorkdirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the JSON result instead of the summary.")] = False,
+) -> None:
+    """Run the data-quality suites on the database (and on the published feature tables built from it);
+    write JSON and Great Expectations Data Docs into the workspace; exit 1 on any error-severity failure."""
+    settings = settings_for(workdir, db)
+    ensure_sample(settings)
+    from ivcrush.quality.validation import validate as run_validation
+
+    started = time.perf_counter()
+    done = run_validation(settings)
+    if as_json:
+        console.print_json(done.result_path.read_text())
+    else:
+        render_summary(done.report, console)
+        console.print(
+            f"result {done.result_path}; Data Docs {done.summary_path} ({time.perf_counter() - started:.1f} s)"
+        )
+    if done.report.errors:
+        raise typer.Exit(1)
+
+
+def build(db: DbOption = None, workdir: WorkdirOption = None) -> None:
+    """Build and test the dbt feature tables from the database; publish them only if all pass."""
+    settings = settings_for(workdir, db)
+    ensure_sample(settings)
+    run_build(settings)
+
+
+def materialize(workdir: WorkdirOption = None, as_of: AsOfOption = None) -> None:
+    """Register the current build in Feast and load its online store (atomically, as a new generation)."""
+    run_materialize(settings_for(workdir), as_of.date() if as_of else None)
+
+
+def dataset(
+    out: Annotated[Path, typer.Option("--out", help="Parquet (.parquet) or CSV file to write.")],
+    workdir: WorkdirOption = None,
+    trusted_only: Annotated[bool, typer.Option(help="Only events whose label is trusted.")] = False,
+) -> None:
+    """Write the point-in-time training set (Feast features + labels of every past event)."""
+    from ivcrush.training.data import training_set
+
+    frame = training_set(settings_for(workdir), trusted_only=trusted_only)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".csv":
+        frame.to_csv(out, index=False)
+    else:
+        frame.to_parquet(out, index=False)
+    trusted = int(frame["label_trusted"].sum())
+    console.print(f"{len(frame):,} events ({trusted:,} trusted labels), {frame.shape[1]} columns -> {out}")
+
+
+def online_features(
+    earnings_date: Annotated[datetime, typer.Argument(formats=["%Y-%m-%d"], help="Earnings date (YYYY-MM-DD).")],
+    workdir: WorkdirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON records instead of a table.")] = False,
+) -> None:
+    """Online features (Feast online store, model's feature service) of the events on a date."""
+    from ivcrush.serving.online import online_features_on
+
+    frame = online_features_on(settings_for(workdir), earnings_date.date())
+    if as_json:
+        console.print_json(frame.to_json(orient="records", date_format="iso"))
+    else:
+        print_online_features(frame, earnings_date)

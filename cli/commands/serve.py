@@ -1,0 +1,106 @@
+"""Serving commands: one ticker's recommendation, a day's ranked scan (and its write-back to 2.0)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from ivcrush.cli.options import DATE_FORMATS, DbOption, PresetOption, WorkdirOption, settings_for
+from ivcrush.cli.render import print_json, print_recommendations, print_write_back
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ivcrush.settings import Settings
+
+
+def _given_implied(
+    ticker: str, implied_move: float | None, straddle: float | None, spot: float | None
+) -> pd.DataFrame | None:
+    """The implied move and spot given on the command line, as the one-row frame the serving path takes."""
+    import pandas as pd
+
+    from ivcrush.serving.implied import implied_from_options
+
+    implied, spot_price = implied_from_options(implied_move, straddle, spot)
+    if implied is None and spot_price is None:
+        return None
+    return pd.DataFrame([{"ticker": ticker, "implied_move_pct": implied, "spot": spot_price}])
+
+
+def predict(
+    ticker: Annotated[str, typer.Argument(help="Stock symbol.")],
+    earnings_date: Annotated[
+        datetime | None, typer.Option("--date", help="Earnings date (default: the next one).", formats=DATE_FORMATS)
+    ] = None,
+    implied_move: Annotated[float | None, typer.Option(help="Implied move in % of spot.")] = None,
+    straddle: Annotated[float | None, typer.Option(help="ATM straddle price (with --spot).")] = None,
+    spot: Annotated[float | None, typer.Option(help="Stock price.")] = None,
+    preset: PresetOption = "balanced",
+    workdir: WorkdirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print everything as JSON.")] = False,
+) -> None:
+    """Forecast, VRP, structure, strikes and size for one ticker's earnings event."""
+    from ivcrush.serving.implied import normalise_ticker
+    from ivcrush.serving.predict import predict_one
+
+    settings = settings_for(workdir)
+    symbol = normalise_ticker(ticker)
+    rec = predict_one(
+        settings,
+        symbol,
+        earnings_date.date() if earnings_date else None,
+        implied=_given_implied(symbol, implied_move, straddle, spot),
+        account=settings.account,
+        preset=preset,
+    )
+    if as_json:
+        print_json(rec.to_dict())
+    else:
+        print_recommendations([rec], [], f"{rec.ticker} earnings {rec.earnings_date}")
+
+
+def run_scan(
+    settings: Settings, day: date, implied_csv: Path | None, preset: str, write_back: bool, as_json: bool
+) -> None:
+    """Scan a day's events and show them ranked; with `write_back`, fill 2.0's ML columns (backup first)."""
+    from ivcrush.serving.implied import implied_from_csv
+    from ivcrush.serving.predict import scan as scan_day
+
+    implied = implied_from_csv(implied_csv) if implied_csv else None
+    recommendations, refusals = scan_day(settings, day, implied=implied, account=settings.account, preset=preset)
+    if as_json:
+        print_json(
+            {
+                "date": day.isoformat(),
+                "recommendations": [r.to_dict() for r in recommendations],
+                "refused": [{"ticker": r.ticker, "reason": r.reason} for r in refusals],
+            }
+        )
+    else:
+        print_recommendations(recommendations, refusals, f"earnings scan {day}, ranked")
+    if write_back:
+        from ivcrush.serving.writeback import write_back_recommendations
+
+        done = write_back_recommendations(settings.source_db, recommendations, settings.workdir / "backups")
+        print_write_back(done, settings.source_db)
+
+
+def scan(
+    earnings_date: Annotated[datetime, typer.Argument(formats=["%Y-%m-%d"], help="Earnings date (YYYY-MM-DD).")],
+    implied_moves: Annotated[
+        Path | None, typer.Option(help="CSV: ticker,implied_move_pct or ticker,straddle,spot (else iv_log).")
+    ] = None,
+    preset: PresetOption = "balanced",
+    write_back: Annotated[
+        bool, typer.Option("--write-back", help="Fill iv_log.ml_predicted_move_pct / ml_confidence (backup first).")
+    ] = False,
+    db: DbOption = None,
+    workdir: WorkdirOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print everything as JSON.")] = False,
+) -> None:
+    """Every calendar event on a date, with forecast, decision and size, ranked."""
+    run_scan(settings_for(workdir, db), earnings_date.date(), implied_moves, preset, write_back, as_json)

@@ -1,0 +1,60 @@
+"""What the commands share: the consoles, the common options, the settings a command runs with, and the
+one way a command refuses a use the parser cannot see or adds context to a user-facing error."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from ivcrush.errors import IvcrushError
+from ivcrush.settings import Settings, load_settings
+
+# Rich wraps at 80 columns when output is not a terminal (pipes, CI logs): tables need more.
+console = Console(width=None if sys.stdout.isatty() else 160)
+errors = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+DATE_FORMATS = ["%Y-%m-%d"]
+
+DbOption = Annotated[
+    Path | None,
+    typer.Option("--db", help="The 2.0 database to read (never written). Default: IVCRUSH_DB or the sample."),
+]
+WorkdirOption = Annotated[
+    Path | None,
+    typer.Option("--workdir", help="Workspace for builds, stores and models. Default: IVCRUSH_HOME or ./.ivcrush"),
+]
+AsOfOption = Annotated[
+    datetime | None,
+    typer.Option(
+        "--as-of",
+        formats=DATE_FORMATS,
+        help="Serve the events decided up to the end of this day (default: today, UTC).",
+    ),
+]
+PresetOption = Annotated[str, typer.Option(help="VRP tier preset: conservative, balanced or aggressive.")]
+
+
+def settings_for(workdir: Path | None, db: Path | None = None) -> Settings:
+    """The settings (pyproject, environment) with the command's --workdir and --db on top."""
+    return load_settings().with_overrides(workdir=workdir, db=db)
+
+
+class CommandError(IvcrushError):
+    """A use of a command that its options alone cannot refuse (e.g. two options that go together)."""
+
+
+@contextmanager
+def noting(note: str) -> Iterator[None]:
+    """Add `note` under the message of a user-facing error raised in the block (what it left unchanged)."""
+    try:
+        yield
+    except IvcrushError as exc:
+        exc.add_note(note)
+        raise
