@@ -13,7 +13,7 @@ from ivcrush.constants import QUANTILE_LEVELS
 from ivcrush.training.calibration import (
     MIN_EXCEEDANCES,
     Calibration,
-    calibration_split,
+    calibration_slices,
     conformal_shift,
     fit_calibration,
     fit_tail,
@@ -38,12 +38,11 @@ def test_history_strata() -> None:
     assert list(history_stratum([0, 1, 2, 3, 5, 6, 40, np.nan])) == ["0", "1-2", "1-2", "3-5", "3-5", "6+", "6+", "0"]
 
 
-def test_conformal_shift_is_the_outward_order_statistic() -> None:
-    scores = np.arange(1.0, 20.0)  # 19 scores: (n + 1) * level = 2, 5, 10, 15, 18
-    assert conformal_shift(scores, 0.1) == 2.0
-    assert conformal_shift(scores, 0.9) == 18.0
-    assert conformal_shift(scores, 0.5) == 10.0
-    assert conformal_shift(np.arange(1.0, 10.0), 0.9) == 9.0  # ceil(9) = 9, the largest
+def test_conformal_shift_is_the_centred_order_statistic() -> None:
+    scores = np.arange(19.0, 0.0, -1.0)  # 19 scores: (n + 1) * level = 2, 5, 10, 15, 18
+    assert [conformal_shift(scores, level) for level in LEVELS] == [2.0, 5.0, 10.0, 15.0, 18.0]
+    assert conformal_shift(np.arange(1.0, 10.0), 0.9) == 9.0
+    assert conformal_shift(np.arange(1.0, 4.0), 0.1) == 1.0  # never outside the scores
 
 
 def test_conformal_shifts_repair_too_narrow_quantiles_on_new_events() -> None:
@@ -70,10 +69,11 @@ def test_thin_history_strata_are_widened_by_their_own_calibration_never_narrowed
     row = np.array([[1.0, 2.0, 3.0, 4.0, 6.0]])
     thin, rich = calibration.adjust(row, [0])[0], calibration.adjust(row, [8])[0]
     assert thin[-1] > rich[-1] and thin[0] < rich[0]
+    assert shifts[2] == 0.0 and shifts[0] == -shifts[-1]
     # a stratum whose moves are calmer is not narrowed
-    calm = fit_calibration(q, np.where(prior == 0, y * 0.5, y), prior)
-    assert np.all(np.asarray(calm.stratum_shifts["0"])[3:] >= 0)
-    assert np.all(np.asarray(calm.stratum_shifts["0"])[:2] <= 0)
+    calm_moves = np.where(prior == 0, np.sqrt(y * np.exp(np.log(q[:, 2]))), y)  # half the log-spread
+    calm = fit_calibration(q, calm_moves, prior)
+    assert calm.stratum_shifts["0"] == [0.0] * 5
 
 
 def test_generalized_pareto_tail_is_recovered() -> None:
@@ -113,11 +113,15 @@ def test_too_few_rows_leave_the_quantiles_alone() -> None:
     assert "fewer than" in str(calibration.fitted_on["note"])
 
 
-def test_calibration_slice_is_the_latest_share_and_the_fit_ends_before_it() -> None:
+def test_calibration_slices_are_the_latest_tenths_each_fitted_on_what_was_known_before() -> None:
     decided = pd.Series(pd.date_range("2023-01-02 21:00", periods=100, freq="D", tz="UTC"))
     known = decided + pd.Timedelta(days=2)  # outcomes known two days after the decision
-    fit, calibrate = calibration_split(decided, known, share=0.25)
-    assert calibrate.sum() == 25 and calibrate[75:].all()
-    assert known[fit].max() < decided[calibrate].min()
-    assert not (fit & calibrate).any()
-    assert fit.sum() == 73  # the two events before the slice whose outcome came after its start are left out
+    slices = calibration_slices(decided, known, slices=3, share=0.1)
+    assert [list(np.flatnonzero(forecast)) for _, forecast in slices] == [
+        list(range(70, 80)),
+        list(range(80, 90)),
+        list(range(90, 100)),
+    ]
+    for fit, forecast in slices:
+        assert known[fit].max() < decided[forecast].min()
+        assert fit.sum() == np.flatnonzero(forecast)[0] - 2  # the two events whose outcome came later are left out

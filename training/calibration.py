@@ -1,20 +1,22 @@
 """Calibration of the move-size quantiles, fitted at every training on the training window alone.
 
-The training window's most recent slice (`CALIBRATION_SHARE` of its labelled rows by decision time) is
-forecast by a model trained only on the outcomes known before that slice began (`calibration_split`); these
-out-of-fold forecasts and the realised moves give, in time order:
+The training window's latest `CALIBRATION_SLICES` slices (each `SLICE_SHARE` of its labelled rows, by
+decision time) are each forecast by a model trained only on the outcomes known before that slice began
+(`calibration_slices`). These out-of-fold forecasts of the most recent 30% and the realised moves give:
 
-1. **Conformal shifts** (split-conformal, one-sided per quantile, multiplicative): for level tau the score
-   of an event is s = log(y / q_tau); the shift c_tau is its conformal tau-quantile over the slice (order
-   statistic floor((n + 1) tau) below the median, ceil((n + 1) tau) above). At predict time
-   q_tau -> q_tau exp(c_tau), then the row is made non-crossing. Recent, because the miscalibration drifts.
+1. **Conformal interval shifts** (CQR in log space, nested intervals): for the interval (q10, q90) the score
+   of an event is how far, in log, it falls outside, e = max(log(q10 / y), log(y / q90)); c80 is the
+   order statistic k = round((n + 1) 0.8) of the scores (centred, not conservative: a new event falls
+   inside the shifted interval with probability k / (n + 1) ~ 0.8). At predict time q10 -> q10 exp(-c80),
+   q90 -> q90 exp(c80); likewise (q25, q75) with 0.5; the median is left alone. c < 0 narrows. Recent slices,
+   because the miscalibration drifts; interval shifts (2 numbers) rather than one shift per quantile,
+   because on a few hundred events per-quantile shifts (5 numbers) move more with the noise than they fix.
 2. **Thin-history widening** (Mondrian by prior trusted moves, `hm_prior_events`): events with 0 or 1-2
-   prior trusted moves get their stratum's own conformal shifts on top, computed on the slice's events of
-   that stratum after step 1, shrunk towards 0 by n / (n + `STRATUM_SHRINKAGE`), and only widening (the
-   upper quantiles move up, the lower ones down, the median either way).
+   prior trusted moves get their stratum's own interval shifts on top, computed on that stratum's events
+   after step 1, only widening (c >= 0), shrunk towards 0 by n / (n + `STRATUM_SHRINKAGE`).
 3. **Tail**: the exceedances of the realised move over the calibrated q90, in units of q90,
    z = (y - q90) / q90 for y > q90, get a generalized Pareto fit (maximum likelihood on a grid,
-   0 <= xi <= `MAX_TAIL_SHAPE`); fewer than `MIN_EXCEEDANCES` exceedances keep the default tail.
+   0 <= xi <= `MAX_TAIL_SHAPE`); with fewer than `MIN_EXCEEDANCES` the default tail stays.
 
 `Calibration` is plain numbers (JSON with the model) and applies to any model's quantiles at predict time.
 """
@@ -36,12 +38,13 @@ from ivcrush.training.distribution import (
     MoveDistribution,
 )
 
-CALIBRATION_SHARE = 0.25
+CALIBRATION_SLICES = 3
+SLICE_SHARE = 0.1
 MIN_CALIBRATION_ROWS = 40
 STRATA: dict[str, tuple[float, float]] = {"0": (0, 0), "1-2": (1, 2), "3-5": (3, 5), "6+": (6, math.inf)}
 THIN_STRATA = ("0", "1-2")
 STRATUM_SHRINKAGE = 30.0
-MIN_EXCEEDANCES = 15
+MIN_EXCEEDANCES = 8
 MOVE_FLOOR = 0.01  # % : a zero move scores as this (log scores)
 
 
@@ -54,34 +57,50 @@ def history_stratum(prior_events: Sequence[float] | np.ndarray | pd.Series) -> n
     return out
 
 
-def calibration_split(
-    decided_at: pd.Series, known_at: pd.Series, share: float = CALIBRATION_SHARE
-) -> tuple[pd.Series, pd.Series]:
-    """(fit, calibrate) masks over a training window's labelled rows: `calibrate` is the latest `share` of
-    them by decision time, `fit` every row whose outcome was known strictly before the first of those."""
+def calibration_slices(
+    decided_at: pd.Series,
+    known_at: pd.Series,
+    slices: int = CALIBRATION_SLICES,
+    share: float = SLICE_SHARE,
+) -> list[tuple[pd.Series, pd.Series]]:
+    """(fit, forecast) masks over a training window's labelled rows, oldest slice first: the latest `slices`
+    slices of `share` of the rows each by decision time, and for each the rows whose outcome was known
+    strictly before the slice's first decision (what its out-of-fold model may train on)."""
     decided = pd.to_datetime(decided_at, utc=True)
     known = pd.to_datetime(known_at, utc=True)
     order = decided.sort_values(kind="mergesort")
-    first = order.iloc[min(len(order) - 1, int(len(order) * (1 - share)))]
-    return known < first, decided >= first
+    starts = [order.iloc[min(len(order) - 1, int(len(order) * (1 - share * i)))] for i in range(slices, 0, -1)]
+    ends = [*starts[1:], None]
+    return [
+        (known < start, (decided >= start) & (decided < end if end is not None else True))
+        for start, end in zip(starts, ends, strict=True)
+    ]
 
 
 def conformal_shift(scores: np.ndarray, level: float) -> float:
-    """Split-conformal shift of one quantile: the order statistic of the scores that keeps the share below
-    the adjusted quantile at `level` (conservatively outward: floor below the median, ceil above)."""
+    """Split-conformal shift of one quantile: the k-th smallest score with k = round((n + 1) level); by
+    exchangeability a new event falls below the shifted quantile with probability k / (n + 1) ~ level."""
     scores = np.sort(np.asarray(scores, dtype="float64"))
-    n = len(scores)
-    if n == 0:
+    if len(scores) == 0:
         return 0.0
-    rank = (n + 1) * level
-    k = math.floor(rank) if level < 0.5 else math.ceil(rank) if level > 0.5 else rank
-    if level == 0.5:
-        return float(np.median(scores))
-    return float(scores[int(np.clip(k, 1, n)) - 1])
+    k = int(np.clip(round((len(scores) + 1) * level), 1, len(scores)))
+    return float(scores[k - 1])
 
 
 def _scores(y: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(y, MOVE_FLOOR))[:, None] - np.log(np.maximum(quantiles, MOVE_FLOOR))
+
+
+def _interval_shifts(scores: np.ndarray) -> np.ndarray:
+    """Log shifts of q10..q90 from the scores log(y / q): the nested intervals' conformal shifts (step 1)."""
+    levels = np.asarray(QUANTILE_LEVELS)
+    shifts = np.zeros(len(levels))
+    for low in range(len(levels) // 2):
+        high = len(levels) - 1 - low
+        outside = np.maximum(-scores[:, low], scores[:, high])
+        c = conformal_shift(outside, levels[high] - levels[low])
+        shifts[low], shifts[high] = -c, c
+    return shifts
 
 
 def _shift(quantiles: np.ndarray, shifts: np.ndarray) -> np.ndarray:
@@ -151,12 +170,6 @@ class Calibration:
         return cls(**{key: data[key] for key in cls.__dataclass_fields__ if key in data})  # type: ignore[arg-type]
 
 
-def _widening(shifts: np.ndarray) -> np.ndarray:
-    """Only widen: lower quantiles may move down, upper ones up, the median either way."""
-    levels = np.asarray(QUANTILE_LEVELS)
-    return np.where(levels < 0.5, np.minimum(shifts, 0.0), np.where(levels > 0.5, np.maximum(shifts, 0.0), shifts))
-
-
 def fit_calibration(
     quantiles: np.ndarray,
     y: np.ndarray,
@@ -165,7 +178,8 @@ def fit_calibration(
     thin_strata: Sequence[str] = THIN_STRATA,
     shrinkage: float = STRATUM_SHRINKAGE,
 ) -> Calibration:
-    """Calibration from out-of-fold (n, 5) quantiles and realised moves `y` of the calibration slice."""
+    """Calibration from the out-of-fold (n, 5) quantiles and realised moves `y` of the calibration slices
+    (and each event's prior trusted moves, for the thin-history widening)."""
     q = np.sort(np.asarray(quantiles, dtype="float64"), axis=1)
     y = np.asarray(y, dtype="float64")
     keep = ~np.isnan(q).any(axis=1) & ~np.isnan(y)
@@ -173,7 +187,7 @@ def fit_calibration(
     if len(y) < MIN_CALIBRATION_ROWS:
         return Calibration(fitted_on={"rows": len(y), "note": f"fewer than {MIN_CALIBRATION_ROWS} rows"})
     scores = _scores(y, q)
-    shifts = np.array([conformal_shift(scores[:, j], level) for j, level in enumerate(QUANTILE_LEVELS)])
+    shifts = _interval_shifts(scores)
     calibration = Calibration(shifts=shifts.round(6).tolist())
     strata_rows: dict[str, int] = {}
     if prior_events is not None:
@@ -185,9 +199,10 @@ def fit_calibration(
             if not rows.any():
                 continue
             local = _scores(y[rows], adjusted[rows])
-            raw = np.array([conformal_shift(local[:, j], level) for j, level in enumerate(QUANTILE_LEVELS)])
+            local_shifts = _interval_shifts(local)
+            widen = local_shifts * (np.asarray(QUANTILE_LEVELS) - 0.5) > 0  # lower ends down, upper ends up
             weight = rows.sum() / (rows.sum() + shrinkage)
-            calibration.stratum_shifts[name] = (_widening(raw) * weight).round(6).tolist()
+            calibration.stratum_shifts[name] = (local_shifts * widen * weight + 0.0).round(6).tolist()
         q_final = calibration.adjust(q, np.asarray(prior_events, dtype="float64")[keep])
     else:
         q_final = calibration.adjust(q)
