@@ -117,3 +117,5 @@ def test_shapes_follow_scipy_broadcasting_and_nan_rows_stay_nan() -> None:
     assert single.sf(np.linspace(0, 9, 11)).shape == (11,)
     assert single.expected_excess(np.array([1.0, 2.0]), np.array([1.0, 1.0])).shape == (2,)
     assert dist.sample(10, rng=1).shape == (10, 3)
+    scalar = single.sf(2.0)
+    assert np.ndim(scalar) == 0 and f"{scalar:.0%}" == f"{float(scalar):.0%}"  # formats like a float (serving)

@@ -228,7 +228,8 @@ class MoveDistribution:
         return value.astype("float64").copy(), row
 
     def _finish(self, out: np.ndarray, row: np.ndarray, arg: np.ndarray) -> np.ndarray:
-        return np.where(self.valid[row] & ~np.isnan(arg), out, np.nan)
+        """NaN where the distribution or the argument is missing; a numpy scalar for a scalar result."""
+        return np.where(self.valid[row] & ~np.isnan(arg), out, np.nan)[()]
 
     def _pchip_slopes(self) -> np.ndarray:
         """Fritsch-Carlson slopes of the CDF at the knots; at q90 the tail's density where monotone allows."""
