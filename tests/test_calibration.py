@@ -1,0 +1,127 @@
+"""Calibration of the move-size quantiles: conformal shifts, the thin-history widening, the fitted GPD tail,
+the time-ordered calibration slice, and JSON storage with the model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ivcrush.constants import QUANTILE_LEVELS
+from ivcrush.training.calibration import (
+    MIN_EXCEEDANCES,
+    Calibration,
+    calibration_slices,
+    conformal_shift,
+    fit_calibration,
+    fit_tail,
+    history_stratum,
+)
+from ivcrush.training.distribution import DEFAULT_TAIL_SCALE, DEFAULT_TAIL_SHAPE
+
+LEVELS = np.asarray(QUANTILE_LEVELS)
+LOGNORMAL_Z = np.array([-1.2816, -0.6745, 0.0, 0.6745, 1.2816])  # standard normal quantiles at the levels
+
+
+def lognormal_events(n: int, seed: int, spread: float = 0.9) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Moves y = scale * exp(spread * N(0,1)) and the quantiles of a model that believes spread 0.5."""
+    rng = np.random.default_rng(seed)
+    scale = rng.uniform(1.0, 6.0, n)
+    y = scale * np.exp(spread * rng.standard_normal(n))
+    narrow = scale[:, None] * np.exp(0.5 * LOGNORMAL_Z[None, :])
+    return narrow, y, rng.integers(0, 12, n)
+
+
+def test_history_strata() -> None:
+    assert list(history_stratum([0, 1, 2, 3, 5, 6, 40, np.nan])) == ["0", "1-2", "1-2", "3-5", "3-5", "6+", "6+", "0"]
+
+
+def test_conformal_shift_is_the_centred_order_statistic() -> None:
+    scores = np.arange(19.0, 0.0, -1.0)  # 19 scores: (n + 1) * level = 2, 5, 10, 15, 18
+    assert [conformal_shift(scores, level) for level in LEVELS] == [2.0, 5.0, 10.0, 15.0, 18.0]
+    assert conformal_shift(np.arange(1.0, 10.0), 0.9) == 9.0
+    assert conformal_shift(np.arange(1.0, 4.0), 0.1) == 1.0  # never outside the scores
+
+
+def test_conformal_shifts_repair_too_narrow_quantiles_on_new_events() -> None:
+    q, y, prior = lognormal_events(3000, seed=1)
+    calibration = fit_calibration(q, y, prior)
+    q_new, y_new, prior_new = lognormal_events(20000, seed=2)
+    before = np.mean((y_new >= q_new[:, 0]) & (y_new <= q_new[:, -1]))
+    adjusted = calibration.adjust(q_new, prior_new)
+    after = np.mean((y_new >= adjusted[:, 0]) & (y_new <= adjusted[:, -1]))
+    assert before < 0.55
+    assert after == pytest.approx(0.8, abs=0.02)
+    assert np.allclose((y_new[:, None] < adjusted).mean(axis=0), LEVELS, atol=0.02)
+    assert np.all(np.diff(adjusted, axis=1) >= 0)
+
+
+def test_thin_history_strata_are_widened_by_their_own_calibration_never_narrowed() -> None:
+    q, y, _ = lognormal_events(4000, seed=3)
+    prior = np.where(np.arange(4000) % 4 == 0, 0, 8)
+    y = np.where(prior == 0, y * np.exp(0.6 * np.random.default_rng(4).standard_normal(4000)), y)  # wilder
+    calibration = fit_calibration(q, y, prior)
+    assert set(calibration.stratum_shifts) == {"0"}  # no event with 1-2 prior moves: nothing to widen by
+    shifts = np.asarray(calibration.stratum_shifts["0"])
+    assert shifts[-1] > 0.1 and shifts[0] < -0.1
+    row = np.array([[1.0, 2.0, 3.0, 4.0, 6.0]])
+    thin, rich = calibration.adjust(row, [0])[0], calibration.adjust(row, [8])[0]
+    assert thin[-1] > rich[-1] and thin[0] < rich[0]
+    assert shifts[2] == 0.0 and shifts[0] == -shifts[-1]
+    # a stratum whose moves are calmer is not narrowed
+    calm_moves = np.where(prior == 0, np.sqrt(y * np.exp(np.log(q[:, 2]))), y)  # half the log-spread
+    calm = fit_calibration(q, calm_moves, prior)
+    assert calm.stratum_shifts["0"] == [0.0] * 5
+
+
+def test_generalized_pareto_tail_is_recovered() -> None:
+    from scipy.stats import genpareto
+
+    z = genpareto.rvs(c=0.25, scale=0.4, size=4000, random_state=5)
+    shape, scale = fit_tail(z)
+    assert shape == pytest.approx(0.25, abs=0.06)
+    assert scale == pytest.approx(0.4, rel=0.1)
+    assert fit_tail(z[: MIN_EXCEEDANCES - 1]) == (DEFAULT_TAIL_SHAPE, DEFAULT_TAIL_SCALE)
+
+
+def test_tail_fitted_on_exceedances_over_the_calibrated_q90() -> None:
+    q, y, prior = lognormal_events(5000, seed=6)
+    calibration = fit_calibration(q, y, prior)
+    assert calibration.fitted_on["exceedances"] >= MIN_EXCEEDANCES
+    q_new, y_new, prior_new = lognormal_events(20000, seed=7)
+    dist = calibration.distribution(q_new, prior_new)
+    for factor in (1.5, 2.0):
+        predicted = dist.sf(factor * dist.q90).mean()
+        observed = np.mean(y_new > factor * dist.q90)
+        assert predicted == pytest.approx(observed, abs=0.01)
+
+
+def test_calibration_is_stored_as_json_and_applies_identically() -> None:
+    q, y, prior = lognormal_events(1000, seed=8)
+    calibration = fit_calibration(q, y, prior)
+    restored = Calibration.from_dict(json.loads(json.dumps(calibration.to_dict())))
+    assert np.array_equal(restored.adjust(q, prior), calibration.adjust(q, prior))
+    assert (restored.tail_shape, restored.tail_scale) == (calibration.tail_shape, calibration.tail_scale)
+
+
+def test_too_few_rows_leave_the_quantiles_alone() -> None:
+    q, y, prior = lognormal_events(10, seed=9)
+    calibration = fit_calibration(q, y, prior)
+    assert np.allclose(calibration.adjust(q, prior), q)
+    assert "fewer than" in str(calibration.fitted_on["note"])
+
+
+def test_calibration_slices_are_the_latest_tenths_each_fitted_on_what_was_known_before() -> None:
+    decided = pd.Series(pd.date_range("2023-01-02 21:00", periods=100, freq="D", tz="UTC"))
+    known = decided + pd.Timedelta(days=2)  # outcomes known two days after the decision
+    slices = calibration_slices(decided, known, slices=3, share=0.1)
+    assert [list(np.flatnonzero(forecast)) for _, forecast in slices] == [
+        list(range(70, 80)),
+        list(range(80, 90)),
+        list(range(90, 100)),
+    ]
+    for fit, forecast in slices:
+        assert known[fit].max() < decided[forecast].min()
+        assert fit.sum() == np.flatnonzero(forecast)[0] - 2  # the two events whose outcome came later are left out

@@ -1,0 +1,218 @@
+"""Calibration of the move-size quantiles, fitted at every training on the training window alone.
+
+The training window's latest `CALIBRATION_SLICES` slices (each `SLICE_SHARE` of its labelled rows, by
+decision time) are each forecast by a model trained only on the outcomes known before that slice began
+(`calibration_slices`). These out-of-fold forecasts of the most recent 30% and the realised moves give:
+
+1. **Conformal interval shifts** (CQR in log space, nested intervals): for the interval (q10, q90) the score
+   of an event is how far, in log, it falls outside, e = max(log(q10 / y), log(y / q90)); c80 is the
+   order statistic k = round((n + 1) 0.8) of the scores (centred, not conservative: a new event falls
+   inside the shifted interval with probability k / (n + 1) ~ 0.8). At predict time q10 -> q10 exp(-c80),
+   q90 -> q90 exp(c80); likewise (q25, q75) with 0.5; the median is left alone. c < 0 narrows. Recent slices,
+   because the miscalibration drifts; interval shifts (2 numbers) rather than one shift per quantile,
+   because on a few hundred events per-quantile shifts (5 numbers) move more with the noise than they fix.
+2. **Thin-history widening** (Mondrian by prior trusted moves, `hm_prior_events`): events with 0 or 1-2
+   prior trusted moves get their stratum's own interval shifts on top, computed on that stratum's events
+   after step 1, only widening (c >= 0), shrunk towards 0 by n / (n + `STRATUM_SHRINKAGE`).
+3. **Tail**: the exceedances of the realised move over the calibrated q90, in units of q90,
+   z = (y - q90) / q90 for y > q90, get a generalized Pareto fit (maximum likelihood on a grid,
+   0 <= xi <= `MAX_TAIL_SHAPE`); with fewer than `MIN_EXCEEDANCES` the default tail stays.
+
+`Calibration` is plain numbers (JSON with the model) and applies to any model's quantiles at predict time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ivcrush.constants import QUANTILE_LEVELS
+from ivcrush.training.distribution import (
+    DEFAULT_TAIL_SCALE,
+    DEFAULT_TAIL_SHAPE,
+    MAX_TAIL_SHAPE,
+    MoveDistribution,
+)
+
+CALIBRATION_SLICES = 3
+SLICE_SHARE = 0.1
+MIN_CALIBRATION_ROWS = 40
+STRATA: dict[str, tuple[float, float]] = {"0": (0, 0), "1-2": (1, 2), "3-5": (3, 5), "6+": (6, math.inf)}
+THIN_STRATA = ("0", "1-2")
+STRATUM_SHRINKAGE = 30.0
+MIN_EXCEEDANCES = 8
+MOVE_FLOOR = 0.01  # % : a zero move scores as this (log scores)
+
+
+def history_stratum(prior_events: Sequence[float] | np.ndarray | pd.Series) -> np.ndarray:
+    """The prior-trusted-history stratum of each event: "0", "1-2", "3-5" or "6+" (missing counts as 0)."""
+    count = np.nan_to_num(np.asarray(prior_events, dtype="float64"), nan=0.0)
+    out = np.empty(count.shape, dtype=object)
+    for name, (low, high) in STRATA.items():
+        out[(count >= low) & (count <= high)] = name
+    return out
+
+
+def calibration_slices(
+    decided_at: pd.Series,
+    known_at: pd.Series,
+    slices: int = CALIBRATION_SLICES,
+    share: float = SLICE_SHARE,
+) -> list[tuple[pd.Series, pd.Series]]:
+    """(fit, forecast) masks over a training window's labelled rows, oldest slice first: the latest `slices`
+    slices of `share` of the rows each by decision time, and for each the rows whose outcome was known
+    strictly before the slice's first decision (what its out-of-fold model may train on)."""
+    decided = pd.to_datetime(decided_at, utc=True)
+    known = pd.to_datetime(known_at, utc=True)
+    order = decided.sort_values(kind="mergesort")
+    starts = [order.iloc[min(len(order) - 1, int(len(order) * (1 - share * i)))] for i in range(slices, 0, -1)]
+    ends = [*starts[1:], None]
+    return [
+        (known < start, (decided >= start) & (decided < end if end is not None else True))
+        for start, end in zip(starts, ends, strict=True)
+    ]
+
+
+def conformal_shift(scores: np.ndarray, level: float) -> float:
+    """Split-conformal shift of one quantile: the k-th smallest score with k = round((n + 1) level); by
+    exchangeability a new event falls below the shifted quantile with probability k / (n + 1) ~ level."""
+    scores = np.sort(np.asarray(scores, dtype="float64"))
+    if len(scores) == 0:
+        return 0.0
+    k = int(np.clip(round((len(scores) + 1) * level), 1, len(scores)))
+    return float(scores[k - 1])
+
+
+def _scores(y: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
+    return np.log(np.maximum(y, MOVE_FLOOR))[:, None] - np.log(np.maximum(quantiles, MOVE_FLOOR))
+
+
+def _interval_shifts(scores: np.ndarray) -> np.ndarray:
+    """Log shifts of q10..q90 from the scores log(y / q): the nested intervals' conformal shifts (step 1)."""
+    levels = np.asarray(QUANTILE_LEVELS)
+    shifts = np.zeros(len(levels))
+    for low in range(len(levels) // 2):
+        high = len(levels) - 1 - low
+        outside = np.maximum(-scores[:, low], scores[:, high])
+        c = conformal_shift(outside, levels[high] - levels[low])
+        shifts[low], shifts[high] = -c, c
+    return shifts
+
+
+def _shift(quantiles: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    return np.sort(quantiles * np.exp(shifts), axis=-1)
+
+
+def _gpd_loglik(z: np.ndarray, shapes: np.ndarray, log_scales: np.ndarray) -> np.ndarray:
+    """Log-likelihood of the excesses z on a grid (scale x shape)."""
+    sigma = np.exp(log_scales)[:, None, None]
+    xi = shapes[None, :, None]
+    ratio = z[None, None, :] / sigma
+    safe = np.where(xi > 0, xi, 1.0)
+    log_term = np.where(xi > 0, (1 + 1 / safe) * np.log1p(safe * ratio), ratio)
+    return -len(z) * np.log(sigma[:, :, 0]) - log_term.sum(axis=2)
+
+
+def fit_tail(exceedances: np.ndarray) -> tuple[float, float]:
+    """Generalized Pareto (xi, sigma) of excesses z > 0 by maximum likelihood, 0 <= xi <= `MAX_TAIL_SHAPE`:
+    a coarse grid, then a fine one around its best point (deterministic, no optimiser)."""
+    z = np.asarray(exceedances, dtype="float64")
+    z = z[np.isfinite(z) & (z > 0)]
+    if len(z) < MIN_EXCEEDANCES:
+        return DEFAULT_TAIL_SHAPE, DEFAULT_TAIL_SCALE
+    shapes, log_scales = np.linspace(0.0, MAX_TAIL_SHAPE, 19), np.linspace(math.log(0.02), math.log(5.0), 56)
+    for _ in range(2):
+        loglik = _gpd_loglik(z, shapes, log_scales)
+        i, j = np.unravel_index(np.argmax(loglik), loglik.shape)
+        shape_step, scale_step = shapes[1] - shapes[0], log_scales[1] - log_scales[0]
+        best_shape, best_log_scale = shapes[j], log_scales[i]
+        shapes = np.clip(np.linspace(best_shape - shape_step, best_shape + shape_step, 21), 0.0, MAX_TAIL_SHAPE)
+        log_scales = np.linspace(best_log_scale - scale_step, best_log_scale + scale_step, 21)
+    return round(float(best_shape), 4), round(float(math.exp(best_log_scale)), 4)
+
+
+@dataclass
+class Calibration:
+    """Conformal shifts (log multipliers per quantile), thin-stratum shifts and the fitted tail."""
+
+    shifts: list[float] = field(default_factory=lambda: [0.0] * len(QUANTILE_LEVELS))
+    stratum_shifts: dict[str, list[float]] = field(default_factory=dict)
+    tail_shape: float = DEFAULT_TAIL_SHAPE
+    tail_scale: float = DEFAULT_TAIL_SCALE
+    fitted_on: dict[str, object] = field(default_factory=dict)
+
+    def adjust(self, quantiles: np.ndarray, prior_events: Sequence[float] | np.ndarray | None = None) -> np.ndarray:
+        """The calibrated (n, 5) quantiles: global shifts, then the thin strata's widening."""
+        q = _shift(np.atleast_2d(np.asarray(quantiles, dtype="float64")), np.asarray(self.shifts))
+        if prior_events is None or not self.stratum_shifts:
+            return q
+        strata = history_stratum(prior_events)
+        for name, shifts in self.stratum_shifts.items():
+            rows = strata == name
+            q[rows] = _shift(q[rows], np.asarray(shifts))
+        return q
+
+    def distribution(
+        self, quantiles: np.ndarray, prior_events: Sequence[float] | np.ndarray | None = None
+    ) -> MoveDistribution:
+        """The calibrated forecast distribution of each row."""
+        return MoveDistribution(self.adjust(quantiles, prior_events), self.tail_shape, self.tail_scale)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> Calibration:
+        return cls(**{key: data[key] for key in cls.__dataclass_fields__ if key in data})  # type: ignore[arg-type]
+
+
+def fit_calibration(
+    quantiles: np.ndarray,
+    y: np.ndarray,
+    prior_events: Sequence[float] | np.ndarray | None = None,
+    *,
+    thin_strata: Sequence[str] = THIN_STRATA,
+    shrinkage: float = STRATUM_SHRINKAGE,
+) -> Calibration:
+    """Calibration from the out-of-fold (n, 5) quantiles and realised moves `y` of the calibration slices
+    (and each event's prior trusted moves, for the thin-history widening)."""
+    q = np.sort(np.asarray(quantiles, dtype="float64"), axis=1)
+    y = np.asarray(y, dtype="float64")
+    keep = ~np.isnan(q).any(axis=1) & ~np.isnan(y)
+    q, y = q[keep], y[keep]
+    if len(y) < MIN_CALIBRATION_ROWS:
+        return Calibration(fitted_on={"rows": len(y), "note": f"fewer than {MIN_CALIBRATION_ROWS} rows"})
+    scores = _scores(y, q)
+    shifts = _interval_shifts(scores)
+    calibration = Calibration(shifts=shifts.round(6).tolist())
+    strata_rows: dict[str, int] = {}
+    if prior_events is not None:
+        strata = history_stratum(np.asarray(prior_events, dtype="float64")[keep])
+        adjusted = calibration.adjust(q)
+        for name in thin_strata:
+            rows = strata == name
+            strata_rows[name] = int(rows.sum())
+            if not rows.any():
+                continue
+            local = _scores(y[rows], adjusted[rows])
+            local_shifts = _interval_shifts(local)
+            widen = local_shifts * (np.asarray(QUANTILE_LEVELS) - 0.5) > 0  # lower ends down, upper ends up
+            weight = rows.sum() / (rows.sum() + shrinkage)
+            calibration.stratum_shifts[name] = (local_shifts * widen * weight + 0.0).round(6).tolist()
+        q_final = calibration.adjust(q, np.asarray(prior_events, dtype="float64")[keep])
+    else:
+        q_final = calibration.adjust(q)
+    top = q_final[:, -1]
+    over = y > top
+    calibration.tail_shape, calibration.tail_scale = fit_tail((y[over] - top[over]) / top[over])
+    calibration.fitted_on = {
+        "rows": len(y),
+        "exceedances": int(over.sum()),
+        "thin_stratum_rows": strata_rows,
+        "tail": "fitted" if over.sum() >= MIN_EXCEEDANCES else f"default: fewer than {MIN_EXCEEDANCES} exceedances",
+    }
+    return calibration

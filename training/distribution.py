@@ -1,0 +1,333 @@
+"""The forecast distribution of |move| (in %), one object for evaluation, serving and the backtests.
+
+`MoveDistribution` holds n events' distributions at once (numpy, no scipy), built from the five quantiles
+q10..q90 of |move| (`QUANTILE_LEVELS`) and a generalized Pareto tail:
+
+- **Body** (0 <= x <= q90): the CDF F is the monotone cubic (PCHIP, Fritsch-Carlson slopes) through the knots
+  (0, 0), (q10, .1), (q25, .25), (q50, .5), (q75, .75), (q90, .9); it reproduces every quantile exactly.
+  Equal quantiles are separated by `TIE_GAP` x q90 so that F stays strictly increasing.
+- **Tail** (x > q90): P(|X| > x) = 0.1 x GPD_sf((x - q90) / (sigma q90); xi), the survival function of
+  `scipy.stats.genpareto(c=xi, scale=sigma)` at the excess measured in units of q90:
+  0.1 (1 + xi z / sigma)^(-1/xi), and 0.1 exp(-z / sigma) at xi = 0. Continuous at q90 (0.1 on both sides);
+  the body's slope at q90 is the tail's density 0.1 / (sigma q90) where monotonicity allows (then F is C1).
+  0 <= xi < 1 (`MAX_TAIL_SHAPE`): mass beyond every finite x and a finite mean.
+
+Payoffs are exact integrals of the exceedance: E[(|X| - k)+] = int_k^inf P(|X| > x) dx and the capped payoff
+of a spread of width w, E[min((|X| - k)+, w)] = int_k^(k+w) P(|X| > x) dx. Sides: the sign of the move is
+independent of |X|, up with probability p_up (0.5 unless a direction forecast is used).
+
+Shapes follow scipy.stats: parameters have the batch shape (n,); an argument broadcasts against (n,) from
+the right (x of shape (m, 1) gives (m, n); for one event, x of shape (m,) gives (m,)).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ivcrush.constants import QUANTILE_LEVELS
+
+LEVELS = np.array([0.0, *QUANTILE_LEVELS])  # the CDF at the knots 0, q10, ..., q90
+TAIL_MASS = 1.0 - QUANTILE_LEVELS[-1]  # P(|X| > q90) = 0.1
+# A tail that fits the real snapshot's out-of-fold residuals (see training.calibration); used where no fitted
+# tail is given (baselines, too few exceedances to fit).
+DEFAULT_TAIL_SHAPE = 0.1
+DEFAULT_TAIL_SCALE = 0.45
+MAX_TAIL_SHAPE = 0.9
+MIN_TAIL_SCALE = 1e-3
+TIE_GAP = 1e-6
+MIN_Q90 = 1e-6
+_NEWTON_STEPS = 60
+
+
+def _as_batch(value: float | Sequence[float] | np.ndarray, n: int) -> np.ndarray:
+    array = np.asarray(value, dtype="float64")
+    return np.broadcast_to(array, (n,)).copy() if array.ndim <= 1 else array.reshape(n)
+
+
+class MoveDistribution:
+    """n distributions of |move| in % (see the module docstring); NaN quantiles give NaN everywhere."""
+
+    def __init__(
+        self,
+        quantiles: Sequence[float] | np.ndarray,
+        tail_shape: float | Sequence[float] | np.ndarray = DEFAULT_TAIL_SHAPE,
+        tail_scale: float | Sequence[float] | np.ndarray = DEFAULT_TAIL_SCALE,
+    ) -> None:
+        q = np.atleast_2d(np.asarray(quantiles, dtype="float64"))
+        if q.ndim != 2 or q.shape[1] != len(QUANTILE_LEVELS):
+            raise ValueError(f"expected (n, {len(QUANTILE_LEVELS)}) quantiles {QUANTILE_LEVELS}, got {q.shape}")
+        n = q.shape[0]
+        self.valid = ~np.isnan(q).any(axis=1)
+        q = np.where(self.valid[:, None], q, 1.0)  # placeholders, reported as NaN
+        q = np.maximum.accumulate(np.maximum(q, 0.0), axis=1)  # non-crossing, non-negative
+        gap = TIE_GAP * np.maximum(q[:, -1], MIN_Q90)
+        knots = np.zeros((n, q.shape[1] + 1))
+        for j in range(q.shape[1]):  # strictly increasing from 0
+            knots[:, j + 1] = np.maximum(q[:, j], knots[:, j] + gap)
+        self.knots = knots  # (n, 6): 0, q10, ..., q90
+        self.tail_shape = np.clip(_as_batch(tail_shape, n), 0.0, MAX_TAIL_SHAPE)
+        self.tail_scale = np.maximum(_as_batch(tail_scale, n), MIN_TAIL_SCALE)
+        self._slopes = self._pchip_slopes()
+        h = np.diff(self.knots, axis=1)
+        body_cdf_integral = h * ((LEVELS[:-1] + LEVELS[1:]) / 2 + h * (self._slopes[:, :-1] - self._slopes[:, 1:]) / 12)
+        # int_0^knot_j P(|X| > x) dx, per knot
+        self._cum_sf = np.concatenate([np.zeros((n, 1)), np.cumsum(h - body_cdf_integral, axis=1)], axis=1)
+
+    # -------------------------------------------------------------------------------------------- shape
+
+    def __len__(self) -> int:
+        return self.knots.shape[0]
+
+    @property
+    def quantiles(self) -> np.ndarray:
+        """The (n, 5) quantiles q10..q90 the distribution reproduces (NaN rows where invalid)."""
+        return np.where(self.valid[:, None], self.knots[:, 1:], np.nan)
+
+    @property
+    def q90(self) -> np.ndarray:
+        return self.knots[:, -1]
+
+    def take(self, index: int | Sequence[int] | np.ndarray) -> MoveDistribution:
+        """The distributions of the events at `index` (a position or positions)."""
+        rows = np.atleast_1d(np.arange(len(self))[index])
+        return MoveDistribution(self.quantiles[rows], self.tail_shape[rows], self.tail_scale[rows])
+
+    # -------------------------------------------------------------------------------------- probability
+
+    def cdf(self, x: float | np.ndarray) -> np.ndarray:
+        """P(|X| <= x)."""
+        return 1.0 - self.sf(x)
+
+    def sf(self, x: float | np.ndarray) -> np.ndarray:
+        """The exceedance P(|X| > x)."""
+        x, row = self._broadcast(x)
+        out = np.ones_like(x)
+        tail = x > self.q90[row]
+        out[tail] = self._tail_sf(x[tail], row[tail])
+        body = (x > 0) & ~tail
+        if body.any():
+            out[body] = 1.0 - self._body_cdf(x[body], row[body])
+        return self._finish(out, row, x)
+
+    exceedance = sf
+
+    def ppf(self, p: float | np.ndarray) -> np.ndarray:
+        """The quantile function: the x with P(|X| <= x) = p (0 at p = 0, inf at p = 1)."""
+        p, row = self._broadcast(p)
+        out = np.full_like(p, np.nan)
+        inside = (p >= 0) & (p <= 1)
+        tail = inside & (p > LEVELS[-1])
+        excess = TAIL_MASS / np.maximum(1.0 - p[tail], 1e-300)  # 1 / (GPD sf) at the point
+        out[tail] = self.q90[row[tail]] + self._scale(row[tail]) * _log_gpd_inverse(
+            np.log(excess), self.tail_shape[row[tail]]
+        )
+        out[inside & (p == 1)] = np.inf
+        body = inside & ~tail
+        out[body] = self._body_ppf(p[body], row[body])
+        return self._finish(out, row, p)
+
+    def pdf(self, x: float | np.ndarray) -> np.ndarray:
+        """The density of |X| (for plots and tests)."""
+        x, row = self._broadcast(x)
+        out = np.zeros_like(x)
+        tail = x > self.q90[row]
+        z = (x[tail] - self.q90[row[tail]]) / self._scale(row[tail])
+        xi = self.tail_shape[row[tail]]
+        out[tail] = TAIL_MASS / self._scale(row[tail]) * np.exp(-(1 + xi) * _log1p_over(xi, z))
+        body = (x >= 0) & ~tail
+        j, t, h = self._segment(x[body], row[body])
+        m0, m1 = self._slopes[row[body], j], self._slopes[row[body], j + 1]
+        f0, f1 = LEVELS[j], LEVELS[j + 1]
+        out[body] = (6 * t * t - 6 * t) * (f0 - f1) / h + (3 * t * t - 4 * t + 1) * m0 + (3 * t * t - 2 * t) * m1
+        return self._finish(out, row, x)
+
+    # ------------------------------------------------------------------------------------------ payoffs
+
+    def mean(self) -> np.ndarray:
+        """E|X|."""
+        return self.expected_excess(0.0)
+
+    def expected_excess(self, k: float | np.ndarray, width: float | np.ndarray | None = None) -> np.ndarray:
+        """E[(|X| - k)+] or, with a width w, E[min((|X| - k)+, w)]: the payout of short options k % away
+        (both sides together: |X| beyond k), capped by long options w further out."""
+        if width is not None:
+            k, width = np.broadcast_arrays(np.asarray(k, dtype="float64"), np.asarray(width, dtype="float64"))
+        k, row = self._broadcast(k)
+        out = self._excess(k, row)
+        if width is not None:
+            out = out - self._excess(k + np.maximum(np.broadcast_to(width, k.shape), 0.0), row)
+        return self._finish(out, row, k)
+
+    def side_excess(
+        self, k: float | np.ndarray, width: float | np.ndarray | None = None, side_probability: float | np.ndarray = 0.5
+    ) -> np.ndarray:
+        """One side's payout: P(move on that side) x `expected_excess` (put side: 1 - p_up, call side: p_up)."""
+        return np.asarray(side_probability, dtype="float64") * self.expected_excess(k, width)
+
+    def structure_payout(
+        self,
+        put_distance: float | np.ndarray | None,
+        call_distance: float | np.ndarray | None,
+        put_width: float | np.ndarray | None = None,
+        call_width: float | np.ndarray | None = None,
+        p_up: float | np.ndarray = 0.5,
+    ) -> np.ndarray:
+        """Expected payout of short put / call (distances in % of spot, None = no such side), each capped by
+        its long wing `width` % further out (None = naked): strangle, credit spread or iron condor."""
+        total: np.ndarray | float = 0.0
+        if put_distance is not None:
+            total = total + self.side_excess(put_distance, put_width, 1.0 - np.asarray(p_up, dtype="float64"))
+        if call_distance is not None:
+            total = total + self.side_excess(call_distance, call_width, p_up)
+        return np.asarray(total, dtype="float64")
+
+    def prob_loss(
+        self,
+        credit: float | np.ndarray,
+        put_distance: float | np.ndarray | None,
+        call_distance: float | np.ndarray | None,
+        put_width: float | np.ndarray | None = None,
+        call_width: float | np.ndarray | None = None,
+        p_up: float | np.ndarray = 0.5,
+    ) -> np.ndarray:
+        """P(payout > credit) of that structure (credit in % of spot): the move passes a short strike by more
+        than the credit, on a side whose wing is wider than the credit."""
+        p_up = np.asarray(p_up, dtype="float64")
+        credit = np.asarray(credit, dtype="float64")
+        total: np.ndarray | float = 0.0
+        for distance, width, share in ((put_distance, put_width, 1.0 - p_up), (call_distance, call_width, p_up)):
+            if distance is None:
+                continue
+            can_lose = True if width is None else np.asarray(width, dtype="float64") > credit
+            total = total + share * np.where(can_lose, self.sf(np.asarray(distance) + credit), 0.0)
+        return np.asarray(total, dtype="float64")
+
+    # ----------------------------------------------------------------------------------------- sampling
+
+    def sample(
+        self, size: int, rng: np.random.Generator | int | None = None, p_up: float | np.ndarray | None = None
+    ) -> np.ndarray:
+        """`size` draws per event, shape (size, n): |X|, or the signed move when `p_up` is given."""
+        rng = np.random.default_rng(rng)
+        draws = self.ppf(rng.random((size, len(self))))
+        if p_up is None:
+            return draws
+        up = rng.random((size, len(self))) < np.asarray(p_up, dtype="float64")
+        return np.where(up, draws, -draws)
+
+    # ---------------------------------------------------------------------------------------- internals
+
+    def _scale(self, row: np.ndarray) -> np.ndarray:
+        return self.tail_scale[row] * self.q90[row]
+
+    def _broadcast(self, value: float | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        value = np.asarray(value, dtype="float64")
+        value, row = np.broadcast_arrays(value, np.arange(len(self)) if len(self) > 1 else np.zeros((), int))
+        return value.astype("float64").copy(), row
+
+    def _finish(self, out: np.ndarray, row: np.ndarray, arg: np.ndarray) -> np.ndarray:
+        """NaN where the distribution or the argument is missing; a numpy scalar for a scalar result."""
+        return np.where(self.valid[row] & ~np.isnan(arg), out, np.nan)[()]
+
+    def _pchip_slopes(self) -> np.ndarray:
+        """Fritsch-Carlson slopes of the CDF at the knots; at q90 the tail's density where monotone allows."""
+        h = np.diff(self.knots, axis=1)
+        secant = np.diff(LEVELS) / h
+        w1, w2 = 2 * h[:, 1:] + h[:, :-1], h[:, 1:] + 2 * h[:, :-1]
+        interior = (w1 + w2) / (w1 / secant[:, :-1] + w2 / secant[:, 1:])
+        first = ((2 * h[:, 0] + h[:, 1]) * secant[:, 0] - h[:, 0] * secant[:, 1]) / (h[:, 0] + h[:, 1])
+        first = np.clip(first, 0.0, 3 * secant[:, 0])
+        last = np.clip(TAIL_MASS / (self.tail_scale * self.q90), 0.0, 3 * secant[:, -1])
+        return np.column_stack([first, interior, last])
+
+    def _segment(self, x: np.ndarray, row: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Segment j (knot j <= x < knot j+1), position t in [0, 1] in it and its width, per element."""
+        knots = self.knots[row]
+        j = np.clip((knots[:, 1:-1] <= x[:, None]).sum(axis=1), 0, knots.shape[1] - 2)
+        lo = knots[np.arange(len(x)), j]
+        h = knots[np.arange(len(x)), j + 1] - lo
+        return j, np.clip((x - lo) / h, 0.0, 1.0), h
+
+    def _hermite(self, j: np.ndarray, t: np.ndarray, h: np.ndarray, row: np.ndarray) -> np.ndarray:
+        t2, t3 = t * t, t * t * t
+        m0, m1 = self._slopes[row, j], self._slopes[row, j + 1]
+        return (
+            (2 * t3 - 3 * t2 + 1) * LEVELS[j]
+            + (t3 - 2 * t2 + t) * h * m0
+            + (-2 * t3 + 3 * t2) * LEVELS[j + 1]
+            + (t3 - t2) * h * m1
+        )
+
+    def _body_cdf(self, x: np.ndarray, row: np.ndarray) -> np.ndarray:
+        j, t, h = self._segment(x, row)
+        return self._hermite(j, t, h, row)
+
+    def _body_ppf(self, p: np.ndarray, row: np.ndarray) -> np.ndarray:
+        """Inverts the monotone cubic of p's segment: Newton steps kept inside a shrinking bracket."""
+        j = np.clip(np.searchsorted(LEVELS, p, side="right") - 1, 0, len(LEVELS) - 2)
+        lo_x = self.knots[row, j]
+        h = self.knots[row, j + 1] - lo_x
+        lo, hi = np.zeros_like(p), np.ones_like(p)
+        t = (p - LEVELS[j]) / (LEVELS[j + 1] - LEVELS[j])
+        m0, m1 = self._slopes[row, j], self._slopes[row, j + 1]
+        for _ in range(_NEWTON_STEPS):
+            error = self._hermite(j, t, h, row) - p
+            lo, hi = np.where(error < 0, t, lo), np.where(error > 0, t, hi)
+            if np.all(np.abs(error) < 1e-13):
+                break
+            t2 = t * t
+            slope = (
+                (6 * t2 - 6 * t) * (LEVELS[j] - LEVELS[j + 1])
+                + (3 * t2 - 4 * t + 1) * h * m0
+                + (3 * t2 - 2 * t) * h * m1
+            )
+            step = np.where(slope > 0, t - error / np.where(slope > 0, slope, 1.0), -1.0)
+            t = np.where((step > lo) & (step < hi), step, (lo + hi) / 2)
+        return lo_x + t * h
+
+    def _tail_sf(self, x: np.ndarray, row: np.ndarray) -> np.ndarray:
+        z = (x - self.q90[row]) / self._scale(row)
+        return TAIL_MASS * np.exp(-_log1p_over(self.tail_shape[row], z))
+
+    def _tail_excess(self, x: np.ndarray, row: np.ndarray) -> np.ndarray:
+        """int_x^inf P(|X| > u) du for x >= q90: 0.1 s / (1 - xi) (1 + xi z)^(1 - 1/xi)."""
+        xi, scale = self.tail_shape[row], self._scale(row)
+        z = (x - self.q90[row]) / scale
+        return TAIL_MASS * scale / (1 - xi) * np.exp(-(1 - xi) * _log1p_over(xi, z))
+
+    def _excess(self, k: np.ndarray, row: np.ndarray) -> np.ndarray:
+        """int_k^inf P(|X| > x) dx for every k (P = 1 below 0)."""
+        out = np.empty_like(k)
+        tail = k >= self.q90[row]
+        out[tail] = self._tail_excess(k[tail], row[tail])
+        body = ~tail
+        kb, rb = np.maximum(k[body], 0.0), row[body]
+        j, t, h = self._segment(kb, rb)
+        m0, m1 = self._slopes[rb, j], self._slopes[rb, j + 1]
+        t2, t3, t4 = t * t, t**3, t**4
+        cdf_integral = h * (
+            (t4 / 2 - t3 + t) * LEVELS[j]
+            + (t4 / 4 - 2 * t3 / 3 + t2 / 2) * h * m0
+            + (-t4 / 2 + t3) * LEVELS[j + 1]
+            + (t4 / 4 - t3 / 3) * h * m1
+        )
+        up_to_k = self._cum_sf[rb, j] + t * h - cdf_integral
+        below_zero = np.maximum(-k[body], 0.0)  # P(|X| > x) = 1 for x < 0
+        out[body] = self._cum_sf[rb, -1] - up_to_k + self._tail_excess(self.q90[rb], rb) + below_zero
+        return out
+
+
+def _log1p_over(xi: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """log(1 + xi z) / xi, and z at xi = 0 (the exponential limit)."""
+    small = np.abs(xi) < 1e-9
+    safe = np.where(small, 1.0, xi)
+    return np.where(small, z, np.log1p(safe * z) / safe)
+
+
+def _log_gpd_inverse(log_ratio: np.ndarray, xi: np.ndarray) -> np.ndarray:
+    """The standard GPD excess z whose survival is exp(-log_ratio): (exp(xi log_ratio) - 1) / xi."""
+    small = np.abs(xi) < 1e-9
+    safe = np.where(small, 1.0, xi)
+    return np.where(small, log_ratio, np.expm1(safe * log_ratio) / safe)
