@@ -13,6 +13,7 @@ from ivcrush.constants import QUANTILE_LEVELS
 from ivcrush.training.calibration import (
     MIN_EXCEEDANCES,
     Calibration,
+    calibrate_window,
     calibration_slices,
     conformal_shift,
     fit_calibration,
@@ -125,3 +126,28 @@ def test_calibration_slices_are_the_latest_tenths_each_fitted_on_what_was_known_
     for fit, forecast in slices:
         assert known[fit].max() < decided[forecast].min()
         assert fit.sum() == np.flatnonzero(forecast)[0] - 2  # the two events whose outcome came later are left out
+
+
+def test_calibrate_window_forecasts_each_slice_from_earlier_outcomes_only() -> None:
+    rng = np.random.default_rng(10)
+    n = 600
+    decided = pd.Series(pd.date_range("2023-01-02 21:00", periods=n, freq="12h", tz="UTC"))
+    rows = pd.DataFrame(
+        {
+            "event_timestamp": decided,
+            "outcome_known_at": decided + pd.Timedelta(days=1),
+            "abs_close_move_pct": 3.0 * np.exp(0.9 * rng.standard_normal(n)),
+            "hm_prior_events": rng.integers(0, 12, n),
+        }
+    )
+    calls = []
+
+    def forecast(fit: pd.DataFrame, target: pd.DataFrame) -> np.ndarray:
+        calls.append((fit["outcome_known_at"].max(), target["event_timestamp"].min(), len(target)))
+        return np.tile(3.0 * np.exp(0.5 * LOGNORMAL_Z), (len(target), 1))  # too narrow
+
+    calibration = calibrate_window(rows, forecast)
+    assert len(calls) == 3 and [size for *_, size in calls] == [60, 60, 60]
+    assert all(known < first for known, first, _ in calls)
+    assert calibration.fitted_on["rows"] == 180 and calibration.fitted_on["slices"] == 3
+    assert calibration.shifts[-1] > 0.2 and calibration.shifts[0] == -calibration.shifts[-1]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import genpareto
 
-from ivcrush.constants import QUANTILE_LEVELS
+from ivcrush.constants import QUANTILE_LEVELS, QUANTILE_NAMES
 from ivcrush.training.distribution import MoveDistribution
 
 LEVELS = np.asarray(QUANTILE_LEVELS)
@@ -119,3 +119,13 @@ def test_shapes_follow_scipy_broadcasting_and_nan_rows_stay_nan() -> None:
     assert dist.sample(10, rng=1).shape == (10, 3)
     scalar = single.sf(2.0)
     assert np.ndim(scalar) == 0 and f"{scalar:.0%}" == f"{float(scalar):.0%}"  # formats like a float (serving)
+
+
+def test_from_frame_reads_quantile_and_tail_columns() -> None:
+    import pandas as pd
+
+    frame = pd.DataFrame([[1.0, 2.0, 3.0, 4.0, 5.0, 0.2, 0.3]], columns=[*QUANTILE_NAMES, "tail_shape", "tail_scale"])
+    dist = MoveDistribution.from_frame(frame)
+    assert dist.tail_shape[0] == 0.2 and dist.tail_scale[0] == 0.3
+    assert np.allclose(dist.quantiles, [[1.0, 2.0, 3.0, 4.0, 5.0]])
+    assert MoveDistribution.from_frame(frame[list(QUANTILE_NAMES)], tail_shape=0.0).tail_shape[0] == 0.0

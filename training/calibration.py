@@ -24,7 +24,7 @@ decision time) are each forecast by a model trained only on the outcomes known b
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -46,6 +46,9 @@ THIN_STRATA = ("0", "1-2")
 STRATUM_SHRINKAGE = 30.0
 MIN_EXCEEDANCES = 8
 MOVE_FLOOR = 0.01  # % : a zero move scores as this (log scores)
+MOVE_LABEL = "abs_close_move_pct"
+# (rows a model may train on, rows it forecasts) -> (n, 5) quantiles q10..q90 of the forecast rows
+Forecast = Callable[[pd.DataFrame, pd.DataFrame], np.ndarray]
 
 
 def history_stratum(prior_events: Sequence[float] | np.ndarray | pd.Series) -> np.ndarray:
@@ -214,5 +217,36 @@ def fit_calibration(
         "exceedances": int(over.sum()),
         "thin_stratum_rows": strata_rows,
         "tail": "fitted" if over.sum() >= MIN_EXCEEDANCES else f"default: fewer than {MIN_EXCEEDANCES} exceedances",
+    }
+    return calibration
+
+
+def calibrate_window(
+    rows: pd.DataFrame,
+    forecast: Forecast,
+    *,
+    slices: int = CALIBRATION_SLICES,
+    share: float = SLICE_SHARE,
+    label: str = MOVE_LABEL,
+) -> Calibration:
+    """The calibration of one training window: `rows` are its labelled (trusted) rows with event_timestamp,
+    outcome_known_at, `label` and hm_prior_events; `forecast` trains on its first argument only and returns
+    the quantiles of its second (one call per slice, oldest first)."""
+    quantiles, forecast_rows = [], []
+    for fit, forecast_mask in calibration_slices(rows["event_timestamp"], rows["outcome_known_at"], slices, share):
+        if not forecast_mask.any() or not fit.any():
+            continue
+        quantiles.append(np.asarray(forecast(rows[fit], rows[forecast_mask]), dtype="float64"))
+        forecast_rows.append(rows[forecast_mask])
+    if not quantiles:
+        return Calibration(fitted_on={"rows": 0, "note": "no out-of-fold slice could be forecast"})
+    slice_rows = pd.concat(forecast_rows)
+    calibration = fit_calibration(
+        np.vstack(quantiles), slice_rows[label].to_numpy(dtype="float64"), slice_rows["hm_prior_events"].to_numpy()
+    )
+    calibration.fitted_on |= {
+        "slices": len(quantiles),
+        "first_decision": str(slice_rows["event_timestamp"].min()),
+        "last_decision": str(slice_rows["event_timestamp"].max()),
     }
     return calibration
