@@ -3,7 +3,7 @@
 The wheel is built from a copy of the checkout (nothing is written into the checkout) and installed into a
 fresh virtualenv. That venv sees this test environment's libraries through a path in a .pth file (dbt,
 Feast, LightGBM are not installed again), but not its editable `ivcrush`: the package comes only from the
-wheel. The main job then runs on a small sample database in an empty folder.
+wheel. The main job then runs on a small sample database in an empty folder, and Feast's CLI on its result.
 """
 
 from __future__ import annotations
@@ -117,4 +117,6 @@ def test_installed_package_runs_the_main_job_in_an_empty_folder(installed: Path,
     run(str(installed / "ivcrush"), "sample-db", str(cwd / "sample.db"), "--tickers", "40", "--years", "3")
     output = run(str(installed / "ivcrush"), "run", "--db", str(cwd / "sample.db"), "--workdir", str(cwd / "work"))
     assert "main job done" in output
+    listed = run(str(installed / "ivcrush"), "feast", "--workdir", str(cwd / "work"), "--", "feature-views", "list")
+    assert "historical_move_features" in listed
     assert sorted(path.name for path in cwd.iterdir()) == ["sample.db", "work"]
