@@ -11,7 +11,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from ivcrush import __version__
-from ivcrush.cli.commands import backtest, data, model, run, serve
+from ivcrush.cli.commands import backtest, data, feast, model, run, serve
 from ivcrush.cli.options import console, errors
 from ivcrush.errors import IvcrushError
 
@@ -71,6 +71,7 @@ backtest_app.command()(backtest.journal)
 backtest_app.command()(backtest.simulate)
 app.add_typer(backtest_app, name="backtest")
 app.command()(run.run)
+app.command("feast", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(feast.feast)
 
 
 def main() -> None:
@@ -80,16 +81,3 @@ def main() -> None:
         # Everything is written and flushed: spare the interpreter's final garbage collection over the
         # libraries' objects (about 1 s after a main job), the operating system frees the memory anyway.
         gc.freeze()
-
-
-@app.command("feast", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
-def feast(ctx: typer.Context, workdir: WorkdirOption = None) -> None:
-    """Feast's own CLI on the published generation: `ivcrush feast -- plan`, `-- feature-views list`, `-- ui`."""
-    from ivcrush.errors import IvcrushError
-    from ivcrush.feature_repo.feast_cli import run_feast_cli
-
-    try:
-        code = run_feast_cli(_settings(workdir, None), ctx.args)
-    except IvcrushError as exc:
-        raise _fail(str(exc), exc.exit_code) from exc
-    raise typer.Exit(code)

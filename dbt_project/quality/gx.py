@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -107,7 +108,7 @@ def _result_to_check(spec: Spec, result: Any, suite: str, overrides: dict[str, s
 def run_suite(
     context: Any,
     suite_name: str,
-    batches: list[tuple[Any, dict | None, list[Spec], list[str]]],
+    batches: Sequence[tuple[Any, Mapping[str, Any] | None, list[Spec], list[str]]],
     overrides: dict[str, str] | None,
 ) -> list[CheckResult]:
     """Validate each (batch definition, batch parameters, specs, index columns) with one suite per table."""

@@ -56,8 +56,8 @@ def _raw_specs(today: date) -> dict[str, list[Spec]]:
                     f"row(s) with NULL {key}",
                 )
             )
-    for table, columns in DECLARED_TYPE_COLUMNS.items():
-        for column in columns:
+    for table, typed_columns in DECLARED_TYPE_COLUMNS.items():
+        for column in typed_columns:
             kind = SOURCE_COLUMNS[table][column]
             if kind == "date":  # GE cannot match SQLite's reflected DATE; read_source checks every value instead
                 continue
