@@ -16,9 +16,10 @@ import numpy as np
 import pandas as pd
 
 from ivcrush.constants import QUANTILE_LEVELS
+from ivcrush.serving.decision import Decision
 from ivcrush.serving.market import StrategyError, event_market
 from ivcrush.serving.online import ServingError, calendar_events, events_on, online_features
-from ivcrush.serving.strategy import Decision, decide
+from ivcrush.serving.strategy import decide
 from ivcrush.settings import Account, Costs, Settings
 from ivcrush.training.distribution import MoveDistribution
 from ivcrush.training.reference import half_normal_quantiles
