@@ -27,6 +27,8 @@ DISASTER_MOVE_PCT = 100.0
 _BODY_NODES = 32
 _TAIL_SEGMENTS = 8
 _TAIL_NODES = 16
+_BODY_RULE = np.polynomial.legendre.leggauss(_BODY_NODES)
+_TAIL_RULE = np.polynomial.legendre.leggauss(_TAIL_NODES)
 
 
 # ------------------------------------------------------------------------------------------------ costs
@@ -95,7 +97,7 @@ def quantile_quadrature(distribution: MoveDistribution) -> tuple[np.ndarray, np.
     """
     if len(distribution) != 1:
         raise ValueError(f"one event's distribution expected, got {len(distribution)}")
-    base, base_weights = np.polynomial.legendre.leggauss(_BODY_NODES)
+    base, base_weights = _BODY_RULE
     levels = np.array([0.0, *QUANTILE_LEVELS])
     u_parts, w_parts = [], []
     for lo, hi in itertools.pairwise(levels):
@@ -104,7 +106,7 @@ def quantile_quadrature(distribution: MoveDistribution) -> tuple[np.ndarray, np.
     tail_mass = 1.0 - levels[-1]
     t_max = math.log(tail_mass / TRUNCATED_MASS)
     edges = np.linspace(0.0, t_max, _TAIL_SEGMENTS + 1)
-    tail_base, tail_weights = np.polynomial.legendre.leggauss(_TAIL_NODES)
+    tail_base, tail_weights = _TAIL_RULE
     for lo, hi in itertools.pairwise(edges):
         t = lo + (hi - lo) * (tail_base + 1) / 2
         u_parts.append(1.0 - tail_mass * np.exp(-t))
