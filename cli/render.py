@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -29,21 +30,23 @@ ONLINE_FEATURE_COLUMNS = [
     "hm_close_mean_4q",
     "opt_implied_move_pct",
 ]
+# (header, wraps): numbers never wrap, words do
 RECOMMENDATION_COLUMNS = (
-    "#",
-    "ticker",
-    "timing",
-    "implied",
-    "q10-q50-q90",
-    "2.0 mean",
-    "P>impl",
-    "VRP ml/2.0",
-    "recommendation",
-    "structure",
-    "strikes",
-    "EV/ct",
-    "size",
+    ("#", False),
+    ("ticker", False),
+    ("implied\ntot/earn", False),
+    ("forecast |move|\nq10-q50-q90 (mean)", False),
+    ("2.0\nmean", False),
+    ("P>impl", False),
+    ("VRP\nml/2.0", False),
+    ("trade", True),
+    ("credit", False),
+    ("EV/ct", False),
+    ("EV/risk", False),
+    ("P(loss)", False),
+    ("size\n(why)", True),
 )
+CREDIT_SOURCES = {"market quotes": "mkt", "modelled": "mod."}
 
 
 def print_json(payload: object) -> None:
@@ -105,6 +108,13 @@ def print_generation(generation: Generation, seconds: float) -> None:
     )
 
 
+def _probability(p: float) -> str:
+    """A probability in %, never shown as 0% where it is positive."""
+    if 0 < p < 0.001:
+        return "<0.1%"
+    return f"{p:.1%}" if p < 0.1 else f"{p:.0%}"
+
+
 def _missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and value != value)
 
@@ -140,10 +150,14 @@ def print_models(listed: list[dict[str, Any]]) -> None:
     console.print(table)
 
 
-def print_recommendations(recommendations: list[Recommendation], refusals: list[Refusal], title: str) -> None:
-    table = Table(title=title, title_justify="left")
-    for column in RECOMMENDATION_COLUMNS:
-        table.add_column(column)
+def print_recommendations(
+    recommendations: list[Recommendation], refusals: list[Refusal], title: str, explain: list[str] | None = None
+) -> None:
+    """The ranked table (each row says why its size is what it is), then the full reasoning of the `explain`
+    tickers (default: the top row's), the notes and the refusals."""
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    for column, wraps in RECOMMENDATION_COLUMNS:
+        table.add_column(column, no_wrap=not wraps, ratio=1 if wraps else None)
     for rank, rec in enumerate(recommendations, 1):
         d, q = rec.decision, rec.forecast["quantiles"]
         strikes = " / ".join(
@@ -153,27 +167,47 @@ def print_recommendations(recommendations: list[Recommendation], refusals: list[
         )
         table.add_row(
             str(rank),
-            rec.ticker,
-            rec.timing,
-            f"{d.implied_move_pct:.1f}%",
-            f"{q['0.1']:.1f}-{q['0.5']:.1f}-{q['0.9']:.1f}%",
+            f"{rec.ticker}\n{rec.timing}",
+            f"{d.implied_total_pct:.1f}/{d.implied_earnings_pct:.1f}%",
+            f"{q['0.1']:.1f}-{q['0.5']:.1f}-{q['0.9']:.1f}% ({d.forecast_mean_pct:.1f})",
             "-" if d.hist_mean_2_0_pct is None else f"{d.hist_mean_2_0_pct:.1f}%",
-            f"{d.prob_move_exceeds_implied:.0%}",
+            _probability(d.prob_move_exceeds_implied),
             f"{d.vrp_ml:.2f}/{'-' if d.vrp_2_0 is None else f'{d.vrp_2_0:.2f}'}",
-            d.recommendation,
-            d.structure,
-            strikes,
+            f"{d.recommendation}\n{d.structure}\n{strikes}",
+            f"${d.credit_per_contract:,.0f} {CREDIT_SOURCES.get(d.credit_source, d.credit_source)}",
             f"${d.ev_per_contract:,.0f}",
-            str(d.contracts),
+            f"{d.ev_per_risk:+.1%}",
+            _probability(d.prob_loss),
+            f"{d.contracts} ({d.size_limit})",
         )
     console.print(table)
-    for rec in recommendations[:1] if len(recommendations) > 1 else recommendations:
-        console.print(f"[bold]{rec.ticker}[/] explained (basis: {rec.basis}, implied from {rec.implied_source}):")
-        for line in rec.decision.explain.values():
-            console.print(f"  {line}", highlight=False, soft_wrap=True)
+    for rec in recommendations:
+        console.print(
+            f"  size {rec.ticker}: {rec.decision.contracts}, {rec.decision.size_reason}", highlight=False, markup=False
+        )
+    if recommendations:
+        console.print(
+            "implied: total (straddle / spot) / earnings-only (less the ordinary days to expiration); mean: forecast "
+            "mean |move|, what VRP divides; credit: mkt = market quotes, mod. = modelled (Black-Scholes repricing "
+            "the straddle, no chain prices); EV and sizes net of costs; EV/risk: per $ of max loss or Reg-T margin",
+            highlight=False,
+            soft_wrap=True,
+        )
+    wanted = [rec.ticker for rec in recommendations[:1]] if explain is None else explain
+    by_ticker = {rec.ticker: rec for rec in recommendations}
+    for ticker in wanted:
+        explained = by_ticker.get(ticker)
+        if explained is None:
+            console.print(f"[yellow]--explain {ticker}:[/] not among this scan's recommendations", highlight=False)
+            continue
+        console.print(
+            f"[bold]{ticker}[/] explained (basis: {explained.basis}, implied from {escape(explained.implied_source)}):"
+        )
+        for line in explained.decision.explain.values():
+            console.print(f"  {line}", highlight=False, soft_wrap=True, markup=False)
     notes = sorted({note for rec in recommendations for note in rec.notes})
     for note in notes:
-        console.print(f"[yellow]note:[/] {note}", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
     for refusal in refusals:
         console.print(f"[red]not served:[/] {refusal.ticker}: {refusal.reason}", highlight=False, soft_wrap=True)
 

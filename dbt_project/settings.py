@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from ivcrush.errors import IvcrushError
 
 # This package's folder is also the dbt project (in a checkout and in an installed wheel alike).
 DBT_PROJECT_DIR = Path(__file__).resolve().parent
@@ -35,6 +38,28 @@ class Account:
     kelly_fraction: float = 0.25
     max_risk_per_trade: float = 0.02
     max_contracts: int = 20
+    max_margin_per_trade: float = 0.25  # share of equity one naked position's Reg-T margin may tie up
+
+
+@dataclass(frozen=True)
+class Costs:
+    """Trading costs: defaults < `[tool.ivcrush.costs]` < IVCRUSH_COSTS_<FIELD> variables.
+
+    Per contract and fill (opening and closing each count): the commission, plus the slippage from the mid:
+    `slippage_share` of the leg's bid-ask spread and `slippage_ticks` ticks of `tick_size`. Where no quote
+    gives the bid-ask, it is `modelled_bid_ask_share` of the option's modelled value, at least `min_bid_ask`.
+    """
+
+    commission_per_contract: float = 0.65
+    slippage_share: float = 0.25
+    slippage_ticks: float = 0.0
+    tick_size: float = 0.01
+    modelled_bid_ask_share: float = 0.10
+    min_bid_ask: float = 0.05
+
+
+class SettingsError(IvcrushError, ValueError):
+    """A setting that cannot be used (wrong type or out of range); the message names it and its source."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +73,7 @@ class Settings:
     redis_url: str = "127.0.0.1:6379"
     severity: dict[str, str] = field(default_factory=dict)
     account: Account = field(default_factory=Account)
+    costs: Costs = field(default_factory=Costs)
 
     @property
     def sample_db(self) -> Path:
@@ -100,6 +126,7 @@ def load_settings(cwd: Path | None = None) -> Settings:
         redis_url=os.environ.get("IVCRUSH_REDIS_URL") or str(table.get("redis_url", "127.0.0.1:6379")),
         severity={str(k): str(v) for k, v in _subtable(table, "severity").items()},
         account=_account(table),
+        costs=_costs(table),
     )
 
 
@@ -129,4 +156,39 @@ def _account(table: dict[str, object]) -> Account:
         kelly_fraction=number("kelly_fraction", defaults.kelly_fraction),
         max_risk_per_trade=number("max_risk_per_trade", defaults.max_risk_per_trade),
         max_contracts=int(number("max_contracts", defaults.max_contracts)),
+        max_margin_per_trade=number("max_margin_per_trade", defaults.max_margin_per_trade),
     )
+
+
+# (lowest, highest) allowed value of each cost setting
+COST_RANGES: dict[str, tuple[float, float]] = {
+    "commission_per_contract": (0.0, 100.0),
+    "slippage_share": (0.0, 1.0),
+    "slippage_ticks": (0.0, 100.0),
+    "tick_size": (0.0, 10.0),
+    "modelled_bid_ask_share": (0.0, 1.0),
+    "min_bid_ask": (0.0, 10.0),
+}
+
+
+def _costs(table: dict[str, object]) -> Costs:
+    """Trading costs: defaults < `[tool.ivcrush.costs]` < IVCRUSH_COSTS_COMMISSION_PER_CONTRACT etc.;
+    every value a finite number within `COST_RANGES`."""
+    configured = _subtable(table, "costs")
+    unknown = sorted(set(configured) - set(COST_RANGES))
+    if unknown:
+        raise SettingsError(f"[tool.ivcrush.costs] has unknown setting(s) {unknown}; known: {sorted(COST_RANGES)}")
+    values: dict[str, float] = {}
+    for name, (lowest, highest) in COST_RANGES.items():
+        variable = f"IVCRUSH_COSTS_{name.upper()}"
+        source, value = (variable, os.environ[variable]) if os.environ.get(variable) else (name, configured.get(name))
+        if value is None:
+            continue
+        try:
+            number = float(value) if isinstance(value, str | int | float) and not isinstance(value, bool) else None
+        except ValueError:
+            number = None
+        if number is None or not math.isfinite(number) or not lowest <= number <= highest:
+            raise SettingsError(f"cost setting {source} = {value!r}: expected a number from {lowest:g} to {highest:g}")
+        values[name] = number
+    return Costs(**values)

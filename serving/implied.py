@@ -6,11 +6,12 @@
 from __future__ import annotations
 
 import re
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
 
-from ivcrush.serving.strategy import StrategyError, check_implied_move, implied_move_from_straddle
+from ivcrush.serving.market import StrategyError, check_implied_move, implied_move_from_straddle
 
 TICKER_PATTERN = re.compile(r"^[A-Z][A-Z0-9.\-]{0,9}$")
 
@@ -38,8 +39,20 @@ def implied_from_options(
     return None, spot
 
 
+def _expiration(row: dict) -> date | None:
+    """The row's expiration date, None where the column is absent or empty; StrategyError where unreadable."""
+    value = row.get("expiration")
+    if value is None or pd.isna(value):
+        return None
+    parsed = pd.to_datetime(str(value).strip(), format="%Y-%m-%d", errors="coerce")
+    if pd.isna(parsed):
+        raise StrategyError(f"expiration {value!r} is not a date YYYY-MM-DD")
+    return parsed.date()
+
+
 def implied_from_csv(path: Path) -> pd.DataFrame:
-    """ticker -> implied_move_pct (and spot) from a CSV with ticker and implied_move_pct, or straddle and spot."""
+    """ticker -> implied_move_pct (and spot) from a CSV with ticker and implied_move_pct, or straddle and spot;
+    an optional expiration column (YYYY-MM-DD) dates the straddle."""
     try:
         frame = pd.read_csv(path)
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
@@ -60,10 +73,11 @@ def implied_from_csv(path: Path) -> pd.DataFrame:
                 implied = check_implied_move(float(pd.to_numeric(row["implied_move_pct"], errors="coerce")))
             else:
                 implied = implied_move_from_straddle(float(row["straddle"]), float(spot or 0))
+            expiration = _expiration(row)
         except (StrategyError, TypeError, ValueError) as exc:
             raise StrategyError(f"{path}, line {number}: {exc}") from exc
-        rows.append({"ticker": ticker, "implied_move_pct": implied, "spot": spot})
-    result = pd.DataFrame(rows, columns=["ticker", "implied_move_pct", "spot"])
+        rows.append({"ticker": ticker, "implied_move_pct": implied, "spot": spot, "expiration": expiration})
+    result = pd.DataFrame(rows, columns=["ticker", "implied_move_pct", "spot", "expiration"])
     duplicated = result["ticker"][result["ticker"].duplicated()]
     if not duplicated.empty:
         raise StrategyError(f"{path}: ticker {duplicated.iloc[0]} appears more than once")

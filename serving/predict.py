@@ -8,32 +8,25 @@ latest build.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, TypedDict, Unpack, cast
 
+import numpy as np
 import pandas as pd
-from scipy.special import erfinv
 
 from ivcrush.constants import QUANTILE_LEVELS
+from ivcrush.serving.decision import Decision
+from ivcrush.serving.market import StrategyError, event_market
 from ivcrush.serving.online import ServingError, calendar_events, events_on, online_features
-from ivcrush.serving.strategy import (
-    Account,
-    Decision,
-    ExceedanceFunction,
-    StrategyError,
-    check_implied_move,
-    decide,
-    market_exceedance,
-)
-from ivcrush.settings import Settings
+from ivcrush.serving.strategy import decide
+from ivcrush.settings import Account, Costs, Settings
+from ivcrush.training.distribution import MoveDistribution
+from ivcrush.training.reference import half_normal_quantiles
 from ivcrush.workspace import Generation, current_build, published
 
 if TYPE_CHECKING:
     from ivcrush.training.registry import LoadedModel
-
-UNKNOWN_SPOT = 100.0
 
 
 class _ForecastFields(TypedDict):
@@ -52,9 +45,11 @@ class ModelForecast(_ForecastFields):
 
 
 class Forecast(_ForecastFields):
-    """One event's forecast as a recommendation carries it: quantiles keyed by their level as text (JSON)."""
+    """One event's forecast as a recommendation carries it: quantiles keyed by their level as text (JSON) and
+    the mean |move| of the model's distribution (what 2.0 compares an implied move with)."""
 
     quantiles: dict[str, float]
+    mean: float
 
 
 @dataclass
@@ -97,16 +92,16 @@ class RecommendOptions(TypedDict, total=False):
     """The options of `recommend` that `scan` and `predict_one` pass through."""
 
     implied: pd.DataFrame | None
+    quotes: pd.DataFrame | None
     account: Account | None
+    costs: Costs | None
     preset: str
     strike_quantile: float
 
 
-def half_normal_baseline(mean_abs_move: float) -> tuple[dict[float, float], ExceedanceFunction]:
-    """2.0's view as a distribution: |move| half-normal with the 2.0 mean; its quantiles and exceedance."""
-    sigma = mean_abs_move * math.sqrt(math.pi / 2)
-    quantiles = {q: float(sigma * math.sqrt(2) * erfinv(q)) for q in QUANTILE_LEVELS}
-    return quantiles, market_exceedance(mean_abs_move)
+def model_distribution(quantiles: dict[float, float]) -> MoveDistribution:
+    """One event's forecast distribution from its five quantiles, with the default tail."""
+    return MoveDistribution(np.array([[quantiles[q] for q in QUANTILE_LEVELS]]))
 
 
 def _number(value: object) -> float | None:
@@ -147,15 +142,19 @@ def recommend(
     events: pd.DataFrame,
     *,
     implied: pd.DataFrame | None = None,
+    quotes: pd.DataFrame | None = None,
     account: Account | None = None,
+    costs: Costs | None = None,
     preset: str = "balanced",
     strike_quantile: float = 0.9,
 ) -> tuple[list[Recommendation], list[Refusal]]:
     """Forecast, decision and size for each event of `generation`'s build; events that cannot be served are
     refused with a reason."""
-    from ivcrush.training.predict import ensemble, exceedance_function
+    from ivcrush.training.predict import ensemble
 
     account = account or Account()
+    costs = costs or Costs()
+    dates = events.set_index("event_id")[["decision_date", "reaction_date"]]
     model = check_serving_state(settings, generation)
     features = online_features(settings, generation, events)
     # ensemble's declared type is a plain dict per event; ModelForecast spells out what it holds
@@ -167,27 +166,25 @@ def recommend(
         ticker = row["ticker"]
         notes: list[str] = []
         override = given.get(ticker, {})
-        implied_pct = _number(override.get("implied_move_pct"))
-        implied_source = "user"
-        if implied_pct is None:
-            implied_pct, implied_source = _number(row.get("opt_implied_move_pct")), "2.0 iv_log scan"
-        spot = _number(override.get("spot")) or _number(row.get("opt_stock_price"))
-        spot_source = "user" if _number(override.get("spot")) else "2.0 iv_log scan"
-        if spot is None:
-            spot, spot_source = UNKNOWN_SPOT, "unknown: strikes and dollars per $100 of stock"
+        chain = None if quotes is None else quotes[quotes["ticker"] == ticker]
+        event_dates = dates.loc[row["event_id"]]
         try:
-            implied_move = check_implied_move(implied_pct)
+            market = event_market(
+                row,
+                override,
+                chain,
+                decision_date=pd.Timestamp(event_dates["decision_date"]).date(),
+                reaction_date=pd.Timestamp(event_dates["reaction_date"]).date(),
+            )
         except StrategyError as exc:
             refusals.append(Refusal(ticker, str(exc)))
             continue
         hist_mean = _number(row.get("hm_close_mean_12q_all_rows"))
-        exceeds: ExceedanceFunction
+        forecast_distribution = model_distribution(prediction["quantiles"])
         if move_skill:
-            # exceedance_function is annotated Callable[[float], float] but takes and returns arrays as well
-            quantiles, basis = prediction["quantiles"], "ml"
-            exceeds = cast(ExceedanceFunction, exceedance_function(quantiles))
+            distribution, basis = forecast_distribution, "ml"
         elif hist_mean:
-            quantiles, exceeds = half_normal_baseline(hist_mean)
+            distribution = MoveDistribution(half_normal_quantiles(np.array([hist_mean])))
             basis = "2.0 mean"
             notes.append(
                 "the move-size model did not beat the 2.0 baseline walk-forward: decisions use 2.0's mean "
@@ -198,14 +195,14 @@ def recommend(
             continue
         if prediction["p_up"] is None:
             notes.append("direction not used: the direction model has no walk-forward skill")
+        notes.extend(market.notes)
         decision = decide(
-            quantiles=quantiles,
-            exceeds=exceeds,
-            implied_move_pct=implied_move,
-            spot=spot,
-            hist_mean_2_0_pct=hist_mean,
+            distribution,
+            market=market,
             prob_up=prediction["p_up"],
             account=account,
+            costs=costs,
+            hist_mean_2_0_pct=hist_mean,
             preset=preset,
             strike_quantile=strike_quantile,
         )
@@ -217,22 +214,26 @@ def recommend(
                 event_id=row["event_id"],
                 earnings_date=pd.Timestamp(row["earnings_date"]).date().isoformat(),
                 timing=row["timing"],
-                implied_source=implied_source,
-                spot_source=spot_source,
+                implied_source=market.implied_source,
+                spot_source=market.spot_source,
                 basis=basis,
-                forecast={**prediction, "quantiles": {str(k): v for k, v in prediction["quantiles"].items()}},
+                forecast={
+                    **prediction,
+                    "quantiles": {str(k): v for k, v in prediction["quantiles"].items()},
+                    "mean": float(forecast_distribution.mean()),
+                },
                 decision=decision,
                 notes=notes,
             )
         )
-    recommendations.sort(key=lambda r: (r.decision.contracts == 0, -r.decision.ev_per_contract))
+    recommendations.sort(key=lambda r: (r.decision.contracts == 0, -r.decision.ev_per_risk))
     return recommendations, refusals
 
 
 def scan(
     settings: Settings, earnings_date: date, **options: Unpack[RecommendOptions]
 ) -> tuple[list[Recommendation], list[Refusal]]:
-    """Every calendar event on `earnings_date`, ranked (positive EV and size first, then by EV)."""
+    """Every calendar event on `earnings_date`, ranked (sized positions first, then by EV per unit of risk)."""
     generation = published(settings)
     return recommend(settings, generation, events_on(generation, earnings_date), **options)
 

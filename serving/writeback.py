@@ -70,9 +70,9 @@ def write_back(db_path: Path, predictions: list[tuple[str, str, float, float]], 
 
 
 def write_back_recommendations(source_db: Path, recommendations: list[Recommendation], backups_dir: Path) -> WriteBack:
-    """Write each recommendation's point forecast and confidence into its event's iv_log rows (`write_back`)."""
+    """Write each recommendation's forecast mean |move| (what 2.0 divides the implied move by, as by its own
+    historical mean) and confidence into its event's iv_log rows (`write_back`)."""
     rows = [
-        (r.ticker, r.earnings_date, float(r.forecast["point"]), float(r.forecast["confidence"]))
-        for r in recommendations
+        (r.ticker, r.earnings_date, float(r.forecast["mean"]), float(r.forecast["confidence"])) for r in recommendations
     ]
     return write_back(source_db, rows, backups_dir)

@@ -21,6 +21,7 @@ from ivcrush.cli.app import app
 from ivcrush.feature_repo.materialize import materialize
 from ivcrush.serving.online import ServingError, events_on, online_features_on
 from ivcrush.serving.predict import predict_one, scan
+from ivcrush.serving.pricing import black_scholes
 from ivcrush.settings import Settings
 from ivcrush.training.release import train_and_register
 from ivcrush.workspace import Generation, published
@@ -58,8 +59,8 @@ def test_scan_ranks_the_days_events_and_predict_agrees(served: tuple[Settings, d
     settings, day = served
     recommendations, refusals = scan(settings, day)
     assert recommendations, [r.reason for r in refusals]
-    evs = [(r.decision.contracts == 0, -r.decision.ev_per_contract) for r in recommendations]
-    assert evs == sorted(evs)
+    ranks = [(r.decision.contracts == 0, -r.decision.ev_per_risk) for r in recommendations]
+    assert ranks == sorted(ranks)
     first = recommendations[0]
     single = predict_one(settings, first.ticker, day)
     assert single.decision.to_dict() == first.decision.to_dict()
@@ -69,6 +70,44 @@ def test_scan_ranks_the_days_events_and_predict_agrees(served: tuple[Settings, d
         assert d.contracts == 0 or d.ev_per_contract > 0
         assert None in (d.short_put_strike, d.short_call_strike) or d.short_put_strike < d.short_call_strike
         assert set(d.explain) >= {"vrp_ml", "vrp_2_0", "contracts"}
+
+
+def test_every_scan_row_says_why_its_size_and_explain_prints_the_reasoning(
+    served: tuple[Settings, date], tmp_path: Path
+) -> None:
+    """Each row's size has a reason; `scan --explain T` and `predict T` print T's full reasoning; quotes in the
+    CSV make the credit a market one, and without them it is labelled modelled."""
+    settings, day = served
+    recommendations, _ = scan(settings, day)
+    assert all(r.decision.size_reason for r in recommendations)
+    last = recommendations[-1]
+    work = ["--workdir", str(settings.workdir)]
+    result = _invoke("scan", day.isoformat(), "--explain", last.ticker.lower(), *work)
+    assert result.exit_code == 0, result.output
+    for rec in recommendations:
+        assert f"size {rec.ticker}: {rec.decision.contracts}, {rec.decision.size_reason}" in result.output
+    assert f"{last.ticker} explained" in result.output
+    assert last.decision.explain["contracts"] in " ".join(result.output.split("\n"))
+    assert "mod." in result.output and "modelled" in last.decision.explain["credit_per_contract"].lower()
+    single = _invoke("predict", last.ticker, "--date", day.isoformat(), *work)
+    assert single.exit_code == 0 and f"{last.ticker} explained" in single.output
+    spot = 100.0
+    quotes = tmp_path / "quotes.csv"
+    expiration = (pd.Timestamp(day) + pd.offsets.BDay(5)).date().isoformat()
+    lines = ["ticker,expiration,strike,type,bid,ask,spot"]
+    for strike in range(60, 141, 1):
+        for kind in ("put", "call"):
+            value = float(black_scholes(spot, strike, 0.08, kind))
+            lines.append(
+                f"{last.ticker},{expiration},{strike},{kind},{max(value - 0.05, 0):.2f},{value + 0.05:.2f},{spot}"
+            )
+    quotes.write_text("\n".join(lines) + "\n")
+    quoted = _invoke("scan", day.isoformat(), "--implied-moves", str(quotes), "--json", *work)
+    assert quoted.exit_code == 0, quoted.output
+    rows = {r["ticker"]: r for r in json.loads(quoted.output)["recommendations"]}
+    assert rows[last.ticker]["decision"]["credit_source"] == "market quotes"
+    assert rows[last.ticker]["decision"]["expiration"] == expiration
+    assert all(r["decision"]["credit_source"] == "modelled" for t, r in rows.items() if t != last.ticker)
 
 
 def test_refusals_have_clear_messages_and_exit_codes(served: tuple[Settings, date]) -> None:
@@ -186,5 +225,13 @@ def test_write_back_fills_only_the_ml_columns_of_the_scanned_rows(
     assert changed.any()
     assert set(new.loc[changed, "earnings_date"]) == {day.isoformat()}
     assert new.loc[changed, "ml_predicted_move_pct"].gt(0).all()
+    # the forecast MEAN |move| (2.0 divides the implied move by it as by its own mean), not the median
+    scanned = json.JSONDecoder().raw_decode(result.output)[0]["recommendations"]  # the write-back line follows
+    forecasts = {(r["ticker"], r["earnings_date"]): r["forecast"] for r in scanned}
+    written = new.loc[changed].groupby(["ticker", "earnings_date"])["ml_predicted_move_pct"].first()
+    assert set(written.index) <= set(forecasts)
+    for key, value in written.items():
+        assert value == pytest.approx(forecasts[key]["mean"])
+        assert value != pytest.approx(forecasts[key]["point"])
     backups = list((settings.workdir / "backups").glob("*.db"))
     assert backups and any(_table(b, "iv_log").equals(old) for b in backups)

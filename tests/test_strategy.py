@@ -2,33 +2,23 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from ivcrush.serving.strategy import (
-    StrategyError,
-    check_implied_move,
-    decide,
-    expected_excess,
-    implied_move_from_straddle,
-    market_exceedance,
-    tier,
-)
-from ivcrush.settings import Account
+from ivcrush.serving.market import MarketInputs, StrategyError, check_implied_move, implied_move_from_straddle
+from ivcrush.serving.pricing import black_scholes
+from ivcrush.serving.strategy import decide, tier
+from ivcrush.settings import Account, Costs
+from ivcrush.training.distribution import MoveDistribution
 
 
-def _distribution(scale: float) -> tuple[dict[float, float], object]:
-    """Quantiles of |move| = scale x a fixed shape, with its exceedance function."""
-    quantiles = {0.1: 0.3 * scale, 0.25: 0.6 * scale, 0.5: scale, 0.75: 1.6 * scale, 0.9: 2.3 * scale}
-    xs = np.array([0.0, *quantiles.values()])
-    ps = np.array([1.0, 0.9, 0.75, 0.5, 0.25, 0.1])
+def _distribution(scale: float) -> MoveDistribution:
+    """Quantiles of |move| = scale x a fixed shape, with the default tail."""
+    return MoveDistribution([[0.3 * scale, 0.6 * scale, scale, 1.6 * scale, 2.3 * scale]])
 
-    def exceeds(x: float | np.ndarray) -> float | np.ndarray:
-        x = np.asarray(x, dtype="float64")
-        value = np.where(x >= xs[-1], 0.1 * np.exp(-(x - xs[-1]) / scale), np.interp(x, xs, ps))
-        return float(value) if value.ndim == 0 else value
 
-    return quantiles, exceeds
+def _market(implied: float, spot: float) -> MarketInputs:
+    """A straddle quoted at the decision that expires at the reaction day's close (T = 1)."""
+    return MarketInputs(spot=spot, implied_total_pct=implied)
 
 
 @pytest.mark.parametrize("bad", [None, float("nan"), 0.0, -2.0, 50.01, 120.0])
@@ -50,24 +40,26 @@ def test_tiers_follow_the_presets() -> None:
     assert tier(None) == "n/a"
 
 
-def test_the_market_normal_has_the_implied_mean_abs_move() -> None:
-    assert expected_excess(market_exceedance(6.0), 0.0, 80.0) == pytest.approx(6.0, rel=1e-3)
+def test_the_modelled_wing_model_reprices_the_straddle() -> None:
+    """(Was: the market normal has the implied mean absolute move; the wing model is Black-Scholes now.)"""
+    market = MarketInputs(spot=80.0, implied_total_pct=6.0, quote_days=4, decision_days=4, ordinary_move_pct=1.2)
+    straddle = sum(float(black_scholes(80.0, 80.0, market.entry_sigma, kind)) for kind in ("put", "call"))
+    assert straddle / 80.0 * 100 == pytest.approx(6.0, rel=1e-9)
 
 
 def test_rich_premium_is_sold_outside_the_forecast_and_the_implied_move() -> None:
-    quantiles, exceeds = _distribution(3.0)
+    distribution = _distribution(3.0)
     decision = decide(
-        quantiles=quantiles,
-        exceeds=exceeds,
-        implied_move_pct=8.0,
-        spot=100.0,
-        hist_mean_2_0_pct=4.0,
+        distribution,
+        market=_market(8.0, 100.0),
         prob_up=None,
         account=Account(),
+        costs=Costs(),
+        hist_mean_2_0_pct=4.0,
     )
     assert decision.ev_per_contract > 0
     assert decision.recommendation.startswith("sell premium")
-    distance = max(quantiles[0.9], 8.0)
+    distance = max(float(distribution.quantiles[0, -1]), 8.0)
     assert decision.short_put_strike <= 100 * (1 - distance / 100)
     assert decision.short_call_strike >= 100 * (1 + distance / 100)
     assert decision.contracts >= 1
@@ -76,15 +68,13 @@ def test_rich_premium_is_sold_outside_the_forecast_and_the_implied_move() -> Non
 
 
 def test_cheap_premium_is_skipped_with_no_contracts() -> None:
-    quantiles, exceeds = _distribution(6.0)
     decision = decide(
-        quantiles=quantiles,
-        exceeds=exceeds,
-        implied_move_pct=4.0,
-        spot=50.0,
-        hist_mean_2_0_pct=6.0,
+        _distribution(6.0),
+        market=_market(4.0, 50.0),
         prob_up=None,
         account=Account(),
+        costs=Costs(),
+        hist_mean_2_0_pct=6.0,
     )
     assert decision.ev_per_contract <= 0
     assert decision.recommendation == "skip"
@@ -92,25 +82,23 @@ def test_cheap_premium_is_skipped_with_no_contracts() -> None:
 
 
 def test_direction_is_used_only_when_given() -> None:
-    quantiles, exceeds = _distribution(3.0)
-    common = dict(quantiles=quantiles, exceeds=exceeds, implied_move_pct=8.0, spot=100.0, hist_mean_2_0_pct=4.0)
-    without = decide(prob_up=None, account=Account(), **common)
-    bullish = decide(prob_up=0.75, account=Account(), **common)
+    common = dict(market=_market(8.0, 100.0), account=Account(), costs=Costs(), hist_mean_2_0_pct=4.0)
+    without = decide(_distribution(3.0), prob_up=None, **common)
+    bullish = decide(_distribution(3.0), prob_up=0.75, **common)
     assert not without.direction_used
     assert bullish.direction_used and bullish.structure == "put credit spread"
     assert bullish.short_call_strike is None and bullish.long_put_strike < bullish.short_put_strike
 
 
 def test_size_respects_the_caps() -> None:
-    quantiles, exceeds = _distribution(1.0)
     small = Account(equity=1_000_000, kelly_fraction=1.0, max_risk_per_trade=0.5, max_contracts=7)
     decision = decide(
-        quantiles=quantiles,
-        exceeds=exceeds,
-        implied_move_pct=10.0,
-        spot=20.0,
-        hist_mean_2_0_pct=2.0,
+        _distribution(1.0),
+        market=_market(10.0, 20.0),
         prob_up=None,
         account=small,
+        costs=Costs(),
+        hist_mean_2_0_pct=2.0,
     )
     assert decision.contracts == 7
+    assert decision.size_reason == "capped by max 7 contracts"

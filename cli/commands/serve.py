@@ -18,9 +18,10 @@ if TYPE_CHECKING:
 
 
 def _given_implied(
-    ticker: str, implied_move: float | None, straddle: float | None, spot: float | None
+    ticker: str, implied_move: float | None, straddle: float | None, spot: float | None, expiration: date | None
 ) -> pd.DataFrame | None:
-    """The implied move and spot given on the command line, as the one-row frame the serving path takes."""
+    """The implied move, spot and expiration given on the command line, as the one-row frame the serving path
+    takes."""
     import pandas as pd
 
     from ivcrush.serving.implied import implied_from_options
@@ -28,7 +29,7 @@ def _given_implied(
     implied, spot_price = implied_from_options(implied_move, straddle, spot)
     if implied is None and spot_price is None:
         return None
-    return pd.DataFrame([{"ticker": ticker, "implied_move_pct": implied, "spot": spot_price}])
+    return pd.DataFrame([{"ticker": ticker, "implied_move_pct": implied, "spot": spot_price, "expiration": expiration}])
 
 
 def predict(
@@ -39,11 +40,19 @@ def predict(
     implied_move: Annotated[float | None, typer.Option(help="Implied move in % of spot.")] = None,
     straddle: Annotated[float | None, typer.Option(help="ATM straddle price (with --spot).")] = None,
     spot: Annotated[float | None, typer.Option(help="Stock price.")] = None,
+    expiration: Annotated[
+        datetime | None,
+        typer.Option(
+            help="Expiration of the straddle given (default: 2.0's scan's, else the reaction day).",
+            formats=DATE_FORMATS,
+        ),
+    ] = None,
     preset: PresetOption = "balanced",
     workdir: WorkdirOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print everything as JSON.")] = False,
 ) -> None:
-    """Forecast, VRP, structure, strikes and size for one ticker's earnings event."""
+    """Forecast, VRP, structure, strikes, economics and size for one ticker's earnings event, with the full
+    reasoning."""
     from ivcrush.serving.implied import normalise_ticker
     from ivcrush.serving.predict import predict_one
 
@@ -53,25 +62,43 @@ def predict(
         settings,
         symbol,
         earnings_date.date() if earnings_date else None,
-        implied=_given_implied(symbol, implied_move, straddle, spot),
+        implied=_given_implied(symbol, implied_move, straddle, spot, expiration.date() if expiration else None),
         account=settings.account,
+        costs=settings.costs,
         preset=preset,
     )
     if as_json:
         print_json(rec.to_dict())
     else:
-        print_recommendations([rec], [], f"{rec.ticker} earnings {rec.earnings_date}")
+        print_recommendations([rec], [], f"{rec.ticker} earnings {rec.earnings_date}", explain=[rec.ticker])
 
 
 def run_scan(
-    settings: Settings, day: date, implied_csv: Path | None, preset: str, write_back: bool, as_json: bool
+    settings: Settings,
+    day: date,
+    implied_csv: Path | None,
+    preset: str,
+    write_back: bool,
+    as_json: bool,
+    explain: list[str] | None = None,
 ) -> None:
-    """Scan a day's events and show them ranked; with `write_back`, fill 2.0's ML columns (backup first)."""
-    from ivcrush.serving.implied import implied_from_csv
+    """Scan a day's events and show them ranked (with the full reasoning of the `explain` tickers); with
+    `write_back`, fill 2.0's ML columns (backup first)."""
+    from ivcrush.serving.implied import normalise_ticker
     from ivcrush.serving.predict import scan as scan_day
+    from ivcrush.serving.quotes import read_market_csv
 
-    implied = implied_from_csv(implied_csv) if implied_csv else None
-    recommendations, refusals = scan_day(settings, day, implied=implied, account=settings.account, preset=preset)
+    explained = None if explain is None else [normalise_ticker(ticker) for ticker in explain]
+    market = read_market_csv(implied_csv) if implied_csv else None
+    recommendations, refusals = scan_day(
+        settings,
+        day,
+        implied=None if market is None else market.implied,
+        quotes=None if market is None else market.quotes,
+        account=settings.account,
+        costs=settings.costs,
+        preset=preset,
+    )
     if as_json:
         print_json(
             {
@@ -81,7 +108,7 @@ def run_scan(
             }
         )
     else:
-        print_recommendations(recommendations, refusals, f"earnings scan {day}, ranked")
+        print_recommendations(recommendations, refusals, f"earnings scan {day}, ranked", explain=explained)
     if write_back:
         from ivcrush.serving.writeback import write_back_recommendations
 
@@ -92,7 +119,14 @@ def run_scan(
 def scan(
     earnings_date: Annotated[datetime, typer.Argument(formats=["%Y-%m-%d"], help="Earnings date (YYYY-MM-DD).")],
     implied_moves: Annotated[
-        Path | None, typer.Option(help="CSV: ticker,implied_move_pct or ticker,straddle,spot (else iv_log).")
+        Path | None,
+        typer.Option(
+            help="CSV: ticker,implied_move_pct or ticker,straddle,spot (optional expiration), or option quotes "
+            "ticker,expiration,strike,type,bid,ask (optional spot); else 2.0's iv_log."
+        ),
+    ] = None,
+    explain: Annotated[
+        list[str] | None, typer.Option("--explain", help="Print the full reasoning for this ticker (repeatable).")
     ] = None,
     preset: PresetOption = "balanced",
     write_back: Annotated[
@@ -103,4 +137,4 @@ def scan(
     as_json: Annotated[bool, typer.Option("--json", help="Print everything as JSON.")] = False,
 ) -> None:
     """Every calendar event on a date, with forecast, decision and size, ranked."""
-    run_scan(settings_for(workdir, db), earnings_date.date(), implied_moves, preset, write_back, as_json)
+    run_scan(settings_for(workdir, db), earnings_date.date(), implied_moves, preset, write_back, as_json, explain)

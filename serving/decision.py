@@ -1,0 +1,150 @@
+"""What the trader sees of one event's decision: the `Decision` record and one explanation line per number."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+from ivcrush.serving.market import MarketInputs
+from ivcrush.serving.payoff import Economics
+from ivcrush.serving.sizing import Sizing
+from ivcrush.settings import Account, Costs
+
+
+@dataclass
+class Decision:
+    """Everything the trader sees for one event; `explain` holds one line per number. Money is dollars per
+    contract; `max_loss_per_contract` is what the per-trade risk cap divides (the wing's max loss, or the
+    stress loss at q99 for naked options); `risk_per_contract` ranks (max loss, or Reg-T margin)."""
+
+    implied_total_pct: float
+    implied_earnings_pct: float
+    ordinary_move_pct: float
+    trading_days: int
+    expiration: str | None
+    forecast_median_pct: float
+    forecast_mean_pct: float
+    hist_mean_2_0_pct: float | None
+    prob_move_exceeds_implied: float
+    straddle_ev_per_premium: float
+    vrp_ml: float
+    vrp_2_0: float | None
+    tier_ml: str
+    tier_2_0: str
+    recommendation: str
+    structure: str
+    structure_confidence: float
+    short_put_strike: float | None
+    short_call_strike: float | None
+    long_put_strike: float | None
+    long_call_strike: float | None
+    strike_quantile: float
+    credit_source: str
+    credit_per_contract: float
+    expected_payout_per_contract: float
+    costs_per_contract: float
+    ev_per_contract: float
+    prob_loss: float
+    max_loss_per_contract: float
+    margin_per_contract: float | None
+    risk_per_contract: float
+    ev_per_risk: float
+    kelly_fraction_of_equity: float
+    contracts: int
+    size_limit: str
+    size_reason: str
+    direction_used: bool
+    prob_up: float
+    explain: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def explain(
+    d: Decision,
+    *,
+    market: MarketInputs,
+    economics: Economics,
+    sizing: Sizing,
+    account: Account,
+    costs: Costs,
+    quantiles: dict[float, float],
+    preset: str,
+    structure_why: str,
+    quotes_missing: str | None,
+    risk_label: str,
+) -> dict[str, str]:
+    """One line per number of the decision: what it is and where it comes from."""
+    days = market.decision_days
+    expiry = "expiration unknown" if d.expiration is None else f"expiring {d.expiration}"
+    credit_how = (
+        "market mids of the quoted strikes"
+        if d.credit_source == "market quotes"
+        else f"MODELLED: Black-Scholes at the volatility repricing the {market.implied_at_decision_pct:.2f}% straddle "
+        "at the decision (no chain prices" + (f"; {quotes_missing}" if quotes_missing else "") + ")"
+    )
+    margin = "" if d.margin_per_contract is None else f"; Reg-T margin ${d.margin_per_contract:,.0f}"
+    strikes = (d.short_put_strike, d.short_call_strike, d.long_put_strike, d.long_call_strike)
+    legs = sum(strike is not None for strike in strikes)
+    return {
+        "implied_move_pct": (
+            f"implied move: total {d.implied_total_pct:.2f}% ({market.implied_source}, straddle / spot, {expiry}), "
+            f"earnings-only {d.implied_earnings_pct:.2f}% = sqrt(total^2 - (T - 1) x {d.ordinary_move_pct:.2f}%^2) "
+            f"with T = {market.quote_days} trading day(s) from the quote to expiration"
+        ),
+        "ordinary_move_pct": (
+            f"ordinary-day move {d.ordinary_move_pct:.2f}% mean |move| (sigma_d "
+            f"{d.ordinary_move_pct * math.sqrt(math.pi / 2):.2f}%): {market.ordinary_source}"
+        ),
+        "forecast_median_pct": (
+            f"forecast median |move| {d.forecast_median_pct:.2f}% "
+            f"(q10 {quantiles[0.1]:.2f}%, q90 {quantiles[0.9]:.2f}%)"
+        ),
+        "forecast_mean_pct": f"forecast mean |move| {d.forecast_mean_pct:.2f}%, what the implied move is compared with",
+        "hist_mean_2_0_pct": "2.0's mean of the last 12 stored moves: "
+        + ("n/a" if d.hist_mean_2_0_pct is None else f"{d.hist_mean_2_0_pct:.2f}%"),
+        "prob_move_exceeds_implied": (
+            f"P(|move| > earnings-only implied {d.implied_earnings_pct:.2f}%) = {d.prob_move_exceeds_implied:.0%} "
+            "under the forecast"
+        ),
+        "straddle_ev_per_premium": (
+            f"the earnings day's straddle keeps {d.straddle_ev_per_premium:+.0%} of its premium on average"
+        ),
+        "vrp_ml": f"earnings-only implied / forecast mean = {d.vrp_ml:.2f} -> {d.tier_ml} ({preset} tiers)",
+        "vrp_2_0": "earnings-only implied / 2.0 mean = "
+        + ("n/a" if d.vrp_2_0 is None else f"{d.vrp_2_0:.2f} -> {d.tier_2_0}"),
+        "structure": f"{d.structure}: {structure_why}; P(up) {d.prob_up:.0%} "
+        + ("(direction model passed its gate)" if d.direction_used else "(no direction skill: either side)"),
+        "strikes": f"shorts {max(quantiles[d.strike_quantile], d.implied_earnings_pct):.2f}% from spot "
+        f"{market.spot:g} ({market.spot_source}): outside forecast q{round(d.strike_quantile * 100)} "
+        f"{quantiles[d.strike_quantile]:.2f}% and never inside the earnings-only implied move",
+        "credit_per_contract": f"${d.credit_per_contract:,.0f} credit ({d.credit_source}): {credit_how}",
+        "expected_payout_per_contract": (
+            f"${d.expected_payout_per_contract:,.0f} expected cost to close at the reaction day's close: "
+            f"${economics.expected_intrinsic:,.0f} intrinsic + ${economics.expected_time_value:,.0f} time value "
+            f"left for {days - 1} trading day(s) to expiration (Black-Scholes at sigma_d)"
+        ),
+        "costs_per_contract": (
+            f"${d.costs_per_contract:,.0f} costs: ${costs.commission_per_contract:g} commission and "
+            f"{costs.slippage_share:.0%} of the bid-ask (+{costs.slippage_ticks:g} ticks) per leg and fill, "
+            f"opening and closing each of the {legs} leg(s)"
+        ),
+        "ev_per_contract": f"${d.ev_per_contract:,.0f} expected value = credit - expected cost to close - costs",
+        "prob_loss": f"P(loss) {d.prob_loss:.2%}"
+        + (" (below 0.01%, not 0)" if 0 < d.prob_loss < 5e-5 else "")
+        + ": the forecast's mass where the P&L at the exit (costs included) is negative",
+        "max_loss_per_contract": f"${d.max_loss_per_contract:,.0f} {risk_label}"
+        + (" (naked: no defined max loss)" if d.margin_per_contract is not None else " (wing width - credit + costs)")
+        + margin,
+        "ev_per_risk": f"{d.ev_per_risk:+.1%} EV per ${d.risk_per_contract:,.0f} of risk "
+        + ("(Reg-T margin)" if d.margin_per_contract is not None else "(max loss)")
+        + ": the ranking",
+        "contracts": (
+            f"{d.contracts} contract(s): {sizing.reason}. Full Kelly (max E[log(1 + f PnL / equity)] over the "
+            f"forecast, tail included) {sizing.full_kelly_contracts:.2f} contracts = "
+            f"{sizing.kelly_fraction_of_equity:.1%} of ${account.equity:,.0f} at the {risk_label}; "
+            f"multiplier {account.kelly_fraction:g}, caps {account.max_risk_per_trade:.0%} risk per trade, "
+            f"{account.max_contracts} contracts"
+        ),
+    }

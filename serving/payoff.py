@@ -1,0 +1,167 @@
+"""A short-premium position's value at the exit (the reaction day's close) and its economics over one
+event's `MoveDistribution`.
+
+At the exit the stock has moved by X % (|X| from the distribution, up with probability p_up) and every leg is
+bought back at its Black-Scholes value with the volatility left until expiration (none when the options
+expire at the exit: intrinsic value). The expected intrinsic payout is the distribution's exact payoff
+integral; the time value left and the log-utility sizing use quadrature over its quantile function;
+P(loss) integrates the distribution between the break-even moves found on each side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import brentq
+
+from ivcrush.serving.pricing import black_scholes
+from ivcrush.training.distribution import MoveDistribution
+from ivcrush.training.economics import SHARES_PER_CONTRACT, quantile_quadrature, signed_nodes
+
+_GRID_POINTS = 600
+
+
+@dataclass(frozen=True)
+class Leg:
+    kind: str  # "put" or "call"
+    strike: float
+    short: bool
+    premium: float  # per share at entry (the mid)
+    bid_ask: float  # per share
+
+
+@dataclass(frozen=True)
+class Position:
+    """Legs of one contract each on a stock at `spot`, valued at the exit with `exit_sigma` left; `cost` is the
+    round trip in dollars per contract."""
+
+    legs: tuple[Leg, ...]
+    spot: float
+    exit_sigma: float
+    cost: float
+
+    @property
+    def credit(self) -> float:
+        """Net premium received per share."""
+        return sum(leg.premium if leg.short else -leg.premium for leg in self.legs)
+
+    def _leg(self, kind: str, short: bool) -> Leg | None:
+        return next((leg for leg in self.legs if leg.kind == kind and leg.short == short), None)
+
+    def distances(self) -> tuple[float | None, float | None, float | None, float | None]:
+        """Short put and call distances from spot (out of the money: positive) and their wings' widths, in %
+        of spot (None: no such leg)."""
+        found: list[float | None] = []
+        for kind, side in (("put", -1.0), ("call", 1.0)):
+            short, long = self._leg(kind, True), self._leg(kind, False)
+            distance = None if short is None else 100 * side * (short.strike / self.spot - 1)
+            width = None if short is None or long is None else 100 * abs(short.strike - long.strike) / self.spot
+            found += [distance, width]
+        put_distance, put_width, call_distance, call_width = found
+        return put_distance, call_distance, put_width, call_width
+
+    @property
+    def naked(self) -> bool:
+        put_distance, call_distance, put_width, call_width = self.distances()
+        return (put_distance is not None and put_width is None) or (call_distance is not None and call_width is None)
+
+    def exit_value(self, moves_pct: np.ndarray, sigma: float | None = None) -> np.ndarray:
+        """Per share, what buying the position back costs after a signed move (`sigma` None: the exit's)."""
+        prices = np.maximum(self.spot * (1 + np.asarray(moves_pct, dtype="float64") / 100), 0.0)
+        sigma = self.exit_sigma if sigma is None else sigma
+        total = np.zeros_like(prices)
+        for leg in self.legs:
+            value = black_scholes(prices, leg.strike, sigma, leg.kind)
+            total = total + (value if leg.short else -value)
+        return total
+
+    def pnl(self, moves_pct: np.ndarray) -> np.ndarray:
+        """Dollars per contract after a signed move, costs included."""
+        return SHARES_PER_CONTRACT * (self.credit - self.exit_value(moves_pct)) - self.cost
+
+    @property
+    def max_loss(self) -> float | None:
+        """Dollars per contract for a defined-risk position (one side's wing width less the credit, plus
+        costs); None for naked options."""
+        if self.naked:
+            return None
+        _, _, put_width, call_width = self.distances()
+        width = max(w for w in (put_width, call_width, 0.0) if w is not None) * self.spot / 100
+        return max(SHARES_PER_CONTRACT * (width - self.credit) + self.cost, 0.0)
+
+
+@dataclass(frozen=True)
+class Economics:
+    """Dollars per contract, except `prob_loss`."""
+
+    credit: float
+    expected_intrinsic: float
+    expected_time_value: float
+    cost: float
+    gross_ev: float
+    ev: float
+    prob_loss: float
+    stress_loss: float  # the loss if the stock moves by the distribution's q99 on the worse side
+    max_loss: float | None
+
+
+def _moves(distribution: MoveDistribution, position: Position) -> np.ndarray:
+    """|move| grid for break-evens: the quadrature nodes, the strikes' distances and a regular grid that
+    reaches well past the farthest strike plus the credit (where a losing side has started to lose)."""
+    nodes, _ = quantile_quadrature(distribution)
+    strikes = [100 * abs(leg.strike / position.spot - 1) for leg in position.legs]
+    reach = 2 * (max(strikes) + 100 * abs(position.credit) / position.spot) + 1.0
+    regular = np.linspace(0.0, max(float(nodes.max()), reach), _GRID_POINTS)
+    return np.unique(np.concatenate([[0.0], nodes, strikes, regular]))
+
+
+def prob_loss(position: Position, distribution: MoveDistribution, p_up: float) -> float:
+    """P(PnL < 0): per side, the distribution's mass where the P&L after a move of that size is negative."""
+    grid = _moves(distribution, position)
+    total = 0.0
+    for sign, share in ((-1.0, 1.0 - p_up), (1.0, p_up)):
+        if share <= 0:
+            continue
+
+        def side_pnl(a: float, sign: float = sign) -> float:
+            return float(position.pnl(np.array([sign * a]))[0])
+
+        values = position.pnl(sign * grid)
+        losing = values < 0
+        edges = [0.0] if losing[0] else []
+        for i in np.flatnonzero(losing[1:] != losing[:-1]):
+            edges.append(brentq(side_pnl, grid[i], grid[i + 1], xtol=1e-10))
+        if len(edges) % 2:
+            edges.append(np.inf)
+        for start, end in zip(edges[::2], edges[1::2], strict=True):
+            total += share * float(distribution.cdf(end) - distribution.cdf(start))
+    return total
+
+
+def evaluate(position: Position, distribution: MoveDistribution, p_up: float) -> Economics:
+    """EV (credit - expected intrinsic payout - expected time value bought back - costs), P(loss), stress loss."""
+    put_distance, call_distance, put_width, call_width = position.distances()
+    intrinsic = position.spot * float(
+        distribution.structure_payout(put_distance, call_distance, put_width, call_width, p_up=p_up)
+    )
+    time_value = 0.0
+    if position.exit_sigma > 0:
+        moves, weights = signed_nodes(distribution, p_up)
+        left = position.exit_value(moves) - position.exit_value(moves, sigma=0.0)
+        time_value = SHARES_PER_CONTRACT * float(np.sum(weights * left))
+    credit = SHARES_PER_CONTRACT * position.credit
+    gross = credit - intrinsic - time_value
+    q99 = float(distribution.ppf(0.99))
+    stress = -float(np.min(position.pnl(np.array([-q99, q99]))))
+    return Economics(
+        credit=credit,
+        expected_intrinsic=intrinsic,
+        expected_time_value=time_value,
+        cost=position.cost,
+        gross_ev=gross,
+        ev=gross - position.cost,
+        prob_loss=prob_loss(position, distribution, p_up),
+        stress_loss=max(stress, 0.0),
+        max_loss=position.max_loss,
+    )

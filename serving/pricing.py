@@ -1,0 +1,96 @@
+"""Option pricing for the strategy: Black-Scholes (no rates, no dividends) on a total volatility, the
+volatility that reprices a given at-the-money straddle, NYSE trading days, and the split of a straddle's
+implied move into the earnings day and the ordinary days before expiration.
+
+Units: moves and implied moves in % of spot as mean absolute moves (straddle / spot); a volatility
+`sigma` is the standard deviation of the log price over the whole horizon, as a fraction. For a normal
+move the two are tied by mean |X| = sigma sqrt(2 / pi), so sums of variances hold in either unit:
+implied_total^2 = earnings^2 + (T - 1) ordinary_day^2.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from functools import cache
+
+import numpy as np
+import pandas as pd
+from scipy.special import ndtr, ndtri
+
+from ivcrush.settings import DBT_PROJECT_DIR
+
+SQRT_HALF_PI = math.sqrt(math.pi / 2)
+HOLIDAYS_SEED = DBT_PROJECT_DIR / "seeds" / "market_holidays.csv"
+
+
+def black_scholes(
+    spot: float | np.ndarray, strike: float | np.ndarray, sigma: float | np.ndarray, kind: str
+) -> np.ndarray:
+    """Value per share of a European put or call; `sigma` the total log-price volatility to expiration
+    (0 gives the intrinsic value). A spot at or below 0 is worth the strike for a put, nothing for a call."""
+    spot, strike, sigma = np.broadcast_arrays(*(np.asarray(v, dtype="float64") for v in (spot, strike, sigma)))
+    positive = (spot > 0) & (sigma > 0)
+    safe_spot = np.where(positive, spot, 1.0)
+    safe_sigma = np.where(positive, sigma, 1.0)
+    d1 = np.log(safe_spot / strike) / safe_sigma + safe_sigma / 2
+    d2 = d1 - safe_sigma
+    if kind == "call":
+        priced = spot * ndtr(d1) - strike * ndtr(d2)
+        intrinsic = np.maximum(spot - strike, 0.0)
+    elif kind == "put":
+        priced = strike * ndtr(-d2) - spot * ndtr(-d1)
+        intrinsic = np.maximum(strike - np.maximum(spot, 0.0), 0.0)
+    else:
+        raise ValueError(f"option kind must be 'put' or 'call', not {kind!r}")
+    return np.where(positive, np.maximum(priced, 0.0), intrinsic)[()]
+
+
+def straddle_sigma(implied_move_pct: float) -> float:
+    """The total volatility at which the at-the-money Black-Scholes straddle costs `implied_move_pct` % of
+    spot: straddle / spot = 2 (2 N(sigma / 2) - 1)."""
+    share = implied_move_pct / 100
+    if not 0 <= share < 2:
+        raise ValueError(f"an at-the-money straddle of {implied_move_pct:g}% of spot has no volatility")
+    return float(2 * ndtri(0.5 + share / 4))
+
+
+def move_to_sigma(mean_abs_move_pct: float) -> float:
+    """The log-price volatility (fraction) of a normal move with this mean absolute move in %."""
+    return mean_abs_move_pct * SQRT_HALF_PI / 100
+
+
+@cache
+def _holidays() -> np.ndarray:
+    return pd.read_csv(HOLIDAYS_SEED)["holiday_date"].to_numpy(dtype="datetime64[D]")
+
+
+def trading_days_after(start: date, end: date) -> int:
+    """NYSE trading days d with start < d <= end (weekdays that are not holidays of the dbt seed)."""
+    first = np.datetime64(start, "D") + 1
+    last = np.datetime64(end, "D") + 1
+    return int(np.busday_count(first, last, holidays=_holidays())) if last > first else 0
+
+
+def last_trading_day(day: date) -> date:
+    """`day` if it is a trading day, else the trading day before it."""
+    rolled = np.busday_offset(np.datetime64(day, "D"), 0, roll="backward", holidays=_holidays())
+    return pd.Timestamp(rolled).date()
+
+
+def earnings_only_move(implied_total_pct: float, ordinary_move_pct: float, trading_days: int) -> float:
+    """The earnings day's share of a straddle's implied move: sqrt(total^2 - (T - 1) ordinary^2), 0 where the
+    ordinary days alone explain the straddle; the total itself when T = 1."""
+    ordinary_variance = max(trading_days - 1, 0) * ordinary_move_pct**2
+    return math.sqrt(max(implied_total_pct**2 - ordinary_variance, 0.0))
+
+
+def term_structure_split(front: tuple[float, int], back: tuple[float, int]) -> tuple[float, float] | None:
+    """(earnings-only move, ordinary-day move) from the implied moves of two expirations that both hold the
+    earnings day, each (implied total %, trading days T); None where the back month's variance is not larger
+    (no ordinary-day variance to read)."""
+    (near, near_days), (far, far_days) = sorted([front, back], key=lambda pair: pair[1])
+    if far_days <= near_days or far**2 <= near**2:
+        return None
+    ordinary = math.sqrt((far**2 - near**2) / (far_days - near_days))
+    return earnings_only_move(near, ordinary, near_days), ordinary

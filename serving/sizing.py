@@ -1,0 +1,74 @@
+"""Position size: the log-optimal number of contracts over the event's distribution, times the configured
+fractional-Kelly multiplier, capped by the risk per trade, the margin per trade (naked options) and the
+maximum number of contracts; the reason says which rule set the size."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ivcrush.settings import Account
+from ivcrush.training.economics import log_optimal_contracts
+
+
+@dataclass(frozen=True)
+class Sizing:
+    contracts: int
+    limit: str  # the rule that set the size, in a word or two
+    reason: str  # the rule with its numbers
+    full_kelly_contracts: float
+    kelly_fraction_of_equity: float  # full Kelly's contracts x risk per contract / equity
+
+
+def size_position(
+    *,
+    pnl: np.ndarray,
+    weights: np.ndarray,
+    gross_ev: float,
+    ev: float,
+    cost: float,
+    risk_per_contract: float,
+    risk_label: str,
+    margin_per_contract: float | None,
+    account: Account,
+    blocked: str | None = None,
+) -> Sizing:
+    """Contracts for one position: `pnl` (dollars per contract, costs included) at the quadrature nodes with
+    `weights`; `risk_per_contract` the loss the per-trade cap divides (max loss, or a stress loss);
+    `blocked` a reason to trade nothing whatever the numbers (e.g. the VRP tier)."""
+    if gross_ev <= 0:
+        return Sizing(0, "EV <= 0", f"EV ${gross_ev:,.0f} <= 0 before costs", 0.0, 0.0)
+    if ev <= 0:
+        return Sizing(0, "EV < costs", f"EV < costs (${gross_ev:,.0f} before ${cost:,.0f} costs)", 0.0, 0.0)
+    full = log_optimal_contracts(pnl, weights, account.equity)
+    fraction = full * risk_per_contract / account.equity if math.isfinite(full) else math.inf
+    if blocked is not None:
+        return Sizing(0, "VRP tier", blocked, full, fraction)
+    budget = account.equity * account.max_risk_per_trade
+    limits = [
+        (account.kelly_fraction * full, "Kelly", f"{account.kelly_fraction:g} x full Kelly {full:.2f} contracts"),
+        (
+            budget / max(risk_per_contract, 1e-9),
+            "risk cap",
+            f"capped by {account.max_risk_per_trade:.0%} risk per trade "
+            f"(${budget:,.0f} / ${risk_per_contract:,.0f} {risk_label} per contract)",
+        ),
+        (float(account.max_contracts), "max contracts", f"capped by max {account.max_contracts} contracts"),
+    ]
+    if margin_per_contract is not None:
+        allowed = account.equity * account.max_margin_per_trade
+        limits.append(
+            (
+                allowed / margin_per_contract,
+                "margin cap",
+                f"capped by margin ({account.max_margin_per_trade:.0%} of equity = ${allowed:,.0f} / "
+                f"${margin_per_contract:,.0f} Reg-T margin per contract)",
+            )
+        )
+    value, limit, reason = min(limits, key=lambda candidate: candidate[0])
+    contracts = math.floor(value + 1e-9)
+    if contracts == 0:
+        reason = f"{reason} = {value:.2f}, rounds down to 0"
+    return Sizing(contracts, limit, reason, full, fraction)

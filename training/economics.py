@@ -1,0 +1,157 @@
+"""Position economics that serving and the backtests share: trading costs, Reg-T margin of naked short
+options, expectations over a move distribution by quadrature of its quantile function, and the
+log-optimal (Kelly) size of a position.
+
+Money is in dollars per contract (100 shares) unless a name says "per share".
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.optimize import brentq
+
+from ivcrush.constants import QUANTILE_LEVELS
+from ivcrush.settings import Costs
+from ivcrush.training.distribution import MoveDistribution
+
+SHARES_PER_CONTRACT = 100
+# The quadrature stops at the 1 - TRUNCATED_MASS quantile and puts the last TRUNCATED_MASS of probability at
+# the larger of that quantile and DISASTER_MOVE_PCT (the stock to zero, or doubling): the worst outcome a size
+# is planned for (a GPD tail has no maximum; a thin one would otherwise never reach far strikes).
+TRUNCATED_MASS = 1e-6
+DISASTER_MOVE_PCT = 100.0
+_BODY_NODES = 32
+_TAIL_SEGMENTS = 8
+_TAIL_NODES = 16
+_BODY_RULE = np.polynomial.legendre.leggauss(_BODY_NODES)
+_TAIL_RULE = np.polynomial.legendre.leggauss(_TAIL_NODES)
+
+
+# ------------------------------------------------------------------------------------------------ costs
+
+
+def fill_cost(costs: Costs, bid_ask: float | np.ndarray) -> float | np.ndarray:
+    """Dollars per contract of one fill of one leg: the commission and the slippage from the mid
+    (`slippage_share` of the bid-ask spread per share, plus `slippage_ticks` ticks)."""
+    slippage = costs.slippage_share * np.asarray(bid_ask, dtype="float64") + costs.slippage_ticks * costs.tick_size
+    value = costs.commission_per_contract + SHARES_PER_CONTRACT * slippage
+    return float(value) if np.ndim(value) == 0 else value
+
+
+def round_trip_cost(
+    costs: Costs, entry_bid_asks: Sequence[float], exit_bid_asks: Sequence[float] | None = None
+) -> float:
+    """Dollars per contract of a position opened and closed leg by leg (one fill each way per leg); the
+    exit's bid-ask spreads are the entry's unless given."""
+    exits = entry_bid_asks if exit_bid_asks is None else exit_bid_asks
+    if len(exits) != len(entry_bid_asks):
+        raise ValueError(f"{len(entry_bid_asks)} entry legs but {len(exits)} exit legs")
+    return float(np.sum(fill_cost(costs, np.asarray(entry_bid_asks))) + np.sum(fill_cost(costs, np.asarray(exits))))
+
+
+def modelled_bid_ask(costs: Costs, value: float) -> float:
+    """The bid-ask spread (per share) assumed for an option of modelled `value` where no quote gives it."""
+    return max(costs.min_bid_ask, costs.modelled_bid_ask_share * value)
+
+
+# ----------------------------------------------------------------------------------------------- margin
+
+
+def reg_t_short_option(spot: float, strike: float, premium: float, kind: str) -> float:
+    """Reg-T style margin per share of one naked short option: the premium plus 20% of the underlying less
+    the out-of-the-money amount, at least the premium plus 10% (of the underlying for a call, of the strike
+    for a put)."""
+    if kind == "call":
+        out_of_the_money, floor = max(strike - spot, 0.0), 0.10 * spot
+    elif kind == "put":
+        out_of_the_money, floor = max(spot - strike, 0.0), 0.10 * strike
+    else:
+        raise ValueError(f"option kind must be 'put' or 'call', not {kind!r}")
+    return premium + max(0.20 * spot - out_of_the_money, floor)
+
+
+def reg_t_naked_margin(spot: float, shorts: Sequence[tuple[str, float, float]]) -> float:
+    """Margin per contract of naked short options (kind, strike, premium per share): one option's
+    requirement, or for a strangle the larger side's requirement plus the other side's premium."""
+    if not shorts:
+        return 0.0
+    requirements = [reg_t_short_option(spot, strike, premium, kind) for kind, strike, premium in shorts]
+    largest = int(np.argmax(requirements))
+    others = sum(premium for i, (_, _, premium) in enumerate(shorts) if i != largest)
+    return SHARES_PER_CONTRACT * (requirements[largest] + others)
+
+
+# ------------------------------------------------------------------------------------------- quadrature
+
+
+def quantile_quadrature(distribution: MoveDistribution) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes |x| and weights (summing to 1) with E[g(|X|)] ~ sum w g(x) for one event's distribution.
+
+    Gauss-Legendre over the probability u of the quantile function, segment by segment between the levels
+    of the forecast quantiles; the tail u > q90 in t = -log((1 - u) / 0.1) up to the 1 - TRUNCATED_MASS
+    quantile; the remaining mass sits at the larger of that quantile and DISASTER_MOVE_PCT.
+    """
+    if len(distribution) != 1:
+        raise ValueError(f"one event's distribution expected, got {len(distribution)}")
+    base, base_weights = _BODY_RULE
+    levels = np.array([0.0, *QUANTILE_LEVELS])
+    u_parts, w_parts = [], []
+    for lo, hi in itertools.pairwise(levels):
+        u_parts.append(lo + (hi - lo) * (base + 1) / 2)
+        w_parts.append((hi - lo) / 2 * base_weights)
+    tail_mass = 1.0 - levels[-1]
+    t_max = math.log(tail_mass / TRUNCATED_MASS)
+    edges = np.linspace(0.0, t_max, _TAIL_SEGMENTS + 1)
+    tail_base, tail_weights = _TAIL_RULE
+    for lo, hi in itertools.pairwise(edges):
+        t = lo + (hi - lo) * (tail_base + 1) / 2
+        u_parts.append(1.0 - tail_mass * np.exp(-t))
+        w_parts.append((hi - lo) / 2 * tail_weights * tail_mass * np.exp(-t))
+    u = np.concatenate([*u_parts, [1.0 - TRUNCATED_MASS]])
+    weights = np.concatenate([*w_parts, [TRUNCATED_MASS]])
+    nodes = np.asarray(distribution.ppf(u), dtype="float64").reshape(-1)
+    nodes[-1] = max(nodes[-1], DISASTER_MOVE_PCT)
+    return nodes, weights / weights.sum()
+
+
+def signed_nodes(distribution: MoveDistribution, p_up: float) -> tuple[np.ndarray, np.ndarray]:
+    """Signed moves and weights: the |x| nodes of `quantile_quadrature` down with weight 1 - p_up, up with p_up."""
+    nodes, weights = quantile_quadrature(distribution)
+    return np.concatenate([-nodes, nodes]), np.concatenate([(1 - p_up) * weights, p_up * weights])
+
+
+# ----------------------------------------------------------------------------------------------- sizing
+
+
+def expected_log_growth(contracts: float, pnl: np.ndarray, weights: np.ndarray, equity: float) -> float:
+    """E[log(1 + contracts x PnL / equity)] (-inf where some outcome loses the whole equity)."""
+    wealth = 1.0 + contracts * np.asarray(pnl, dtype="float64") / equity
+    if np.any((wealth <= 0) & (weights > 0)):
+        return -math.inf
+    return float(np.sum(weights * np.log(wealth)))
+
+
+def log_optimal_contracts(pnl: np.ndarray, weights: np.ndarray, equity: float) -> float:
+    """The number of contracts (continuous) that maximises E[log(1 + c PnL / equity)] over the outcomes
+    `pnl` (dollars per contract) with probabilities `weights`: 0 when E[PnL] <= 0, infinite when no outcome
+    loses. Always below equity / (the worst loss): the log-optimal size never stakes the whole equity."""
+    pnl = np.asarray(pnl, dtype="float64")
+    weights = np.asarray(weights, dtype="float64")
+    if float(np.sum(weights * pnl)) <= 0:
+        return 0.0
+    worst = float(np.max(-pnl[weights > 0]))
+    if worst <= 0:
+        return math.inf
+    ruin = equity / worst
+
+    def slope(c: float) -> float:
+        return float(np.sum(weights * pnl / (equity + c * pnl)))
+
+    upper = ruin * (1 - 1e-12)
+    if slope(upper) >= 0:
+        return upper
+    return float(brentq(slope, 0.0, upper, xtol=1e-12 * ruin, rtol=1e-12))
