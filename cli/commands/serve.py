@@ -84,8 +84,14 @@ def run_scan(
         print_recommendations(recommendations, refusals, f"earnings scan {day}, ranked")
     if write_back:
         from ivcrush.serving.writeback import write_back_recommendations
+        from ivcrush.training.data import generation_build
+        from ivcrush.workspace import published
 
-        done = write_back_recommendations(settings.source_db, recommendations, settings.workdir / "backups")
+        build = generation_build(published(settings))
+        fingerprint = build.source_fingerprint if build else "(the served build is gone)"
+        done = write_back_recommendations(
+            settings.source_db, recommendations, settings.workdir / "backups", fingerprint
+        )
         print_write_back(done, settings.source_db)
 
 
