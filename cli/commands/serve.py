@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ivcrush.cli.options import DATE_FORMATS, DbOption, PresetOption, WorkdirOption, settings_for
+from ivcrush.cli.options import DATE_FORMATS, DbOption, PresetOption, WorkdirOption, errors, settings_for
 from ivcrush.cli.render import print_json, print_recommendations, print_write_back
 
 if TYPE_CHECKING:
@@ -67,11 +67,14 @@ def run_scan(
     settings: Settings, day: date, implied_csv: Path | None, preset: str, write_back: bool, as_json: bool
 ) -> None:
     """Scan a day's events and show them ranked; with `write_back`, fill 2.0's ML columns (backup first)."""
-    from ivcrush.serving.implied import implied_from_csv
+    from ivcrush.serving.implied import implied_from_csv, unknown_tickers
     from ivcrush.serving.predict import scan as scan_day
 
     implied = implied_from_csv(implied_csv) if implied_csv else None
     recommendations, refusals = scan_day(settings, day, implied=implied, account=settings.account, preset=preset)
+    unknown = unknown_tickers(implied, {r.ticker for r in recommendations} | {r.ticker for r in refusals})
+    if unknown:
+        errors.print(f"note: {implied_csv}: no event on {day} for {', '.join(unknown)}; those rows were not used")
     if as_json:
         print_json(
             {
