@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 BACKUPS_KEPT = 5
 BACKUP_PATTERN = "ivcrush-*.db"
+PARTIAL_PATTERN = ".ivcrush-*.db.partial"
 
 
 class WriteBackError(IvcrushError):
@@ -40,21 +41,26 @@ class WriteBack:
 
 
 def _backup(db_path: Path, backup_dir: Path) -> Path:
-    """A consistent copy (SQLite's backup API) with the database's permissions, never wider meanwhile."""
+    """A consistent copy (SQLite's backup API) with the database's permissions, never wider meanwhile; written
+    under a partial name and renamed when complete, so that a killed attempt leaves no backup that counts."""
     backup_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for partial in backup_dir.glob(PARTIAL_PATTERN):  # of killed attempts: the caller holds the write lock
+        partial.unlink(missing_ok=True)
     backup = backup_dir / f"ivcrush-{datetime.now(UTC):%Y%m%dT%H%M%S%f}.db"
-    os.close(os.open(backup, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    partial = backup.with_name(f".{backup.name}.partial")
+    os.close(os.open(partial, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
     try:
         source = sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_S)  # reads while the caller holds the write lock
         try:
-            with sqlite3.connect(backup) as target:
+            with sqlite3.connect(partial) as target:
                 source.backup(target)
             target.close()
         finally:
             source.close()
-        os.chmod(backup, stat.S_IMODE(db_path.stat().st_mode))
+        os.chmod(partial, stat.S_IMODE(db_path.stat().st_mode))
+        os.replace(partial, backup)
     except BaseException:
-        backup.unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
         raise
     return backup
 
