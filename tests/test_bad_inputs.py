@@ -526,3 +526,18 @@ def test_write_back_refuses_a_locked_database_and_a_journal(
     assert file_digest(sample_copy) == digest
     assert sorted(p.name for p in sample_copy.parent.iterdir()) == ["ivcrush.db"]
     assert not list((tmp_path / "backups").glob("ivcrush-*.db"))
+
+
+def test_the_workspace_is_private_by_default(sample_db: Path, tmp_path: Path) -> None:
+    """Files the commands write into the workspace are 0600, its folders 0700 (the warehouse and backups copy
+    the trade journal)."""
+    work = tmp_path / "work"
+    done = subprocess.run(
+        [sys.executable, "-m", "ivcrush.cli", "validate", "--db", str(sample_db), "--workdir", str(work)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode in (0, 1), done.stderr
+    modes = {p.relative_to(work): stat.S_IMODE(p.stat().st_mode) for p in [work, *work.rglob("*")]}
+    assert {mode for path, mode in modes.items() if (work / path).is_dir()} == {0o700}, modes
+    assert {mode for path, mode in modes.items() if (work / path).is_file()} == {0o600}, modes
