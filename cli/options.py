@@ -8,7 +8,6 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -42,9 +41,23 @@ AsOfOption = Annotated[
         help="Serve the events decided up to the end of this day (default: today, UTC).",
     ),
 ]
-# The VRP tier presets as the option's choices (a StrEnum: each member is its name as a str).
-Preset = StrEnum("Preset", {name: name for name in TIER_PRESETS})  # type: ignore[misc]
-PresetOption = Annotated[Preset, typer.Option(help="VRP tier preset (balanced is 2.0's own rule).")]
+
+
+def _preset(value: str) -> str:
+    """A VRP tier preset's name, else the parser's usage error (exit code 2) listing the choices."""
+    if value not in TIER_PRESETS:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(TIER_PRESETS)}")
+    return value
+
+
+PresetOption = Annotated[
+    str,
+    typer.Option(
+        callback=_preset,
+        metavar="[" + "|".join(TIER_PRESETS) + "]",
+        help="VRP tier preset (balanced is 2.0's own rule).",
+    ),
+]
 # Workspace files are private to their owner: the warehouse and backups copy the trade journal.
 WORKSPACE_UMASK = 0o077
 

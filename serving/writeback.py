@@ -156,10 +156,11 @@ def write_back(
 def write_back_recommendations(
     source_db: Path, recommendations: list[Recommendation], backups_dir: Path, source_fingerprint: str
 ) -> WriteBack:
-    """Write into each recommendation's iv_log rows the median |move| its decision used (the model's, or 2.0's
-    where the decision fell back to it) and the forecast's confidence (`write_back`)."""
+    """Write into each recommendation's iv_log rows the mean |move| its decision used (what 2.0 divides the
+    implied move by: the model's, or 2.0's own where the decision fell back to it) and the forecast's
+    confidence (`write_back`)."""
     rows = [
-        (r.ticker, r.earnings_date, float(r.decision.forecast_median_pct), float(r.forecast["confidence"]))
+        (r.ticker, r.earnings_date, float(r.decision.forecast_mean_pct), float(r.forecast["confidence"]))
         for r in recommendations
     ]
     return write_back(source_db, rows, backups_dir, source_fingerprint)

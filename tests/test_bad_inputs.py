@@ -455,13 +455,13 @@ def test_output_paths_are_checked(tmp_path: Path) -> None:
 # --- write-back -------------------------------------------------------------------------------------------
 
 
-def _recommendation(ticker: str, earnings_date: str, median: float) -> SimpleNamespace:
-    """What write_back_recommendations reads of a recommendation: its event, its decision's median, confidence."""
+def _recommendation(ticker: str, earnings_date: str, mean: float) -> SimpleNamespace:
+    """What write_back_recommendations reads of a recommendation: its event, its decision's mean, confidence."""
     return SimpleNamespace(
         ticker=ticker,
         earnings_date=earnings_date,
-        decision=SimpleNamespace(forecast_median_pct=median),
-        forecast={"point": 99.0, "confidence": 0.7},
+        decision=SimpleNamespace(forecast_mean_pct=mean),
+        forecast={"point": 99.0, "mean": 98.0, "confidence": 0.7},
     )
 
 
@@ -470,7 +470,7 @@ def _scanned_event(db: Path) -> tuple[str, str]:
         return con.execute("SELECT ticker, earnings_date FROM iv_log ORDER BY id LIMIT 1").fetchone()
 
 
-def test_write_back_writes_the_median_its_decision_used(sample_copy: Path, tmp_path: Path) -> None:
+def test_write_back_writes_the_mean_its_decision_used(sample_copy: Path, tmp_path: Path) -> None:
     sample_copy.chmod(0o640)
     ticker, day = _scanned_event(sample_copy)
     fingerprint = read_source(sample_copy).fingerprint
@@ -483,7 +483,7 @@ def test_write_back_writes_the_median_its_decision_used(sample_copy: Path, tmp_p
             "SELECT DISTINCT ml_predicted_move_pct, ml_confidence FROM iv_log WHERE ticker = ? AND earnings_date = ?",
             (ticker, day),
         ).fetchall()
-    assert written == [(4.25, 0.7)], "the decision's median, not the model's point (99)"
+    assert written == [(4.25, 0.7)], "the decision's mean, not the model's (98) where the decision fell back"
     kept = sorted(backups.glob("ivcrush-*.db"))
     assert len(kept) == BACKUPS_KEPT and done.backup == kept[-1]
     assert {stat.S_IMODE(p.stat().st_mode) for p in kept} == {0o640}
