@@ -58,7 +58,15 @@ def start(target: Callable[..., None], args: tuple[Any, ...], name: str) -> tupl
     context = multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
     process = context.Process(target=target, args=(theirs, os.getpid(), *args), name=name, daemon=True)
-    process.start()
+    # Started with SIGINT ignored, which the new interpreter keeps: a Ctrl-C while it starts up (before
+    # `die_with_parent` runs) prints no KeyboardInterrupt traceback from the worker either.
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
+    try:
+        process.start()
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)
     theirs.close()
     return process, ours
 
