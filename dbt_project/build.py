@@ -2,36 +2,49 @@
 
 A build is written into `<workdir>/builds/<id>/` (the DuckDB warehouse and the Parquet marts) and only
 when dbt's models and tests all pass does the `<workdir>/current` symlink move to it, in one rename. A
-failed build leaves the previous good one published and untouched.
+failed build leaves the previous good one published and untouched; a killed one leaves a folder without a
+manifest, which the next build sweeps away. dbt and the data-quality suites run in worker processes that
+die with the build (`ivcrush.workers`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
-import multiprocessing
+import logging
 import os
 import shutil
 import time
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 
+from ivcrush import workers
 from ivcrush.errors import IvcrushError
 from ivcrush.quality.report import QualityGateError, QualityReport, gate
 from ivcrush.settings import DBT_PROJECT_DIR, Settings
 from ivcrush.source.reader import SourceDataError, SourceSnapshot, read_source
-from ivcrush.workspace import BUILD_MANIFEST, MARTS, BuildResult, mart_path
+from ivcrush.workspace import (
+    BUILD_MANIFEST,
+    MARTS,
+    BuildResult,
+    exclusive,
+    mart_path,
+    prune_builds,
+    sweep,
+)
 
 # Every model and data test; dbt's unit tests check the SQL logic on fixed inputs, so (as dbt advises) they
 # run in the test suite (tests/test_build.py), not in every build of the user's data.
 PRODUCTION_BUILD = ["build", "--exclude-resource-type", "unit_test"]
 QUALITY_NICENESS = 10
-BUILDS_KEPT = 3
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 class BuildError(IvcrushError):
@@ -57,29 +70,46 @@ def load_raw(snapshot: SourceSnapshot, warehouse: Path) -> None:
             con.unregister("source_frame")
 
 
+@contextlib.contextmanager
+def _inside(folder: Path) -> Iterator[None]:
+    previous = Path.cwd()
+    os.chdir(folder)
+    try:
+        yield
+    finally:
+        os.chdir(previous)
+
+
 def run_dbt(build_dir: Path, settings: Settings, args: list[str]) -> None:
-    """Run one dbt command in-process against the build folder; raise BuildError naming what failed."""
-    os.environ["IVCRUSH_BUILD_DIR"] = str(build_dir)
+    """Run one dbt command in-process against the build folder; raise BuildError naming what failed.
+
+    dbt runs inside the build folder and names its files relative to it: dbt-duckdb writes the marts' paths
+    into SQL string literals, which a workspace path with a quote in it would break.
+    """
+    os.environ["IVCRUSH_BUILD_DIR"] = "."
     os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     from dbt.cli.main import dbtRunner  # dbt is slow to import; only builds need it
 
     dbt_vars = {"amc_labels_untrusted": settings.amc_labels_untrusted}
-    result = dbtRunner().invoke(
-        [
-            *args,
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-            "--target-path",
-            str(settings.workdir / "dbt" / "target"),
-            "--log-path",
-            str(settings.workdir / "dbt" / "logs"),
-            "--vars",
-            json.dumps(dbt_vars),
-            "--quiet",
-        ]
-    )
+    workdir = settings.workdir.resolve()
+    with _inside(build_dir):
+        result = dbtRunner().invoke(
+            [
+                *args,
+                "--project-dir",
+                str(DBT_PROJECT_DIR),
+                "--profiles-dir",
+                str(DBT_PROJECT_DIR),
+                "--target-path",
+                str(workdir / "dbt" / "target"),
+                "--log-path",
+                str(workdir / "dbt" / "logs"),
+                "--vars",
+                json.dumps(dbt_vars),
+                "--log-level",
+                "none",  # its failures come back in the BuildError; its log file has everything
+            ]
+        )
     if result.success:
         return
     failures = []
@@ -91,11 +121,7 @@ def run_dbt(build_dir: Path, settings: Settings, args: list[str]) -> None:
 
 
 def count_rows(build_dir: Path) -> dict[str, int]:
-    with duckdb.connect() as con:
-        return {
-            mart: con.execute(f"SELECT count(*) FROM read_parquet('{mart_path(build_dir, mart)}')").fetchall()[0][0]
-            for mart in MARTS
-        }
+    return {mart: pq.ParquetFile(mart_path(build_dir, mart)).metadata.num_rows for mart in MARTS}
 
 
 def publish(settings: Settings, build_dir: Path) -> None:
@@ -105,41 +131,36 @@ def publish(settings: Settings, build_dir: Path) -> None:
     temporary.unlink(missing_ok=True)
     temporary.symlink_to(build_dir.relative_to(settings.workdir))
     os.replace(temporary, link)
-    builds = sorted(p for p in settings.builds_dir.iterdir() if p.is_dir())
-    for old in builds[:-BUILDS_KEPT]:
-        if old.resolve() != link.resolve():
-            shutil.rmtree(old, ignore_errors=True)
+    prune_builds(settings)
+
+
+def _worker_error(what: str, name: str, message: str) -> IvcrushError:
+    """A worker's exception as the parent raises it: the user-facing ones as they were, the rest as faults."""
+    known = {e.__name__: e for e in (BuildError, SourceDataError, QualityGateError)}
+    if name in known:
+        return known[name](message)
+    if name == "ValueError":  # a setting the worker could not use
+        return BuildError(message)
+    if "No space left on device" in message or "Disk quota exceeded" in message:
+        return BuildError(f"the {what} process ran out of disk space ({message})")
+    return workers.WorkerError(f"the {what} process failed: {name}: {message}")
 
 
 class QualityWorker:
     """Great Expectations in a second (spawned) process, so that its seconds of import and checks overlap dbt.
 
-    It checks the raw tables as soon as it starts, the marts when told where they are, then writes the report
-    (JSON and Data Docs) into the build folder. Reports come back without their GE contexts.
+    It checks the snapshot's raw tables as soon as it starts, the marts when told where they are, then writes
+    the report (JSON and Data Docs) into the build folder. Reports come back without their GE contexts.
     """
 
     def __init__(self, snapshot: SourceSnapshot, severity: dict[str, str] | None) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._conn, child_conn = context.Pipe()
-        self._process = context.Process(
-            target=_quality_worker, args=(child_conn, snapshot, severity), name="ivcrush-quality", daemon=True
-        )
-        self._process.start()
-        child_conn.close()
+        self._process, self._conn = workers.start(_quality_worker, (snapshot, severity), "ivcrush-quality")
 
     def next_report(self) -> QualityReport:
         """The raw tables' report, then (after `check_marts`) the marts'; the worker's errors raised here."""
-        try:
-            kind, payload = self._conn.recv()
-        except EOFError as exc:
-            self._process.join(timeout=5)
-            raise BuildError(
-                f"the data-quality process ended without a result (exit code {self._process.exitcode})"
-            ) from exc
+        kind, payload = workers.receive(self._process, self._conn, "data-quality")
         if kind == "error":
-            name, message = payload
-            known = {e.__name__: e for e in (BuildError, SourceDataError, QualityGateError, ValueError)}
-            raise known.get(name, RuntimeError)(message if name in known else f"{name}: {message}")
+            raise _worker_error("data-quality", *payload)
         return payload
 
     def check_marts(self, build_dir: Path) -> None:
@@ -147,20 +168,25 @@ class QualityWorker:
 
     def close(self) -> None:
         """Stop the process: after its last report it has nothing left to do but the interpreter's exit."""
-        self._conn.close()
-        if self._process.is_alive():
-            self._process.terminate()
-        self._process.join()
+        workers.stop(self._process, self._conn)
 
 
-def _quality_worker(conn: Connection, snapshot: SourceSnapshot, severity: dict[str, str] | None) -> None:
+def _quality_worker(
+    conn: Connection, parent_pid: int, snapshot: SourceSnapshot, severity: dict[str, str] | None
+) -> None:
     """The quality process: raw report, then (on request) the marts report; the report files in the build."""
+    workers.die_with_parent(parent_pid)
     # The suites run only in this process: their imports (SQLAlchemy, later GE) stay out of the building one.
     from ivcrush.quality.docs import write_report
     from ivcrush.quality.marts import check_marts
     from ivcrush.quality.raw import check_raw
 
     os.nice(QUALITY_NICENESS)  # the raw checks are not needed before dbt is done: leave dbt the CPU
+    # GE logs (and swallows) the tracebacks of Data Docs it cannot write; the failure to write the report
+    # comes back to the build as an error of its own
+    gx_logger = logging.getLogger("great_expectations")
+    gx_logger.addHandler(logging.NullHandler())
+    gx_logger.propagate = False
     try:
         raw = check_raw(snapshot.path, severity=severity, snapshot=snapshot)
         conn.send(("report", QualityReport(raw.checks)))
@@ -176,6 +202,52 @@ def _quality_worker(conn: Connection, snapshot: SourceSnapshot, severity: dict[s
         conn.close()
 
 
+def _dbt_worker(conn: Connection, parent_pid: int, build_dir: Path, settings: Settings, args: list[str]) -> None:
+    """The dbt process: one dbt command against the build folder, then its outcome."""
+    workers.die_with_parent(parent_pid)
+    logging.raiseExceptions = False  # a log file that cannot be written (disk full) prints no tracebacks
+    try:
+        run_dbt(build_dir, settings, args)
+        conn.send(("ok", None))
+    except BaseException as exc:
+        conn.send(("error", (type(exc).__name__, str(exc))))
+    finally:
+        conn.close()
+
+
+def _run_dbt_worker(build_dir: Path, settings: Settings) -> IvcrushError | None:
+    """dbt's production build in its own process; its failure returned (a failed raw check wins over it)."""
+    process, conn = workers.start(_dbt_worker, (build_dir, settings, PRODUCTION_BUILD), "ivcrush-dbt")
+    try:
+        kind, payload = workers.receive(process, conn, "dbt")
+    except BaseException:
+        workers.stop(process, conn)
+        raise
+    workers.stop(process, conn, grace=workers.STOP_TIMEOUT_S)  # it exits by itself once dbt has closed its files
+    if kind == "ok":
+        return None
+    name, message = payload
+    return BuildError(message) if name == "BuildError" else _worker_error("dbt", name, message)
+
+
+@contextlib.contextmanager
+def _disk_full_is_clear(settings: Settings) -> Iterator[None]:
+    """A full disk (or quota) while writing the build: a BuildError saying so, not a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in DISK_FULL:
+            raise
+        raise BuildError(
+            f"no space left for the build in {settings.workdir} ({exc.strerror}); free some space or choose "
+            "another --workdir"
+        ) from exc
+    except duckdb.Error as exc:
+        if "No space left on device" not in str(exc) and "Disk quota exceeded" not in str(exc):
+            raise
+        raise BuildError(f"no space left for the build in {settings.workdir} ({exc})") from exc
+
+
 def build(
     settings: Settings,
     on_quality: Callable[[QualityReport], None] | None = None,
@@ -188,11 +260,23 @@ def build(
     next stage needs) runs here while the marts are checked. Any error-severity data-quality
     failure (raw tables or marts) raises QualityGateError before anything is published, and a failed raw
     check wins over a dbt failure it may have caused; `on_quality` sees each report (raw, then marts).
-    Spawned processes import the caller's main module again: a script calling this needs the usual
-    `if __name__ == "__main__":` guard.
+    Both processes are stopped on every way out, SIGTERM included. One build at a time per workspace; the
+    half-made folders of killed builds are swept first. Spawned processes import the caller's main module
+    again: a script calling this needs the usual `if __name__ == "__main__":` guard.
     """
     source = settings.source_db
     check_workdir(settings, source)
+    with workers.terminate_unwinds(), exclusive(settings, "build"), _disk_full_is_clear(settings):
+        sweep(settings.builds_dir, BUILD_MANIFEST)
+        return _build(settings, source, on_quality, meanwhile)
+
+
+def _build(
+    settings: Settings,
+    source: Path,
+    on_quality: Callable[[QualityReport], None] | None,
+    meanwhile: Callable[[], None] | None,
+) -> BuildResult:
     timings: dict[str, float] = {}
     started = time.perf_counter()
     snapshot = read_source(source)
@@ -208,14 +292,8 @@ def build(
         load_raw(snapshot, build_dir / "warehouse.duckdb")
         timings["load_raw"] = time.perf_counter() - step
         step = time.perf_counter()
-        pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        try:
-            dbt_error = pool.submit(run_dbt, build_dir, settings, PRODUCTION_BUILD).exception()
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)  # its process exits on its own, in the background
+        dbt_error = _run_dbt_worker(build_dir, settings)
         timings["dbt_build"] = time.perf_counter() - step
-        if dbt_error is not None and not isinstance(dbt_error, BuildError):
-            dbt_error = BuildError(f"the dbt process failed: {type(dbt_error).__name__}: {dbt_error}")
         step = time.perf_counter()
         raw_report = quality.next_report()
         timings["validate_raw_wait"] = time.perf_counter() - step

@@ -12,10 +12,7 @@ from ivcrush.errors import IvcrushError
 
 # This package's folder is also the dbt project (in a checkout and in an installed wheel alike).
 DBT_PROJECT_DIR = Path(__file__).resolve().parent
-
-
-def _truthy(value: str) -> bool:
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+ONLINE_STORES = ("sqlite", "redis")
 
 
 def _pyproject_table(start: Path) -> dict[str, object]:
@@ -106,25 +103,74 @@ class Settings:
         )
 
 
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off"}
+SEVERITIES = ("error", "warning")
+
+
+def _setting(table: dict[str, object], key: str, variable: str, where: str = "[tool.ivcrush]") -> tuple[object, str]:
+    """(value, where it comes from) of one setting: the environment variable wins over pyproject.toml."""
+    if os.environ.get(variable):
+        return os.environ[variable], variable
+    return table.get(key), f"{where} {key}"
+
+
+def _boolean(value: object, name: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in TRUE_WORDS | FALSE_WORDS:
+        return value.strip().lower() in TRUE_WORDS
+    raise SettingsError(f"setting {name}: must be true or false, not {value!r}")
+
+
+def _number(value: object, name: str, *, low: float, high: float, low_open: bool, what: str) -> float:
+    """A finite number within (low or [low, high]; SettingsError naming the setting otherwise."""
+    try:
+        number = float(value) if isinstance(value, str | int | float) and not isinstance(value, bool) else None
+    except ValueError:
+        number = None
+    if number is None or not math.isfinite(number) or number > high or number < low or (low_open and number == low):
+        raise SettingsError(f"setting {name}: must be {what}, not {value!r}")
+    return number
+
+
+def _redis_url(value: str, name: str) -> str:
+    address = next((p.strip() for p in value.split(",") if p.strip() and "=" not in p), "")
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise SettingsError(f"setting {name}: must be host:port[,option=value...], not {value!r}")
+    return value
+
+
 def load_settings(cwd: Path | None = None) -> Settings:
-    """Defaults < pyproject.toml `[tool.ivcrush]` < environment (IVCRUSH_HOME, IVCRUSH_DB, ...)."""
+    """Defaults < pyproject.toml `[tool.ivcrush]` < environment (IVCRUSH_HOME, IVCRUSH_DB, ...), each value
+    checked here: a SettingsError names the setting and what it must be."""
     cwd = cwd or Path.cwd()
-    table = _pyproject_table(cwd)
-    workdir = Path(os.environ.get("IVCRUSH_HOME") or str(table.get("workdir", ".ivcrush")))
-    db_value = os.environ.get("IVCRUSH_DB") or table.get("db")
-    amc = table.get("amc_labels_untrusted", True)
-    if "IVCRUSH_AMC_LABELS_UNTRUSTED" in os.environ:
-        amc = _truthy(os.environ["IVCRUSH_AMC_LABELS_UNTRUSTED"])
-    online_store = os.environ.get("IVCRUSH_ONLINE_STORE") or str(table.get("online_store", "sqlite"))
-    if online_store not in {"sqlite", "redis"}:
-        raise ValueError(f"online_store must be 'sqlite' or 'redis', not {online_store!r}")
+    try:
+        table = _pyproject_table(cwd)
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise SettingsError(f"pyproject.toml above {cwd}: cannot be read ({exc})") from exc
+    workdir, workdir_name = _setting(table, "workdir", "IVCRUSH_HOME")
+    db_value, db_name = _setting(table, "db", "IVCRUSH_DB")
+    for value, name in ((workdir, workdir_name), (db_value, db_name)):
+        if value is not None and (not isinstance(value, str) or not value.strip() or "\0" in value):
+            raise SettingsError(f"setting {name}: must be a path, not {value!r}")
+    amc, amc_name = _setting(table, "amc_labels_untrusted", "IVCRUSH_AMC_LABELS_UNTRUSTED")
+    online_store, store_name = _setting(table, "online_store", "IVCRUSH_ONLINE_STORE")
+    online_store = "sqlite" if online_store is None else online_store
+    if online_store not in ONLINE_STORES:
+        raise SettingsError(f"setting {store_name}: must be one of {', '.join(ONLINE_STORES)}, not {online_store!r}")
+    redis_url, redis_name = _setting(table, "redis_url", "IVCRUSH_REDIS_URL")
+    if redis_url is not None and not isinstance(redis_url, str):
+        raise SettingsError(f"setting {redis_name}: must be host:port, not {redis_url!r}")
+    workdir_path = Path(str(workdir or ".ivcrush")).expanduser()
     return Settings(
-        workdir=(cwd / workdir).resolve() if not workdir.is_absolute() else workdir,
-        db=(cwd / Path(str(db_value))).resolve() if db_value else None,
-        amc_labels_untrusted=bool(amc),
-        online_store=online_store,
-        redis_url=os.environ.get("IVCRUSH_REDIS_URL") or str(table.get("redis_url", "127.0.0.1:6379")),
-        severity={str(k): str(v) for k, v in _subtable(table, "severity").items()},
+        workdir=(cwd / workdir_path).resolve(),
+        db=(cwd / Path(str(db_value)).expanduser()).resolve() if db_value else None,
+        amc_labels_untrusted=True if amc is None else _boolean(amc, amc_name),
+        online_store=str(online_store),
+        redis_url=_redis_url(redis_url, redis_name) if redis_url else "127.0.0.1:6379",
+        severity=_severity(table),
         account=_account(table),
         costs=_costs(table),
     )
@@ -134,30 +180,44 @@ def _subtable(table: dict[str, object], key: str) -> dict[str, object]:
     """A nested table such as `[tool.ivcrush.account]`, or {} where absent."""
     value = table.get(key, {})
     if not isinstance(value, dict):
-        raise ValueError(f"[tool.ivcrush] {key} must be a table, not {value!r}")
+        raise SettingsError(f"setting [tool.ivcrush] {key}: must be a table, not {value!r}")
     return value
 
 
+def _severity(table: dict[str, object]) -> dict[str, str]:
+    """Severity overrides: a known check (optionally `:table[.column]`), "error" or "warning"."""
+    from ivcrush.quality.report import DEFAULT_SEVERITY  # the checks' names (a module of plain data)
+
+    severity = {}
+    for key, value in _subtable(table, "severity").items():
+        name = f"[tool.ivcrush.severity] {key}"
+        if value not in SEVERITIES:
+            raise SettingsError(f"setting {name}: must be 'error' or 'warning', not {value!r}")
+        if str(key).split(":", 1)[0] not in DEFAULT_SEVERITY:
+            raise SettingsError(f"setting {name}: no such check (known: {', '.join(DEFAULT_SEVERITY)})")
+        severity[str(key)] = str(value)
+    return severity
+
+
 def _account(table: dict[str, object]) -> Account:
-    """Risk budget: defaults < `[tool.ivcrush.account]` < IVCRUSH_ACCOUNT_EQUITY etc."""
+    """Risk budget: defaults < `[tool.ivcrush.account]` < IVCRUSH_ACCOUNT_EQUITY etc., each within its range."""
     configured = _subtable(table, "account")
     defaults = Account()
 
-    def number(name: str, default: float) -> float:
-        value = os.environ.get(f"IVCRUSH_ACCOUNT_{name.upper()}") or configured.get(name)
-        if value is None or value == "":
-            return default
-        if not isinstance(value, str | int | float):
-            raise ValueError(f"[tool.ivcrush.account] {name} must be a number, not {value!r}")
-        return float(value)
+    def value(key: str, default: float) -> tuple[object, str]:
+        found, name = _setting(configured, key, f"IVCRUSH_ACCOUNT_{key.upper()}", "[tool.ivcrush.account]")
+        return (default if found is None or found == "" else found), name
 
-    return Account(
-        equity=number("equity", defaults.equity),
-        kelly_fraction=number("kelly_fraction", defaults.kelly_fraction),
-        max_risk_per_trade=number("max_risk_per_trade", defaults.max_risk_per_trade),
-        max_contracts=int(number("max_contracts", defaults.max_contracts)),
-        max_margin_per_trade=number("max_margin_per_trade", defaults.max_margin_per_trade),
-    )
+    equity = _number(*value("equity", defaults.equity), low=0, high=math.inf, low_open=True, what="a number > 0")
+    fractions = {
+        key: _number(*value(key, getattr(defaults, key)), low=0, high=1, low_open=True, what="a fraction in (0, 1]")
+        for key in ("kelly_fraction", "max_risk_per_trade", "max_margin_per_trade")
+    }
+    contracts, contracts_name = value("max_contracts", defaults.max_contracts)
+    count = _number(contracts, contracts_name, low=0, high=1e9, low_open=False, what="a whole number >= 0")
+    if not count.is_integer():
+        raise SettingsError(f"setting {contracts_name}: must be a whole number >= 0, not {contracts!r}")
+    return Account(equity=equity, max_contracts=int(count), **fractions)
 
 
 # (lowest, highest) allowed value of each cost setting

@@ -1,13 +1,20 @@
 """The workspace: where builds and feature-store generations live, and which of them is published.
 
 Plain files only (JSON manifests, a symlink, a pointer file): every layer can resolve the published build
-and generation here once and pass them down, without importing dbt or Feast.
+and generation here once and pass them down, without importing dbt or Feast. A folder is complete once its
+manifest is written: a folder without one is half-made (its process was killed) and is swept away by the
+next run of the same kind, which holds the workspace's lock for that kind (`exclusive`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -27,11 +34,83 @@ MARTS = (
     "options_features",
 )
 BUILD_MANIFEST = "build.json"
+GENERATION_MANIFEST = "generation.json"
 POINTER = "current.json"
+BUILDS_KEPT = 3
 
 
 class NotPublishedError(IvcrushError):
     """Nothing has been published yet where a command needs it; the message names the command to run."""
+
+
+class WorkspaceError(IvcrushError):
+    """The workspace cannot be used: not a folder, not writable, or busy with another run."""
+
+
+def prepare_workdir(settings: Settings) -> None:
+    """Create the workspace (private to its owner) and check that it is a writable folder."""
+    workdir = settings.workdir
+    if workdir.exists() and not workdir.is_dir():
+        raise WorkspaceError(f"workspace {workdir}: exists and is not a folder; choose another with --workdir")
+    try:
+        workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with tempfile.TemporaryFile(dir=workdir):
+            pass
+    except OSError as exc:
+        raise WorkspaceError(
+            f"workspace {workdir}: cannot be written ({exc.strerror or exc}); choose another with --workdir "
+            "or IVCRUSH_HOME"
+        ) from exc
+
+
+@contextlib.contextmanager
+def exclusive(settings: Settings, kind: str) -> Iterator[None]:
+    """Hold the workspace's lock for one kind of run (build, materialize) for the block; refuse a second one."""
+    prepare_workdir(settings)
+    fd = os.open(settings.workdir / f".{kind}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise WorkspaceError(
+                f"another `ivcrush {kind}` is running in the workspace {settings.workdir}; wait until it has finished"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _complete(folder: Path, manifest: str) -> bool:
+    return (folder / manifest).is_file()
+
+
+def complete_folders(parent: Path, manifest: str) -> list[Path]:
+    """The complete folders (manifest written) under `parent`, oldest first (their names are timestamps)."""
+    if not parent.is_dir():
+        return []
+    return sorted(p for p in parent.iterdir() if p.is_dir() and _complete(p, manifest))
+
+
+def sweep(parent: Path, manifest: str, keep: Path | None = None) -> list[Path]:
+    """Remove the half-made folders (no manifest) under `parent`, except `keep`; the ones removed. The caller
+    holds the lock of their kind: no run of it is making one."""
+    if not parent.is_dir():
+        return []
+    removed = [p for p in parent.iterdir() if p.is_dir() and not _complete(p, manifest) and p != keep]
+    for folder in removed:
+        shutil.rmtree(folder, ignore_errors=True)
+    return removed
+
+
+def prune_builds(settings: Settings) -> None:
+    """Keep the newest BUILDS_KEPT complete builds, the current one and the one the published generation uses."""
+    keep = {settings.current_build.resolve()}
+    generation = read_pointer(settings.feast_dir)
+    if generation is not None:
+        keep.add(Path(generation.build_dir).resolve())
+    for old in complete_folders(settings.builds_dir, BUILD_MANIFEST)[:-BUILDS_KEPT]:
+        if old.resolve() not in keep:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -74,6 +153,7 @@ class Generation:
     online_store: str
     online_rows: int
     published_at: str
+    online_store_url: str = ""  # the Redis server it was written to (without credentials); "" for SQLite
 
     def path(self, feast_dir: Path) -> Path:
         return feast_dir / "generations" / self.generation_id

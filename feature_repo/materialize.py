@@ -2,7 +2,8 @@
 
 A new generation is applied and materialized in its own folder and Feast project; only when every view
 is loaded does the pointer move to it. A failure midway removes the half-made generation (its online rows
-too) and leaves the previous one published and readable.
+too) and leaves the previous one published and readable; a killed run leaves a folder without its
+manifest, which the next materialize sweeps away (with its Redis rows where the server answers).
 """
 
 from __future__ import annotations
@@ -16,20 +17,33 @@ from dataclasses import asdict, replace
 from datetime import UTC, date, datetime
 from datetime import time as clock_time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from ivcrush.errors import IvcrushError
 from ivcrush.feature_repo.feature_services import FEATURE_SERVICE_NAME
-from ivcrush.feature_repo.store import open_store
+from ivcrush.feature_repo.store import (
+    generation_redis_url,
+    is_unreachable,
+    online_store_errors,
+    open_store,
+    recorded_redis_url,
+)
 from ivcrush.settings import Settings
-from ivcrush.workspace import Generation, current_build, mart_path, write_pointer
-
-if TYPE_CHECKING:
-    pass
+from ivcrush.workers import terminate_unwinds
+from ivcrush.workspace import (
+    GENERATION_MANIFEST,
+    Generation,
+    complete_folders,
+    current_build,
+    exclusive,
+    mart_path,
+    sweep,
+    write_pointer,
+)
 
 GENERATIONS_KEPT = 2
+INTENT = "intent.json"  # the generation's record while it is being made
 
 
 class MaterializeError(IvcrushError):
@@ -41,26 +55,46 @@ def as_of_end(as_of: date) -> datetime:
     return datetime.combine(as_of, clock_time(23, 59, 59), tzinfo=UTC)
 
 
-def _drop_generation(settings: Settings, generation: Generation) -> None:
+def _drop_generation(settings: Settings, generation: Generation, reachable: bool = True) -> None:
+    """Remove a generation's folder and (best effort, where the server answers) its Redis rows."""
     folder = generation.path(settings.feast_dir)
-    if generation.online_store == "redis":
+    if generation.online_store == "redis" and reachable and (folder / "registry.db").is_file():
         with contextlib.suppress(Exception):  # best effort: without a registry there is nothing to tear down
-            open_store(folder, generation.project, "redis", settings.redis_url).teardown()
+            open_store(folder, generation.project, "redis", generation_redis_url(settings, generation)).teardown()
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def _sweep_half_made(settings: Settings) -> None:
+    """Remove the generations a killed materialize left without their manifest."""
+    folder = settings.feast_dir / "generations"
+    for half_made in [p for p in folder.iterdir() if p.is_dir()] if folder.is_dir() else []:
+        if (half_made / GENERATION_MANIFEST).is_file():
+            continue
+        intent = half_made / INTENT
+        if intent.is_file():
+            with contextlib.suppress(ValueError, TypeError):
+                _drop_generation(settings, Generation(**json.loads(intent.read_text())))
+    sweep(folder, GENERATION_MANIFEST)
 
 
 def _prune(settings: Settings, keep: Generation) -> None:
     """Drop all but the newest generations; never the published one."""
-    folder = settings.feast_dir / "generations"
-    pointers = sorted(p for p in folder.iterdir() if (p / "generation.json").is_file())
-    for old in pointers[:-GENERATIONS_KEPT]:
-        generation = Generation(**json.loads((old / "generation.json").read_text()))
+    for old in complete_folders(settings.feast_dir / "generations", GENERATION_MANIFEST)[:-GENERATIONS_KEPT]:
+        generation = Generation(**json.loads((old / GENERATION_MANIFEST).read_text()))
         if generation.generation_id != keep.generation_id:
             _drop_generation(settings, generation)
 
 
 def materialize(settings: Settings, as_of: date | None = None) -> Generation:
-    """Apply the feature repo over the current build and materialize it into a new online generation."""
+    """Apply the feature repo over the current build and materialize it into a new online generation.
+
+    One materialize at a time per workspace; SIGTERM unwinds it like any failure."""
+    with terminate_unwinds(), exclusive(settings, "materialize"):
+        _sweep_half_made(settings)
+        return _materialize(settings, as_of)
+
+
+def _materialize(settings: Settings, as_of: date | None) -> Generation:
     from ivcrush.feature_repo.entities import ticker
     from ivcrush.feature_repo.feature_services import feature_services
     from ivcrush.feature_repo.features import QUARTERLY_TTL, feature_views
@@ -78,6 +112,7 @@ def materialize(settings: Settings, as_of: date | None = None) -> Generation:
     end = as_of_end(as_of)
     now = datetime.now(UTC)
     generation_id = f"{now:%Y%m%dT%H%M%S%f}"
+    redis = settings.online_store == "redis"
     generation = Generation(
         generation_id=generation_id,
         project=f"ivcrush_{generation_id}",
@@ -89,25 +124,28 @@ def materialize(settings: Settings, as_of: date | None = None) -> Generation:
         online_store=settings.online_store,
         online_rows=0,
         published_at=now.isoformat(),
+        online_store_url=recorded_redis_url(settings.redis_url) if redis else "",
     )
     folder = generation.path(settings.feast_dir)
     folder.mkdir(parents=True)
     try:
-        store = open_store(folder, generation.project, settings.online_store, settings.redis_url)
-        views = feature_views(build_dir / "marts")
-        store.apply([ticker, *views, *feature_services(views)])
-        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Feast prints progress bars; ibis warns on every query
-            store.materialize(start_date=end - QUARTERLY_TTL, end_date=end)
+        (folder / INTENT).write_text(json.dumps(asdict(generation), indent=2))
+        with online_store_errors(settings.online_store, settings.redis_url):
+            store = open_store(folder, generation.project, settings.online_store, settings.redis_url)
+            views = feature_views(build_dir / "marts")
+            store.apply([ticker, *views, *feature_services(views)])
+            with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # Feast prints progress bars; ibis warns on every query
+                store.materialize(start_date=end - QUARTERLY_TTL, end_date=end)
         events = pd.read_parquet(mart_path(build_dir, "earnings_events"), columns=["ticker", "event_timestamp"])
         in_window = events[(events["event_timestamp"] <= end) & (events["event_timestamp"] > end - QUARTERLY_TTL)]
         generation = replace(
             generation, online_rows=int(in_window["ticker"].nunique()), published_at=datetime.now(UTC).isoformat()
         )
-        (folder / "generation.json").write_text(json.dumps(asdict(generation), indent=2))
+        (folder / GENERATION_MANIFEST).write_text(json.dumps(asdict(generation), indent=2))
         write_pointer(settings.feast_dir, generation)
-    except BaseException:
-        _drop_generation(settings, generation)
+    except BaseException as exc:
+        _drop_generation(settings, generation, reachable=not is_unreachable(exc.__cause__ or exc))
         raise
     _prune(settings, generation)
     return generation

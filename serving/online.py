@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from ivcrush.errors import IvcrushError
-from ivcrush.feature_repo.store import open_published_store
+from ivcrush.feature_repo.store import generation_redis_url, online_store_errors, open_published_store
 from ivcrush.settings import Settings
 from ivcrush.workspace import Generation, mart_path, published
 
@@ -44,7 +44,10 @@ def online_features(settings: Settings, generation: Generation, events: pd.DataF
     store = open_published_store(settings, generation)
     service = store.get_feature_service(generation.feature_service)
     refs = [f"{view.name}:{feature.name}" for view in service.feature_view_projections for feature in view.features]
-    with warnings.catch_warnings():
+    with (
+        warnings.catch_warnings(),
+        online_store_errors(generation.online_store, generation_redis_url(settings, generation)),
+    ):
         warnings.simplefilter("ignore")
         served = store.get_online_features(
             features=[*refs, EVENT_ID_REF], entity_rows=[{"ticker": t} for t in events["ticker"]]

@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 
 from ivcrush.build import BuildError, build, run_dbt
+from ivcrush.quality.report import QualityGateError
 from ivcrush.settings import Settings
-from ivcrush.source.reader import SourceDataError
+from ivcrush.source.reader import SourceDataError, read_source
 from ivcrush.workspace import MARTS, current_build, mart_path
 from tests.conftest import folder_state
 
@@ -112,3 +113,52 @@ def test_features_ignore_every_outcome_after_the_decision_time(
     after = full.index[full["event_timestamp"] > pd.Timestamp(cutoff, tz="UTC") + pd.Timedelta(days=10)]
     changed = (full.loc[after, "hm_prior_events"] != cut.loc[after, "hm_prior_events"]).sum()
     assert changed > 0, "the test must be able to see a difference at all"
+
+
+def _writer_during_the_build(monkeypatch: pytest.MonkeyPatch, db: Path, *statements: str) -> None:
+    """Run `statements` against the user's database right after the build read it (a writer mid-build)."""
+    import ivcrush.build
+
+    real_load_raw = ivcrush.build.load_raw
+
+    def load_raw_after_a_write(snapshot: object, warehouse: Path) -> None:
+        with sqlite3.connect(db) as con:
+            for statement in statements:
+                con.execute(statement)
+        real_load_raw(snapshot, warehouse)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ivcrush.build, "load_raw", load_raw_after_a_write)
+
+
+def test_the_gate_checks_the_snapshot_built_not_a_row_fixed_meanwhile(
+    sample_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with sqlite3.connect(sample_copy) as con:
+        first = con.execute("SELECT min(id) FROM historical_moves").fetchone()[0]
+        good = con.execute("SELECT prev_close FROM historical_moves WHERE id = ?", (first,)).fetchone()[0]
+        con.execute("UPDATE historical_moves SET prev_close = -5 WHERE id = ?", (first,))
+    settings = Settings(workdir=tmp_path / "work", db=sample_copy)
+    _writer_during_the_build(
+        monkeypatch, sample_copy, f"UPDATE historical_moves SET prev_close = {good} WHERE id = {first}"
+    )
+    with pytest.raises(QualityGateError, match=r"prices_positive \(historical_moves.prev_close\)"):
+        build(settings)
+    assert current_build(settings) is None
+
+
+def test_rows_written_during_the_build_neither_fail_nor_enter_it(
+    sample_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = read_source(sample_copy)
+    settings = Settings(workdir=tmp_path / "work", db=sample_copy)
+    _writer_during_the_build(
+        monkeypatch,
+        sample_copy,
+        "INSERT INTO historical_moves (ticker, earnings_date, prev_close, earnings_open, earnings_high, earnings_low, "
+        "earnings_close, intraday_move_pct, gap_move_pct, close_move_pct) "
+        "VALUES ('ZZZZ', '2025-06-02', -5, 1, 1, 1, 1, 0, 0, 0)",
+    )
+    result = build(settings)
+    assert result.source_fingerprint == before.fingerprint != read_source(sample_copy).fingerprint
+    events = pd.read_parquet(mart_path(settings.current_build, "earnings_events"))
+    assert "ZZZZ" not in set(events["ticker"])

@@ -17,6 +17,8 @@ import pandas as pd
 from ivcrush.errors import IvcrushError
 from ivcrush.training.train import MOVE_LABEL
 
+MIN_EVENTS_PER_BLOCK = 10  # fewer events than this per fold (and per first training block) is no evaluation
+
 
 class EvaluationError(IvcrushError):
     """The walk-forward evaluation could not be run (too few events for the folds asked)."""
@@ -48,6 +50,11 @@ def walk_forward_splits(
     if folds < 1:
         raise EvaluationError("folds must be at least 1")
     order = decided[labelled].sort_values(kind="mergesort")
+    if len(order) < (folds + 1) * MIN_EVENTS_PER_BLOCK:
+        raise EvaluationError(
+            f"{folds} folds need at least {(folds + 1) * MIN_EVENTS_PER_BLOCK:,} labelled events "
+            f"({MIN_EVENTS_PER_BLOCK} per block); there are {len(order):,}: ask for fewer folds"
+        )
     blocks = np.array_split(np.arange(len(order)), folds + 1)
     splits = []
     for fold, block in enumerate(blocks[1:]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
 from datetime import date, datetime
@@ -64,10 +65,14 @@ def sample_db(
     """Write a realistic sample 2.0 database (same schema as ivcrush.db, WAL mode)."""
     from ivcrush.source.sample import write_sample_db
 
+    if not path.parent.is_dir():
+        raise CommandError(f"{path}: the folder {path.parent} does not exist; create it or choose another path")
     try:
         counts = write_sample_db(path, tickers=tickers, years=years, seed=seed)
     except FileExistsError as exc:
         raise CommandError(f"{path}: already exists; choose a new path") from exc
+    except (OSError, sqlite3.Error) as exc:
+        raise CommandError(f"{path}: cannot be written ({exc})") from exc
     print_sample_counts(path, counts)
 
 
@@ -115,12 +120,17 @@ def dataset(
     """Write the point-in-time training set (Feast features + labels of every past event)."""
     from ivcrush.training.data import training_set
 
+    if out.is_dir():
+        raise CommandError(f"--out {out}: is a folder; name the file to write")
     frame = training_set(settings_for(workdir), trusted_only=trusted_only)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".csv":
-        frame.to_csv(out, index=False)
-    else:
-        frame.to_parquet(out, index=False)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.suffix == ".csv":
+            frame.to_csv(out, index=False)
+        else:
+            frame.to_parquet(out, index=False)
+    except OSError as exc:
+        raise CommandError(f"--out {out}: cannot be written ({exc})") from exc
     trusted = int(frame["label_trusted"].sum())
     console.print(f"{len(frame):,} events ({trusted:,} trusted labels), {frame.shape[1]} columns -> {out}")
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ivcrush.cli.options import DATE_FORMATS, DbOption, PresetOption, WorkdirOption, settings_for
+from ivcrush.cli.options import DATE_FORMATS, DbOption, PresetOption, WorkdirOption, errors, settings_for
 from ivcrush.cli.render import print_json, print_recommendations, print_write_back
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ def run_scan(
 ) -> None:
     """Scan a day's events and show them ranked (with the full reasoning of the `explain` tickers); with
     `write_back`, fill 2.0's ML columns (backup first)."""
-    from ivcrush.serving.implied import normalise_ticker
+    from ivcrush.serving.implied import normalise_ticker, unknown_tickers
     from ivcrush.serving.predict import scan as scan_day
     from ivcrush.serving.quotes import read_market_csv
 
@@ -99,6 +99,10 @@ def run_scan(
         costs=settings.costs,
         preset=preset,
     )
+    if market is not None:
+        unknown = unknown_tickers(market.implied, {r.ticker for r in recommendations} | {r.ticker for r in refusals})
+        if unknown:
+            errors.print(f"note: {implied_csv}: no event on {day} for {', '.join(unknown)}; those rows were not used")
     if as_json:
         print_json(
             {
@@ -111,8 +115,14 @@ def run_scan(
         print_recommendations(recommendations, refusals, f"earnings scan {day}, ranked", explain=explained)
     if write_back:
         from ivcrush.serving.writeback import write_back_recommendations
+        from ivcrush.training.data import generation_build
+        from ivcrush.workspace import published
 
-        done = write_back_recommendations(settings.source_db, recommendations, settings.workdir / "backups")
+        build = generation_build(published(settings))
+        fingerprint = build.source_fingerprint if build else "(the served build is gone)"
+        done = write_back_recommendations(
+            settings.source_db, recommendations, settings.workdir / "backups", fingerprint
+        )
         print_write_back(done, settings.source_db)
 
 

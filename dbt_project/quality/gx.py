@@ -10,11 +10,9 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ivcrush.quality.report import EXAMPLES, CheckResult, plain, severity_of
-from ivcrush.source.reader import readonly_uri, writer_active
 
 
 def import_gx() -> Any:
@@ -46,12 +44,6 @@ class Spec:
     column: str | None
     expectation: Any
     describe: str  # what a failing row is, e.g. "row(s) with prev_close <= 0"
-
-
-def sqlite_url(path: Path) -> str:
-    """SQLAlchemy URL of the read-only URI of ivcrush.source.reader (uri=true passes it to sqlite3 as a URI)."""
-    uri = readonly_uri(path, immutable=not writer_active(path))
-    return f"sqlite:///{uri}&uri=true"
 
 
 def _format_row(row: Any) -> str:

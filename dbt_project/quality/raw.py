@@ -1,20 +1,27 @@
-"""The raw suite: Great Expectations over the tables of the user's 2.0 database (SQLite), then the distribution checks.
+"""The raw suite: Great Expectations over the tables of the user's 2.0 database, then the distribution checks.
 
-The database is read only through `ivcrush.source.reader`: `read_source` first (its precise messages for a
-missing, foreign, corrupt, locked or malformed file), then GE through SQLAlchemy with the same read-only URI
-(`mode=ro`, and `immutable=1` where no writer is about), so nothing is ever created beside it.
+The suite checks one snapshot, the one `ivcrush.source.reader.read_source` read in one transaction (its
+precise messages for a missing, foreign, corrupt, locked or malformed file come first): a build passes it the
+very snapshot it loads into DuckDB, so a writer during the build can neither slip data past the checks nor
+fail them. GE runs its SQL over a private in-memory SQLite copy of that snapshot, with the columns' declared
+types as the user's database declares them; the user's file is never opened again.
 """
 
 from __future__ import annotations
 
+import re
 import sqlite3
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import sqlalchemy
 
 from ivcrush.quality.distribution import distribution_checks
-from ivcrush.quality.gx import Spec, ephemeral_context, import_gx, run_suite, sqlite_url
+from ivcrush.quality.gx import Spec, ephemeral_context, import_gx, run_suite
 from ivcrush.quality.report import QualityReport, check_overrides
 from ivcrush.source.reader import SourceDataError, SourceSnapshot, read_source
 from ivcrush.source.schema import (
@@ -29,6 +36,38 @@ from ivcrush.source.schema import (
 )
 
 MOVE_TOLERANCE_PCT = 0.01  # stored move vs the move recomputed from the OHLC, in percentage points
+_DECLARED_TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_ ]*(\([0-9, ]*\))?$")
+
+
+def _sql_values(frame: pd.DataFrame) -> list[tuple[object, ...]]:
+    """The frame's rows as SQLite values: dates as YYYY-MM-DD text, missing values as NULL."""
+    columns = {}
+    for name, column in frame.items():
+        if pd.api.types.is_datetime64_any_dtype(column):
+            column = column.dt.strftime("%Y-%m-%d")
+        columns[name] = column.astype(object).where(column.notna(), None)
+    return list(zip(*columns.values(), strict=True)) if columns else []
+
+
+@contextmanager
+def snapshot_database(snapshot: SourceSnapshot) -> Iterator[str]:
+    """A private in-memory SQLite database holding the snapshot's tables; yields its SQLAlchemy URL."""
+    uri = f"file:ivcrush-snapshot-{uuid.uuid4().hex}?mode=memory&cache=shared"
+    keeper = sqlite3.connect(uri, uri=True)  # the shared in-memory database lives while this is open
+    try:
+        for table, frame in snapshot.tables.items():
+            declared = snapshot.declared_types.get(table, {})
+            columns = ", ".join(
+                f'"{c}" {declared.get(c, "") if _DECLARED_TYPE.fullmatch(declared.get(c, "")) else ""}'.rstrip()
+                for c in frame.columns
+            )
+            keeper.execute(f'CREATE TABLE "{table}" ({columns})')
+            marks = ", ".join("?" * len(frame.columns))
+            keeper.executemany(f'INSERT INTO "{table}" VALUES ({marks})', _sql_values(frame))
+        keeper.commit()
+        yield f"sqlite:///{uri}&uri=true"
+    finally:
+        keeper.close()
 
 
 def _raw_specs(today: date) -> dict[str, list[Spec]]:
@@ -222,10 +261,8 @@ def check_raw(
     severity: dict[str, str] | None = None,
     snapshot: SourceSnapshot | None = None,
 ) -> QualityReport:
-    """Check the user's 2.0 database; structural faults raise SourceDataError before any expectation runs.
-
-    `snapshot` is the build's own read of the same file (read_source), reused for the distribution checks.
-    """
+    """Check one snapshot of the user's 2.0 database: `snapshot` where given (the build's own read), else one
+    read here; structural faults raise SourceDataError before any expectation runs."""
     check_overrides(severity)
     today = today or date.today()
     db_path = Path(db_path)
@@ -233,21 +270,20 @@ def check_raw(
     snapshot = snapshot or read_source(db_path)
 
     context = ephemeral_context()
-    datasource = context.data_sources.add_sqlite(
-        name="ivcrush_db", connection_string=sqlite_url(db_path), create_temp_table=False
-    )
-    batches = []
-    for table, specs in _raw_specs(today).items():
-        asset = datasource.add_table_asset(name=table, table_name=table)
-        batches.append(
-            (asset.add_batch_definition_whole_table("all rows"), None, specs, list(ROW_LABEL_COLUMNS[table]))
-        )
-    try:
-        checks = run_suite(context, "raw_tables", batches, severity)
-    except (sqlite3.Error, sqlalchemy.exc.SQLAlchemyError) as exc:  # a reader-side failure outside GE's care
-        raise SourceDataError(f"database {db_path}: expectations could not run ({exc})") from exc
-    finally:
-        datasource.get_engine().dispose()  # release the file handle
+    with snapshot_database(snapshot) as url:
+        datasource = context.data_sources.add_sqlite(name="ivcrush_db", connection_string=url, create_temp_table=False)
+        batches = []
+        for table, specs in _raw_specs(today).items():
+            asset = datasource.add_table_asset(name=table, table_name=table)
+            batches.append(
+                (asset.add_batch_definition_whole_table("all rows"), None, specs, list(ROW_LABEL_COLUMNS[table]))
+            )
+        try:
+            checks = run_suite(context, "raw_tables", batches, severity)
+        except (sqlite3.Error, sqlalchemy.exc.SQLAlchemyError) as exc:  # a failure outside GE's care
+            raise SourceDataError(f"database {db_path}: expectations could not run ({exc})") from exc
+        finally:
+            datasource.get_engine().dispose()
     checks += distribution_checks(
         snapshot.tables["historical_moves"], snapshot.tables["earnings_calendar"], severity=severity
     )

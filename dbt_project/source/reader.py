@@ -1,21 +1,29 @@
 """Read the trader's 2.0 database safely: read-only, one consistent snapshot, untrusted input checked.
 
-The tables and columns read are those declared in `ivcrush.source.schema`. The database is opened with
-SQLite's `mode=ro` URI and every table is read inside one read transaction: in WAL mode that is a
-consistent snapshot even while 2.0 keeps writing. Where no writer is active (no `-wal` or `-journal` file
-beside the database) it is opened `immutable`, because a read-only connection to a WAL database would
-otherwise create `-wal`/`-shm` files in the user's folder; if a writer appears during the read, the read is
-repeated through the writer's WAL. The tables are copied into the build's DuckDB file (schema `raw`), which
-dbt reads as its source. No DuckDB extension is needed, so nothing reaches for the network.
+The tables and columns read are those declared in `ivcrush.source.schema`, all inside one read transaction,
+and nothing is ever created beside the file. How depends on its journal mode (byte 18 of its header):
+- rollback journal: `mode=ro` with SQLite's locks, which keep a writer from committing during the read
+  (and a crashed writer's hot journal is reported, since only a writer may roll it back);
+- WAL with a writer about (`-wal` and `-shm` beside it): `mode=ro` through the writer's WAL, a consistent
+  snapshot while 2.0 keeps writing;
+- WAL without a writer: `immutable`, since a read-only connection would create `-wal`/`-shm` in the user's
+  folder, while a shared lock on the file (as any SQLite reader holds) keeps a writer that appears from
+  removing its WAL; a WAL found beside the file afterwards means the read is repeated through it;
+- a WAL copied without its `-shm`: from a private copy of both, which SQLite may recover.
+The typed tables are copied into the build's DuckDB file (schema `raw`), which dbt reads as its source.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import os
+import shutil
 import sqlite3
+import tempfile
 import time
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -24,8 +32,17 @@ from ivcrush.errors import IvcrushError
 from ivcrush.source.schema import KEY_COLUMNS, SOURCE_COLUMNS
 
 SQLITE_HEADER = b"SQLite format 3\x00"
+WAL_FORMAT = 2  # header byte 18 (file format write version): 1 rollback journal, 2 WAL
 BUSY_TIMEOUT_S = 5.0
+READ_ATTEMPTS = 5
 EXAMPLES = 3
+# SQLite's lock bytes (os_unix.c): a reader holds a read lock on the SHARED range, a writer needs it exclusively
+# to checkpoint and delete its WAL or to change the journal mode.
+SHARED_FIRST = 0x40000000 + 2
+SHARED_SIZE = 510
+
+Tables = dict[str, pd.DataFrame]
+DeclaredTypes = dict[str, dict[str, str]]
 
 
 class SourceDataError(IvcrushError):
@@ -37,14 +54,10 @@ class SourceSnapshot:
     """The source tables as read in one transaction, and a fingerprint of their content."""
 
     path: Path
-    tables: dict[str, pd.DataFrame]
+    tables: Tables
     fingerprint: str
     read_seconds: float
-
-
-def writer_active(path: Path) -> bool:
-    """True where a writer's WAL or rollback journal lies beside the database."""
-    return any(Path(f"{path}{suffix}").exists() for suffix in ("-wal", "-journal"))
+    declared_types: DeclaredTypes = field(default_factory=dict)  # table -> column -> declared SQLite type
 
 
 def readonly_uri(path: Path, immutable: bool = True) -> str:
@@ -53,31 +66,66 @@ def readonly_uri(path: Path, immutable: bool = True) -> str:
     return f"{uri}&immutable=1" if immutable else uri
 
 
-def _file_state(path: Path) -> tuple[int, int, bool]:
-    stat = path.stat()
-    return stat.st_size, stat.st_mtime_ns, writer_active(path)
+def companion(path: Path, suffix: str) -> Path:
+    """The `-wal`, `-shm` or `-journal` file of a database."""
+    return Path(f"{path}{suffix}")
 
 
-def connect_readonly(path: Path, immutable: bool | None = None) -> sqlite3.Connection:
-    """Open the user's database read-only after checking that it is a SQLite file at all."""
-    path = Path(path)
+def _header(path: Path) -> bytes:
+    """The database header, after checking that `path` is a SQLite file at all."""
     if not path.exists():
         raise SourceDataError(f"database {path}: no such file")
     if not path.is_file():
         raise SourceDataError(f"database {path}: not a file")
-    with path.open("rb") as handle:
-        header = handle.read(len(SQLITE_HEADER))
-    if header != SQLITE_HEADER:
-        raise SourceDataError(f"database {path}: not a SQLite database (file header is {header[:16]!r})")
-    if immutable is None:
-        immutable = not writer_active(path)
     try:
-        con = sqlite3.connect(readonly_uri(path, immutable), uri=True, timeout=BUSY_TIMEOUT_S)
+        with path.open("rb") as handle:
+            header = handle.read(100)
+    except OSError as exc:
+        raise SourceDataError(f"database {path}: cannot be opened ({exc.strerror})") from exc
+    if header[: len(SQLITE_HEADER)] != SQLITE_HEADER:
+        raise SourceDataError(f"database {path}: not a SQLite database (file header is {header[:16]!r})")
+    return header
+
+
+def _text(value: bytes) -> str | bytes:
+    """SQLite text as str; bytes that are not UTF-8 stay bytes and are refused with their table and column."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return value
+
+
+def _connect(path: Path, immutable: bool) -> sqlite3.Connection:
+    """Open the user's database read-only (its header already checked) and read its schema."""
+    try:
+        con = sqlite3.connect(readonly_uri(path, immutable), uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise _read_error(path, exc) from exc
+    con.text_factory = _text
+    try:
         con.execute("PRAGMA query_only = ON")
         con.execute("SELECT count(*) FROM sqlite_master").fetchone()
-    except sqlite3.DatabaseError as exc:
-        raise SourceDataError(f"database {path}: cannot be read ({exc})") from exc
+    except sqlite3.Error as exc:
+        con.close()
+        raise _read_error(path, exc) from exc
     return con
+
+
+def _read_error(path: Path, exc: BaseException) -> SourceDataError:
+    """The message for a failed read: locked, a crashed writer's journal, or damaged."""
+    text = str(exc)
+    if getattr(exc, "sqlite_errorname", "") == "SQLITE_READONLY_ROLLBACK":
+        return SourceDataError(
+            f"database {path}: a writer stopped in the middle of a transaction and left its rollback journal "
+            f"{companion(path, '-journal').name} beside it; open the database once with 2.0 (or sqlite3) so that "
+            "SQLite rolls the transaction back, then try again"
+        )
+    if "locked" in text or "busy" in text:
+        return SourceDataError(
+            f"database {path}: locked by another process for more than {BUSY_TIMEOUT_S:.0f} s ({text}); "
+            "try again when the writer has finished"
+        )
+    return SourceDataError(f"database {path}: cannot be read ({text.splitlines()[0] if text else type(exc).__name__})")
 
 
 def _examples(frame: pd.DataFrame, mask: pd.Series, keys: tuple[str, ...]) -> str:
@@ -89,6 +137,12 @@ def _typed(table: str, frame: pd.DataFrame, column: str, kind: str) -> pd.Series
     """Column converted to its kind; text where a number or date belongs is an error, not a NULL."""
     values = frame[column]
     keys = KEY_COLUMNS[table]
+    binary = values.map(lambda v: isinstance(v, bytes)) if values.dtype == object else None
+    if binary is not None and binary.any():
+        raise SourceDataError(
+            f"{table}.{column}: {int(binary.sum())} row(s) hold binary data (a BLOB or text that is not UTF-8), "
+            f"e.g. {_examples(frame.assign(**{column: values.map(repr)}), binary, keys)}"
+        )
     if kind in {"integer", "real"}:
         converted = pd.to_numeric(values, errors="coerce")
         bad = values.notna() & converted.isna()
@@ -119,8 +173,8 @@ def _typed(table: str, frame: pd.DataFrame, column: str, kind: str) -> pd.Series
     return values.astype("string")
 
 
-def _read_table(con: sqlite3.Connection, table: str, columns: dict[str, str]) -> pd.DataFrame:
-    present = {row[1]: row[2] for row in con.execute(f'PRAGMA table_info("{table}")')}
+def _read_table(con: sqlite3.Connection, table: str, columns: dict[str, str]) -> tuple[pd.DataFrame, dict[str, str]]:
+    present = {row[1]: str(row[2]) for row in con.execute(f'PRAGMA table_info("{table}")')}
     if not present:
         raise SourceDataError(f"table {table}: missing from the database (a 2.0 database has it)")
     missing = [c for c in columns if c not in present]
@@ -136,45 +190,144 @@ def _read_table(con: sqlite3.Connection, table: str, columns: dict[str, str]) ->
             )
     for column, kind in columns.items():
         frame[column] = _typed(table, frame, column, kind)
-    return frame
+    return frame, {column: present[column] for column in columns}
+
+
+def tables_of(con: sqlite3.Connection, path: Path) -> tuple[Tables, DeclaredTypes]:
+    """Every source table through `con`, in the caller's transaction, typed and checked."""
+    tables, declared = {}, {}
+    try:
+        for table, columns in SOURCE_COLUMNS.items():
+            tables[table], declared[table] = _read_table(con, table, columns)
+    except (sqlite3.Error, pd.errors.DatabaseError) as exc:
+        raise _read_error(path, exc.__cause__ or exc) from exc
+    return tables, declared
+
+
+def fingerprint(tables: Tables) -> str:
+    """A digest of the tables' content: equal for equal data, whatever file or journal holds them."""
+    digest = hashlib.sha256()
+    for table, frame in tables.items():
+        digest.update(table.encode())
+        digest.update(pd.util.hash_pandas_object(frame.astype("string"), index=False).values.tobytes())
+    return digest.hexdigest()[:16]
 
 
 def read_source(path: Path) -> SourceSnapshot:
     """Read every source table of the 2.0 database at `path` in one read-only transaction."""
     started = time.perf_counter()
     path = Path(path)
-    tables = _read_consistent(path)
-    digest = hashlib.sha256()
-    for table, frame in tables.items():
-        digest.update(table.encode())
-        digest.update(pd.util.hash_pandas_object(frame.astype("string"), index=False).values.tobytes())
-    return SourceSnapshot(path, tables, digest.hexdigest()[:16], time.perf_counter() - started)
+    tables, declared = _read_consistent(path)
+    return SourceSnapshot(path, tables, fingerprint(tables), time.perf_counter() - started, declared)
 
 
-def _read_consistent(path: Path) -> dict[str, pd.DataFrame]:
-    """Read immutably while no writer is about; through the writer's WAL if one is or appears."""
-    connect_readonly(path).close()  # a missing or non-SQLite file gets its precise message first
-    state = _file_state(path)
-    tables = _read_tables(connect_readonly(path), path)
-    if state[2] or _file_state(path) == state:
-        return tables
-    return _read_tables(connect_readonly(path, immutable=False), path)
-
-
-def _read_tables(con: sqlite3.Connection, path: Path) -> dict[str, pd.DataFrame]:
+def _transaction(con: sqlite3.Connection, path: Path) -> tuple[Tables, DeclaredTypes]:
+    """All tables in one read transaction of `con`."""
     try:
-        con.execute("BEGIN")  # one read transaction: a consistent snapshot under WAL
-        tables = {table: _read_table(con, table, columns) for table, columns in SOURCE_COLUMNS.items()}
+        con.execute("BEGIN")
+        read = tables_of(con, path)
         con.execute("COMMIT")
-    except sqlite3.OperationalError as exc:
-        if "locked" in str(exc) or "busy" in str(exc):
-            raise SourceDataError(
-                f"database {path}: locked by another process for more than {BUSY_TIMEOUT_S:.0f} s ({exc}); "
-                "try again when the writer has finished"
-            ) from exc
-        raise SourceDataError(f"database {path}: cannot be read ({exc})") from exc
-    except sqlite3.DatabaseError as exc:
-        raise SourceDataError(f"database {path}: cannot be read ({exc})") from exc
+    except sqlite3.Error as exc:
+        raise _read_error(path, exc) from exc
+    return read
+
+
+def _in_transaction(con: sqlite3.Connection, path: Path) -> tuple[Tables, DeclaredTypes]:
+    """All tables in one read transaction of `con`, which is closed afterwards."""
+    try:
+        return _transaction(con, path)
     finally:
         con.close()
-    return tables
+
+
+def _read_consistent(path: Path) -> tuple[Tables, DeclaredTypes]:
+    """One consistent read, by the way the database's journal mode and companion files call for."""
+    for _ in range(READ_ATTEMPTS):
+        if _header(path)[18] != WAL_FORMAT:
+            return _in_transaction(_connect(path, immutable=False), path)
+        read = _read_wal_database(path)
+        if read is not None:
+            return read
+        time.sleep(0.02)
+    raise SourceDataError(
+        f"database {path}: it changed during each of {READ_ATTEMPTS} attempts to read it; try again when the "
+        "writer has finished"
+    )
+
+
+def _state(path: Path) -> tuple[object, ...]:
+    """What changes when anything writes the database or its WAL."""
+    stat = path.stat()
+    companions = tuple(companion(path, s).exists() for s in ("-wal", "-shm", "-journal"))
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, companions
+
+
+def _writer_files(path: Path) -> tuple[bool, bool]:
+    return companion(path, "-wal").exists(), companion(path, "-shm").exists()
+
+
+def _read_wal_database(path: Path) -> tuple[Tables, DeclaredTypes] | None:
+    """Read a WAL database while holding a reader's shared lock on it, which keeps a writer from removing its
+    WAL: through the writer's WAL where one is beside the file, else immutably. None: try again.
+
+    No other descriptor of the file may be opened and closed meanwhile: closing one drops the process's locks.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise SourceDataError(f"database {path}: cannot be opened ({exc.strerror})") from exc
+    try:
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_SH | fcntl.LOCK_NB, SHARED_SIZE, SHARED_FIRST, os.SEEK_SET)
+        except OSError:
+            return None  # a writer holds the file exclusively (checkpointing its WAL away)
+        wal, shm = _writer_files(path)
+        if wal and shm:
+            return _in_transaction(_connect(path, immutable=False), path)
+        if wal:
+            return _read_private_copy(path)
+        return _read_immutable(path)
+    finally:
+        os.close(fd)
+
+
+def _read_immutable(path: Path) -> tuple[Tables, DeclaredTypes] | None:
+    """Read immutably (the caller holds the shared lock); where a writer appeared meanwhile, read again through
+    its WAL, which the lock keeps in place. None where its files are not both there yet."""
+    before = _state(path)
+    con = _connect(path, immutable=True)
+    try:  # the connection stays open: closing its descriptor would drop the lock
+        read = _transaction(con, path)
+        if _state(path) == before:
+            return read
+        if _writer_files(path) == (True, True):
+            return _in_transaction(_connect(path, immutable=False), path)
+        return None
+    finally:
+        con.close()
+
+
+def _read_private_copy(path: Path) -> tuple[Tables, DeclaredTypes] | None:
+    """A WAL without its `-shm` (no writer can be about): read a private copy of both, which SQLite recovers."""
+    before = _state(path)
+    wal = companion(path, "-wal")
+    folder = Path(tempfile.mkdtemp(prefix="ivcrush-read-"))
+    try:
+        copy = folder / "source.db"
+        try:
+            shutil.copyfile(path, copy)
+            shutil.copyfile(wal, companion(copy, "-wal"))
+        except FileNotFoundError:
+            return None  # the WAL went away meanwhile
+        except OSError as exc:
+            raise SourceDataError(f"database {path}: cannot copy it with its WAL to read it ({exc})") from exc
+        if _state(path) != before:
+            return None
+        try:
+            con = sqlite3.connect(copy, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise _read_error(path, exc) from exc
+        con.text_factory = _text
+        return _in_transaction(con, path)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -34,6 +34,8 @@ def date_texts(d: np.ndarray) -> list[str]:
 
 def stamp_texts(t: np.ndarray) -> list[str]:
     """'YYYY-MM-DD HH:MM:SS' texts, as SQLite's CURRENT_TIMESTAMP writes them."""
+    if t.size == 0:  # numpy's string replace cannot size an empty array
+        return []
     return np.char.replace(np.datetime_as_string(t.astype("datetime64[s]"), unit="s"), "T", " ").tolist()
 
 

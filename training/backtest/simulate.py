@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ivcrush.constants import DEFAULT_PRESET, QUANTILE_NAMES, TIER_PRESETS
+from ivcrush.errors import IvcrushError
 from ivcrush.settings import Settings
 from ivcrush.training.backtest.distribution import forecast_mean, prob_exceeds
 from ivcrush.training.backtest.events import NEW_YORK, in_date_range, known_before, load_events
@@ -24,6 +25,39 @@ from ivcrush.workspace import Generation
 
 VRP_MARGINAL = TIER_PRESETS[DEFAULT_PRESET]["marginal"]  # 2.0's "marginal" tier: implied / mean >= 1.2
 MIN_TRAIN_EVENTS = 100
+MAX_K = 10.0  # an assumed implied move above 10 x 2.0's mean is no assumption anyone trades on
+
+
+class SimulationError(IvcrushError):
+    """The simulated backtest's arguments cannot describe a backtest; the message says which and why."""
+
+
+def check_arguments(k: float, date_from: date | None, date_to: date | None) -> None:
+    """Refuse, before any work, a k outside (0, MAX_K] and a date range that ends before it starts."""
+    if not math.isfinite(k) or not 0 < k <= MAX_K:
+        raise SimulationError(f"--k {k:g}: the assumed implied move is k x 2.0's mean, k in (0, {MAX_K:g}]")
+    if date_from is not None and date_to is not None and date_from > date_to:
+        raise SimulationError(f"--from {date_from} is after --to {date_to}")
+
+
+def read_implied_moves(path: Path) -> pd.DataFrame:
+    """ticker, earnings_date, implied_move_pct from a CSV; SimulationError naming what is wrong."""
+    columns = ["ticker", "earnings_date", "implied_move_pct"]
+    try:
+        frame = pd.read_csv(path)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise SimulationError(f"{path}: cannot be read as CSV ({exc})") from exc
+    if not set(columns) <= set(frame.columns):
+        raise SimulationError(f"{path}: needs the columns {', '.join(columns)}; has {list(frame.columns)}")
+    dates = pd.to_datetime(frame["earnings_date"], format="%Y-%m-%d", errors="coerce")
+    implied = pd.to_numeric(frame["implied_move_pct"], errors="coerce")
+    bad = dates.isna() | ~np.isfinite(implied) | ~implied.gt(0) | frame["ticker"].isna()
+    if bad.any():
+        line = int(np.flatnonzero(bad.to_numpy())[0]) + 2
+        raise SimulationError(
+            f"{path}, line {line}: needs a ticker, a YYYY-MM-DD earnings_date and an implied_move_pct > 0"
+        )
+    return pd.DataFrame({"ticker": frame["ticker"].astype(str), "earnings_date": dates, "implied_move_pct": implied})
 
 
 def _market_excess(implied: np.ndarray, distance: np.ndarray) -> np.ndarray:
@@ -31,7 +65,7 @@ def _market_excess(implied: np.ndarray, distance: np.ndarray) -> np.ndarray:
     sigma = implied * math.sqrt(math.pi / 2)
     z = distance / sigma
     pdf = np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
-    upper_tail = 0.5 * np.vectorize(math.erfc)(z / math.sqrt(2))
+    upper_tail = 0.5 * np.vectorize(math.erfc, otypes=[float])(z / math.sqrt(2))
     return 2 * (sigma * pdf - distance * upper_tail)
 
 
@@ -203,7 +237,8 @@ def run_simulation(
 ) -> dict:
     """The simulated backtest of a published generation's events with the LightGBM forecaster; market implied
     moves from the CSV `implied_moves` (ticker, earnings_date, implied_move_pct) where given."""
-    implied = pd.read_csv(implied_moves, parse_dates=["earnings_date"]) if implied_moves else None
+    check_arguments(k, date_from, date_to)
+    implied = read_implied_moves(implied_moves) if implied_moves else None
     return simulate_backtest(
         load_events(settings, generation),
         lightgbm_forecaster(),
