@@ -27,7 +27,7 @@ from ivcrush.cli.app import app
 from ivcrush.quality.raw import check_raw
 from ivcrush.quality.report import QualityReport
 from ivcrush.serving.implied import implied_from_csv, implied_from_options, unknown_tickers
-from ivcrush.serving.strategy import StrategyError
+from ivcrush.serving.market import StrategyError
 from ivcrush.serving.writeback import (
     BACKUPS_KEPT,
     WriteBackError,
