@@ -9,6 +9,7 @@ from pathlib import Path
 
 # This package's folder is also the dbt project (in a checkout and in an installed wheel alike).
 DBT_PROJECT_DIR = Path(__file__).resolve().parent
+THIN_HISTORY_CHOICES = ("widen", "refuse")
 
 
 def _truthy(value: str) -> bool:
@@ -48,6 +49,10 @@ class Settings:
     redis_url: str = "127.0.0.1:6379"
     severity: dict[str, str] = field(default_factory=dict)
     account: Account = field(default_factory=Account)
+    # Serving of events with 0-2 prior trusted moves: "widen" (their stratum's calibration) or "refuse".
+    thin_history: str = "widen"
+    # Market features are marked stale when the newest stored outcome is more than this many days before the decision.
+    stale_market_days: int = 10
 
     @property
     def sample_db(self) -> Path:
@@ -92,6 +97,10 @@ def load_settings(cwd: Path | None = None) -> Settings:
     online_store = os.environ.get("IVCRUSH_ONLINE_STORE") or str(table.get("online_store", "sqlite"))
     if online_store not in {"sqlite", "redis"}:
         raise ValueError(f"online_store must be 'sqlite' or 'redis', not {online_store!r}")
+    thin_history = os.environ.get("IVCRUSH_THIN_HISTORY") or str(table.get("thin_history", "widen"))
+    if thin_history not in THIN_HISTORY_CHOICES:
+        raise ValueError(f"thin_history must be one of {', '.join(THIN_HISTORY_CHOICES)}, not {thin_history!r}")
+    stale_days = os.environ.get("IVCRUSH_STALE_MARKET_DAYS") or table.get("stale_market_days", 10)
     return Settings(
         workdir=(cwd / workdir).resolve() if not workdir.is_absolute() else workdir,
         db=(cwd / Path(str(db_value))).resolve() if db_value else None,
@@ -100,6 +109,8 @@ def load_settings(cwd: Path | None = None) -> Settings:
         redis_url=os.environ.get("IVCRUSH_REDIS_URL") or str(table.get("redis_url", "127.0.0.1:6379")),
         severity={str(k): str(v) for k, v in _subtable(table, "severity").items()},
         account=_account(table),
+        thin_history=thin_history,
+        stale_market_days=int(str(stale_days)),
     )
 
 
