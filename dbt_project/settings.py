@@ -13,6 +13,7 @@ from ivcrush.errors import IvcrushError
 # This package's folder is also the dbt project (in a checkout and in an installed wheel alike).
 DBT_PROJECT_DIR = Path(__file__).resolve().parent
 ONLINE_STORES = ("sqlite", "redis")
+THIN_HISTORY_CHOICES = ("widen", "refuse")
 
 
 def _pyproject_table(start: Path) -> dict[str, object]:
@@ -71,6 +72,10 @@ class Settings:
     severity: dict[str, str] = field(default_factory=dict)
     account: Account = field(default_factory=Account)
     costs: Costs = field(default_factory=Costs)
+    # Serving of events with 0-2 prior trusted moves: "widen" (their stratum's calibration) or "refuse".
+    thin_history: str = "widen"
+    # Market features are marked stale when the newest stored outcome is more than this many days before the decision.
+    stale_market_days: int = 10
 
     @property
     def sample_db(self) -> Path:
@@ -164,6 +169,18 @@ def load_settings(cwd: Path | None = None) -> Settings:
     if redis_url is not None and not isinstance(redis_url, str):
         raise SettingsError(f"setting {redis_name}: must be host:port, not {redis_url!r}")
     workdir_path = Path(str(workdir or ".ivcrush")).expanduser()
+    thin_history, thin_name = _setting(table, "thin_history", "IVCRUSH_THIN_HISTORY")
+    thin_history = "widen" if thin_history is None else thin_history
+    if thin_history not in THIN_HISTORY_CHOICES:
+        raise SettingsError(
+            f"setting {thin_name}: must be one of {', '.join(THIN_HISTORY_CHOICES)}, not {thin_history!r}"
+        )
+    stale_days, stale_name = _setting(table, "stale_market_days", "IVCRUSH_STALE_MARKET_DAYS")
+    stale_market_days = (
+        10
+        if stale_days is None
+        else _number(stale_days, stale_name, low=0, high=3650, low_open=False, what="a number of days from 0 to 3650")
+    )
     return Settings(
         workdir=(cwd / workdir_path).resolve(),
         db=(cwd / Path(str(db_value)).expanduser()).resolve() if db_value else None,
@@ -173,6 +190,8 @@ def load_settings(cwd: Path | None = None) -> Settings:
         severity=_severity(table),
         account=_account(table),
         costs=_costs(table),
+        thin_history=str(thin_history),
+        stale_market_days=int(stale_market_days),
     )
 
 

@@ -62,9 +62,9 @@ FEATURE_FIELDS: dict[str, list[Field]] = {
     ],
     "market_regime_features": [
         Field(name="mkt_mean_abs_move_30d", dtype=Float64),
-        Field(name="mkt_events_30d", dtype=Int64),
+        Field(name="mkt_big_move_share_30d", dtype=Float64),
         Field(name="mkt_mean_abs_move_90d", dtype=Float64),
-        Field(name="mkt_events_90d", dtype=Int64),
+        Field(name="mkt_big_move_share_90d", dtype=Float64),
         Field(name="mkt_move_ratio_30_90", dtype=Float64),
         Field(name="mkt_season_intensity", dtype=Float64),
         Field(name="mkt_days_into_quarter", dtype=Int64),
@@ -96,7 +96,9 @@ FEATURE_FIELDS: dict[str, list[Field]] = {
 DESCRIPTIONS = {
     "historical_move_features": "Last 1/2/4/8/12 trusted earnings moves of the ticker: mean, median, std, min, max.",
     "volatility_features": "How the ticker trades through earnings: range/gap vs close, volume surge, direction.",
-    "market_regime_features": "All tickers' earnings moves in the trailing 30/90 days; earnings-season position.",
+    "market_regime_features": (
+        "All tickers' earnings moves in the trailing 30/90 days (means, share above 5%); earnings-season position."
+    ),
     "calendar_features": "Timing, weekday/month/quarter, days since the last event, history length.",
     "options_features": "2.0's latest pre-earnings scan: implied move, straddle, historical mean, VRP.",
 }

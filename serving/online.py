@@ -30,6 +30,13 @@ def calendar_events(generation: Generation) -> pd.DataFrame:
     return pd.read_parquet(mart_path(Path(generation.build_dir), "earnings_events"))
 
 
+def newest_outcome(generation: Generation) -> pd.Timestamp | None:
+    """When the newest stored outcome of the generation's build became known (None without any)."""
+    labels = pd.read_parquet(mart_path(Path(generation.build_dir), "event_labels"), columns=["outcome_known_at"])
+    newest = pd.to_datetime(labels["outcome_known_at"], utc=True).max()
+    return None if pd.isna(newest) else newest
+
+
 def events_on(generation: Generation, earnings_date: date) -> pd.DataFrame:
     """The calendar's events with this earnings date in the generation's build; ServingError where none."""
     events = calendar_events(generation)

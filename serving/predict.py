@@ -1,5 +1,13 @@
 """Predictions and recommendations for upcoming earnings events: online features (Feast, the model's
-feature service) -> registered models -> strategy. Imports neither dbt nor Great Expectations.
+feature service) -> registered models -> one calibrated `MoveDistribution` per event -> strategy. Imports
+neither dbt nor Great Expectations.
+
+The distribution is the model's only where its pinball gate held walk-forward, else the trusted
+scaled-history one (calibrated), never 2.0's all-rows mean. Every forecast says what qualifies it: thin
+history (0-2 prior trusted moves: widened by that stratum's calibration, or refused with `thin_history =
+"refuse"`), an AMC event (not validated on AMC reactions while their labels sit on the announcement day;
+widened like thin history), stale market features (the newest stored outcome more than `stale_market_days`
+before the decision).
 
 Each request (`scan`, `predict_one`) resolves the published generation once and reads everything from it
 (its build's calendar, its online store); the checks compare that same generation with the model and the
@@ -12,30 +20,40 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, TypedDict, Unpack, cast
 
-import numpy as np
 import pandas as pd
 
 from ivcrush.constants import QUANTILE_LEVELS
 from ivcrush.serving.decision import Decision
 from ivcrush.serving.market import StrategyError, event_market
-from ivcrush.serving.online import ServingError, calendar_events, events_on, online_features
+from ivcrush.serving.online import ServingError, calendar_events, events_on, newest_outcome, online_features
 from ivcrush.serving.strategy import decide
 from ivcrush.settings import Account, Costs, Settings
 from ivcrush.training.distribution import MoveDistribution
-from ivcrush.training.reference import half_normal_quantiles
 from ivcrush.workspace import Generation, current_build, published
 
 if TYPE_CHECKING:
     from ivcrush.training.registry import LoadedModel
 
 
+AMC_NOTE = (
+    "AMC event: this forecast is NOT validated on AMC reactions (2.0 stores after-close moves on the announcement "
+    "day, so the walk-forward evaluation has no AMC reaction to score); its intervals are widened like thin history"
+)
+
+
 class _ForecastFields(TypedDict):
     ticker: str | None
+    basis: str
     point: float
+    tail_shape: float
+    tail_scale: float
     p_up: float | None
     iv_crush_ratio: float | None
     confidence: float
     move_size_skill: bool
+    prior_trusted_moves: int
+    history_stratum: str
+    thin_history: bool
 
 
 class ModelForecast(_ForecastFields):
@@ -45,11 +63,13 @@ class ModelForecast(_ForecastFields):
 
 
 class Forecast(_ForecastFields):
-    """One event's forecast as a recommendation carries it: quantiles keyed by their level as text (JSON) and
-    the mean |move| of the model's distribution (what 2.0 compares an implied move with)."""
+    """One event's forecast as a recommendation carries it: the `MoveDistribution` parameters (quantiles keyed
+    by their level as text, for JSON; `tail_shape`, `tail_scale`), its mean |move| (what 2.0 compares an
+    implied move with), its basis and qualifiers."""
 
     quantiles: dict[str, float]
     mean: float
+    market_features_stale: bool
 
 
 @dataclass
@@ -65,6 +85,7 @@ class Recommendation:
     basis: str
     forecast: Forecast
     decision: Decision
+    distribution: MoveDistribution = field(repr=False, compare=False)  # the forecast's one-event distribution
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
@@ -99,9 +120,50 @@ class RecommendOptions(TypedDict, total=False):
     strike_quantile: float
 
 
-def model_distribution(quantiles: dict[float, float]) -> MoveDistribution:
-    """One event's forecast distribution from its five quantiles, with the default tail."""
-    return MoveDistribution(np.array([[quantiles[q] for q in QUANTILE_LEVELS]]))
+def forecast_distribution(forecast: ModelForecast) -> MoveDistribution:
+    """The one-event `MoveDistribution` a forecast's parameters describe."""
+    quantiles = [forecast["quantiles"][level] for level in QUANTILE_LEVELS]
+    return MoveDistribution(quantiles, forecast["tail_shape"], forecast["tail_scale"])
+
+
+def _stale_days(decided_at: object, newest: pd.Timestamp | None) -> float | None:
+    """Days from the newest stored outcome to the decision (None where either is unknown)."""
+    if newest is None or pd.isna(decided_at):
+        return None
+    return (pd.Timestamp(decided_at) - newest).total_seconds() / 86_400
+
+
+def _qualifiers(
+    settings: Settings, row: pd.Series, prediction: ModelForecast, stale_days: float | None
+) -> tuple[list[str], str | None]:
+    """The notes that qualify one event's forecast, and the reason to refuse it (None: serve it)."""
+    notes: list[str] = []
+    prior, stratum = prediction["prior_trusted_moves"], prediction["history_stratum"]
+    if prediction["thin_history"]:
+        if settings.thin_history == "refuse":
+            return notes, (
+                f'thin history: {prior} prior trusted move(s) (0-2); not served with thin_history = "refuse" '
+                '(set it to "widen" to serve it with widened intervals)'
+            )
+        notes.append(
+            f"thin history: {prior} prior trusted move(s); the intervals are widened by the {stratum} stratum's "
+            "out-of-fold calibration"
+        )
+    if settings.amc_labels_untrusted and str(row.get("timing")) == "AMC":
+        notes.append(AMC_NOTE)
+    if prediction["basis"] != "model":
+        notes.append(
+            "the move-size model has no pinball skill walk-forward: decisions use the trusted scaled-history "
+            "distribution (calibrated), not the model's quantiles"
+        )
+    if stale_days is not None and stale_days > settings.stale_market_days:
+        notes.append(
+            f"market features STALE: the newest stored outcome is {stale_days:.0f} days before the decision "
+            f"(more than {settings.stale_market_days}); the market-regime features describe the market as of then"
+        )
+    if prediction["p_up"] is None:
+        notes.append("direction not used: the direction model has no walk-forward skill")
+    return notes, None
 
 
 def _number(value: object) -> float | None:
@@ -158,13 +220,15 @@ def recommend(
     model = check_serving_state(settings, generation)
     features = online_features(settings, generation, events)
     # ensemble's declared type is a plain dict per event; ModelForecast spells out what it holds
-    predictions = cast(list[ModelForecast], ensemble(model, features, model.verdicts))
+    predictions = cast(
+        list[ModelForecast],
+        ensemble(model, features, model.verdicts, amc_labels_untrusted=settings.amc_labels_untrusted),
+    )
     given = {} if implied is None else implied.set_index("ticker").to_dict("index")
-    move_skill = bool(model.verdicts.get("move_size", {}).get("skill", False))
+    newest = newest_outcome(generation)
     recommendations, refusals = [], []
     for (_, row), prediction in zip(features.iterrows(), predictions, strict=True):
         ticker = row["ticker"]
-        notes: list[str] = []
         override = given.get(ticker, {})
         chain = None if quotes is None else quotes[quotes["ticker"] == ticker]
         event_dates = dates.loc[row["event_id"]]
@@ -179,23 +243,14 @@ def recommend(
         except StrategyError as exc:
             refusals.append(Refusal(ticker, str(exc)))
             continue
-        hist_mean = _number(row.get("hm_close_mean_12q_all_rows"))
-        forecast_distribution = model_distribution(prediction["quantiles"])
-        if move_skill:
-            distribution, basis = forecast_distribution, "ml"
-        elif hist_mean:
-            distribution = MoveDistribution(half_normal_quantiles(np.array([hist_mean])))
-            basis = "2.0 mean"
-            notes.append(
-                "the move-size model did not beat the 2.0 baseline walk-forward: decisions use 2.0's mean "
-                "(as a half-normal); the model's quantiles are shown for information only"
-            )
-        else:
-            refusals.append(Refusal(ticker, "no move-size skill and no 2.0 history to fall back on"))
+        stale_days = _stale_days(row.get("event_timestamp"), newest)
+        notes, refusal = _qualifiers(settings, row, prediction, stale_days)
+        if refusal is not None:
+            refusals.append(Refusal(ticker, refusal))
             continue
-        if prediction["p_up"] is None:
-            notes.append("direction not used: the direction model has no walk-forward skill")
         notes.extend(market.notes)
+        distribution = forecast_distribution(prediction)
+        hist_mean = _number(row.get("hm_close_mean_12q_all_rows"))
         decision = decide(
             distribution,
             market=market,
@@ -206,8 +261,6 @@ def recommend(
             preset=preset,
             strike_quantile=strike_quantile,
         )
-        if not row.get("hm_prior_events"):
-            notes.append("no trusted earnings history for this ticker: the forecast leans on market-wide features")
         recommendations.append(
             Recommendation(
                 ticker=ticker,
@@ -216,13 +269,15 @@ def recommend(
                 timing=row["timing"],
                 implied_source=market.implied_source,
                 spot_source=market.spot_source,
-                basis=basis,
+                basis=prediction["basis"],
                 forecast={
                     **prediction,
                     "quantiles": {str(k): v for k, v in prediction["quantiles"].items()},
-                    "mean": float(forecast_distribution.mean()),
+                    "mean": float(distribution.mean()),
+                    "market_features_stale": stale_days is not None and stale_days > settings.stale_market_days,
                 },
                 decision=decision,
+                distribution=distribution,
                 notes=notes,
             )
         )

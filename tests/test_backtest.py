@@ -10,13 +10,19 @@ import pandas as pd
 import pytest
 
 from ivcrush.constants import QUANTILE_NAMES
-from ivcrush.training.backtest.distribution import forecast_mean, prob_exceeds
 from ivcrush.training.backtest.events import close_utc
-from ivcrush.training.backtest.forecasters import constant_forecaster, oracle_forecaster, scaled_history_forecaster
+from ivcrush.training.backtest.forecasters import (
+    check_forecast,
+    constant_forecaster,
+    oracle_forecaster,
+    scaled_history_forecaster,
+)
 from ivcrush.training.backtest.journal import journal_backtest
 from ivcrush.training.backtest.metrics import daily_pnl, format_value, max_drawdown, metrics
 from ivcrush.training.backtest.report import summary_text, write_report
 from ivcrush.training.backtest.simulate import simulate_backtest
+from ivcrush.training.distribution import DEFAULT_TAIL_SCALE, DEFAULT_TAIL_SHAPE, MoveDistribution
+from ivcrush.training.reference import ScaledHistory
 
 # ---------------------------------------------------------------------------------------------- metrics
 
@@ -75,27 +81,19 @@ def test_sharpe_is_on_a_daily_series_with_zero_days_and_sqrt_252() -> None:
 
 # ------------------------------------------------------------------------------------ forecast distribution
 
-Q = {"q10": 1.0, "q25": 2.0, "q50": 4.0, "q75": 6.0, "q90": 8.0}
 
-
-def test_prob_exceeds_is_piecewise_linear_with_an_exponential_tail() -> None:
-    assert prob_exceeds(Q, 0.0) == 1.0
-    for name, p in zip(QUANTILE_NAMES, (0.9, 0.75, 0.5, 0.25, 0.1), strict=True):
-        assert prob_exceeds(Q, Q[name]) == pytest.approx(p)
-    assert prob_exceeds(Q, 3.0) == pytest.approx(0.625)
-    scale = (8.0 - 4.0) / math.log(5)
-    assert prob_exceeds(Q, 8.0 + scale * math.log(2)) == pytest.approx(0.05)
-    xs = np.linspace(0, 60, 60_001)
-    assert forecast_mean(Q) == pytest.approx(np.trapezoid([prob_exceeds(Q, x) for x in xs], xs), rel=1e-4)
-
-
-def test_prob_exceeds_survives_crossing_and_degenerate_quantiles() -> None:
-    flat = dict.fromkeys(QUANTILE_NAMES, 5.0)
-    assert prob_exceeds(flat, 4.9) == pytest.approx(1 - 0.9 * 4.9 / 5)  # linear from (0, 1) to (5, 0.1)
-    assert prob_exceeds(flat, 5.1) == 0.0
-    crossing = {"q10": 3.0, "q25": 2.0, "q50": 4.0, "q75": 6.0, "q90": 8.0}
-    values = [prob_exceeds(crossing, x) for x in np.linspace(0, 20, 201)]
-    assert all(np.diff(values) <= 0)
+def test_forecasters_give_the_move_distributions_parameters() -> None:
+    """Quantiles and the generalized Pareto tail: scaled history with its fitted tail (training.reference),
+    a forecaster without a tail gets the default one."""
+    events = _events()
+    train, test = events.iloc[:200], events.iloc[200:230]
+    forecast = check_forecast(scaled_history_forecaster(train, test), test)
+    reference = ScaledHistory.fit(train).distribution(test)
+    np.testing.assert_allclose(forecast[list(QUANTILE_NAMES)].to_numpy(), reference.quantiles)
+    np.testing.assert_allclose(forecast["tail_shape"], reference.tail_shape)
+    np.testing.assert_allclose(forecast["tail_scale"], reference.tail_scale)
+    plain = check_forecast(constant_forecaster([1, 2, 3, 4, 5])(train, test), test)
+    assert (plain["tail_shape"] == DEFAULT_TAIL_SHAPE).all() and (plain["tail_scale"] == DEFAULT_TAIL_SCALE).all()
 
 
 # ---------------------------------------------------------------------------------------- events datasets
@@ -123,6 +121,7 @@ def _events(seed: int = 0, tickers: int = 30, start: str = "2022-01-03", quarter
                     "signed_close_move_pct": move * (1 if rng.random() < 0.5 else -1),
                     "prev_close": 100.0,
                     "hm_close_mean_12q": 4.0,
+                    "hm_prior_events": min(q, 12),
                     "hm_close_mean_12q_all_rows": 4.0,
                 }
             )
@@ -205,7 +204,11 @@ def test_journal_forecasts_are_trained_on_outcomes_known_before_the_entry_close(
         assert (train["outcome_known_at"] < entry).all()
         assert train["label_trusted"].all()
         assert test["ticker"].nunique() == len(test)
-    assert result["positions"]["p_breach"].between(0, 1).all()
+    positions = result["positions"]
+    assert positions["p_breach"].between(0, 1).all()
+    # the breach probability is the forecast's MoveDistribution at the strike distance (one object everywhere)
+    expected = MoveDistribution.from_frame(positions).sf(positions["strike_distance_pct"].to_numpy())
+    np.testing.assert_allclose(positions["p_breach"], expected)
 
 
 def test_journal_backtest_skips_positions_without_a_comparable_price() -> None:
@@ -243,6 +246,11 @@ def test_simulate_labels_assumed_implied_moves_and_uses_the_same_events_for_the_
     assert any("falsely rosy" in n for n in result["notes"])
     # straddle P&L in % of spot: implied - |move|
     assert np.allclose(out["pnl_straddle_pct"], out["implied_move_pct"] - out["abs_close_move_pct"])
+    # the ML rule reads the forecast's MoveDistribution (scaled history with its fitted tail): mean and exceedance
+    distribution = MoveDistribution.from_frame(out)
+    assert (out["tail_scale"] != DEFAULT_TAIL_SCALE).any(), "the fitted tail, not the default"
+    np.testing.assert_allclose(out["forecast_mean_pct"], distribution.mean())
+    np.testing.assert_allclose(out["p_exceeds_implied"], distribution.sf(out["implied_move_pct"].to_numpy()))
     # walk-forward: every call trained only on outcomes known before its quarter began
     for train, test in calls:
         assert train["outcome_known_at"].max() < test["event_timestamp"].min()

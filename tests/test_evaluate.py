@@ -93,12 +93,20 @@ def test_empirical_baseline_uses_only_earlier_outcomes(dataset: pd.DataFrame) ->
 
 def test_evaluate_writes_predictions_metrics_and_report(evaluation: tuple[dict, Path]) -> None:
     metrics, out_dir = evaluation
-    for name in ("predictions.csv", "metrics.json", "report.html", "quantile_calibration.png"):
+    for name in (
+        "predictions.csv",
+        "metrics.json",
+        "report.html",
+        "quantile_calibration.png",
+        "pit_histogram.png",
+        "reliability.png",
+    ):
         assert (out_dir / name).is_file(), name
     assert json.loads((out_dir / "metrics.json").read_text())["verdicts"] == metrics["verdicts"]
     predictions = pd.read_csv(out_dir / "predictions.csv")
     for column in ("ticker", "earnings_date", "timing", "label_trusted", "actual", "point", "q10", "q90", "p_up"):
         assert column in predictions.columns
+    assert {"tail_shape", "tail_scale", "ref_q10", "ref_q90", "base_fair_2_0"} <= set(predictions.columns)
     assert {"base_2_0_mean", "base_2_0_intraday", "base_median_8q", "base_q10", "base_q90", "fold"} <= set(
         predictions.columns
     )
@@ -111,11 +119,36 @@ def test_evaluate_writes_predictions_metrics_and_report(evaluation: tuple[dict, 
     assert len(trusted["by_fold"]) == 3
     assert set(trusted["exceedance"]) == {"x=2.0 mean", "x=3%", "x=5%", "x=8%"}
     assert metrics["verdicts"]["iv_crush"]["skill"] is False
-    report = (out_dir / "report.html").read_text()
-    assert metrics["verdicts"]["direction"]["sentence"] in report.replace("&#x27;", "'")
+    # the distribution's calibration per fold, pooled, by prior trusted history and by timing; PIT; the targets
+    forecast = trusted["forecast"]
+    assert set(forecast["by_fold"]) == {"0", "1", "2"} and set(forecast["by_history"]) == {"0", "1-2", "3-5", "6+"}
+    assert sum(t["n"] for t in forecast["by_fold"].values()) == forecast["pooled"]["n"] == trusted["n"]
+    assert sum(t["n"] for t in forecast["by_history"].values()) == trusted["n"]
+    assert set(forecast["pooled"]["tail"]) == {"P(>1.5 q90)", "P(>2 q90)", "P(>3%)", "P(>5%)", "P(>8%)", "P(>12%)"}
+    assert set(forecast["pooled"]["share_below"]) == {"q10", "q25", "q50", "q75", "q90"}
+    assert sum(forecast["pit_histogram"]) == trusted["n"]
+    assert [c["target"].split()[0] for c in metrics["targets"]] == ["80%", "share", "share", "P(>1.5", "P(>2", "mean"]
+    assert all(any(line.startswith(f"target {c['target']}") for line in metrics["summary"]) for c in metrics["targets"])
+    # the gate: every target against its best baseline, with a CI and the gain per fold
+    gate = metrics["verdicts"]["move_size"]
+    assert set(gate["skill_by_target"]) == {"pinball", "MAE", "Brier"}
+    assert gate["skill"] == gate["skill_by_target"]["pinball"]
+    for verdict in gate["targets"].values():
+        assert set(verdict["fold_gains"]) == {"0", "1", "2"} and len(verdict["gain_ci95"]) == 2
+        assert verdict["words"] in gate["sentence"]
+    folds = metrics["setup"]["folds"]
+    assert all({"tail_shape", "tail_scale", "shifts"} <= set(f["calibration"]) for f in folds)
+    assert "inner folds" in metrics["setup"]["hyperparameters"]
+    report = (out_dir / "report.html").read_text().replace("&#x27;", "'")
+    assert metrics["verdicts"]["direction"]["sentence"] in report
+    assert "Skill gate" in report and "P(&gt;1.5 q90) pred / obs" in report
 
 
 def test_shuffled_labels_remove_the_edge(dataset: pd.DataFrame, tmp_path: Path) -> None:
+    """Trained on shuffled labels, the model keeps only what it knows without learning: its scale, the event's
+    trusted history level (training.scaling). That is the trusted scaled-history reference, so the shuffled
+    model is no better than it and the gate finds no skill; the real model is better than the shuffled one.
+    (The gate's positive control, a model with real skill, is the look-ahead test below.)"""
     real = evaluate_frame(dataset, out_dir=tmp_path / "real", folds=2, report=False, **FAST)
     shuffled = evaluate_frame(
         dataset, out_dir=tmp_path / "shuffled", folds=2, report=False, shuffle_labels=True, **FAST
@@ -124,14 +157,30 @@ def test_shuffled_labels_remove_the_edge(dataset: pd.DataFrame, tmp_path: Path) 
     mae_shuffled = shuffled["trusted"]["move_size"]["model"]["mae"]
     baseline = real["trusted"]["move_size"]["base_2_0_mean"]["mae"]
     assert shuffled["trusted"]["move_size"]["base_2_0_mean"]["mae"] == baseline, "same events, same baseline"
-    constant = real["trusted"]["move_size"]["base_global_median"]["mae"]
-    assert mae < 0.95 * mae_shuffled, (mae, mae_shuffled)
-    assert mae_shuffled > 0.98 * constant, "a model that learned nothing is no better than a constant median"
-    # On the sample a constant median beats the 2.0 mean on MAE (heavy tails: the mean overshoots the
-    # median), so the gate also requires beating the constant: the shuffled model fails it.
-    assert shuffled["verdicts"]["move_size"]["skill"] is False
-    assert "has no skill" in shuffled["verdicts"]["move_size"]["sentence"]
-    assert real["verdicts"]["move_size"]["skill"] is True, real["verdicts"]["move_size"]["sentence"]
+    reference = shuffled["trusted"]["move_size"]["ref_q50"]["mae"]
+    assert mae < mae_shuffled, (mae, mae_shuffled)
+    assert mae_shuffled > 0.98 * reference, "a model that learned nothing is no better than the scaled history"
+    verdict = shuffled["verdicts"]["move_size"]
+    assert verdict["skill"] is False and not any(verdict["skill_by_target"].values()), verdict["sentence"]
+    assert "No pinball skill: serving uses the trusted scaled-history" in verdict["sentence"]
+
+
+def test_a_calibration_is_a_function_of_its_training_window_only(dataset: pd.DataFrame, tmp_path: Path) -> None:
+    """Changing the events of the last fold (moves and features) leaves the earlier folds' calibrations as they
+    were: each is fitted on its own training window alone."""
+    options = {"folds": 2, "report": False, **FAST}
+    before = evaluate_frame(dataset, out_dir=tmp_path / "before", **options)["setup"]["folds"]
+    last = walk_forward_splits(dataset, folds=2)[-1]["test"]
+    changed = dataset.copy()
+    changed.loc[last, "abs_close_move_pct"] *= 3
+    changed.loc[last, "hm_close_mean_12q"] *= 2
+    after = evaluate_frame(changed, out_dir=tmp_path / "after", **options)["setup"]["folds"]
+    assert before[0]["calibration"] == after[0]["calibration"]
+    assert before[0]["reference_calibration"] == after[0]["reference_calibration"]
+    # a change inside a window does change its calibration: fold 1 trains on fold 0's test events
+    changed.loc[walk_forward_splits(dataset, folds=2)[0]["test"], "abs_close_move_pct"] *= 3
+    inside = evaluate_frame(changed, out_dir=tmp_path / "inside", **options)["setup"]["folds"]
+    assert inside[1]["calibration"] != before[1]["calibration"]
 
 
 def test_an_injected_look_ahead_feature_is_caught(dataset: pd.DataFrame, tmp_path: Path) -> None:
@@ -147,6 +196,8 @@ def test_an_injected_look_ahead_feature_is_caught(dataset: pd.DataFrame, tmp_pat
     )
     size = metrics["trusted"]["move_size"]
     assert size["model"]["mae"] < 0.6 * size["base_2_0_mean"]["mae"], size
+    assert metrics["verdicts"]["move_size"]["skill"] is True, "the gate sees skill where there is some"
+    assert all(metrics["verdicts"]["move_size"]["skill_by_target"].values())
     assert any(flag.startswith("IMPLAUSIBLE SKILL") for flag in metrics["flags"])
     assert any(line.startswith("IMPLAUSIBLE SKILL") for line in metrics["summary"])
 
@@ -211,9 +262,11 @@ def test_single_split_on_the_real_snapshot(built_real: Settings, tmp_path: Path)
         "base_median_8q",
         "base_q50",
         "base_global_median",
+        "base_fair_2_0",
+        "ref_q50",
     }
     assert {m["n"] for m in trusted["move_size"].values()} == {trusted["n"]}
-    assert set(trusted["quantiles"]) == {"model", "empirical", "global"}
+    assert set(trusted["quantiles"]) == {"model", "empirical", "global", "scaled_history"}
     assert saved["setup"]["folds"][0]["train_last_outcome_known_at"] < "2025-01-01"
     assert metrics["verdicts"]["iv_crush"]["sentence"].startswith(
         "IV-crush model not trained: only 0 past events have an implied move"

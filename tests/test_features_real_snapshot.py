@@ -100,11 +100,24 @@ def test_history_windows_match_pandas(built_real: Settings, source: pd.DataFrame
     assert features.loc[ids, "hm_close_last"].notna().sum() > 1000
 
 
-def test_market_regime_counts_match_pandas(built_real: Settings, source: pd.DataFrame) -> None:
+def test_market_regime_shares_match_pandas(built_real: Settings, source: pd.DataFrame) -> None:
+    """Trailing 30/90-day shares of trusted moves above 5% and the season intensity (30-day over 90-day count),
+    from outcomes known strictly before each decision time: no count that grows with database coverage."""
     regime = _mart(built_real, "market_regime_features").set_index("event_id").loc[source["event_id"]]
     trusted = source[source["trusted"]]
     known = trusted["outcome_known_at"].to_numpy()
+    big = trusted["abs_close"].to_numpy() > 5
     ts = source["event_timestamp"].to_numpy()
-    window = np.timedelta64(30, "D")
-    expected = [int(((known < t) & (known >= t - window)).sum()) for t in ts]
-    assert regime["mkt_events_30d"].astype(int).tolist() == expected
+    shares: dict[int, list[float]] = {30: [], 90: []}
+    intensity = []
+    for t in ts:
+        counts = {}
+        for days in (30, 90):
+            window = (known < t) & (known >= t - np.timedelta64(days, "D"))
+            counts[days] = int(window.sum())
+            shares[days].append(big[window].mean() if counts[days] else np.nan)
+        intensity.append(counts[30] / counts[90] if counts[90] else np.nan)
+    for days in (30, 90):
+        np.testing.assert_allclose(regime[f"mkt_big_move_share_{days}d"].astype(float), shares[days], rtol=1e-12)
+    np.testing.assert_allclose(regime["mkt_season_intensity"].astype(float), intensity, rtol=1e-12)
+    assert not {"mkt_events_30d", "mkt_events_90d"} & set(regime.columns), "no coverage-dependent counts"

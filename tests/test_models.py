@@ -1,4 +1,5 @@
-"""Models: deterministic training, non-crossing quantiles, P(|move| > x), leakage check, registry round trip."""
+"""Models: deterministic training, calibrated non-crossing quantiles with their tail, leakage check, registry round
+trip, the served forecast (model only with pinball skill, else the trusted scaled history)."""
 
 from __future__ import annotations
 
@@ -19,11 +20,20 @@ from ivcrush.feature_repo.feature_services import MODEL_FEATURE_COLUMNS
 from ivcrush.feature_repo.materialize import materialize
 from ivcrush.settings import Settings
 from ivcrush.training.data import training_set
-from ivcrush.training.predict import confidence, ensemble, exceedance_function, predict_frame, prob_move_exceeds
+from ivcrush.training.distribution import MoveDistribution
+from ivcrush.training.move_size import REFERENCE_NAMES
+from ivcrush.training.predict import (
+    REFERENCE_BASIS,
+    confidence,
+    ensemble,
+    move_distribution,
+    predict_frame,
+    reference_distribution,
+)
 from ivcrush.training.registry import RegistryError, list_models, load_latest, register
 from ivcrush.training.release import train_and_register
 from ivcrush.training.skill import compute_metrics
-from ivcrush.training.train import LeakageError, train_models
+from ivcrush.training.train import QUANTILE_ROUNDS, LeakageError, train_models
 from ivcrush.workspace import BUILD_MANIFEST, published
 
 ROUNDS = 40
@@ -49,6 +59,8 @@ def test_training_is_deterministic(dataset: pd.DataFrame) -> None:
     assert set(first.boosters) == {*QUANTILE_NAMES, "direction"}
     for name, booster in first.boosters.items():
         assert booster.model_to_string() == second.boosters[name].model_to_string(), name
+    assert first.move_size.to_dict() == second.move_size.to_dict()
+    assert first.boosters["q50"].current_iteration() == QUANTILE_ROUNDS
     assert first.notes["iv_crush"].startswith("not trained: only ")
 
 
@@ -57,28 +69,34 @@ def test_quantiles_do_not_cross_and_point_is_the_median(dataset: pd.DataFrame) -
     predictions = predict_frame(models, dataset)
     q = predictions[list(QUANTILE_NAMES)].to_numpy()
     assert (np.diff(q, axis=1) >= 0).all() and (q >= 0).all()
+    reference = predictions[list(REFERENCE_NAMES)].to_numpy()
+    assert (np.diff(reference, axis=1) >= 0).all() and (reference >= 0).all()
     assert (predictions["point"] == predictions["q50"]).all()
+    calibration = models.move_size.calibration
+    assert (predictions["tail_shape"] == calibration.tail_shape).all()
+    assert (predictions["tail_scale"] == calibration.tail_scale).all()
     assert predictions["confidence"].between(0, 1).all()
     assert predictions["p_up"].between(0, 1).all()
     assert predictions["iv_crush_ratio"].isna().all(), "IV crush is not trained on the sample"
 
 
-def test_prob_move_exceeds_is_a_distribution_consistent_with_the_quantiles() -> None:
-    quantiles = {0.1: 0.8, 0.25: 1.7, 0.5: 3.1, 0.75: 5.0, 0.9: 8.0}
-    xs = np.linspace(0, 60, 601)
-    p = prob_move_exceeds(quantiles, xs)
-    assert p[0] == 1.0 and prob_move_exceeds(quantiles, 0.0) == 1.0
-    assert (np.diff(p) <= 0).all(), "monotone decreasing"
-    assert p[-1] < 1e-6, "-> 0 far out"
-    for level, value in quantiles.items():
-        assert prob_move_exceeds(quantiles, value) == pytest.approx(1 - level)
-    assert prob_move_exceeds(quantiles, 3.1) == pytest.approx(0.5)
-    exceeds = exceedance_function([0.8, 1.7, 3.1, 5.0, 8.0])
-    assert exceeds(10.0) == pytest.approx(float(prob_move_exceeds(quantiles, 10.0)))
-    # continuous at q90 and crossing quantiles are sorted, one probability per row
-    assert prob_move_exceeds(quantiles, 8.0 + 1e-9) == pytest.approx(0.1, abs=1e-6)
-    rows = np.array([[1, 2, 3, 4, 5], [5, 4, 3, 2, 1], [2, 2, 2, 2, 2]], dtype=float)
-    assert prob_move_exceeds(rows, 3.0) == pytest.approx([0.5, 0.5, 0.1 * np.exp(-1e9)])
+def test_predictions_are_the_calibrated_move_distribution(dataset: pd.DataFrame) -> None:
+    """The frame's quantiles and tail are those of one MoveDistribution: the raw quantiles shifted by the stored
+    calibration (thin strata widened more), with its fitted tail; the median is not shifted."""
+    models = train_models(dataset, num_boost_round=ROUNDS)
+    frame = dataset.head(50)
+    predictions = predict_frame(models, frame)
+    distribution = move_distribution(models, frame)
+    np.testing.assert_allclose(predictions[list(QUANTILE_NAMES)].to_numpy(), distribution.quantiles)
+    rebuilt = MoveDistribution.from_frame(predictions)
+    twice_q90 = predictions["q90"].to_numpy() * 2
+    np.testing.assert_allclose(rebuilt.sf(twice_q90), distribution.sf(twice_q90))
+    assert (rebuilt.sf(predictions["q90"].to_numpy() * 3) > 0).all(), "a real tail: never 0 beyond q90"
+    no_history = move_distribution(models, frame, np.zeros(len(frame)))
+    long_history = move_distribution(models, frame, np.full(len(frame), 12.0))
+    width = no_history.quantiles[:, -1] / no_history.quantiles[:, 0]
+    assert (width >= long_history.quantiles[:, -1] / long_history.quantiles[:, 0] - 1e-12).all(), "thin: widened"
+    np.testing.assert_allclose(no_history.quantiles[:, 2], long_history.quantiles[:, 2])
     assert confidence(1.0, 4.0, 9.0) == pytest.approx(1 / (1 + 2))
 
 
@@ -108,6 +126,7 @@ def test_registry_round_trip_without_pickle(dataset: pd.DataFrame, tmp_path: Pat
     loaded = load_latest(tmp_path)
     assert loaded.model_id == model_id and loaded.features == MODEL_FEATURE_COLUMNS
     pd.testing.assert_frame_equal(predict_frame(loaded, dataset), predict_frame(models, dataset))
+    assert loaded.move_size.to_dict() == models.move_size.to_dict()
     metadata = loaded.metadata
     assert metadata["feature_service"] == {"name": "earnings_move_v1", "version": 1}
     assert {"lightgbm", "pandas", "numpy", "feast"} <= set(metadata["packages"])
@@ -123,8 +142,49 @@ def test_registry_round_trip_without_pickle(dataset: pd.DataFrame, tmp_path: Pat
     served = ensemble(loaded, dataset.head(3))
     assert [row["p_up"] for row in served] == [None, None, None]
     assert served[0]["quantiles"][0.5] == pytest.approx(served[0]["point"])
+    assert served[0]["basis"] == "model"
     with pytest.raises(RegistryError, match="no model registered"):
         load_latest(tmp_path / "empty")
+    legacy = tmp_path / "models" / model_id / "metadata.json"
+    legacy.write_text(json.dumps({k: v for k, v in metadata.items() if k != "move_size"}))
+    with pytest.raises(RegistryError, match="no calibrated move-size forecast"):
+        load_latest(tmp_path)
+
+
+def test_a_model_without_pinball_skill_serves_the_trusted_scaled_history(dataset: pd.DataFrame) -> None:
+    models = train_models(dataset, num_boost_round=ROUNDS)
+    frame = dataset.tail(20).reset_index(drop=True)
+    verdicts = {"move_size": {"skill": False}, "direction": {"skill": False}}
+    served = ensemble(models, frame, verdicts)
+    reference = reference_distribution(models, frame)
+    assert {row["basis"] for row in served} == {REFERENCE_BASIS}
+    for i, row in enumerate(served):
+        assert list(row["quantiles"].values()) == pytest.approx(reference.quantiles[i].tolist())
+        assert (row["tail_shape"], row["tail_scale"]) == pytest.approx(
+            (reference.tail_shape[i], reference.tail_scale[i])
+        )
+        assert row["point"] == pytest.approx(reference.quantiles[i, 2])
+    # never 2.0's all-rows mean: changing it changes nothing
+    changed = frame.assign(hm_close_mean_12q_all_rows=frame["hm_close_mean_12q_all_rows"] * 5)
+    assert [r["quantiles"] for r in ensemble(models, changed, verdicts)] == [r["quantiles"] for r in served]
+    with_skill = ensemble(models, frame, {"move_size": {"skill": True}})
+    model = move_distribution(models, frame)
+    assert {row["basis"] for row in with_skill} == {"model"}
+    assert list(with_skill[0]["quantiles"].values()) == pytest.approx(model.quantiles[0].tolist())
+
+
+def test_an_amc_event_is_widened_like_thin_history(dataset: pd.DataFrame) -> None:
+    models = train_models(dataset, num_boost_round=ROUNDS)
+    frame = dataset.tail(30).reset_index(drop=True).assign(hm_prior_events=8, timing="AMC")
+    verdicts = {"move_size": {"skill": True}}
+    amc = ensemble(models, frame, verdicts)
+    validated = ensemble(models, frame, verdicts, amc_labels_untrusted=False)
+    thin = move_distribution(models, frame, np.full(len(frame), 2.0))
+    for i, row in enumerate(amc):
+        assert list(row["quantiles"].values()) == pytest.approx(thin.quantiles[i].tolist())
+        assert row["history_stratum"] == "6+" and row["prior_trusted_moves"] == 8
+    bmo = ensemble(models, frame.assign(timing="BMO"), verdicts)
+    assert [r["quantiles"] for r in validated] == [r["quantiles"] for r in bmo]
 
 
 def test_a_direction_model_without_skill_gets_a_plain_sentence() -> None:
@@ -135,7 +195,9 @@ def test_a_direction_model_without_skill_gets_a_plain_sentence() -> None:
         {
             "label_trusted": True,
             "timing": "BMO",
-            "fold": 0,
+            "fold": np.arange(n) % 2,
+            "event_timestamp": pd.date_range("2024-01-01 21:00", periods=n, freq="D", tz="UTC"),
+            "hm_prior_events": np.arange(n) % 9,
             "abs_close_move_pct": actual,
             "moved_up": rng.random(n) < 0.5,
             "p_up": rng.random(n),  # a coin: no information about the direction
@@ -143,6 +205,12 @@ def test_a_direction_model_without_skill_gets_a_plain_sentence() -> None:
             **{name: np.quantile(actual, level) for name, level in zip(QUANTILE_NAMES, QUANTILE_LEVELS, strict=True)},
             **{f"base_{name}": np.quantile(actual, 0.5) for name in QUANTILE_NAMES},
             **{f"base_global_{name}": np.quantile(actual, 0.5) for name in QUANTILE_NAMES},
+            **{f"ref_{name}": np.quantile(actual, 0.5) for name in QUANTILE_NAMES},
+            "tail_shape": 0.1,
+            "tail_scale": 0.4,
+            "ref_tail_shape": 0.1,
+            "ref_tail_scale": 0.4,
+            "base_fair_2_0": actual.mean(),
             "base_global_median": np.median(actual),
             "base_2_0_mean": actual.mean(),
             "base_2_0_intraday": actual.mean(),

@@ -1,4 +1,5 @@
-"""Serving end to end on the sample: scan and predict agree, refusals, and the 2.0 write-back."""
+"""Serving end to end on the sample: scan and predict agree, the calibrated distribution and what qualifies it
+(basis, thin history, AMC, stale market features), refusals, and the 2.0 write-back."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import Result
@@ -18,11 +20,15 @@ from typer.testing import CliRunner
 
 from ivcrush.build import build
 from ivcrush.cli.app import app
+from ivcrush.constants import QUANTILE_LEVELS
 from ivcrush.feature_repo.materialize import materialize
-from ivcrush.serving.online import ServingError, events_on, online_features_on
-from ivcrush.serving.predict import predict_one, scan
+from ivcrush.serving import predict as serving_predict
+from ivcrush.serving.online import ServingError, events_on, online_features, online_features_on
+from ivcrush.serving.predict import AMC_NOTE, predict_one, scan
 from ivcrush.serving.pricing import black_scholes
 from ivcrush.settings import Settings
+from ivcrush.training.predict import REFERENCE_BASIS, reference_distribution, serving_prior
+from ivcrush.training.registry import load_latest
 from ivcrush.training.release import train_and_register
 from ivcrush.workspace import Generation, published
 from tests.conftest import file_digest
@@ -70,6 +76,72 @@ def test_scan_ranks_the_days_events_and_predict_agrees(served: tuple[Settings, d
         assert d.contracts == 0 or d.ev_per_contract > 0
         assert None in (d.short_put_strike, d.short_call_strike) or d.short_put_strike < d.short_call_strike
         assert set(d.explain) >= {"vrp_ml", "vrp_2_0", "contracts"}
+        # the forecast carries its MoveDistribution's parameters, and the decision was taken on that distribution
+        forecast = rec.forecast
+        assert [forecast["quantiles"][str(level)] for level in QUANTILE_LEVELS] == pytest.approx(
+            rec.distribution.quantiles[0].tolist()
+        )
+        assert (forecast["tail_shape"], forecast["tail_scale"]) == pytest.approx(
+            (rec.distribution.tail_shape[0], rec.distribution.tail_scale[0])
+        )
+        assert d.prob_move_exceeds_implied == pytest.approx(float(rec.distribution.sf(d.implied_earnings_pct)))
+        assert d.prob_loss > 0, "every structure sold here can lose money: P(loss) is never 0"
+
+
+def test_forecasts_state_thin_history_amc_and_stale_market_features(
+    served: tuple[Settings, date], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, day = served
+    recommendations, _ = scan(settings, day)
+    for rec in recommendations:
+        thin = rec.forecast["prior_trusted_moves"] <= 2
+        assert rec.forecast["thin_history"] == thin
+        assert any(note.startswith("thin history:") for note in rec.notes) == thin
+        assert (AMC_NOTE in rec.notes) == (rec.timing == "AMC")
+    assert any(r.forecast["thin_history"] for r in recommendations)
+    assert any(r.timing == "AMC" for r in recommendations)
+    # stale: the newest stored outcome more than stale_market_days (10) before the decision, and the forecast says so
+    decided = online_features_on(settings, day)["event_timestamp"].max()
+    for newest, stale in ((decided - pd.Timedelta(days=12), True), (decided - pd.Timedelta(days=8), False)):
+        monkeypatch.setattr(serving_predict, "newest_outcome", lambda _, newest=newest: newest)
+        for rec in scan(settings, day)[0]:
+            assert rec.forecast["market_features_stale"] is stale
+            assert any(note.startswith("market features STALE") for note in rec.notes) is stale
+
+
+def test_thin_history_is_refused_with_the_reason_when_configured(served: tuple[Settings, date]) -> None:
+    settings, day = served
+    widened, _ = scan(settings, day)
+    recommendations, refusals = scan(replace(settings, thin_history="refuse"), day)
+    thin = {r.ticker for r in widened if r.forecast["thin_history"]}
+    assert thin and {r.ticker for r in refusals} >= thin
+    assert not {r.ticker for r in recommendations} & thin
+    for refusal in refusals:
+        if refusal.ticker in thin:
+            assert refusal.reason.startswith("thin history:") and 'thin_history = "refuse"' in refusal.reason
+
+
+def test_a_model_without_pinball_skill_serves_the_trusted_scaled_history(
+    served: tuple[Settings, date], tmp_path: Path
+) -> None:
+    settings, day = served
+    copy = replace(settings, workdir=tmp_path / "work")
+    shutil.copytree(settings.workdir, copy.workdir, symlinks=True)
+    folder = copy.workdir / "models" / load_latest(copy.workdir).model_id
+    metadata = json.loads((folder / "metadata.json").read_text())
+    metadata["metrics"]["verdicts"]["move_size"]["skill"] = False
+    (folder / "metadata.json").write_text(json.dumps(metadata))
+    recommendations, _ = scan(copy, day)
+    assert recommendations and {r.basis for r in recommendations} == {REFERENCE_BASIS}
+    generation = published(copy)
+    features = online_features(copy, generation, events_on(generation, day))
+    prior = serving_prior(features, amc_labels_untrusted=copy.amc_labels_untrusted)
+    reference = reference_distribution(load_latest(copy.workdir), features, prior)
+    row = {ticker: i for i, ticker in enumerate(features["ticker"])}
+    for rec in recommendations:
+        np.testing.assert_allclose(rec.distribution.quantiles[0], reference.quantiles[row[rec.ticker]])
+        assert rec.forecast["tail_scale"] == pytest.approx(reference.tail_scale[row[rec.ticker]])
+        assert any("no pinball skill" in note for note in rec.notes)
 
 
 def test_every_scan_row_says_why_its_size_and_explain_prints_the_reasoning(

@@ -12,6 +12,12 @@
 - `base_global_median`, `base_global_q10..q90`: the training window's unconditional distribution of trusted
   moves (no per-event information at all): what a model that learned nothing converges to. A model must beat
   it too, else its "edge" over 2.0 is only that a constant median beats a per-ticker mean on MAE.
+- `base_fair_2_0`: a fair 2.0, its rule on trusted moves only: the mean of the ticker's last 12 trusted moves
+  (`hm_close_mean_12q`), as a point and as a half-normal distribution (`training.reference`).
+- `ref_q10..ref_q90` with `ref_tail_shape` / `ref_tail_scale` (predicted with the model, `training.predict`):
+  the trusted scaled-history distribution, calibrated; what serving uses where the model has no pinball skill.
+
+`baseline_forecasts` gives the skill gate (`training.gate`) every baseline as a `Forecast` on the same rows.
 
 Missing baselines (no history) fall back to the training window's global median (point baselines) or
 global quantiles (empirical), from trusted labels known before the test period; the share of rows that fell
@@ -24,6 +30,10 @@ import numpy as np
 import pandas as pd
 
 from ivcrush.constants import QUANTILE_LEVELS, QUANTILE_NAMES
+from ivcrush.training.distribution import MoveDistribution
+from ivcrush.training.gate import Forecast
+from ivcrush.training.move_size import REFERENCE_NAMES
+from ivcrush.training.reference import fair_2_0_mean, half_normal_exceedance, half_normal_quantiles
 from ivcrush.training.train import MOVE_LABEL
 
 POINT_BASELINES: dict[str, str] = {
@@ -37,9 +47,11 @@ BASELINE_LABELS: dict[str, str] = {
     "base_median_8q": "median of last 8 abs close moves (all rows)",
     "base_q50": "empirical median of the ticker's past trusted moves",
     "base_global_median": "training window's median trusted move (constant; no per-event information)",
+    "base_fair_2_0": "fair 2.0: mean of the ticker's last 12 trusted moves (training window's mean without)",
 }
 EMPIRICAL_NAMES = tuple(f"base_{name}" for name in QUANTILE_NAMES)
 GLOBAL_NAMES = tuple(f"base_global_{name}" for name in QUANTILE_NAMES)
+
 EMPIRICAL_WINDOW = 12
 EMPIRICAL_MIN_HISTORY = 4
 
@@ -97,7 +109,31 @@ def baseline_frame(events: pd.DataFrame, history: pd.DataFrame, train: pd.DataFr
     for j, name in enumerate(GLOBAL_NAMES):
         out[name] = global_quantiles[j]
     out["base_global_median"] = global_median
+    out["base_fair_2_0"] = fair_2_0_mean(events, float(trusted.mean()) if len(trusted) else np.nan)
     return out
+
+
+def _quantile_forecast(rows: pd.DataFrame, names: tuple[str, ...], shape: str = "", scale: str = "") -> Forecast:
+    """A baseline given by quantile columns (median as its point; a fitted tail where columns name one)."""
+    q = rows[list(names)].to_numpy(dtype="float64")
+    if shape and scale:
+        distribution = MoveDistribution(q, rows[shape].to_numpy(dtype="float64"), rows[scale].to_numpy(dtype="float64"))
+    else:
+        distribution = MoveDistribution(q)
+    return Forecast(point=q[:, QUANTILE_LEVELS.index(0.5)], quantiles=q, exceedance=distribution.sf)
+
+
+def baseline_forecasts(rows: pd.DataFrame) -> dict[str, Forecast]:
+    """Every baseline of the skill gate on `rows` (with the columns of `baseline_frame` and the reference's)."""
+    fair = rows["base_fair_2_0"].to_numpy(dtype="float64")
+    return {
+        "empirical quantiles": _quantile_forecast(rows, EMPIRICAL_NAMES),
+        "constant quantiles": _quantile_forecast(rows, GLOBAL_NAMES),
+        "trusted scaled history": _quantile_forecast(rows, REFERENCE_NAMES, "ref_tail_shape", "ref_tail_scale"),
+        "fair 2.0 (half-normal)": Forecast(fair, half_normal_quantiles(fair), half_normal_exceedance(fair)),
+        "2.0 mean (all rows)": Forecast(point=rows["base_2_0_mean"].to_numpy(dtype="float64")),
+        "2.0 8q median (all rows)": Forecast(point=rows["base_median_8q"].to_numpy(dtype="float64")),
+    }
 
 
 def _naive_utc(stamps: pd.Series) -> pd.Series:

@@ -1,7 +1,8 @@
 """Walk-forward evaluation by date, next to the baselines on exactly the same events (orchestration).
 
-Splits are `training.splits`, metrics `training.metrics`, the skill gate `training.skill`; this module
-trains a fold's models, predicts its test events, joins the baselines, and writes predictions.csv,
+Splits are `training.splits`, metrics `training.metrics` and `training.forecast_quality`, the skill gate
+`training.skill`; this module trains a fold's models (each with its own calibration, from its training window
+alone), predicts its test events' calibrated distributions, joins the baselines, and writes predictions.csv,
 metrics.json and report.html.
 """
 
@@ -23,6 +24,7 @@ from ivcrush.settings import Settings
 from ivcrush.training.baselines import EMPIRICAL_NAMES, POINT_BASELINES, baseline_frame
 from ivcrush.training.data import generation_build, training_set
 from ivcrush.training.metrics import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, rounded
+from ivcrush.training.move_size import REFERENCE_NAMES
 from ivcrush.training.predict import predict_frame
 from ivcrush.training.skill import compute_metrics
 from ivcrush.training.splits import EvaluationError, walk_forward_splits
@@ -31,6 +33,7 @@ from ivcrush.training.train import (
     IMPLIED_COLUMN,
     MOVE_LABEL,
     NUM_BOOST_ROUND,
+    QUANTILE_ROUNDS,
     TrainedModels,
     feature_importance,
     iv_rows,
@@ -41,7 +44,12 @@ from ivcrush.workspace import Generation, published
 
 MIN_TRAIN_ROWS = 50
 # the feature columns the metrics read; the others are dropped from the pooled test rows
-FEATURES_READ_BY_METRICS = {IMPLIED_COLUMN, "vol_up_rate_8q"}
+FEATURES_READ_BY_METRICS = {IMPLIED_COLUMN, "vol_up_rate_8q", "hm_prior_events"}
+HYPERPARAMETERS = (
+    "fixed settings: the move-size ones (scaled target, 50 quantile rounds, calibration design) chosen in the "
+    "issue-12 experiment on inner folds (the latest 25% of each walk-forward training window); the folds "
+    "evaluated here were looked at while exploring, never used to choose"
+)
 
 
 def frame_hash(frame: pd.DataFrame) -> str:
@@ -129,6 +137,8 @@ def evaluate_frame(
         part["fold"] = split["fold"]
         parts.append(part)
         info["iv_crush"] = models.notes.get("iv_crush", f"trained on {models.training['iv_rows']} rows")
+        info["calibration"] = models.move_size.calibration.to_dict()
+        info["reference_calibration"] = models.move_size.reference_calibration.to_dict()
         fold_info.append(info)
     if not parts:
         raise EvaluationError("no fold had enough training rows; " + "; ".join(str(f) for f in fold_info))
@@ -141,8 +151,10 @@ def evaluate_frame(
         "test_from": test_from.isoformat() if test_from else None,
         "trusted_only_training": trusted_only,
         "num_boost_round": num_boost_round,
+        "quantile_rounds": QUANTILE_ROUNDS,
+        "hyperparameters": HYPERPARAMETERS,
         "shuffled_labels": shuffle_labels,
-        "point_estimate": "median of the non-crossing quantile models (q50)",
+        "point_estimate": "median of the calibrated move distribution (q50; calibration leaves the median)",
         "folds": fold_info,
         "notes": notes,
     }
@@ -235,6 +247,9 @@ def _write_predictions(rows: pd.DataFrame, path: Path) -> None:
         "actual",
         "point",
         *QUANTILE_NAMES,
+        "tail_shape",
+        "tail_scale",
+        "hm_prior_events",
         "p_up",
         "moved_up",
         "confidence",
@@ -243,6 +258,10 @@ def _write_predictions(rows: pd.DataFrame, path: Path) -> None:
         *EMPIRICAL_NAMES,
         "base_quantiles_fallback",
         "base_global_median",
+        "base_fair_2_0",
+        *REFERENCE_NAMES,
+        "ref_tail_shape",
+        "ref_tail_scale",
     ]
     out = rows.rename(columns={MOVE_LABEL: "actual"})
     out[columns].to_csv(path, index=False, float_format="%.6g")

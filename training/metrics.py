@@ -1,5 +1,5 @@
-"""Forecast metrics: point errors, pinball loss and quantile calibration, reliability of P(|move| > x), the
-direction AUC and seeded bootstrap confidence intervals."""
+"""Forecast metrics: point errors, pinball loss and quantile calibration, reliability of P(|move| > x) under
+a `MoveDistribution`, the direction AUC and seeded bootstrap confidence intervals."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from ivcrush.constants import QUANTILE_LEVELS, QUANTILE_NAMES
-from ivcrush.training.predict import prob_move_exceeds
+from ivcrush.training.distribution import MoveDistribution
 
 BOOTSTRAP_RESAMPLES = 500
 BOOTSTRAP_SEED = 7
@@ -51,9 +51,10 @@ def quantile_metrics(y: np.ndarray, q: np.ndarray) -> dict[str, object]:
     }
 
 
-def exceedance_metrics(y: np.ndarray, q: np.ndarray, x: np.ndarray) -> dict[str, float]:
-    """Reliability of P(|move| > x): mean predicted probability vs observed frequency, and Brier score."""
-    p = np.asarray(prob_move_exceeds(q, x), dtype="float64")
+def exceedance_metrics(y: np.ndarray, distribution: MoveDistribution, x: np.ndarray) -> dict[str, float]:
+    """Reliability of P(|move| > x) (one x per event): mean predicted probability vs observed frequency, and
+    Brier score."""
+    p = np.asarray(distribution.sf(np.asarray(x, dtype="float64")), dtype="float64")
     hit = (y > x).astype(float)
     return {"predicted": rounded(p.mean()), "observed": rounded(hit.mean()), "brier": rounded(np.mean((p - hit) ** 2))}
 
@@ -83,15 +84,3 @@ def bootstrap_auc(
     if not values:
         return math.nan, math.nan
     return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
-
-
-def bootstrap_mean_diff(
-    a: np.ndarray, b: np.ndarray, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED
-) -> tuple[float, float]:
-    """Seeded paired bootstrap 95% CI of mean(a - b)."""
-    rng = np.random.default_rng(seed)
-    diff = np.asarray(a, dtype="float64") - np.asarray(b, dtype="float64")
-    if len(diff) == 0:
-        return math.nan, math.nan
-    means = diff[rng.integers(0, len(diff), (resamples, len(diff)))].mean(axis=1)
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))

@@ -1,10 +1,13 @@
 """Reference forecasts from trusted labels only: what the model must beat, and what serving uses without it.
 
-- **Scaled history** (`ScaledHistory`): an event with its own trusted history gets its mean of the last 12
-  trusted moves (`hm_close_mean_12q`) times the quantiles of |move| / that mean over the training rows; an
-  event without one gets the training rows' unconditional quantiles. Its tail is fitted like the model's
-  (`calibration.fit_tail`) on the training rows' exceedances of their own q90. Never 2.0's all-rows mean:
-  for AMC tickers it averages announcement-day moves and understates the reaction.
+- **Scaled history** (`ScaledHistory`): each event's history level s (`training.scaling.history_scale`: the
+  mean of its last 12 trusted moves shrunk towards the training window's mean trusted move by its number of
+  prior trusted moves; the window's mean without history) times the quantiles of |move| / s over the training
+  rows. It is exactly what the move-size model knows without learning anything from the features (the model
+  forecasts |move| / s): the baseline that shows what the model learned, and what serving uses without it.
+  Its tail is fitted like the model's (`calibration.fit_tail`) on the training rows' exceedances of their own
+  q90. Never 2.0's all-rows mean: for AMC tickers it averages announcement-day moves and understates the
+  reaction.
 - **Fair 2.0** (`fair_2_0_mean`): 2.0's rule on trusted moves, the mean of the last 12 trusted moves, as a
   point, and as a distribution the half-normal with that mean (`half_normal_quantiles`).
 """
@@ -22,12 +25,15 @@ from scipy.special import erfc, erfinv
 from ivcrush.constants import QUANTILE_LEVELS
 from ivcrush.training.calibration import fit_tail
 from ivcrush.training.distribution import MoveDistribution
+from ivcrush.training.scaling import history_scale
 
 MOVE = "abs_close_move_pct"
 OWN_MEAN = "hm_close_mean_12q"
 MIN_ROWS = 20
-# only with fewer than MIN_ROWS training moves (tests, tiny databases)
-DEFAULT_UNCONDITIONAL = (0.7, 1.6, 3.2, 5.8, 9.5)
+# only with fewer than MIN_ROWS training moves (tests, tiny databases): quantiles of |move| / mean |move| of a
+# typical earnings-move distribution, and a typical mean |move| in %
+DEFAULT_SHAPE = (0.17, 0.38, 0.76, 1.38, 2.26)
+DEFAULT_MEAN = 4.2
 
 
 def _trusted(rows: pd.DataFrame) -> pd.DataFrame:
@@ -46,8 +52,8 @@ def _own_mean(events: pd.DataFrame) -> np.ndarray:
 class ScaledHistory:
     """The scaled-history forecaster, fitted on a training window (plain numbers: JSON with the model)."""
 
+    scale_mean: float
     shape: list[float]
-    unconditional: list[float]
     tail_shape: float
     tail_scale: float
 
@@ -55,26 +61,22 @@ class ScaledHistory:
     def fit(cls, train: pd.DataFrame) -> ScaledHistory:
         rows = _trusted(train)
         moves = rows[MOVE].to_numpy(dtype="float64")
-        default = np.asarray(DEFAULT_UNCONDITIONAL)
-        unconditional = np.quantile(moves, QUANTILE_LEVELS) if len(moves) >= MIN_ROWS else default
-        ratio = moves / _own_mean(rows)
+        scale_mean = float(moves.mean()) if len(moves) else DEFAULT_MEAN
+        ratio = moves / history_scale(rows, scale_mean) if len(rows) else moves
         ratio = ratio[np.isfinite(ratio)]
-        shape = np.quantile(ratio, QUANTILE_LEVELS) if len(ratio) >= MIN_ROWS else default / default[2]
-        excess = ratio[ratio > shape[-1]] / shape[-1] - 1
-        tail_shape, tail_scale = fit_tail(excess)
+        shape = np.quantile(ratio, QUANTILE_LEVELS) if len(ratio) >= MIN_ROWS else np.asarray(DEFAULT_SHAPE)
+        shape = np.maximum.accumulate(shape)
+        tail_shape, tail_scale = fit_tail(ratio[ratio > shape[-1]] / shape[-1] - 1)
         return cls(
+            scale_mean=round(scale_mean, 10),
             shape=np.round(shape, 6).tolist(),
-            unconditional=np.round(unconditional, 6).tolist(),
             tail_shape=tail_shape,
             tail_scale=tail_scale,
         )
 
     def quantiles(self, events: pd.DataFrame) -> np.ndarray:
-        """(n, 5) quantiles q10..q90 of |move| per event."""
-        level = _own_mean(events)
-        scaled = np.outer(np.nan_to_num(level), self.shape)
-        values = np.where(np.isnan(level)[:, None], np.asarray(self.unconditional)[None, :], scaled)
-        return np.maximum.accumulate(values, axis=1)
+        """(n, 5) quantiles q10..q90 of |move| per event: its history level s times the ratio quantiles."""
+        return np.outer(history_scale(events, self.scale_mean), self.shape)
 
     def distribution(self, events: pd.DataFrame) -> MoveDistribution:
         return MoveDistribution(self.quantiles(events), self.tail_shape, self.tail_scale)

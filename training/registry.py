@@ -1,7 +1,8 @@
 """Model registry in `<workdir>/models/<model_id>/`: LightGBM's native text format plus metadata.json.
 
 No pickle or joblib: every booster is written with `booster.save_model` (text) and read back with
-`lgb.Booster(model_file=...)`. A model folder is written under a temporary name and moved into place with
+`lgb.Booster(model_file=...)`; the move-size forecast's calibration, tail and reference are plain numbers in
+the metadata ("move_size"). A model folder is written under a temporary name and moved into place with
 one `os.replace`, so a reader never sees a half-written model.
 """
 
@@ -19,6 +20,7 @@ from pathlib import Path
 import lightgbm as lgb
 
 from ivcrush.errors import IvcrushError
+from ivcrush.training.move_size import MoveSizeModel
 from ivcrush.training.train import TrainedModels
 
 METADATA = "metadata.json"
@@ -31,11 +33,12 @@ class RegistryError(IvcrushError):
 
 @dataclass
 class LoadedModel:
-    """A registered model read back: its boosters (by name), features and metadata."""
+    """A registered model read back: its boosters (by name), features, move-size calibration and metadata."""
 
     model_id: str
     boosters: dict[str, lgb.Booster]
     features: list[str]
+    move_size: MoveSizeModel
     metadata: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -89,6 +92,7 @@ def register(
             "feature_service": {"name": feature_service, "version": _service_version(feature_service)},
             "features": models.features,
             "models": {name: f"{name}.txt" for name in models.boosters},
+            "move_size": models.move_size.to_dict(),
             "notes": models.notes,
             "training_window": models.training,
             "data_fingerprint": data_fingerprint,
@@ -140,8 +144,18 @@ def load_model(workdir: Path, model_id: str) -> LoadedModel:
     if not path.is_file():
         raise RegistryError(f"no model {model_id} in {models_dir(workdir)}")
     metadata = json.loads(path.read_text())
+    if "move_size" not in metadata:
+        raise RegistryError(
+            f"model {model_id} has no calibrated move-size forecast (registered before it existed); run `ivcrush train`"
+        )
     boosters = {name: lgb.Booster(model_file=str(folder / file)) for name, file in metadata["models"].items()}
-    return LoadedModel(model_id=model_id, boosters=boosters, features=list(metadata["features"]), metadata=metadata)
+    return LoadedModel(
+        model_id=model_id,
+        boosters=boosters,
+        features=list(metadata["features"]),
+        move_size=MoveSizeModel.from_dict(metadata["move_size"]),
+        metadata=metadata,
+    )
 
 
 def load_latest(workdir: Path) -> LoadedModel:

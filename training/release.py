@@ -65,10 +65,11 @@ def train_and_register(
         "verdicts": evaluation.get("verdicts", {}),
         "summary": evaluation.get("summary", []),
         "flags": evaluation.get("flags", []),
+        "targets": evaluation.get("targets", []),
         "evaluation_setup": {k: v for k, v in evaluation.get("setup", {}).items() if k != "folds"},
         "evaluation_path": evaluation.get("path"),
         "trusted": {
-            key: evaluation.get("trusted", {}).get(key) for key in ("n", "move_size", "quantiles", "direction")
+            key: evaluation.get("trusted", {}).get(key) for key in ("n", "move_size", "quantiles", "direction", "gate")
         },
     }
     fingerprint = {

@@ -1,4 +1,6 @@
-"""report.html of an evaluation: plain-words summary, then figures with the baseline next to the model."""
+"""report.html of an evaluation: plain-words summary, the skill gate per target, the calibration and tail
+tables (per fold, pooled, by prior trusted history and by timing), then figures with the baseline next to the
+model (PIT histogram and reliability plot of the move distribution among them)."""
 
 from __future__ import annotations
 
@@ -87,6 +89,83 @@ def _importance(importance: pd.Series, folder: Path) -> str:
     return _save(fig, folder / "feature_importance.png")
 
 
+def _pit(metrics: dict[str, object], folder: Path) -> str:
+    counts = np.asarray(metrics["trusted"]["forecast"]["pit_histogram"], dtype="float64")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    if counts.sum():
+        edges = np.linspace(0, 1, len(counts) + 1)
+        ax.bar(edges[:-1], counts / counts.sum(), width=np.diff(edges), align="edge", edgecolor="white")
+        ax.axhline(1 / len(counts), color="black", lw=1, label="calibrated (uniform)")
+        ax.legend(loc="lower right")
+    ax.set(xlabel="forecast CDF at the realised |move| (PIT)", ylabel="share of events", title="PIT histogram")
+    return _save(fig, folder / "pit_histogram.png")
+
+
+def _reliability(metrics: dict[str, object], folder: Path) -> str:
+    points = pd.DataFrame(metrics["trusted"]["forecast"]["reliability"])
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    ax.plot([0, 1], [0, 1], color="black", lw=1, label="perfect")
+    if len(points):
+        for threshold, group in points.groupby("threshold"):
+            ax.plot(group["predicted"], group["observed"], "o-", ms=3, label=f"P(|move| > {threshold:g}%)")
+    ax.set(xlabel="predicted probability", ylabel="observed frequency", title="Reliability of P(|move| > x)")
+    ax.legend(fontsize=8)
+    return _save(fig, folder / "reliability.png")
+
+
+def _html_table(header: list[str], rows: list[list[object]]) -> str:
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>" for row in rows)
+    return f"<table border=1 cellpadding=4><tr>{head}</tr>{body}</table>"
+
+
+def _gate_table(metrics: dict[str, object]) -> str:
+    targets = metrics["trusted"].get("gate", {}).get("targets", {})
+    rows = [
+        [
+            name,
+            v["baseline"],
+            f"{v['loss']:.4f}",
+            f"{v['baseline_loss']:.4f}",
+            f"{v['gain']:+.4f}",
+            f"{v['gain_ci95'][0]:+.4f}..{v['gain_ci95'][1]:+.4f}",
+            ", ".join(f"{fold}: {gain:+.4f}" for fold, gain in v["fold_gains"].items()),
+            "yes" if v["skill"] else "no",
+        ]
+        for name, v in targets.items()
+    ]
+    header = ["target", "best baseline", "model loss", "baseline loss", "gain", "95% CI", "gain per fold", "skill"]
+    return _html_table(header, rows)
+
+
+def _forecast_tables(metrics: dict[str, object]) -> str:
+    tables = metrics["trusted"]["forecast"]
+    groups = {"pooled": tables["pooled"]}
+    groups |= {f"fold {k}": v for k, v in tables["by_fold"].items()}
+    groups |= {f"prior trusted {k}": v for k, v in tables["by_history"].items()}
+    groups |= {f"timing {k}": v for k, v in tables["by_timing"].items()}
+    groups = {k: v for k, v in groups.items() if v.get("n")}
+    if not groups:
+        return ""
+    tails = list(next(iter(groups.values()))["tail"])
+    header = ["events", "n", "coverage 80%", *(f"below {q}" for q in QUANTILE_NAMES), "pinball", "/ empirical", "MAE"]
+    header += [f"{t} pred / obs" for t in tails]
+    rows = [
+        [
+            name,
+            t["n"],
+            t["coverage_80"],
+            *(t["share_below"][q] for q in QUANTILE_NAMES),
+            t["mean_pinball"],
+            t["pinball_ratio_empirical"],
+            t["mae"],
+            *(f"{t['tail'][label]['predicted']} / {t['tail'][label]['observed']}" for label in tails),
+        ]
+        for name, t in groups.items()
+    ]
+    return _html_table(header, rows)
+
+
 def _table(metrics: dict[str, object]) -> str:
     size = metrics["trusted"].get("move_size", {})
     rows = "".join(
@@ -105,6 +184,8 @@ def write_report(out_dir: Path, rows: pd.DataFrame, metrics: dict[str, object], 
         "Quantile calibration, model next to the empirical quantiles": _calibration(trusted, out_dir),
         "80% interval coverage by fold": _coverage_by_fold(metrics, out_dir),
         "Error by timing": _error_by_timing(metrics, out_dir),
+        "PIT histogram of the move distribution (uniform when calibrated)": _pit(metrics, out_dir),
+        "Reliability of the exceedance probabilities": _reliability(metrics, out_dir),
         "Feature importance": _importance(importance, out_dir),
     }
     summary = "".join(f"<li>{html.escape(s)}</li>" for s in metrics["summary"])
@@ -114,6 +195,9 @@ def write_report(out_dir: Path, rows: pd.DataFrame, metrics: dict[str, object], 
         "<!doctype html><html><head><meta charset='utf-8'><title>ivcrush evaluation</title></head><body>"
         f"<h1>Walk-forward evaluation ({setup})</h1><h2>Summary</h2><ul>{summary}</ul>"
         f"<p>{html.escape(metrics['untrusted']['note'])}.</p>"
+        f"<p>Hyperparameters: {html.escape(str(metrics['setup'].get('hyperparameters', '')))}.</p>"
+        f"<h2>Skill gate of the move size (block bootstrap by decision week)</h2>{_gate_table(metrics)}"
+        f"<h2>Calibration and tail of the move distribution (trusted labels)</h2>{_forecast_tables(metrics)}"
         f"<h2>Move size on trusted labels</h2>{_table(metrics)}{body}</body></html>"
     )
     path = out_dir / "report.html"

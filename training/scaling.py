@@ -21,8 +21,15 @@ HISTORY_CAP = 12
 
 
 def history_scale(events: pd.DataFrame, overall_mean: float, prior_weight: float = PRIOR_WEIGHT) -> np.ndarray:
-    """s per event (see the module docstring); `overall_mean` is the training window's mean trusted |move|."""
-    own = pd.to_numeric(events[OWN_LEVEL], errors="coerce").to_numpy(dtype="float64")
-    count = pd.to_numeric(events[PRIOR_COUNT], errors="coerce").fillna(0).to_numpy(dtype="float64")
+    """s per event (see the module docstring); `overall_mean` is the training window's mean trusted |move|.
+    Without the history columns an event counts as having no history."""
+    own = _column(events, OWN_LEVEL, np.nan)
+    count = np.nan_to_num(_column(events, PRIOR_COUNT, 0.0))
     count = np.where(np.isnan(own) | (own <= 0), 0.0, np.minimum(count, HISTORY_CAP))
     return (count * np.nan_to_num(own) + prior_weight * overall_mean) / (count + prior_weight)
+
+
+def _column(events: pd.DataFrame, name: str, missing: float) -> np.ndarray:
+    if name not in events:
+        return np.full(len(events), missing)
+    return pd.to_numeric(events[name], errors="coerce").to_numpy(dtype="float64")

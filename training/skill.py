@@ -3,12 +3,16 @@
 Metrics are computed on **trusted** labels; untrusted labels (after-close moves that 2.0 stored on the
 announcement day) are reported separately under "untrusted", clearly labelled, for information only.
 
-Skill gate: the move-size model has skill when its MAE is below both the 2.0 rule's and a constant median's
-(the training window's, what a model that learned nothing predicts) and its mean pinball loss is below both
-the ticker's empirical quantiles' and the constant quantiles'; the direction model when the lower end of its
-bootstrap 95% CI of the AUC is above 0.5; the IV-crush model when it was trained and beats a constant ratio.
-A model without skill is recorded as "no skill" with a sentence saying why; serving reads the verdicts from
-the registry metadata.
+Skill gate: the move-size model is judged per target (mean pinball, MAE, exceedance Brier) by
+`training.gate`: against the best baseline on that target (`training.baselines.baseline_forecasts`: the
+ticker's empirical and constant quantiles, the calibrated trusted scaled history, a fair 2.0, 2.0's all-rows
+mean and median), a target holds only when the block-bootstrap 95% CI (blocks: weeks of decision dates) of the
+gain is above 0 and the gain is positive in every fold. Its verdict's `skill` is the pinball gate: serving uses
+the model's quantiles only then, else the trusted scaled-history distribution. The direction model has skill
+when the lower end of its bootstrap 95% CI of the AUC is above 0.5; the IV-crush model when it was trained and
+beats a constant ratio. A model without skill is recorded with a sentence saying why; serving reads the
+verdicts from the registry metadata. The calibration tables (`training.forecast_quality`) and the issue-12
+targets they are held against go into the metrics too.
 """
 
 from __future__ import annotations
@@ -19,17 +23,28 @@ import numpy as np
 import pandas as pd
 
 from ivcrush.constants import QUANTILE_NAMES
-from ivcrush.training.baselines import BASELINE_LABELS, EMPIRICAL_NAMES, GLOBAL_NAMES, POINT_BASELINES, fallback_shares
+from ivcrush.training.baselines import (
+    BASELINE_LABELS,
+    EMPIRICAL_NAMES,
+    GLOBAL_NAMES,
+    POINT_BASELINES,
+    baseline_forecasts,
+    fallback_shares,
+)
+from ivcrush.training.calibration import STRATA, history_stratum
+from ivcrush.training.distribution import MoveDistribution
+from ivcrush.training.forecast_quality import check_sentence, distribution_of, forecast_tables, target_checks
+from ivcrush.training.gate import Forecast, GateResult, skill_gate
 from ivcrush.training.metrics import (
     BOOTSTRAP_RESAMPLES,
     auc,
     bootstrap_auc,
-    bootstrap_mean_diff,
     exceedance_metrics,
     point_metrics,
     quantile_metrics,
     rounded,
 )
+from ivcrush.training.move_size import REFERENCE_NAMES
 from ivcrush.training.train import DIRECTION_LABEL, IMPLIED_COLUMN, MOVE_LABEL
 
 FIXED_THRESHOLDS = (3.0, 5.0, 8.0)
@@ -49,24 +64,33 @@ def _block(rows: pd.DataFrame) -> dict[str, object]:
     block: dict[str, object] = {"n": len(rows)}
     if not len(rows):
         return block
+    point_columns = [*POINT_BASELINES, "base_q50", "base_global_median", "base_fair_2_0", "ref_q50"]
     block["move_size"] = {"model": point_metrics(y, rows["point"].to_numpy())} | {
-        name: point_metrics(y, rows[name].to_numpy()) for name in [*POINT_BASELINES, "base_q50", "base_global_median"]
+        name: point_metrics(y, rows[name].to_numpy()) for name in point_columns
     }
-    model_q = rows[list(QUANTILE_NAMES)].to_numpy()
     base_q = rows[list(EMPIRICAL_NAMES)].to_numpy()
-    global_q = rows[list(GLOBAL_NAMES)].to_numpy()
     block["quantiles"] = {
-        "model": quantile_metrics(y, model_q),
+        "model": quantile_metrics(y, rows[list(QUANTILE_NAMES)].to_numpy()),
         "empirical": quantile_metrics(y, base_q),
-        "global": quantile_metrics(y, global_q),
+        "global": quantile_metrics(y, rows[list(GLOBAL_NAMES)].to_numpy()),
+        "scaled_history": quantile_metrics(y, rows[list(REFERENCE_NAMES)].to_numpy()),
     }
     thresholds: dict[str, np.ndarray] = {"x=2.0 mean": rows["base_2_0_mean"].to_numpy()}
     thresholds |= {f"x={x:g}%": np.full(len(rows), x) for x in FIXED_THRESHOLDS}
+    model, empirical = distribution_of(rows), MoveDistribution(base_q)
     block["exceedance"] = {
-        label: {"model": exceedance_metrics(y, model_q, x), "empirical": exceedance_metrics(y, base_q, x)}
+        label: {"model": exceedance_metrics(y, model, x), "empirical": exceedance_metrics(y, empirical, x)}
         for label, x in thresholds.items()
     }
     return block
+
+
+def move_size_gate(trusted: pd.DataFrame) -> GateResult:
+    """The skill gate of the move-size forecast on the trusted evaluated rows (every target, best baseline)."""
+    q = trusted[list(QUANTILE_NAMES)].to_numpy(dtype="float64")
+    model = Forecast(trusted["point"].to_numpy(dtype="float64"), q, distribution_of(trusted).sf)
+    y = trusted[MOVE_LABEL].to_numpy(dtype="float64")
+    return skill_gate(y, model, baseline_forecasts(trusted), trusted["fold"].to_numpy(), trusted["event_timestamp"])
 
 
 def _direction(rows: pd.DataFrame, resamples: int) -> dict[str, object]:
@@ -125,57 +149,46 @@ def compute_metrics(
             "coverage_80_empirical": rounded(
                 np.mean((g[MOVE_LABEL] >= g["base_q10"]) & (g[MOVE_LABEL] <= g["base_q90"]))
             ),
+            "share_below": {name: rounded(np.mean(g[MOVE_LABEL] < g[name])) for name in QUANTILE_NAMES},
         }
         for fold, g in trusted.groupby("fold")
     ]
+    strata = history_stratum(trusted["hm_prior_events"]) if "hm_prior_events" in trusted else None
+    main["by_history"] = {} if strata is None else {name: _block(trusted[strata == name]) for name in STRATA}
+    main["forecast"] = forecast_tables(trusted)
     main["fallback_shares"] = fallback_shares(trusted)
+    gate = move_size_gate(trusted) if len(trusted) else None
+    main["gate"] = gate.to_dict() if gate is not None else {}
     metrics["trusted"] = main
     metrics["untrusted"] = {"note": UNTRUSTED_NOTE, **_block(untrusted)}
-    metrics["verdicts"] = verdicts(main, trusted, resamples, notes or {})
+    metrics["verdicts"] = verdicts(main, gate, notes or {})
+    metrics["targets"] = target_checks(main["forecast"])
     metrics["flags"] = implausibility_flags(main)
-    metrics["summary"] = [v["sentence"] for v in metrics["verdicts"].values()] + metrics["flags"]
+    metrics["summary"] = (
+        [v["sentence"] for v in metrics["verdicts"].values()]
+        + [check_sentence(check) for check in metrics["targets"]]
+        + metrics["flags"]
+    )
     return metrics
 
 
-def verdicts(
-    main: dict[str, object], trusted: pd.DataFrame, resamples: int, notes: dict[str, str]
-) -> dict[str, dict[str, object]]:
+def verdicts(main: dict[str, object], gate: GateResult | None, notes: dict[str, str]) -> dict[str, dict[str, object]]:
     """The skill gate, with a plain-words sentence per model."""
     out: dict[str, dict[str, object]] = {}
-    if not main.get("n"):
+    if not main.get("n") or gate is None:
         sentence = "No trusted test events: no model could be evaluated; serving will not use any."
         return {name: {"skill": False, "sentence": sentence} for name in ("move_size", "direction", "iv_crush")}
-    size, quantiles = main["move_size"], main["quantiles"]
-    mae, base_mae, global_mae = size["model"]["mae"], size["base_2_0_mean"]["mae"], size["base_global_median"]["mae"]
-    pin = quantiles["model"]["mean_pinball"]
-    base_pin, global_pin = quantiles["empirical"]["mean_pinball"], quantiles["global"]["mean_pinball"]
-    y = trusted[MOVE_LABEL].to_numpy()
-    low, high = bootstrap_mean_diff(
-        np.abs(trusted["base_2_0_mean"].to_numpy() - y), np.abs(trusted["point"].to_numpy() - y), resamples
-    )
-    skill = mae < min(base_mae, global_mae) and pin < min(base_pin, global_pin)
-    detail = (
-        f"MAE {mae:.2f} vs {base_mae:.2f} for the 2.0 mean (gain {base_mae - mae:+.2f} points, 95% CI "
-        f"{low:+.2f} to {high:+.2f}) and {global_mae:.2f} for a constant median; mean pinball {pin:.3f} vs "
-        f"{base_pin:.3f} for the ticker's empirical quantiles and {global_pin:.3f} for constant quantiles; "
-        f"80% interval coverage {quantiles['model']['coverage_80']:.0%} "
-        f"(empirical {quantiles['empirical']['coverage_80']:.0%}) on {main['n']} trusted events"
+    skill = gate.skill("pinball")
+    use = (
+        "Serving uses the model's calibrated quantiles (pinball skill)."
+        if skill
+        else "No pinball skill: serving uses the trusted scaled-history distribution (calibrated) instead."
     )
     out["move_size"] = {
-        "skill": bool(skill),
-        "mae": mae,
-        "mae_2_0_mean": base_mae,
-        "mae_constant_median": global_mae,
-        "mae_gain_vs_2_0_ci95": [rounded(low), rounded(high)],
-        "mean_pinball": pin,
-        "mean_pinball_empirical": base_pin,
-        "mean_pinball_constant": global_pin,
-        "sentence": (
-            f"Move-size model beats its baselines: {detail}."
-            if skill
-            else f"Move-size model has no skill: {detail}; it does not beat every baseline on both MAE and pinball "
-            "loss, so serving should fall back to the 2.0 mean and the empirical quantiles."
-        ),
+        "skill": skill,
+        "skill_by_target": {target: gate.skill(target) for target in gate.verdicts},
+        "targets": {target: verdict.to_dict() for target, verdict in gate.verdicts.items()},
+        "sentence": f"Move-size model: {gate.sentence()}. {use}",
     }
     direction = main["direction"]["model"]
     a, (lo, hi) = direction["auc"], direction["auc_ci95"]

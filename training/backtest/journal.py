@@ -1,6 +1,7 @@
 """Journal backtest: the trader's real positions held across earnings, with and without an ML filter.
 
-For each position, the point-in-time forecast gives P(|move| > distance to the nearest short strike); a skip
+For each position, the point-in-time forecast distribution (`MoveDistribution`) gives P(|move| > distance to
+the nearest short strike); a skip
 threshold on that probability is chosen on the positions before a split date and applied, unchanged, to the
 positions after it. Returns a plain dict (tables as DataFrames, every assumption as text in "notes");
 `training.backtest.report` renders it.
@@ -18,11 +19,11 @@ import pandas as pd
 
 from ivcrush.constants import QUANTILE_NAMES
 from ivcrush.settings import Settings
-from ivcrush.training.backtest.distribution import prob_exceeds
 from ivcrush.training.backtest.events import add_decision_spot, close_utc, in_date_range, known_before, load_events
-from ivcrush.training.backtest.forecasters import Forecaster, check_forecast, lightgbm_forecaster
+from ivcrush.training.backtest.forecasters import TAIL_COLUMNS, Forecaster, check_forecast, lightgbm_forecaster
 from ivcrush.training.backtest.metrics import DEFAULT_EQUITY, SMALL_SAMPLE, breakdowns, metrics, sharpe_basis
 from ivcrush.training.backtest.positions import journal_positions
+from ivcrush.training.distribution import MoveDistribution
 from ivcrush.workspace import Generation
 
 # A short strike further than this from the event's close means the prices are not comparable (the history
@@ -95,7 +96,7 @@ def journal_backtest(
     lookup = events.set_index(["ticker", "earnings_date"])
     lookup = lookup[~lookup.index.duplicated()]
 
-    for column in ("p_breach", "strike_distance_pct", "decision_spot", *QUANTILE_NAMES):
+    for column in ("p_breach", "strike_distance_pct", "decision_spot", *QUANTILE_NAMES, *TAIL_COLUMNS):
         frame[column] = np.nan
     frame["forecast_note"] = ""
     for entry, group in frame.groupby("entry_date"):
@@ -113,7 +114,7 @@ def journal_backtest(
         for i in usable.index:
             spot = float(test.at[i, "decision_spot"])
             distance = min(abs(k / spot - 1) * 100 for k in usable.at[i, "short_strikes"])
-            frame.loc[i, list(QUANTILE_NAMES)] = forecast.loc[i].to_numpy()
+            frame.loc[i, forecast.columns] = forecast.loc[i].to_numpy()
             frame.loc[i, ["decision_spot", "strike_distance_pct"]] = [spot, distance]
             if distance > MAX_STRIKE_DISTANCE_PCT:
                 frame.loc[i, "forecast_note"] = (
@@ -121,7 +122,7 @@ def journal_backtest(
                     "(split-adjusted history?); no probability, always taken"
                 )
                 continue
-            frame.loc[i, "p_breach"] = prob_exceeds(forecast.loc[i], distance)
+            frame.loc[i, "p_breach"] = float(MoveDistribution.from_frame(forecast.loc[[i]]).sf(distance))
             frame.loc[i, "forecast_note"] = f"trained on {len(train)} events known before the entry close"
 
     if policy_split_date is None and len(frame):

@@ -17,10 +17,10 @@ import pandas as pd
 from ivcrush.constants import DEFAULT_PRESET, QUANTILE_NAMES, TIER_PRESETS
 from ivcrush.errors import IvcrushError
 from ivcrush.settings import Settings
-from ivcrush.training.backtest.distribution import forecast_mean, prob_exceeds
 from ivcrush.training.backtest.events import NEW_YORK, in_date_range, known_before, load_events
-from ivcrush.training.backtest.forecasters import Forecaster, check_forecast, lightgbm_forecaster
+from ivcrush.training.backtest.forecasters import TAIL_COLUMNS, Forecaster, check_forecast, lightgbm_forecaster
 from ivcrush.training.backtest.metrics import SMALL_SAMPLE, metrics_frame
+from ivcrush.training.distribution import MoveDistribution
 from ivcrush.workspace import Generation
 
 VRP_MARGINAL = TIER_PRESETS[DEFAULT_PRESET]["marginal"]  # 2.0's "marginal" tier: implied / mean >= 1.2
@@ -133,8 +133,8 @@ def simulate_backtest(
 
     # walk-forward forecasts by quarter
     events["fold"] = _quarter_folds(events)
-    for q in QUANTILE_NAMES:
-        events[q] = np.nan
+    for column in (*QUANTILE_NAMES, *TAIL_COLUMNS):
+        events[column] = np.nan
     fold_rows = []
     history = events_dataset.assign(earnings_date=pd.to_datetime(events_dataset["earnings_date"]))
     for fold, test in events.groupby("fold", sort=True):
@@ -151,7 +151,7 @@ def simulate_backtest(
         if len(train) < min_train_events:
             continue
         forecast = check_forecast(forecaster(train, test), test)
-        events.loc[test.index, list(QUANTILE_NAMES)] = forecast.to_numpy()
+        events.loc[test.index, forecast.columns] = forecast.to_numpy()
     fold_table = pd.DataFrame(fold_rows)
     warm = events[list(QUANTILE_NAMES)].isna().any(axis=1)
     tradeable = ~warm & events["implied_move_pct"].gt(0)
@@ -162,11 +162,9 @@ def simulate_backtest(
         )
     events = events[tradeable].reset_index(drop=True)
 
-    quantiles = events[list(QUANTILE_NAMES)]
-    events["forecast_mean_pct"] = [forecast_mean(row) for _, row in quantiles.iterrows()]
-    events["p_exceeds_implied"] = [
-        prob_exceeds(row, x) for (_, row), x in zip(quantiles.iterrows(), events["implied_move_pct"], strict=True)
-    ]
+    distribution = MoveDistribution.from_frame(events)
+    events["forecast_mean_pct"] = distribution.mean()
+    events["p_exceeds_implied"] = distribution.sf(events["implied_move_pct"].to_numpy(dtype="float64"))
     events["vrp_ml"] = events["implied_move_pct"] / events["forecast_mean_pct"]
     move = events["abs_close_move_pct"].astype(float)
     implied = events["implied_move_pct"].astype(float)

@@ -1,6 +1,7 @@
 -- Cross-sectional state of the market at the decision time: how big all tickers' earnings moves were
--- in the trailing 30 and 90 days (outcomes known strictly before the decision time), how many there
--- were, and where the date sits in the quarter's earnings season.
+-- in the trailing 30 and 90 days (outcomes known strictly before the decision time), the share of them
+-- above 5%, and where the date sits in the quarter's earnings season. Only means, shares and ratios: a
+-- count of events would track how much of the market the database covers, not the market.
 with events as (
     select * from {{ ref('int_earnings_events_timed') }}
 ),
@@ -22,11 +23,15 @@ trailing_windows as (
         avg(outcomes.abs_close_move_pct) filter (
             where outcomes.outcome_known_at >= decision_times.event_timestamp - interval 30 day
         ) as mkt_mean_abs_move_30d,
+        avg((outcomes.abs_close_move_pct > 5)::double) filter (
+            where outcomes.outcome_known_at >= decision_times.event_timestamp - interval 30 day
+        ) as mkt_big_move_share_30d,
         count(outcomes.abs_close_move_pct) filter (
             where outcomes.outcome_known_at >= decision_times.event_timestamp - interval 30 day
-        ) as mkt_events_30d,
+        ) as events_30d,
         avg(outcomes.abs_close_move_pct) as mkt_mean_abs_move_90d,
-        count(outcomes.abs_close_move_pct) as mkt_events_90d,
+        avg((outcomes.abs_close_move_pct > 5)::double) as mkt_big_move_share_90d,
+        count(outcomes.abs_close_move_pct) as events_90d,
         max(outcomes.outcome_known_at) as mkt_inputs_known_at
     from decision_times
     left join outcomes
@@ -40,11 +45,11 @@ select
     events.ticker,
     events.event_timestamp,
     windows.mkt_mean_abs_move_30d,
-    windows.mkt_events_30d,
+    windows.mkt_big_move_share_30d,
     windows.mkt_mean_abs_move_90d,
-    windows.mkt_events_90d,
+    windows.mkt_big_move_share_90d,
     windows.mkt_mean_abs_move_30d / nullif(windows.mkt_mean_abs_move_90d, 0) as mkt_move_ratio_30_90,
-    windows.mkt_events_30d / nullif(windows.mkt_events_90d, 0) as mkt_season_intensity,
+    windows.events_30d / nullif(windows.events_90d, 0) as mkt_season_intensity,
     events.reaction_date - date_trunc('quarter', events.reaction_date)::date as mkt_days_into_quarter,
     windows.mkt_inputs_known_at
 from events
