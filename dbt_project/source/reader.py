@@ -34,7 +34,7 @@ from ivcrush.source.schema import KEY_COLUMNS, SOURCE_COLUMNS
 SQLITE_HEADER = b"SQLite format 3\x00"
 WAL_FORMAT = 2  # header byte 18 (file format write version): 1 rollback journal, 2 WAL
 BUSY_TIMEOUT_S = 5.0
-READ_ATTEMPTS = 5
+READ_RETRY_FIRST_S = 0.01  # a busy writer's checkpoint holds the file briefly: retry, backing off, up to BUSY_TIMEOUT_S
 EXAMPLES = 3
 # SQLite's lock bytes (os_unix.c): a reader holds a read lock on the SHARED range, a writer needs it exclusively
 # to checkpoint and delete its WAL or to change the journal mode.
@@ -242,17 +242,21 @@ def _in_transaction(con: sqlite3.Connection, path: Path) -> tuple[Tables, Declar
 
 def _read_consistent(path: Path) -> tuple[Tables, DeclaredTypes]:
     """One consistent read, by the way the database's journal mode and companion files call for."""
-    for _ in range(READ_ATTEMPTS):
+    deadline, pause, attempts = time.monotonic() + BUSY_TIMEOUT_S, READ_RETRY_FIRST_S, 0
+    while True:
         if _header(path)[18] != WAL_FORMAT:
             return _in_transaction(_connect(path, immutable=False), path)
         read = _read_wal_database(path)
+        attempts += 1
         if read is not None:
             return read
-        time.sleep(0.02)
-    raise SourceDataError(
-        f"database {path}: it changed during each of {READ_ATTEMPTS} attempts to read it; try again when the "
-        "writer has finished"
-    )
+        if time.monotonic() + pause > deadline:
+            raise SourceDataError(
+                f"database {path}: a writer kept it busy during {attempts} attempts to read it over "
+                f"{BUSY_TIMEOUT_S:g} s; try again when the writer has finished"
+            )
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
 
 
 def _state(path: Path) -> tuple[object, ...]:
