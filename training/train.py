@@ -162,10 +162,11 @@ def fit_quantile_boosters(
 ) -> dict[str, lgb.Booster]:
     """The move-size quantile boosters (q10..q90) of |move| / s on labelled `rows`; `scale_mean` is their
     mean |move| (the level s shrinks towards)."""
-    x = feature_matrix(rows, features)
     target = rows[MOVE_LABEL].to_numpy(dtype="float64") / history_scale(rows, scale_mean)
+    # one Dataset (binned once) for the five levels: the same trees as one Dataset each, in less time
+    dataset = lgb.Dataset(feature_matrix(rows, features), label=target, free_raw_data=True, params={"verbose": -1})
     return {
-        name: _train_one(x, target, _params(params, len(rows), objective="quantile", alpha=level), rounds)
+        name: lgb.train(_params(params, len(rows), objective="quantile", alpha=level), dataset, num_boost_round=rounds)
         for level, name in zip(QUANTILE_LEVELS, QUANTILE_NAMES, strict=True)
     }
 
