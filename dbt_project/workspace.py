@@ -131,12 +131,17 @@ def mart_path(build_dir: Path, mart: str) -> Path:
     return build_dir / "marts" / f"{mart}.parquet"
 
 
-def current_build(settings: Settings) -> BuildResult | None:
-    """The published build, or None where nothing has been built yet."""
-    manifest = settings.current_build / BUILD_MANIFEST
+def read_build(build_dir: Path) -> BuildResult | None:
+    """The record (manifest) of the build in `build_dir`, or None where there is none (not built, or gone)."""
+    manifest = Path(build_dir) / BUILD_MANIFEST
     if not manifest.is_file():
         return None
     return BuildResult(**json.loads(manifest.read_text()))
+
+
+def current_build(settings: Settings) -> BuildResult | None:
+    """The published build, or None where nothing has been built yet."""
+    return read_build(settings.current_build)
 
 
 @dataclass(frozen=True)
@@ -191,3 +196,8 @@ def next_earnings_date(build: BuildResult | None) -> date | None:
     last_outcome = events.loc[events["has_outcome"], "earnings_date"].max()
     upcoming = events.loc[events["earnings_date"] > last_outcome, "earnings_date"]
     return None if upcoming.empty else pd.Timestamp(upcoming.min()).date()
+
+
+def generation_build(generation: Generation) -> BuildResult | None:
+    """The record of the build a generation was made from, or None where that build is gone."""
+    return read_build(Path(generation.build_dir))

@@ -18,13 +18,13 @@ from ivcrush.training.backtest import journal, simulate
 from ivcrush.training.backtest.events import load_events
 from ivcrush.training.backtest.forecasters import constant_forecaster
 from ivcrush.training.baselines import baseline_frame, empirical_quantiles
-from ivcrush.training.data import generation_build, training_set
+from ivcrush.training.data import training_set
 from ivcrush.training.evaluate import evaluate, evaluate_frame
 from ivcrush.training.registry import list_models, load_latest
 from ivcrush.training.release import train_and_register
 from ivcrush.training.splits import walk_forward_splits
 from ivcrush.training.train import LeakageError
-from ivcrush.workspace import BUILD_MANIFEST, current_build, published
+from ivcrush.workspace import BUILD_MANIFEST, current_build, generation_build, published
 
 ROUNDS = 80
 FAST = {"num_boost_round": ROUNDS, "resamples": 200}

@@ -8,7 +8,6 @@ be among its own features. Everything comes from one published generation and th
 
 from __future__ import annotations
 
-import json
 import warnings
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from ivcrush.errors import IvcrushError
 from ivcrush.feature_repo.feature_services import FEATURE_SERVICE_NAME, MODEL_FEATURE_COLUMNS
 from ivcrush.feature_repo.store import open_published_store
 from ivcrush.settings import Settings
-from ivcrush.workspace import BUILD_MANIFEST, BuildResult, Generation, mart_path, published
+from ivcrush.workspace import Generation, mart_path, published
 
 KEYS = ["ticker", "event_timestamp"]
 LABEL_COLUMNS = [
@@ -44,14 +43,6 @@ def past_events(build_dir: Path) -> pd.DataFrame:
     """Entity rows of every past event with an outcome, and its labels."""
     labels = pd.read_parquet(mart_path(build_dir, "event_labels"))
     return labels[KEYS + LABEL_COLUMNS].sort_values(KEYS).reset_index(drop=True)
-
-
-def generation_build(generation: Generation) -> BuildResult | None:
-    """The record (manifest) of the build a generation was made from, or None where that build is gone."""
-    manifest = Path(generation.build_dir) / BUILD_MANIFEST
-    if not manifest.is_file():
-        return None
-    return BuildResult(**json.loads(manifest.read_text()))
 
 
 def training_set(settings: Settings, trusted_only: bool = False, generation: Generation | None = None) -> pd.DataFrame:

@@ -22,7 +22,7 @@ from ivcrush.constants import QUANTILE_NAMES
 from ivcrush.feature_repo.feature_services import MODEL_FEATURE_COLUMNS
 from ivcrush.settings import Settings
 from ivcrush.training.baselines import EMPIRICAL_NAMES, POINT_BASELINES, baseline_frame
-from ivcrush.training.data import generation_build, training_set
+from ivcrush.training.data import training_set
 from ivcrush.training.metrics import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, rounded
 from ivcrush.training.move_size import REFERENCE_NAMES
 from ivcrush.training.predict import predict_frame
@@ -40,7 +40,7 @@ from ivcrush.training.train import (
     train_models,
     training_rows,
 )
-from ivcrush.workspace import Generation, published
+from ivcrush.workspace import Generation, generation_build, published
 
 MIN_TRAIN_ROWS = 50
 # the feature columns the metrics read; the others are dropped from the pooled test rows

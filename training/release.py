@@ -7,11 +7,11 @@ from datetime import date
 import pandas as pd
 
 from ivcrush.settings import Settings
-from ivcrush.training.data import generation_build, training_set
+from ivcrush.training.data import training_set
 from ivcrush.training.evaluate import evaluate, frame_hash, latest_evaluation
 from ivcrush.training.registry import RegistryError, register
 from ivcrush.training.train import NUM_BOOST_ROUND, train_models
-from ivcrush.workspace import Generation, current_build, published
+from ivcrush.workspace import Generation, current_build, generation_build, published
 
 
 def train_and_register(

@@ -115,8 +115,7 @@ def run_scan(
         print_recommendations(recommendations, refusals, f"earnings scan {day}, ranked", explain=explained)
     if write_back:
         from ivcrush.serving.writeback import write_back_recommendations
-        from ivcrush.training.data import generation_build
-        from ivcrush.workspace import published
+        from ivcrush.workspace import generation_build, published
 
         build = generation_build(published(settings))
         fingerprint = build.source_fingerprint if build else "(the served build is gone)"
