@@ -51,9 +51,11 @@ SEED = 16
 TAG = "IVCRUSH_FAULT_TAG"  # every process a faulted command starts inherits it: none may outlive the command
 SIGNALS = (signal.SIGKILL, signal.SIGTERM, signal.SIGINT)
 # command -> (signals to deliver while it runs, latest signal time in s): each point is drawn uniformly up to
-# that time; a command that ended before its signal is drawn again (at most MAX_DRAWS times its quota)
+# that time; a command that ended before its signal is drawn again (at most MAX_DRAWS times its quota), with the
+# latest time lowered to within its measured run time (a faster machine runs the commands in less)
 FAULT_PLAN = {"build": (6, 12.0), "materialize": (5, 2.3), "train": (4, 8.0), "write-back": (6, 2.0)}
 MAX_DRAWS = 3
+EARLIEST_SIGNAL_S = 0.3
 READS = 200
 WRITER = """
 import sqlite3, sys, time
@@ -162,11 +164,13 @@ class Outcome:
     returncode: int
     stderr: str
     left_behind: list[str]
+    elapsed: float  # seconds from start to the end of the command
 
 
 def _interrupt(args: list[str], delay: float, sig: signal.Signals, timeout: float = 120.0) -> Outcome:
     """Run a CLI command, send `sig` to its main process after `delay` seconds, wait for it and its workers."""
     tag = uuid.uuid4().hex
+    started = time.monotonic()
     process = subprocess.Popen(
         _cli(*args), env={**os.environ, TAG: tag}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
@@ -182,7 +186,8 @@ def _interrupt(args: list[str], delay: float, sig: signal.Signals, timeout: floa
         process.kill()
         _, stderr = process.communicate()
         raise AssertionError(f"{args[0]} did not end within {timeout:.0f} s of {sig.name}") from None
-    return Outcome(delivered, process.returncode, stderr, _left_behind(tag))
+    elapsed = time.monotonic() - started
+    return Outcome(delivered, process.returncode, stderr, _left_behind(tag), elapsed)
 
 
 @dataclass(frozen=True)
@@ -276,7 +281,7 @@ def test_signals_at_random_points_leave_everything_as_it_was(workspace: tuple[Se
                 break
             if kind == "write-back" and published(settings).build_id != current_build(settings).build_id:  # type: ignore[union-attr]
                 materialize(settings, day)  # a faulted build may have published: serve its build
-            sig, delay = rng.choice(SIGNALS), round(rng.uniform(0.3, latest), 2)
+            sig, delay = rng.choice(SIGNALS), round(rng.uniform(EARLIEST_SIGNAL_S, latest), 2)
             what = f"{kind} #{draw}: {sig.name} after {delay} s"
             before = _state(settings)
             outcome = _interrupt(_command(kind, settings, day), delay, sig)
@@ -288,6 +293,8 @@ def test_signals_at_random_points_leave_everything_as_it_was(workspace: tuple[Se
             assert tracebacks == 0 or (tracebacks == 1 and interrupted_at_start), (what, outcome.stderr[-3000:])
             _assert_invariants(settings, before, kind, day, what)
             counts[kind] += outcome.delivered
+            if not outcome.delivered:
+                latest = max(EARLIEST_SIGNAL_S + 0.05, min(latest, 0.8 * outcome.elapsed))
     total = sum(counts.values())
     print(f"faults injected: {total} {counts} in {time.monotonic() - started:.0f} s")
     assert total >= 20, counts
