@@ -85,6 +85,8 @@ def test_wheel_ships_the_dbt_project_and_feast_configuration(wheel: Path) -> Non
     for path in ROOT.joinpath("dbt_project", "models").rglob("*"):
         if path.suffix in {".sql", ".yml"}:
             expected.add("ivcrush/" + path.relative_to(ROOT / "dbt_project").as_posix())
+    for path in ROOT.joinpath("dbt_project", "reports", "templates").glob("*.j2"):
+        expected.add("ivcrush/" + path.relative_to(ROOT / "dbt_project").as_posix())
     for folder in SOURCE_FOLDERS:
         for path in ROOT.joinpath(folder).rglob("*.py"):
             package = "ivcrush" if folder == "dbt_project" else f"ivcrush/{folder}"
