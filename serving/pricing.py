@@ -28,12 +28,14 @@ def black_scholes(
     spot: float | np.ndarray, strike: float | np.ndarray, sigma: float | np.ndarray, kind: str
 ) -> np.ndarray:
     """Value per share of a European put or call; `sigma` the total log-price volatility to expiration
-    (0 gives the intrinsic value). A spot at or below 0 is worth the strike for a put, nothing for a call."""
+    (0 gives the intrinsic value). A spot at or below 0 is worth the strike for a put, nothing for a call; a
+    strike at or below 0 is worth its intrinsic value."""
     spot, strike, sigma = np.broadcast_arrays(*(np.asarray(v, dtype="float64") for v in (spot, strike, sigma)))
-    positive = (spot > 0) & (sigma > 0)
+    positive = (spot > 0) & (sigma > 0) & (strike > 0)
     safe_spot = np.where(positive, spot, 1.0)
+    safe_strike = np.where(positive, strike, 1.0)
     safe_sigma = np.where(positive, sigma, 1.0)
-    d1 = np.log(safe_spot / strike) / safe_sigma + safe_sigma / 2
+    d1 = np.log(safe_spot / safe_strike) / safe_sigma + safe_sigma / 2
     d2 = d1 - safe_sigma
     if kind == "call":
         priced = spot * ndtr(d1) - strike * ndtr(d2)

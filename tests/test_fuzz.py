@@ -166,6 +166,7 @@ NUMBERS = st.one_of(  # plausible values first: hypothesis leans on the first br
 )
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # a numeric warning is a bug in the pricing, not noise
 @settings(FUZZ, max_examples=40)
 @given(data=st.data())
 def test_predict_arguments(served: tuple[Settings, date], data: st.DataObject) -> None:
