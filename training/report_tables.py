@@ -112,7 +112,7 @@ def gate_section(metrics: Mapping[str, Any]) -> dict[str, object] | None:
         classes.append(kind)
         badges.append((name, words, kind))
     header = ["target", "verdict", "best baseline", "model loss", "baseline loss", "gain", "95% CI", "gain per fold"]
-    return {"badges": badges, "table": table([*header, "skill"], rows, classes, text_columns=(2, 7))}
+    return {"badges": badges, "table": table([*header, "skill"], rows, classes, text_columns=(1, 2, 7))}
 
 
 def targets_table(metrics: Mapping[str, Any]) -> dict[str, object]:
