@@ -158,7 +158,7 @@ def _scan_section(
             "header": list(SCAN_HEADER),
             "rows": scan_rows(recommendations),
             "classes": ["good" if rec.decision.contracts > 0 else "" for rec in recommendations],
-            "text_columns": (8, 13),
+            "text_columns": (1, 2, 8, 13),
         }
         section["note"] = (
             "implied: total (straddle / spot) / earnings-only; mean: the forecast's mean |move|, what VRP divides; "
