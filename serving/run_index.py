@@ -53,6 +53,10 @@ def _link(target: Path | str, index_dir: Path) -> str:
     return os.path.relpath(target, index_dir)
 
 
+def _dollars(value: float) -> str:
+    return f"{'-' if value < 0 else ''}${abs(value):,.0f}"
+
+
 def _probability(p: float) -> str:
     return "<0.1%" if 0 < p < 0.001 else f"{p:.1%}"
 
@@ -132,8 +136,8 @@ def scan_rows(recommendations: Sequence[Recommendation]) -> list[list[object]]:
                 _probability(d.prob_move_exceeds_implied),
                 f"{d.vrp_ml:.2f} / {'-' if d.vrp_2_0 is None else f'{d.vrp_2_0:.2f}'}",
                 f"{d.recommendation}: {d.structure}" + (f" {strikes}" if strikes else ""),
-                f"${d.credit_per_contract:,.0f} ({d.credit_source})",
-                f"${d.ev_per_contract:,.0f}",
+                f"{_dollars(d.credit_per_contract)} ({d.credit_source})",
+                _dollars(d.ev_per_contract),
                 f"{d.ev_per_risk:+.1%}",
                 _probability(d.prob_loss),
                 f"{d.contracts} ({d.size_limit})",
@@ -148,9 +152,12 @@ def _scan_section(
     if scan_date is None:
         return {"id": "scan", "title": "Scan", "bullets": ["No earnings date was scanned."]}
     sized = sum(rec.decision.contracts > 0 for rec in recommendations)
+    by_reason: dict[str, list[str]] = {}
+    for refusal in refusals:
+        by_reason.setdefault(refusal.reason, []).append(refusal.ticker)
     bullets = [
         f"{len(recommendations)} event(s) served, {sized} with a position; {len(refusals)} not served.",
-        *(f"not served: {r.ticker}: {r.reason}" for r in refusals),
+        *(f"not served: {', '.join(tickers)}: {reason}" for reason, tickers in by_reason.items()),
     ]
     section: dict[str, Any] = {"id": "scan", "title": f"Scan of {scan_date.isoformat()}, ranked", "bullets": bullets}
     if recommendations:

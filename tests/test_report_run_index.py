@@ -67,7 +67,7 @@ def test_the_run_index_links_the_quality_pages_and_shows_evaluation_and_scan(tmp
         model_id="m1",
         scan_date=date(2025, 12, 9),
         recommendations=[_recommendation()],
-        refusals=[Refusal("STZ", "implied move missing")],
+        refusals=[Refusal("STZ", "implied move missing"), Refusal("CPB", "implied move missing")],
         run_id="r1",
     )
     assert path == tmp_path / "reports" / "r1" / "index.html"
@@ -84,7 +84,7 @@ def test_the_run_index_links_the_quality_pages_and_shows_evaluation_and_scan(tmp
     assert "summary.html#raw_tables" in page and "summary.html#marts" in page
     assert "0 error(s), 1 warning(s)" in page and "amc_move_ratio: &lt;odd&gt;" in page
     assert "pinball: ahead, significant" in page
-    assert '<td class="text">ASO</td>' in page and "not served: STZ: implied move missing" in page
+    assert '<td class="text">ASO</td>' in page and "not served: STZ, CPB: implied move missing" in page
     assert "Scan of 2025-12-09, ranked" in page and "m1, registered in" in page
     images = re.findall(r'<img src="([^"]+)"', page)
     assert len(images) == 2 and all(src.startswith("data:image/png;base64,") for src in images)
