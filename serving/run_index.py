@@ -9,14 +9,13 @@ newest builds are kept; the evaluations are never pruned).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from ivcrush.quality.docs import RESULT_FILE, SUMMARY_FILE, data_docs_label, suite_label
+from ivcrush.quality.docs import SUMMARY_FILE, quality_pages, suite_label
 from ivcrush.reports import render, write_page
 from ivcrush.serving.predict import Recommendation, Refusal
 from ivcrush.settings import Settings
@@ -72,14 +71,12 @@ def _quality_section(generation: Generation, index_dir: Path) -> dict[str, Any]:
         "check failed.",
         *(f"warning: {warning}" for warning in build.quality_warnings),
     ]
-    summary = quality / SUMMARY_FILE
+    summary = _link(quality / SUMMARY_FILE, index_dir)
     links = [
-        (f"Quality summary, part 1: {suite_label('raw_tables')}", f"{_link(summary, index_dir)}#raw_tables"),
-        (f"Quality summary, part 2: {suite_label('marts')}", f"{_link(summary, index_dir)}#marts"),
+        (f"Quality summary, part 1: {suite_label('raw_tables')}", f"{summary}#raw_tables"),
+        (f"Quality summary, part 2: {suite_label('marts')}", f"{summary}#marts"),
     ]
-    result = quality / RESULT_FILE
-    docs = json.loads(result.read_text()).get("data_docs", {}) if result.is_file() else {}
-    links += [(data_docs_label(site), _link(path, index_dir)) for site, path in docs.items()]
+    links += [(label, _link(path, index_dir)) for label, path in quality_pages(quality)[1:]]
     return {"id": "quality", "title": "Data quality of the build", "bullets": bullets, "links": links}
 
 

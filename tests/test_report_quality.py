@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ivcrush.quality.docs import SUMMARY_FILE, summary_page, write_report
+from ivcrush.quality.docs import SUMMARY_FILE, quality_pages, summary_page, write_report
 from ivcrush.quality.report import ERROR, WARNING, CheckResult, QualityReport
 
 
@@ -63,3 +63,9 @@ def test_a_validation_without_marts_says_so_in_its_title(tmp_path: Path) -> None
     page = (tmp_path / SUMMARY_FILE).read_text()
     assert "<title>ivcrush · Data quality: the 2.0 database as read</title>" in page
     assert json.loads(path.read_text())["summary_html"] == str(tmp_path / SUMMARY_FILE)
+
+
+def test_quality_pages_lists_the_summary_then_each_data_docs(tmp_path: Path) -> None:
+    assert quality_pages(tmp_path) == []
+    write_report(QualityReport([check("prices_positive", "raw_tables")]), tmp_path)
+    assert quality_pages(tmp_path) == [("Quality summary", tmp_path / SUMMARY_FILE)]

@@ -59,6 +59,17 @@ def write_report(report: QualityReport, out_dir: Path) -> Path:
     return path
 
 
+def quality_pages(out_dir: Path) -> list[tuple[str, Path]]:
+    """The pages of the quality report in `out_dir` (a build's quality/ or a validation's folder), labelled:
+    the summary, then each suite's Data Docs; none where no report was written there."""
+    result = Path(out_dir) / RESULT_FILE
+    if not result.is_file():
+        return []
+    docs = json.loads(result.read_text()).get("data_docs", {})
+    pages = [("Quality summary", Path(out_dir) / SUMMARY_FILE)]
+    return pages + [(data_docs_label(site), Path(path)) for site, path in docs.items()]
+
+
 def suite_label(suite: str) -> str:
     return SUITES.get(suite, (suite, ""))[0]
 
