@@ -43,11 +43,16 @@ def png_data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
+def figure_png(fig: Figure, dpi: int = 90) -> bytes:
+    """A figure as PNG bytes, cropped to what it draws (a long title or label is never cut off)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", pad_inches=0.15)
+    return buffer.getvalue()
+
+
 def embed_figure(fig: Figure, dpi: int = 90) -> str:
     """A figure as a PNG data URI (the caller closes the figure)."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    return png_data_uri(buffer.getvalue())
+    return png_data_uri(figure_png(fig, dpi))
 
 
 def write_page(path: Path, page: str) -> Path:
