@@ -126,6 +126,11 @@ def test_evaluate_writes_predictions_metrics_and_report(evaluation: tuple[dict, 
     assert sum(t["n"] for t in forecast["by_history"].values()) == trusted["n"]
     assert set(forecast["pooled"]["tail"]) == {"P(>1.5 q90)", "P(>2 q90)", "P(>3%)", "P(>5%)", "P(>8%)", "P(>12%)"}
     assert set(forecast["pooled"]["share_below"]) == {"q10", "q25", "q50", "q75", "q90"}
+    for table in (forecast["pooled"], *forecast["by_history"].values()):
+        if table["n"]:
+            low, high = table["coverage_80_ci95"]
+            assert low <= table["coverage_80"] <= high
+            assert set(table["share_below_ci95"]) == {"q10", "q90"}
     assert sum(forecast["pit_histogram"]) == trusted["n"]
     assert [c["target"].split()[0] for c in metrics["targets"]] == ["80%", "share", "share", "P(>1.5", "P(>2", "mean"]
     assert all(any(line.startswith(f"target {c['target']}") for line in metrics["summary"]) for c in metrics["targets"])
