@@ -19,10 +19,10 @@ announcement day). Determinism: `deterministic=True`, `force_row_wise=True`, fix
 
 Hyperparameters are fixed settings, all checked on INNER folds only: the latest 30% of each training window of
 the 3- and 4-fold walk-forwards, each slice forecast by a model trained on the outcomes known before it (mean
-pinball over the 7 windows). Kept: 50 rounds (25/50/100/150: 0.9929/0.9883/0.9910/0.9953), no blend with the
-scaled-history reference (best blend 0.9881, within noise of none), the tree settings of `BASE_PARAMS` (0.9913;
-3 leaves and depth 2 0.9915, 60 rows per leaf 0.9963) and `PRIOR_WEIGHT` 8 (4: 0.9914, 16: 0.9970). The gating
-folds of `ivcrush evaluate` are never used to choose.
+pinball over the 7 windows; 5 slices of 6% for rounds and blend, 3 of 10% for the rest). Kept: 50 rounds
+(25/50/100/150: 0.9929/0.9883/0.9910/0.9953), no blend with the scaled-history reference (best blend 0.9881,
+within noise of none), the tree settings of `BASE_PARAMS` (0.9913; 3 leaves and depth 2 0.9915, 60 rows per leaf
+0.9963) and `PRIOR_WEIGHT` 8 (4: 0.9914, 16: 0.9970). The gating folds of `ivcrush evaluate` never choose.
 OpenMP waits passively (set in `ivcrush.training`'s `__init__`).
 """
 
