@@ -12,6 +12,7 @@ import pytest
 from ivcrush.constants import QUANTILE_LEVELS
 from ivcrush.training.calibration import (
     MIN_EXCEEDANCES,
+    POOLED_WEIGHT,
     Calibration,
     calibrate_window,
     calibration_slices,
@@ -147,7 +148,26 @@ def test_calibrate_window_forecasts_each_slice_from_earlier_outcomes_only() -> N
         return np.tile(3.0 * np.exp(0.5 * LOGNORMAL_Z), (len(target), 1))  # too narrow
 
     calibration = calibrate_window(rows, forecast)
-    assert len(calls) == 3 and [size for *_, size in calls] == [60, 60, 60]
+    assert len(calls) == 6 and [size for *_, size in calls] == [60] * 6
     assert all(known < first for known, first, _ in calls)
-    assert calibration.fitted_on["rows"] == 180 and calibration.fitted_on["slices"] == 3
+    assert calibration.fitted_on["rows"] == 360 and calibration.fitted_on["slices"] == 6
+    assert calibration.fitted_on["recent_rows"] == 180  # the latest three slices
     assert calibration.shifts[-1] > 0.2 and calibration.shifts[0] == -calibration.shifts[-1]
+
+
+def test_the_recent_shift_is_shrunk_towards_the_pooled_one_by_its_count() -> None:
+    """A recent slice that says "narrower" moves the shifts only as far as its count warrants: with few recent
+    events mostly the pooled slices' shift, with many mostly its own."""
+    q, y, prior = lognormal_events(2000, seed=11)
+    recent = np.arange(2000) >= 1900
+    y = np.where(recent, np.exp(np.log(q[:, 2]) + 0.4 * (np.log(y) - np.log(q[:, 2]))), y)  # calm recent events
+    pooled = fit_calibration(q[~recent], y[~recent], prior[~recent]).shifts[-1]
+    alone = fit_calibration(q[recent], y[recent], prior[recent]).shifts[-1]
+    mixed = fit_calibration(q, y, prior, recent=recent)
+    weight = 100 / (100 + POOLED_WEIGHT)
+    assert mixed.fitted_on["recent_weight"] == pytest.approx(weight, abs=1e-4)
+    assert alone < mixed.shifts[-1] < pooled
+    assert mixed.shifts[-1] == pytest.approx(
+        weight * mixed.fitted_on["recent_shifts"][-1] + (1 - weight) * mixed.fitted_on["pooled_shifts"][-1], abs=1e-5
+    )
+    assert mixed.shifts[-1] - alone > 0.5 * (pooled - alone)  # 100 recent events: the pooled shift dominates

@@ -126,6 +126,11 @@ def test_evaluate_writes_predictions_metrics_and_report(evaluation: tuple[dict, 
     assert sum(t["n"] for t in forecast["by_history"].values()) == trusted["n"]
     assert set(forecast["pooled"]["tail"]) == {"P(>1.5 q90)", "P(>2 q90)", "P(>3%)", "P(>5%)", "P(>8%)", "P(>12%)"}
     assert set(forecast["pooled"]["share_below"]) == {"q10", "q25", "q50", "q75", "q90"}
+    for table in (forecast["pooled"], *forecast["by_history"].values()):
+        if table["n"]:
+            low, high = table["coverage_80_ci95"]
+            assert low <= table["coverage_80"] <= high
+            assert set(table["share_below_ci95"]) == {"q10", "q90"}
     assert sum(forecast["pit_histogram"]) == trusted["n"]
     assert [c["target"].split()[0] for c in metrics["targets"]] == ["80%", "share", "share", "P(>1.5", "P(>2", "mean"]
     assert all(any(line.startswith(f"target {c['target']}") for line in metrics["summary"]) for c in metrics["targets"])
@@ -181,6 +186,29 @@ def test_a_calibration_is_a_function_of_its_training_window_only(dataset: pd.Dat
     changed.loc[walk_forward_splits(dataset, folds=2)[0]["test"], "abs_close_move_pct"] *= 3
     inside = evaluate_frame(changed, out_dir=tmp_path / "inside", **options)["setup"]["folds"]
     assert inside[1]["calibration"] != before[1]["calibration"]
+
+
+def test_the_calibration_choices_never_look_at_the_evaluated_fold(dataset: pd.DataFrame, tmp_path: Path) -> None:
+    """Everything chosen at a training (conformal shifts, the recent slice's weight against the pooled slices,
+    the thin strata's widening, the tail, the reference's calibration) and every forecast of the evaluated
+    fold stay the same when the labels of that fold and of everything after it are scrambled."""
+    options = {"folds": 2, "report": False, **FAST}
+    before = evaluate_frame(dataset, out_dir=tmp_path / "before", **options)
+    start = walk_forward_splits(dataset, folds=2)[-1]["test_start"]
+    future = dataset["abs_close_move_pct"].notna() & (pd.to_datetime(dataset["event_timestamp"], utc=True) >= start)
+    scrambled = dataset.copy()
+    moves = scrambled.loc[future, "abs_close_move_pct"].to_numpy()
+    scrambled.loc[future, "abs_close_move_pct"] = moves[::-1] * 2.5 + 1.0
+    after = evaluate_frame(scrambled, out_dir=tmp_path / "after", **options)
+    fold_before, fold_after = before["setup"]["folds"][-1], after["setup"]["folds"][-1]
+    assert "recent_weight" in fold_before["calibration"]["fitted_on"]
+    assert fold_before["calibration"] == fold_after["calibration"]
+    assert fold_before["reference_calibration"] == fold_after["reference_calibration"]
+    forecasts = ["q10", "q25", "q50", "q75", "q90", "tail_shape", "tail_scale", "ref_q10", "ref_q90"]
+    read = [pd.read_csv(tmp_path / name / "predictions.csv") for name in ("before", "after")]
+    last = [frame[frame["fold"] == fold_before["fold"]][forecasts].reset_index(drop=True) for frame in read]
+    pd.testing.assert_frame_equal(last[0], last[1])
+    assert before["trusted"]["forecast"]["pooled"] != after["trusted"]["forecast"]["pooled"]  # the labels did change
 
 
 def test_an_injected_look_ahead_feature_is_caught(dataset: pd.DataFrame, tmp_path: Path) -> None:
