@@ -19,10 +19,11 @@ fractional. Rules used here, in order:
    different strike or expiration, is a roll: two positions, the new one has `rolled_from` = the old one's
    `position_id`.
 
-Per position: legs = distinct (option type, strike, expiration, side) (shares are one leg), lots, contracts
-(the largest leg's contract count: a 10-lot iron condor has contracts = 10), shares, net premium at open
-(short proceeds minus long cost), is_credit (has a short leg and a positive net premium), P&L = sum of the
-broker's gain_loss (wash-sale adjustments are not added; they are 0 in the known data).
+Per position: the short put nearest the money with its long wing below (`short_put`, `long_put`), the same
+for calls (`short_call`, `long_call`); legs = distinct (option type, strike, expiration, side) (shares are one
+leg), lots, contracts (the largest leg's contract count: a 10-lot iron condor has contracts = 10), shares, net
+premium at open (short proceeds minus long cost), is_credit (has a short leg and a positive net premium), P&L =
+sum of the broker's gain_loss (wash-sale adjustments are not added; they are 0 in the known data).
 
 Structure: ``single`` (one option leg), ``vertical spread`` (two legs of one type and expiration, one short
 and one long), ``strangle/straddle`` (one short put and one short call, one expiration), ``iron condor``
@@ -48,6 +49,7 @@ from ivcrush.workspace import mart_path
 WAREHOUSE = "warehouse.duckdb"  # a build's DuckDB file (raw tables and the dbt staging views)
 LOTS_MODEL = "stg_ivcrush__trade_journal"
 
+SIDE_STRIKES = ("short_put", "long_put", "short_call", "long_call")
 STRUCTURES = ("single", "vertical spread", "strangle/straddle", "iron condor", "stock", "other")
 POSITION_COLUMNS = [
     "position_id",
@@ -58,6 +60,7 @@ POSITION_COLUMNS = [
     "strikes",
     "option_types",
     "short_strikes",
+    *SIDE_STRIKES,
     "legs",
     "short_legs",
     "lots",
@@ -127,6 +130,22 @@ def _classify(legs: pd.DataFrame) -> tuple[str, str]:
     return "other", f"{len(options)} option legs"
 
 
+def _side_strikes(options: pd.DataFrame) -> dict[str, float]:
+    """The short put nearest the money and its long wing below it, the same for calls above (NaN: none)."""
+    out = dict.fromkeys(SIDE_STRIKES, float("nan"))
+    for kind, nearest, beyond in (("PUT", max, lambda k, s: k < s), ("CALL", min, lambda k, s: k > s)):
+        legs = options[options["option_type"] == kind]
+        shorts = legs.loc[legs["short"], "strike"].astype(float).tolist()
+        if not shorts:
+            continue
+        short = nearest(shorts)
+        wings = [k for k in legs.loc[~legs["short"], "strike"].astype(float) if beyond(k, short)]
+        out[f"short_{kind.lower()}"] = short
+        if wings:
+            out[f"long_{kind.lower()}"] = nearest(wings)
+    return out
+
+
 def _fmt_num(x: float) -> str:
     return f"{x:g}"
 
@@ -165,6 +184,7 @@ def group_positions(lots: pd.DataFrame) -> pd.DataFrame:
                 "strikes": "/".join(_fmt_num(k) for k in sorted(options["strike"].astype(float).unique())),
                 "option_types": ",".join(sorted(options["option_type"].unique())) or "STOCK",
                 "short_strikes": short_strikes,
+                **_side_strikes(options),
                 "legs": len(legs),
                 "short_legs": int(options["short"].sum()),
                 "lots": len(pos),
