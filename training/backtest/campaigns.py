@@ -16,6 +16,8 @@ paid; shares -> their cost.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,50 +25,41 @@ import pandas as pd
 from ivcrush.training.economics import SHARES_PER_CONTRACT, reg_t_naked_margin
 
 
-def _roots(parent: list[int]) -> list[int]:
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    return [find(i) for i in range(len(parent))]
-
-
 def roll_links(positions: pd.DataFrame, roll_days: int) -> pd.Series:
     """Each position's campaign id: the position_id of the first position of its roll chain."""
-    frame = positions.reset_index(drop=True)
-    parent = list(range(len(frame)))
-    index_of = {pid: i for i, pid in enumerate(frame["position_id"])}
-    options = frame["option_types"].ne("STOCK")
-    entry = frame["entry_date"].to_numpy(dtype="datetime64[D]")
-    exit_ = frame["exit_date"].to_numpy(dtype="datetime64[D]")
-    for j in range(len(frame)):
-        links = []
-        rolled = frame.at[j, "rolled_from"]
-        if isinstance(rolled, str) and rolled in index_of:
-            links.append(index_of[rolled])
+    ids = positions["position_id"].to_numpy()
+    parent = np.arange(len(ids))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = int(parent[i])
+        return i
+
+    index_of = {pid: i for i, pid in enumerate(ids)}
+    options = positions["option_types"].ne("STOCK").to_numpy()
+    symbol, kinds = positions["symbol"].to_numpy(), positions["option_types"].to_numpy()
+    credit = positions["is_credit"].astype(bool).to_numpy()
+    entry = positions["entry_date"].to_numpy(dtype="datetime64[D]")
+    exit_ = positions["exit_date"].to_numpy(dtype="datetime64[D]")
+    for j, rolled in enumerate(positions["rolled_from"].to_numpy()):
+        links = [index_of[rolled]] if isinstance(rolled, str) and rolled in index_of else []
         if options[j]:
-            same = (
-                options
-                & frame["symbol"].eq(frame.at[j, "symbol"])
-                & frame["option_types"].eq(frame.at[j, "option_types"])
-                & frame["is_credit"].eq(frame.at[j, "is_credit"])
-            ).to_numpy()
-            gap = np.busday_count(exit_, entry[j])
-            links += np.flatnonzero(same & (gap >= 0) & (gap <= roll_days) & (entry < entry[j])).tolist()
+            same = options & (symbol == symbol[j]) & (kinds == kinds[j]) & (credit == credit[j]) & (entry < entry[j])
+            candidates = np.flatnonzero(same)
+            gap = np.busday_count(exit_[candidates], entry[j])
+            links += candidates[(gap >= 0) & (gap <= roll_days)].tolist()
         for i in links:
-            root_i, root_j = _roots(parent)[i], _roots(parent)[j]
-            parent[max(root_i, root_j)] = min(root_i, root_j)
-    roots = _roots(parent)
-    return pd.Series([frame.at[r, "position_id"] for r in roots], index=positions.index, name="campaign_id")
+            a, b = root(i), root(j)
+            parent[max(a, b)] = min(a, b)
+    return pd.Series([ids[root(i)] for i in range(len(ids))], index=positions.index, name="campaign_id")
 
 
-def capital_at_risk(position: pd.Series, spot: float | None) -> tuple[float, str]:
+def capital_at_risk(position: Mapping[str, Any], spot: float | None) -> tuple[float, str]:
     """(dollars, basis) of one position (rules in the module docstring)."""
     contracts = float(position["contracts"])
     premium = float(position["net_open_premium"])
-    if position["option_types"] == "STOCK" or float(position.get("shares", 0.0)) > 0:
+    if position["option_types"] == "STOCK" or float(position.get("shares") or 0.0) > 0:
         return max(-premium, 0.0), "cost of the shares (net of option premium)"
     sides = []
     for kind in ("put", "call"):
@@ -93,33 +86,35 @@ def build_campaigns(positions: pd.DataFrame, roll_days: int, spots: pd.Series | 
 
     `spots`: decision-time spot per position (index of `positions`, NaN where unknown). The campaign keeps
     the first earnings-crossing position's fields (strikes, contracts, premium, event) as its earnings leg."""
-    frame = positions.copy()
-    frame["campaign_id"] = roll_links(frame, roll_days)
-    spots = spots if spots is not None else pd.Series(np.nan, index=frame.index)
-    capital = [capital_at_risk(row, spots.get(i)) for i, row in frame.iterrows()]
-    frame["capital"] = [c for c, _ in capital]
-    frame["capital_basis"] = [b for _, b in capital]
+    campaign_ids = roll_links(positions, roll_days).tolist()
+    spot_of = spots.tolist() if spots is not None else [None] * len(positions)
+    members: dict[str, list[dict[str, Any]]] = {}
+    for record, campaign_id, spot in zip(positions.to_dict("records"), campaign_ids, spot_of, strict=True):
+        record["capital"], record["capital_basis"] = capital_at_risk(record, spot)
+        members.setdefault(campaign_id, []).append(record)
     rows = []
-    for campaign_id, members in frame.groupby("campaign_id", sort=False):
-        members = members.sort_values("entry_date", kind="stable")
-        earnings = members[members["crosses_earnings"].astype(bool)]
-        lead = earnings.iloc[0] if len(earnings) else members.iloc[0]
-        widest = members["capital"].idxmax()
-        row = lead.to_dict()
-        row.update(
-            campaign_id=campaign_id,
-            lead_position=lead["position_id"],
-            positions=len(members),
-            position_ids=" > ".join(members["position_id"]),
-            entry_date=members["entry_date"].min(),
-            exit_date=members["exit_date"].max(),
-            pnl=round(float(members["pnl"].sum()), 2),
-            lead_pnl=float(lead["pnl"]),
-            crosses_earnings=bool(len(earnings)),
-            capital=float(members.at[widest, "capital"]),
-            capital_basis=members.at[widest, "capital_basis"],
-            description=lead["description"] + (f" (+{len(members) - 1} roll(s))" if len(members) > 1 else ""),
+    for campaign_id, chain in members.items():
+        chain.sort(key=lambda r: r["entry_date"])
+        earnings = [r for r in chain if r["crosses_earnings"]]
+        lead = earnings[0] if earnings else chain[0]
+        widest = max(chain, key=lambda r: r["capital"])
+        rolls = f" (+{len(chain) - 1} roll(s))" if len(chain) > 1 else ""
+        rows.append(
+            lead
+            | {
+                "campaign_id": campaign_id,
+                "lead_position": lead["position_id"],
+                "positions": len(chain),
+                "position_ids": " > ".join(r["position_id"] for r in chain),
+                "entry_date": min(r["entry_date"] for r in chain),
+                "exit_date": max(r["exit_date"] for r in chain),
+                "pnl": round(sum(float(r["pnl"]) for r in chain), 2),
+                "lead_pnl": float(lead["pnl"]),
+                "crosses_earnings": bool(earnings),
+                "capital": float(widest["capital"]),
+                "capital_basis": widest["capital_basis"],
+                "description": lead["description"] + rolls,
+            }
         )
-        rows.append(row)
     out = pd.DataFrame(rows)
-    return out.sort_values(["entry_date", "campaign_id"], kind="stable").reset_index(drop=True)
+    return out.sort_values(["entry_date", "campaign_id"], kind="stable").reset_index(drop=True) if rows else out

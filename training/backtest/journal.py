@@ -123,6 +123,7 @@ def journal_backtest(
     the evaluation's forecasts attached); tables as DataFrames, every assumption in "notes"."""
     notes: list[str] = []
     chosen = positions[in_date_range(positions["entry_date"], date_from, date_to)]
+    events = events[events["ticker"].isin(set(chosen["symbol"]))]
     spots = _event_of_each(chosen, events)["decision_spot"] if len(chosen) else None
     campaigns = build_campaigns(chosen, roll_days, spots)
     if campaigns.empty:

@@ -92,7 +92,8 @@ def comparison_tables(result: dict) -> list[TextTable]:
 
 def metrics_table(title: str, table: pd.DataFrame, unit: str = "$") -> TextTable:
     columns = ["count", "win_rate", "profit_factor", "net_pnl", "avg_win", "avg_loss", "largest_loss", "max_drawdown"]
-    header = ["", *(LABELS.get(c, c.replace("_", " ")) for c in columns)]
+    labels = LABELS | ({"count": "trades"} if unit == "%" else {})
+    header = ["", *(labels.get(c, c.replace("_", " ")) for c in columns)]
     if "premiums" in table:
         header.append("premiums from")
     rows = []

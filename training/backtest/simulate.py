@@ -29,9 +29,9 @@ from ivcrush.workspace import Generation
 
 VRP_MARGINAL = TIER_PRESETS[DEFAULT_PRESET]["marginal"]  # 2.0's "marginal" tier: implied / mean >= 1.2
 ML_THRESHOLD = 0.35
-K_GRID = np.round(np.arange(0.50, 3.0001, 0.01), 2)
+K_GRID = np.round(np.arange(0.50, 3.0001, 0.05), 2)
 CSV_SOURCE = "--implied-moves CSV"
-SCAN_SOURCE = "2.0's scan (iv_log) before the decision"
+SCAN_SOURCE = "2.0 scan (iv_log)"
 STRANGLE_CREDIT = "strangle credit modelled from the market implied move (normal with E|move| = implied)"
 
 
@@ -95,20 +95,24 @@ def _rules(
 
 
 def break_even(frame: pd.DataFrame, costs: Costs, ml_threshold: float) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(per rule: the break-even k and its trades; the curve: trades and net % of spot per trade at every k).
-    The straddle is sold at k x 2.0's mean, each rule deciding at that k; break-even = the smallest k from
-    which the rule's trades net >= 0 after costs at every larger k of the grid."""
+    """(per rule: the break-even k and its trades; the curve: trades and net % of spot per trade at every k of
+    `K_GRID`). The straddle is sold at k x 2.0's mean, each rule deciding at that k; break-even = the smallest k
+    (to 0.01, refined between the grid's steps) from which the rule's trades net >= 0 after costs at every
+    larger k."""
     move = frame["abs_close_move_pct"].astype(float)
     mean = frame["hm_close_mean_12q_all_rows"].astype(float)
     distribution = MoveDistribution.from_frame(frame)
-    curve = []
-    for k in K_GRID:
+
+    def at(k: float) -> list[dict[str, object]]:
         implied = k * mean
-        pnl = implied - move - cost_pct(costs, frame["decision_spot"], implied) if len(frame) else implied
+        pnl = implied - move - cost_pct(costs, frame["decision_spot"], implied)
+        out = []
         for rule, sold in _rules(frame, implied, ml_threshold, distribution).items():
             chosen = pnl[sold]
-            curve.append({"k": k, "rule": rule, "trades": len(chosen), "net_pct": float(chosen.sum())})
-    table = pd.DataFrame(curve, columns=["k", "rule", "trades", "net_pct"])
+            out.append({"k": round(k, 2), "rule": rule, "trades": len(chosen), "net_pct": float(chosen.sum())})
+        return out
+
+    table = pd.DataFrame([row for k in K_GRID for row in at(float(k))], columns=["k", "rule", "trades", "net_pct"])
     table["mean_pct_per_trade"] = table["net_pct"] / table["trades"].where(table["trades"] > 0)
     rows = []
     for rule, group in table.groupby("rule", sort=False):
@@ -116,14 +120,25 @@ def break_even(frame: pd.DataFrame, costs: Costs, ml_threshold: float) -> tuple[
         start = 0 if not len(losing) else losing[-1] + 1
         even = group.iloc[start:]
         even = even[even["trades"] > 0]
-        first = even.iloc[0] if len(even) else None
+        first = even.iloc[0].to_dict() if len(even) else None
+        if first is not None and start > 0:  # refine between the last losing step and the first even one
+            steps = np.arange(float(group.iloc[start - 1]["k"]) + 0.01, float(first["k"]) - 1e-9, 0.01)
+            inside = [next(r for r in at(float(k)) if r["rule"] == rule) for k in steps] + [first]
+            for row in reversed(inside):  # the first of the final run of even steps
+                if not row["trades"] or row["net_pct"] < 0:  # type: ignore[operator]
+                    break
+                first = row
         rows.append(
             {
                 "rule": rule,
                 "break_even_k": None if first is None else float(first["k"]),
                 "trades_at_break_even": None if first is None else int(first["trades"]),
                 "events": len(frame),
-                "note": "" if first is not None else f"no k up to {K_GRID[-1]:g} breaks even",
+                "note": f"no k up to {K_GRID[-1]:g} breaks even"
+                if first is None
+                else f"even at every k of the grid (from {K_GRID[0]:g})"
+                if start == 0
+                else "",
             }
         )
     return pd.DataFrame(rows), table
@@ -201,7 +216,7 @@ def simulate_backtest(
         "break-even and shown apart: their moves are too small, so short-premium P&L on them is falsely rosy",
     ]
     if len(market):
-        notes.append(STRANGLE_CREDIT)
+        notes += [STRANGLE_CREDIT, SOURCES_NOTE]
     return {
         "kind": "simulate",
         "ml_threshold": ml_threshold,
@@ -219,6 +234,12 @@ def simulate_backtest(
 def _sources(frame: pd.DataFrame) -> str:
     counts = frame["premium_source"].value_counts()
     return ", ".join(f"{n} from {source}" for source, n in counts.items()) or "no trades"
+
+
+SOURCES_NOTE = (
+    f"premium sources: {CSV_SOURCE} = the user's market implied moves; {SCAN_SOURCE} = 2.0's latest scan of the "
+    "event written before its decision (options_features)"
+)
 
 
 def run_simulation(
