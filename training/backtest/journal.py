@@ -22,7 +22,7 @@ from ivcrush.constants import QUANTILE_NAMES
 from ivcrush.settings import Costs, Settings
 from ivcrush.training.backtest import policy
 from ivcrush.training.backtest.campaigns import build_campaigns
-from ivcrush.training.backtest.events import event_frame, in_date_range
+from ivcrush.training.backtest.events import NEW_YORK, event_frame, in_date_range
 from ivcrush.training.backtest.forecasts import attach_forecasts, evaluation_dir, load_forecasts
 from ivcrush.training.backtest.metrics import (
     SMALL_SAMPLE,
@@ -145,6 +145,15 @@ def journal_backtest(
         earnings=np.where(campaigns["crosses_earnings"].astype(bool), "earnings", "non-earnings"),
     )
     rolled = campaigns[campaigns["positions"] > 1]
+    scored = campaigns[campaigns["p_loss"].notna()]
+    entry_close = (pd.to_datetime(scored["entry_date"]) + pd.Timedelta(hours=16)).dt.tz_localize(NEW_YORK)
+    after_entry = int((pd.to_datetime(scored["trained_until"], utc=True) >= entry_close).sum())
+    if after_entry:
+        notes.append(
+            f"{after_entry} of {len(scored)} scored campaigns were entered before their fold's model had seen its "
+            "last training outcome (entered days before the event's decision): their forecast is as of the "
+            "decision, a little later than the trader's entry"
+        )
     if len(earnings) < SMALL_SAMPLE:
         notes.append(
             f"SAMPLE TOO SMALL FOR CONCLUSIONS: {len(earnings)} earnings campaigns in the months the policy was live "
