@@ -57,7 +57,8 @@ def choose(history: pd.DataFrame, grid: Sequence[float], min_side: int) -> tuple
     row = table[table["threshold"] == threshold].iloc[0]
     why = (
         f"{len(history)} closed campaigns: keeps {row['kept']}, skips {row['skipped']}, smoothed net "
-        f"${row['smoothed_net_pnl']:,.0f} ({int(table['eligible'].sum())} of {len(table)} thresholds eligible)"
+        f"{'-' if row['smoothed_net_pnl'] < 0 else ''}${abs(row['smoothed_net_pnl']):,.0f} "
+        f"({int(table['eligible'].sum())} of {len(table)} thresholds eligible)"
     )
     return threshold, why
 

@@ -29,6 +29,7 @@ from ivcrush.workspace import Generation
 
 VRP_MARGINAL = TIER_PRESETS[DEFAULT_PRESET]["marginal"]  # 2.0's "marginal" tier: implied / mean >= 1.2
 ML_THRESHOLD = 0.35
+TOLERANCE = 1e-9  # a ratio of exactly 1.2 (k x mean / mean) is on the tier, whatever the float rounding
 K_GRID = np.round(np.arange(0.50, 3.0001, 0.05), 2)
 CSV_SOURCE = "--implied-moves CSV"
 SCAN_SOURCE = "2.0 scan (iv_log)"
@@ -88,9 +89,10 @@ def _rules(
     p_exceeds = pd.Series(distribution.sf(implied.to_numpy(dtype="float64")), index=frame.index)
     return {
         "take all": pd.Series(True, index=frame.index),
-        f"2.0 rule (VRP >= {VRP_MARGINAL:g})": implied / frame["hm_close_mean_12q_all_rows"] >= VRP_MARGINAL,
+        f"2.0 rule (VRP >= {VRP_MARGINAL:g})": implied / frame["hm_close_mean_12q_all_rows"]
+        >= VRP_MARGINAL - TOLERANCE,
         f"ML rule (P(>implied) < {ml_threshold:g} or VRP_ml >= {VRP_MARGINAL:g})": (p_exceeds < ml_threshold)
-        | (implied / frame["forecast_mean_pct"] >= VRP_MARGINAL),
+        | (implied / frame["forecast_mean_pct"] >= VRP_MARGINAL - TOLERANCE),
     }
 
 
@@ -134,14 +136,20 @@ def break_even(frame: pd.DataFrame, costs: Costs, ml_threshold: float) -> tuple[
                 "break_even_k": None if first is None else float(first["k"]),
                 "trades_at_break_even": None if first is None else int(first["trades"]),
                 "events": len(frame),
-                "note": f"no k up to {K_GRID[-1]:g} breaks even"
-                if first is None
-                else f"even at every k of the grid (from {K_GRID[0]:g})"
-                if start == 0
-                else "",
+                "note": _break_even_note(group, first),
             }
         )
     return pd.DataFrame(rows), table
+
+
+def _break_even_note(curve: pd.DataFrame, first: dict[str, object] | None) -> str:
+    """What qualifies a rule's break-even: none found, found at the grid's first k, or no trade below some k."""
+    if first is None:
+        return f"no k up to {K_GRID[-1]:g} breaks even"
+    trading = curve.loc[curve["trades"] > 0, "k"]
+    if len(trading) and float(trading.iloc[0]) > K_GRID[0]:
+        return f"no trade below k = {float(trading.iloc[0]):g}"
+    return f"even from the grid's lowest k ({K_GRID[0]:g})" if float(first["k"]) <= K_GRID[0] else ""  # type: ignore[arg-type]
 
 
 def simulate_backtest(
