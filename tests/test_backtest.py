@@ -6,23 +6,25 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from ivcrush.constants import QUANTILE_NAMES
-from ivcrush.settings import Costs
+from ivcrush.settings import Costs, Settings
 from ivcrush.training.backtest import policy
 from ivcrush.training.backtest.campaigns import build_campaigns, capital_at_risk
 from ivcrush.training.backtest.events import add_decision_spot
 from ivcrush.training.backtest.export import result_json
-from ivcrush.training.backtest.forecasts import BacktestError, attach_forecasts, load_forecasts
+from ivcrush.training.backtest.forecasts import BacktestError, attach_forecasts, evaluation_dir, load_forecasts
 from ivcrush.training.backtest.journal import journal_backtest
 from ivcrush.training.backtest.metrics import (
     MIN_ANNUAL_DAYS,
     account_returns,
     bootstrap_comparison,
+    capital_in_use,
     max_drawdown,
     metrics,
 )
@@ -432,3 +434,21 @@ def test_one_self_contained_page_per_run_with_the_threshold_over_time(tmp_path: 
     assert any(t.startswith("Earnings campaigns: take all vs") for t in titles)
     simulated = simulate_backtest(events, costs=Costs())
     assert "Break-even" in write_report(simulated, tmp_path / "out" / "sim.html").read_text()
+
+
+def test_capital_in_use_adds_up_campaigns_open_on_the_same_day() -> None:
+    frame = pd.DataFrame(
+        {
+            "entry_date": pd.to_datetime(["2025-01-02", "2025-01-03", "2025-01-10"]),
+            "exit_date": pd.to_datetime(["2025-01-06", "2025-01-07", "2025-01-13"]),
+            "capital": [10_000.0, 25_000.0, 5_000.0],
+        }
+    )
+    assert capital_in_use(frame) == 35_000.0
+
+
+def test_no_evaluation_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(BacktestError, match="run `ivcrush evaluate` first"):
+        evaluation_dir(Settings(workdir=tmp_path), SimpleNamespace(build_id="b1"))  # type: ignore[arg-type]
+    with pytest.raises(BacktestError, match=r"no metrics\.json and predictions\.csv"):
+        evaluation_dir(Settings(workdir=tmp_path), SimpleNamespace(build_id="b1"), tmp_path)  # type: ignore[arg-type]

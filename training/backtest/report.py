@@ -115,7 +115,8 @@ def returns_table(result: dict) -> TextTable:
     capital = result["capital"]
     note = (
         f"on the account equity {money(capital['equity'])} from settings, {EXIT_BOOKED}; capital at risk in use "
-        f"peaked at {money(capital['peak_in_use'])}"
+        f"peaked at {money(capital['peak_in_use'])}; mean return on each campaign's own capital at risk "
+        f"{capital['mean_return_on_capital_pct']:.1f}%"
     )
     header = ["campaigns", "return on equity", "trading days", "annualised return", "Sharpe", "annualised?"]
     return TextTable("Account returns", header, rows, note, text_columns=(0, 5))
