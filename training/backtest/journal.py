@@ -180,6 +180,14 @@ def journal_backtest(
         "campaigns": campaigns,
         "policy": months,
         "comparison": comparison,
+        "journal_ci": {
+            scope: bootstrap_comparison(part, pd.Series(True, index=part.index), resamples)
+            for scope, part in (
+                ("earnings", campaigns[campaigns["crosses_earnings"].astype(bool)]),
+                ("non-earnings", campaigns[~campaigns["crosses_earnings"].astype(bool)]),
+                ("all", campaigns),
+            )
+        },
         "journal_metrics": {
             "all": metrics_frame(frame),
             "by structure": metrics_frame(frame, "structure"),

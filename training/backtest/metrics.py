@@ -8,7 +8,8 @@ Definitions (P&L in the caller's unit, dollars for the journal):
   date (then entry date), as a positive amount.
 - 95% intervals: percentile bootstrap over the campaigns (resampled with replacement, kept in time order),
   `RESAMPLES` draws, a fixed seed; take-all and filtered are resampled together (same draws), so their
-  difference has an interval too.
+  difference has an interval too. A draw without a loss has an infinite profit factor: the factor's interval
+  is taken over the draws with a loss.
 - Account returns: P&L booked on exit dates (the journal has no daily marks: "exit-booked"), 0 on other
   business days from the first entry to the last exit, over the account equity from settings (not compounded).
   Sharpe and annualised return / volatility only from `MIN_ANNUAL_DAYS` trading days of history.

@@ -13,6 +13,7 @@ from ivcrush.reports import render, write_page
 from ivcrush.training.backtest import figures
 from ivcrush.training.backtest.metrics import CI_FIGURES, EXIT_BOOKED
 
+PF_NOTE = "percentile bootstrap over campaigns (2,000 draws, in time order, fixed seed)"
 LABELS = {
     "count": "campaigns",
     "win_rate": "win rate",
@@ -88,6 +89,17 @@ def comparison_tables(result: dict) -> list[TextTable]:
             )
         )
     return out
+
+
+def journal_ci_table(result: dict) -> TextTable:
+    """The whole journal (take all) by earnings, each figure with its 95% bootstrap interval."""
+    scopes = result["journal_ci"]
+    rows = [
+        [LABELS[name], *(_with_ci(table, name, "take_all") for table in scopes.values())]
+        for name in ("count", *CI_FIGURES)
+    ]
+    note = f"profit factor intervals over the draws with a loss (draws without one have an infinite factor); {PF_NOTE}"
+    return TextTable("Whole journal, take all, by campaign [95% bootstrap CI]", ["figure", *scopes], rows, note)
 
 
 def metrics_table(title: str, table: pd.DataFrame, unit: str = "$") -> TextTable:
@@ -179,7 +191,7 @@ def break_even_table(result: dict) -> TextTable:
 def text_tables(result: dict) -> list[TextTable]:
     """Every table of the result, formatted, in reading order."""
     if result["kind"] == "journal":
-        out = [*comparison_tables(result), returns_table(result), policy_table(result)]
+        out = [*comparison_tables(result), journal_ci_table(result), returns_table(result), policy_table(result)]
         for name in ("earnings vs non-earnings", "by structure", "by timing"):
             out.append(metrics_table(f"Whole journal, take all: {name}", result["journal_metrics"][name]))
         return [*out, campaigns_table(result, rolled_only=True), campaigns_table(result, rolled_only=False)]
