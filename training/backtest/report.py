@@ -13,7 +13,7 @@ from ivcrush.reports import render, write_page
 from ivcrush.training.backtest import figures
 from ivcrush.training.backtest.metrics import CI_FIGURES, EXIT_BOOKED
 
-PF_NOTE = "percentile bootstrap over campaigns (2,000 draws, in time order, fixed seed)"
+BOOTSTRAP_NOTE = "percentile bootstrap over campaigns (2,000 draws, in time order, fixed seed)"
 LABELS = {
     "count": "campaigns",
     "win_rate": "win rate",
@@ -98,7 +98,7 @@ def journal_ci_table(result: dict) -> TextTable:
         [LABELS[name], *(_with_ci(table, name, "take_all") for table in scopes.values())]
         for name in ("count", *CI_FIGURES)
     ]
-    note = f"profit factor intervals over the draws with a loss (draws without one have an infinite factor); {PF_NOTE}"
+    note = f"{BOOTSTRAP_NOTE}; profit factor intervals over the draws with a loss (else the factor is infinite)"
     return TextTable("Whole journal, take all, by campaign [95% bootstrap CI]", ["figure", *scopes], rows, note)
 
 
