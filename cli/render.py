@@ -108,13 +108,6 @@ def print_generation(generation: Generation, seconds: float) -> None:
     )
 
 
-def _probability(p: float) -> str:
-    """A probability in %, never shown as 0% where it is positive."""
-    if 0 < p < 0.001:
-        return "<0.1%"
-    return f"{p:.1%}" if p < 0.1 else f"{p:.0%}"
-
-
 def _missing(value: object) -> bool:
     return value is None or (isinstance(value, float) and value != value)
 
@@ -155,6 +148,8 @@ def print_recommendations(
 ) -> None:
     """The ranked table (each row says why its size is what it is), then the full reasoning of the `explain`
     tickers (default: the top row's), the notes and the refusals."""
+    from ivcrush.serving.decision import format_probability
+
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
     for column, wraps in RECOMMENDATION_COLUMNS:
         table.add_column(column, no_wrap=not wraps, ratio=1 if wraps else None)
@@ -171,13 +166,13 @@ def print_recommendations(
             f"{d.implied_total_pct:.1f}/{d.implied_earnings_pct:.1f}%",
             f"{q['0.1']:.1f}-{q['0.5']:.1f}-{q['0.9']:.1f}% ({d.forecast_mean_pct:.1f})",
             "-" if d.hist_mean_2_0_pct is None else f"{d.hist_mean_2_0_pct:.1f}%",
-            _probability(d.prob_move_exceeds_implied),
+            format_probability(d.prob_move_exceeds_implied),
             f"{d.vrp_ml:.2f}/{'-' if d.vrp_2_0 is None else f'{d.vrp_2_0:.2f}'}",
             f"{d.recommendation}\n{d.structure}\n{strikes}",
             f"${d.credit_per_contract:,.0f} {CREDIT_SOURCES.get(d.credit_source, d.credit_source)}",
             f"${d.ev_per_contract:,.0f}",
             f"{d.ev_per_risk:+.1%}",
-            _probability(d.prob_loss),
+            format_probability(d.prob_loss),
             f"{d.contracts} ({d.size_limit})",
         )
     console.print(table)

@@ -76,6 +76,9 @@ class Settings:
     thin_history: str = "widen"
     # Market features are marked stale when the newest stored outcome is more than this many days before the decision.
     stale_market_days: int = 10
+    # Backtests: a position reopened within this many business days of closing another of the same symbol and
+    # kind (or marked `rolled_from` it) continues its campaign (a roll).
+    roll_days: int = 2
 
     @property
     def sample_db(self) -> Path:
@@ -181,6 +184,8 @@ def load_settings(cwd: Path | None = None) -> Settings:
         if stale_days is None
         else _number(stale_days, stale_name, low=0, high=3650, low_open=False, what="a number of days from 0 to 3650")
     )
+    roll, roll_name = _setting(table, "roll_days", "IVCRUSH_ROLL_DAYS")
+    roll_days = 2 if roll is None else _number(roll, roll_name, low=0, high=60, low_open=False, what="0 to 60 days")
     return Settings(
         workdir=(cwd / workdir_path).resolve(),
         db=(cwd / Path(str(db_value)).expanduser()).resolve() if db_value else None,
@@ -192,6 +197,7 @@ def load_settings(cwd: Path | None = None) -> Settings:
         costs=_costs(table),
         thin_history=str(thin_history),
         stale_market_days=int(stale_market_days),
+        roll_days=int(roll_days),
     )
 
 

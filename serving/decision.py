@@ -11,6 +11,18 @@ from ivcrush.serving.sizing import Sizing
 from ivcrush.settings import Account, Costs
 
 
+def format_probability(p: float) -> str:
+    """A probability in %, never shown as 0% where it is positive (nor 100% where it is below 1): one decimal
+    below 10%, whole percents above, "<0.1%" / ">99.9%" at the ends."""
+    if not math.isfinite(p):
+        return "n/a"
+    if 0 < p < 0.001:
+        return "<0.1%"
+    if 0.999 < p < 1:
+        return ">99.9%"
+    return f"{p:.1%}" if p < 0.1 or p > 0.9 else f"{p:.0%}"
+
+
 @dataclass
 class Decision:
     """Everything the trader sees for one event; `explain` holds one line per number. Money is dollars per
@@ -131,9 +143,10 @@ def explain(
             f"opening and closing each of the {legs} leg(s)"
         ),
         "ev_per_contract": f"${d.ev_per_contract:,.0f} expected value = credit - expected cost to close - costs",
-        "prob_loss": f"P(loss) {d.prob_loss:.2%}"
-        + (" (below 0.01%, not 0)" if 0 < d.prob_loss < 5e-5 else "")
-        + ": the forecast's mass where the P&L at the exit (costs included) is negative",
+        "prob_loss": (
+            f"P(loss) {format_probability(d.prob_loss)}: the forecast's mass where the P&L at the exit "
+            "(costs included) is negative"
+        ),
         "max_loss_per_contract": f"${d.max_loss_per_contract:,.0f} {risk_label}"
         + (" (naked: no defined max loss)" if d.margin_per_contract is not None else " (wing width - credit + costs)")
         + margin,

@@ -36,7 +36,8 @@ from ivcrush.serving.writeback import (
 )
 from ivcrush.settings import SettingsError, load_settings
 from ivcrush.source.reader import SourceDataError, read_source
-from ivcrush.training.backtest.simulate import SimulationError, _market_excess, check_arguments
+from ivcrush.training.backtest.forecasts import BacktestError
+from ivcrush.training.backtest.simulate import _market_excess, check_dates
 from ivcrush.training.splits import EvaluationError, walk_forward_splits
 from ivcrush.training.train import MOVE_LABEL
 from tests.conftest import file_digest, folder_state
@@ -404,21 +405,9 @@ def test_more_folds_than_events_is_refused() -> None:
         walk_forward_splits(dataset, folds=1000)
 
 
-@pytest.mark.parametrize(
-    ("k", "date_from", "date_to", "message"),
-    [
-        (-1.0, None, None, r"--k -1"),
-        (0.0, None, None, r"--k 0"),
-        (1e308, None, None, r"--k 1e\+308"),
-        (math.nan, None, None, r"--k nan"),
-        (1.0, date(2025, 1, 1), date(2024, 1, 1), "--from 2025-01-01 is after --to 2024-01-01"),
-    ],
-)
-def test_simulation_arguments_are_checked_first(
-    k: float, date_from: date | None, date_to: date | None, message: str
-) -> None:
-    with pytest.raises(SimulationError, match=message):
-        check_arguments(k, date_from, date_to)
+def test_simulation_dates_are_checked_first() -> None:
+    with pytest.raises(BacktestError, match="--from 2025-01-01 is after --to 2024-01-01"):
+        check_dates(date(2025, 1, 1), date(2024, 1, 1))
 
 
 def test_simulation_prices_an_empty_sample() -> None:

@@ -15,8 +15,7 @@ from ivcrush.feature_repo.feature_services import MODEL_FEATURE_COLUMNS
 from ivcrush.feature_repo.materialize import materialize
 from ivcrush.settings import Settings
 from ivcrush.training.backtest import journal, simulate
-from ivcrush.training.backtest.events import load_events
-from ivcrush.training.backtest.forecasters import constant_forecaster
+from ivcrush.training.backtest.events import event_frame
 from ivcrush.training.baselines import baseline_frame, empirical_quantiles
 from ivcrush.training.data import training_set
 from ivcrush.training.evaluate import evaluate, evaluate_frame
@@ -245,7 +244,7 @@ def test_train_and_register_attaches_the_latest_verdict(
 
 
 def test_evaluation_and_backtests_read_the_generations_build_not_the_current_one(
-    published_sample: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    published_sample: Settings, tmp_path: Path
 ) -> None:
     """A newer build made current but not materialized yet (here a manifest without marts or warehouse): the
     evaluation and both backtests still read only the published generation and its build."""
@@ -265,13 +264,11 @@ def test_evaluation_and_backtests_read_the_generations_build_not_the_current_one
     metrics = evaluate(settings, folds=2, out_dir=tmp_path / "out", report=False, **FAST)
     assert metrics["dataset"]["build_id"] == generation.build_id
     assert metrics["dataset"]["source_fingerprint"] == built.source_fingerprint
-    assert load_events(settings, generation)["prev_close"].notna().all()
-    monkeypatch.setattr(journal, "lightgbm_forecaster", lambda: constant_forecaster([1, 2, 3, 4, 5]))
-    monkeypatch.setattr(simulate, "lightgbm_forecaster", lambda: constant_forecaster([1, 2, 3, 4, 5]))
-    replay = journal.run_journal_backtest(settings, generation, None, None)
-    assert replay["journal_positions"]["crosses_earnings"].any() and replay["positions"]["p_breach"].notna().any()
-    simulated = simulate.run_simulation(settings, generation, None, 1.0, None, None)
-    assert simulated["folds"]["traded"].any() and len(simulated["events"])
+    assert event_frame(Path(generation.build_dir))["prev_close"].notna().all()
+    replay = journal.run_journal_backtest(settings, generation, None, None, evaluation=tmp_path / "out")
+    assert replay["campaigns"]["crosses_earnings"].any() and replay["campaigns"]["p_loss"].notna().any()
+    simulated = simulate.run_simulation(settings, generation, None, None, None, evaluation=tmp_path / "out")
+    assert len(simulated["break_even"]) == 3 and simulated["trusted_events"] > 0
 
 
 @pytest.mark.real_snapshot

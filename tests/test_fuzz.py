@@ -192,7 +192,7 @@ def test_predict_arguments(served: tuple[Settings, date], data: st.DataObject) -
     command=st.sampled_from(
         [
             ["evaluate", "--folds"],
-            ["backtest", "simulate", "--k"],
+            ["backtest", "simulate", "--to"],
             ["backtest", "simulate", "--from"],
             ["backtest", "journal", "--to"],
             ["online-features"],

@@ -15,6 +15,7 @@ import pytest
 
 from ivcrush.settings import DBT_PROJECT_DIR, Settings
 from ivcrush.source.reader import read_source
+from ivcrush.training.backtest.campaigns import build_campaigns
 from ivcrush.training.backtest.positions import (
     LOTS_MODEL,
     group_positions,
@@ -233,3 +234,17 @@ def test_real_journal_positions(built_real: Settings) -> None:
     asan = positions[positions["symbol"] == "ASAN"].sort_values("entry_date")
     assert asan["rolled_from"].iloc[1] == asan["position_id"].iloc[0]  # 06-06 put rolled to 06-20 on 06-05
     assert int(positions["crosses_earnings"].sum()) == 14
+
+
+@pytest.mark.real_snapshot
+def test_real_asan_roll_is_one_earnings_campaign(built_real: Settings) -> None:
+    """ASAN's earnings put (-$6,432) rolled two days later (-$4,394, not crossing earnings): one earnings campaign
+    of -$10,826, not an earnings loss understated by 40%."""
+    campaigns = build_campaigns(journal_positions(built_real.current_build), roll_days=2)
+    asan = campaigns[campaigns["symbol"] == "ASAN"]
+    assert len(asan) == 1
+    row = asan.iloc[0]
+    assert row["positions"] == 2 and row["crosses_earnings"]
+    assert row["pnl"] == pytest.approx(-6432.45 - 4393.66)
+    earnings = campaigns[campaigns["crosses_earnings"]]
+    assert len(campaigns) == 31 and len(earnings) == 14

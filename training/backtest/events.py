@@ -1,5 +1,6 @@
-"""The events dataset of the backtests: the published training set with the decision-time spot, and the
-point-in-time filters (outcomes known before a moment, dates in a range)."""
+"""The events of the backtests, read from a build's marts (no training set, no Feast): each event's labels,
+2.0's historical mean and 2.0's latest pre-decision scan (its market implied move), with the decision-time
+spot; and the date-range filter."""
 
 from __future__ import annotations
 
@@ -7,20 +8,41 @@ from pathlib import Path
 
 import pandas as pd
 
-from ivcrush.settings import Settings
-from ivcrush.workspace import Generation, mart_path
+from ivcrush.workspace import mart_path
 
 NEW_YORK = "America/New_York"
+LABEL_COLUMNS = [
+    "event_id",
+    "ticker",
+    "earnings_date",
+    "reaction_date",
+    "event_timestamp",
+    "outcome_known_at",
+    "timing",
+    "label_trusted",
+    "abs_close_move_pct",
+    "signed_close_move_pct",
+    "prev_close",
+]
+HISTORY_COLUMNS = ["event_id", "hm_prior_events", "hm_close_mean_12q_all_rows"]
+SCAN_COLUMNS = ["event_id", "opt_implied_move_pct", "opt_inputs_known_at"]
 
 
-def load_events(settings: Settings, generation: Generation, trusted_only: bool = False) -> pd.DataFrame:
-    """The generation's Feast training set (point-in-time features + labels) with `prev_close` (from the
-    generation's build) and `decision_spot` added."""
-    from ivcrush.training.data import training_set
-
-    events = training_set(settings, trusted_only=trusted_only, generation=generation)
-    labels = pd.read_parquet(mart_path(Path(generation.build_dir), "event_labels"), columns=["event_id", "prev_close"])
-    return add_decision_spot(events.merge(labels, on="event_id", how="left", validate="many_to_one"))
+def event_frame(build_dir: Path) -> pd.DataFrame:
+    """One row per labelled event of the build (`event_labels`), with 2.0's all-rows mean
+    (`historical_move_features`, known before the decision), 2.0's latest scan before the decision
+    (`options_features`: `opt_implied_move_pct`, NaN where 2.0 never scanned it) and `decision_spot`."""
+    build_dir = Path(build_dir)
+    labels = pd.read_parquet(mart_path(build_dir, "event_labels"), columns=LABEL_COLUMNS)
+    history = pd.read_parquet(mart_path(build_dir, "historical_move_features"), columns=HISTORY_COLUMNS)
+    scans = pd.read_parquet(mart_path(build_dir, "options_features"), columns=SCAN_COLUMNS)
+    events = labels.merge(history, on="event_id", how="left", validate="one_to_one")
+    events = events.merge(scans, on="event_id", how="left", validate="one_to_one")
+    events = events[events["abs_close_move_pct"].notna()]
+    for column in ("event_timestamp", "outcome_known_at"):
+        events[column] = pd.to_datetime(events[column], utc=True)
+    events["reaction_date"] = pd.to_datetime(events["reaction_date"])
+    return add_decision_spot(events).reset_index(drop=True)
 
 
 def add_decision_spot(events: pd.DataFrame) -> pd.DataFrame:
@@ -40,14 +62,9 @@ def add_decision_spot(events: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def close_utc(day: pd.Timestamp) -> pd.Timestamp:
-    """16:00 New York on `day`, in UTC."""
-    return (pd.Timestamp(day).normalize() + pd.Timedelta(hours=16)).tz_localize(NEW_YORK).tz_convert("UTC")
-
-
-def known_before(events: pd.DataFrame, moment: pd.Timestamp, trusted_only: bool) -> pd.DataFrame:
-    known = events[(events["outcome_known_at"] < moment) & events["abs_close_move_pct"].notna()]
-    return known[known["label_trusted"].astype(bool)] if trusted_only else known
+def decision_day(event_timestamp: pd.Series) -> pd.Series:
+    """The New York calendar day of each decision time."""
+    return pd.to_datetime(event_timestamp, utc=True).dt.tz_convert(NEW_YORK).dt.tz_localize(None).dt.normalize()
 
 
 def in_date_range(dates: pd.Series, date_from: object, date_to: object) -> pd.Series:

@@ -1,19 +1,18 @@
-"""Trading metrics per position (or per simulated trade), with their definitions stated next to the numbers.
+"""Trading metrics per campaign (or per simulated trade), their bootstrap intervals and the account's returns.
 
-Definitions (all per position, P&L in the caller's unit, dollars for the journal):
+Definitions (P&L in the caller's unit, dollars for the journal):
 
-- win rate = positions with P&L > 0 / all positions; P&L == 0 positions are counted separately (`zeros`) and
-  are neither wins nor losses, but they stay in the denominator.
-- profit factor = sum of wins / |sum of losses|; `inf` when there is no loss (the text says so), NaN with
-  neither wins nor losses.
-- average win / average loss = mean P&L of the winners / of the losers; largest loss = the most negative P&L.
-- max drawdown = the largest fall of cumulative P&L from its running peak (the peak starts at 0), positions
-  ordered by exit date (then entry date); reported as a positive amount in the P&L unit.
-- Sharpe = mean / standard deviation (ddof=1) of a DAILY series x sqrt(252), no risk-free rate: the P&L of
-  each position is booked on its exit date, every other business day from the first entry to the last exit
-  is 0, and each day is divided by a fixed account equity (default $50,000, not compounded). Because the
-  equity is a constant, the Sharpe ratio does not depend on its level; the annualised return and volatility
-  (in % of the equity) do.
+- win rate = P&L > 0 over all; P&L == 0 counts as neither win nor loss (`zeros`) but stays in the denominator.
+- profit factor = sum of wins / |sum of losses|; inf with no loss, NaN with neither.
+- max drawdown = the largest fall of cumulative P&L from its running peak (starting at 0), ordered by exit
+  date (then entry date), as a positive amount.
+- 95% intervals: percentile bootstrap over the campaigns (resampled with replacement, kept in time order),
+  `RESAMPLES` draws, a fixed seed; take-all and filtered are resampled together (same draws), so their
+  difference has an interval too. A draw without a loss has an infinite profit factor: the factor's interval
+  is taken over the draws with a loss.
+- Account returns: P&L booked on exit dates (the journal has no daily marks: "exit-booked"), 0 on other
+  business days from the first entry to the last exit, over the account equity from settings (not compounded).
+  Sharpe and annualised return / volatility only from `MIN_ANNUAL_DAYS` trading days of history.
 """
 
 from __future__ import annotations
@@ -23,12 +22,12 @@ import math
 import numpy as np
 import pandas as pd
 
-from ivcrush.settings import Account
-
-DEFAULT_EQUITY = Account().equity
 TRADING_DAYS = 252
-# Fewer trades than this on either side of a comparison are too few for conclusions.
-SMALL_SAMPLE = 30
+MIN_ANNUAL_DAYS = 60
+SMALL_SAMPLE = 30  # fewer trades than this on either side of a comparison are too few for conclusions
+RESAMPLES = 2000
+SEED = 20240601
+CI_FIGURES = ("win_rate", "profit_factor", "net_pnl", "max_drawdown")
 METRIC_COLUMNS = [
     "count",
     "wins",
@@ -41,11 +40,8 @@ METRIC_COLUMNS = [
     "avg_loss",
     "largest_loss",
     "max_drawdown",
-    "sharpe",
-    "ann_return_pct",
-    "ann_vol_pct",
-    "days",
 ]
+EXIT_BOOKED = "exit-booked (P&L on exit dates; no daily marks)"
 
 
 def profit_factor(pnl: pd.Series) -> float:
@@ -56,45 +52,30 @@ def profit_factor(pnl: pd.Series) -> float:
     return math.inf if wins > 0 else math.nan
 
 
+def _ordered(pnl: pd.Series, exit_dates: pd.Series, entry_dates: pd.Series | None = None) -> np.ndarray:
+    order = pd.DataFrame({"pnl": np.asarray(pnl, dtype="float64"), "exit": pd.to_datetime(exit_dates).to_numpy()})
+    order["entry"] = pd.to_datetime(entry_dates).to_numpy() if entry_dates is not None else order["exit"]
+    return order.sort_values(["exit", "entry"], kind="stable")["pnl"].to_numpy()
+
+
 def max_drawdown(pnl: pd.Series, exit_dates: pd.Series, entry_dates: pd.Series | None = None) -> float:
     """Largest fall of cumulative P&L (ordered by exit, then entry date) from its running peak (starting at 0)."""
-    if pnl.empty:
+    if len(pnl) == 0:
         return 0.0
-    order = pd.DataFrame({"pnl": pnl.to_numpy(), "exit": pd.to_datetime(exit_dates).to_numpy()})
-    order["entry"] = pd.to_datetime(entry_dates).to_numpy() if entry_dates is not None else order["exit"]
-    cumulative = order.sort_values(["exit", "entry"], kind="stable")["pnl"].cumsum().to_numpy()
-    peak = np.maximum.accumulate(np.concatenate([[0.0], cumulative]))[1:]
-    return float(max(0.0, (peak - cumulative).max()))
+    return float(_drawdowns(_ordered(pnl, exit_dates, entry_dates)[None, :])[0])
 
 
-def daily_pnl(pnl: pd.Series, exit_dates: pd.Series, entry_dates: pd.Series) -> pd.Series:
-    """P&L booked on exit dates, 0 on every other business day between the first entry and the last exit."""
-    exits = pd.to_datetime(exit_dates).dt.normalize()
-    booked = pd.Series(pnl.to_numpy(), index=exits.to_numpy()).groupby(level=0).sum()
-    start = min(pd.to_datetime(entry_dates).min(), exits.min())
-    days = pd.bdate_range(start, exits.max()).union(booked.index)
-    return booked.reindex(days, fill_value=0.0).rename("pnl")
+def _drawdowns(pnl: np.ndarray) -> np.ndarray:
+    cumulative = np.cumsum(pnl, axis=1)
+    peak = np.maximum.accumulate(np.concatenate([np.zeros((len(pnl), 1)), cumulative], axis=1), axis=1)[:, 1:]
+    return np.maximum((peak - cumulative).max(axis=1, initial=0.0), 0.0)
 
 
-def sharpe(daily: pd.Series, equity: float = DEFAULT_EQUITY) -> tuple[float, float, float]:
-    """(Sharpe, annualised return %, annualised volatility %) of a daily P&L series over a fixed equity."""
-    returns = daily / equity
-    if len(returns) < 2:
-        return math.nan, math.nan, math.nan
-    mean, std = float(returns.mean()), float(returns.std(ddof=1))
-    ratio = mean / std * math.sqrt(TRADING_DAYS) if std > 0 else math.nan
-    return ratio, mean * TRADING_DAYS * 100, std * math.sqrt(TRADING_DAYS) * 100
-
-
-def metrics(
-    pnl: pd.Series, exit_dates: pd.Series, entry_dates: pd.Series, equity: float = DEFAULT_EQUITY
-) -> dict[str, float]:
-    """Every metric of the module docstring for one set of positions."""
-    pnl = pd.Series(pnl, dtype="float64").reset_index(drop=True)
-    exit_dates = pd.Series(pd.to_datetime(exit_dates)).reset_index(drop=True)
-    entry_dates = pd.Series(pd.to_datetime(entry_dates)).reset_index(drop=True)
+def metrics(pnl: pd.Series, exit_dates: pd.Series, entry_dates: pd.Series) -> dict[str, float]:
+    """Every metric of the module docstring for one set of campaigns."""
+    pnl = pd.Series(np.asarray(pnl, dtype="float64"))
     wins, losses = pnl[pnl > 0], pnl[pnl < 0]
-    out: dict[str, float] = {
+    return {
         "count": len(pnl),
         "wins": len(wins),
         "losses": len(losses),
@@ -106,89 +87,105 @@ def metrics(
         "avg_loss": float(losses.mean()) if len(losses) else math.nan,
         "largest_loss": float(losses.min()) if len(losses) else math.nan,
         "max_drawdown": max_drawdown(pnl, exit_dates, entry_dates),
-        "sharpe": math.nan,
-        "ann_return_pct": math.nan,
-        "ann_vol_pct": math.nan,
-        "days": 0,
     }
-    if len(pnl):
-        daily = daily_pnl(pnl, exit_dates, entry_dates)
-        out["sharpe"], out["ann_return_pct"], out["ann_vol_pct"] = sharpe(daily, equity)
-        out["days"] = len(daily)
-    return out
 
 
-def sharpe_basis(equity: float = DEFAULT_EQUITY, unit: str = "$") -> str:
-    scale = f"${equity:,.0f} account equity" if unit == "$" else f"{equity:g} {unit}"
-    return (
-        f"Sharpe: daily P&L (booked on exit dates, 0 on other business days from first entry to last exit) "
-        f"/ {scale}, mean/std x sqrt(252), no risk-free rate; the ratio does not depend on the equity level"
-    )
-
-
-def metrics_frame(
-    positions: pd.DataFrame,
-    by: str | None = None,
-    *,
-    equity: float = DEFAULT_EQUITY,
-    pnl: str = "pnl",
-    entry: str = "entry_date",
-    exit: str = "exit_date",
-    label: str = "all",
-) -> pd.DataFrame:
-    """Metrics as a table: one row for all positions, or one per value of column `by` (plus "all")."""
-    rows = {label: metrics(positions[pnl], positions[exit], positions[entry], equity)}
+def metrics_frame(frame: pd.DataFrame, by: str | None = None, *, pnl: str = "pnl", label: str = "all") -> pd.DataFrame:
+    """Metrics as a table: one row for all, or one per value of column `by` (plus "all")."""
+    rows = {label: metrics(frame[pnl], frame["exit_date"], frame["entry_date"])}
     if by is not None:
-        for key, group in positions.groupby(by, sort=True, dropna=False):
-            rows[str(key)] = metrics(group[pnl], group[exit], group[entry], equity)
+        for key, group in frame.groupby(by, sort=True, dropna=False):
+            rows[str(key)] = metrics(group[pnl], group["exit_date"], group["entry_date"])
     return pd.DataFrame.from_dict(rows, orient="index")[METRIC_COLUMNS]
 
 
-def breakdowns(positions: pd.DataFrame, equity: float = DEFAULT_EQUITY) -> dict[str, pd.DataFrame]:
-    """Metrics overall, by structure, by earnings timing ("none" without earnings) and earnings vs not."""
-    frame = positions.copy()
-    frame["timing"] = frame.get("earnings_timing", pd.Series("none", index=frame.index)).fillna("none")
-    crosses = frame.get("crosses_earnings", pd.Series(False, index=frame.index)).astype(bool)
-    frame["earnings"] = np.where(crosses, "earnings", "non-earnings")
+def _figures(pnl: np.ndarray, taken: np.ndarray) -> dict[str, np.ndarray]:
+    """Win rate, profit factor, net and max drawdown of each row's taken trades ((draws, n) arrays)."""
+    kept = np.where(taken, pnl, 0.0)
+    count = taken.sum(axis=1)
+    gains = np.where(kept > 0, kept, 0.0).sum(axis=1)
+    losses = -np.where(kept < 0, kept, 0.0).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        win_rate = np.where(count > 0, (kept > 0).sum(axis=1) / np.maximum(count, 1), np.nan)
+        factor = np.where(losses > 0, gains / losses, np.where(gains > 0, np.inf, np.nan))
     return {
-        "all": metrics_frame(frame, equity=equity),
-        "by structure": metrics_frame(frame, "structure", equity=equity),
-        "by timing": metrics_frame(frame, "timing", equity=equity),
-        "earnings vs non-earnings": metrics_frame(frame, "earnings", equity=equity),
+        "win_rate": win_rate,
+        "profit_factor": factor,
+        "net_pnl": kept.sum(axis=1),
+        "max_drawdown": _drawdowns(kept),
     }
 
 
-def format_value(name: str, value: float, unit: str = "$") -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, float) and math.isnan(value):
-        return "n/a"
-    if name == "profit_factor" and math.isinf(value):
-        return "inf (no losses)"
-    if name in {"count", "wins", "losses", "zeros", "days"}:
-        return f"{int(value)}"
-    if name == "win_rate":
-        return f"{value:.1%}"
-    if name in {"sharpe", "profit_factor"}:
-        return f"{value:.2f}"
-    if name.endswith("_pct"):
-        return f"{value:.1f}%"
-    return f"{value:,.0f} $" if unit == "$" else f"{value:,.2f} {unit}"
-
-
-def format_table(table: pd.DataFrame, unit: str = "$") -> pd.DataFrame:
-    """The table with every value written out (inf profit factor says 'no losses')."""
-    return pd.DataFrame(
-        {column: [format_value(column, v, unit) for v in table[column]] for column in table.columns},
-        index=table.index,
+def bootstrap_comparison(
+    frame: pd.DataFrame, taken: pd.Series, resamples: int = RESAMPLES, seed: int = SEED
+) -> pd.DataFrame:
+    """Take all vs the policy's choice on the same campaigns, each figure with its 95% interval, and the
+    difference (filtered - take all) with its interval from the same draws. Rows: figure; columns: take_all,
+    take_all_lo, take_all_hi, filtered, ..., difference, ..."""
+    order = np.argsort(
+        pd.to_datetime(frame["exit_date"]).to_numpy().astype("datetime64[ns]").astype("int64"), kind="stable"
     )
+    pnl = frame["pnl"].to_numpy(dtype="float64")[order]
+    kept = taken.to_numpy(dtype=bool)[order]
+    n = len(pnl)
+    rng = np.random.default_rng(seed)
+    draws = np.sort(rng.integers(0, n, size=(resamples, n)), axis=1) if n else np.zeros((resamples, 0), int)
+    point_all = _figures(pnl[None, :], np.ones((1, n), bool))
+    point_kept = _figures(pnl[None, :], kept[None, :])
+    boot_all = _figures(pnl[draws], np.ones_like(draws, bool))
+    boot_kept = _figures(pnl[draws], kept[draws])
+    rows = {}
+    with np.errstate(invalid="ignore"):  # inf - inf (no loss on either side): NaN, left out of the interval
+        differences = {name: boot_kept[name] - boot_all[name] for name in CI_FIGURES}
+    for name in CI_FIGURES:
+        row: dict[str, float] = {}
+        for label, point, boot in (
+            ("take_all", point_all[name][0], boot_all[name]),
+            ("filtered", point_kept[name][0], boot_kept[name]),
+            ("difference", float(point_kept[name][0]) - float(point_all[name][0]), differences[name]),
+        ):
+            finite = boot[np.isfinite(boot)]
+            lo, hi = np.percentile(finite, [2.5, 97.5]) if finite.size else (math.nan, math.nan)
+            row |= {label: float(point), f"{label}_lo": float(lo), f"{label}_hi": float(hi)}
+        rows[name] = row
+    counts = {"take_all": n, "filtered": int(kept.sum()), "difference": int(kept.sum()) - n}
+    rows["count"] = {key: float(v) for label, v in counts.items() for key in (label, f"{label}_lo", f"{label}_hi")}
+    for label in counts:  # a count has no interval
+        rows["count"][f"{label}_lo"] = rows["count"][f"{label}_hi"] = math.nan
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def render_text(table: pd.DataFrame, unit: str = "$", equity: float = DEFAULT_EQUITY) -> str:
-    """Plain-text table with the definitions that matter for reading it."""
-    lines = [format_table(table, unit).to_string()]
-    lines.append("win rate: P&L > 0 over all positions; zeros counted separately and not as wins")
-    lines.append("profit factor: sum of wins / |sum of losses|; 'inf' = no losing position")
-    lines.append(f"max drawdown: of cumulative P&L ordered by exit date, in {unit}")
-    lines.append(sharpe_basis(equity, unit))
-    return "\n".join(lines)
+def account_returns(frame: pd.DataFrame, equity: float, pnl: str = "pnl") -> dict[str, object]:
+    """Return on the account equity, exit-booked: total return, and (from MIN_ANNUAL_DAYS trading days)
+    Sharpe and annualised return / volatility; else None with the reason."""
+    out: dict[str, object] = {"equity": equity, "basis": EXIT_BOOKED, "total_return_pct": math.nan, "days": 0}
+    out |= {"sharpe": None, "ann_return_pct": None, "ann_vol_pct": None, "annualised": "no campaigns"}
+    if frame.empty:
+        return out
+    exits = pd.to_datetime(frame["exit_date"]).dt.normalize()
+    booked = pd.Series(frame[pnl].to_numpy(dtype="float64"), index=exits.to_numpy()).groupby(level=0).sum()
+    days = pd.bdate_range(min(pd.to_datetime(frame["entry_date"]).min(), exits.min()), exits.max())
+    daily = booked.reindex(days.union(booked.index), fill_value=0.0) / equity
+    out["total_return_pct"] = float(daily.sum() * 100)
+    out["days"] = len(daily)
+    if len(daily) < MIN_ANNUAL_DAYS:
+        out["annualised"] = f"not annualised: {len(daily)} trading days of history (< {MIN_ANNUAL_DAYS})"
+        return out
+    mean, std = float(daily.mean()), float(daily.std(ddof=1))
+    out["sharpe"] = mean / std * math.sqrt(TRADING_DAYS) if std > 0 else None
+    out["ann_return_pct"] = mean * TRADING_DAYS * 100
+    out["ann_vol_pct"] = std * math.sqrt(TRADING_DAYS) * 100
+    out["annualised"] = f"from {len(daily)} trading days, mean/std x sqrt(252), no risk-free rate"
+    return out
+
+
+def capital_in_use(frame: pd.DataFrame) -> float:
+    """The largest total capital at risk of campaigns open on the same day."""
+    if frame.empty:
+        return 0.0
+    starts = pd.Series(frame["capital"].to_numpy(), index=pd.to_datetime(frame["entry_date"]).to_numpy())
+    ends = pd.Series(-frame["capital"].to_numpy(), index=pd.to_datetime(frame["exit_date"]).to_numpy())
+    changes = pd.concat([starts, ends]).groupby(level=0).sum().sort_index()
+    # a campaign closed on a day frees its capital after that day's openings are counted
+    opened = starts.groupby(level=0).sum().reindex(changes.index, fill_value=0.0)
+    return float(max((changes.cumsum() - changes + opened).max(), 0.0))

@@ -19,10 +19,11 @@ fractional. Rules used here, in order:
    different strike or expiration, is a roll: two positions, the new one has `rolled_from` = the old one's
    `position_id`.
 
-Per position: legs = distinct (option type, strike, expiration, side) (shares are one leg), lots, contracts
-(the largest leg's contract count: a 10-lot iron condor has contracts = 10), shares, net premium at open
-(short proceeds minus long cost), is_credit (has a short leg and a positive net premium), P&L = sum of the
-broker's gain_loss (wash-sale adjustments are not added; they are 0 in the known data).
+Per position: the short put nearest the money with its long wing below (`short_put`, `long_put`), the same
+for calls (`short_call`, `long_call`); legs = distinct (option type, strike, expiration, side) (shares are one
+leg), lots, contracts (the largest leg's contract count: a 10-lot iron condor has contracts = 10), shares, net
+premium at open (short proceeds minus long cost), is_credit (has a short leg and a positive net premium), P&L =
+sum of the broker's gain_loss (wash-sale adjustments are not added; they are 0 in the known data).
 
 Structure: ``single`` (one option leg), ``vertical spread`` (two legs of one type and expiration, one short
 and one long), ``strangle/straddle`` (one short put and one short call, one expiration), ``iron condor``
@@ -38,6 +39,7 @@ mart (NYSE holidays respected).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -48,6 +50,7 @@ from ivcrush.workspace import mart_path
 WAREHOUSE = "warehouse.duckdb"  # a build's DuckDB file (raw tables and the dbt staging views)
 LOTS_MODEL = "stg_ivcrush__trade_journal"
 
+SIDE_STRIKES = ("short_put", "long_put", "short_call", "long_call")
 STRUCTURES = ("single", "vertical spread", "strangle/straddle", "iron condor", "stock", "other")
 POSITION_COLUMNS = [
     "position_id",
@@ -58,6 +61,7 @@ POSITION_COLUMNS = [
     "strikes",
     "option_types",
     "short_strikes",
+    *SIDE_STRIKES,
     "legs",
     "short_legs",
     "lots",
@@ -89,42 +93,68 @@ def _lots(lots: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _classify(legs: pd.DataFrame) -> tuple[str, str]:
-    """Structure and a plain description from the legs (one row per distinct leg)."""
-    stock = legs[legs["is_stock"]]
-    options = legs[~legs["is_stock"]]
-    if options.empty:
-        return "stock", "shares" if not stock["short"].any() else "short shares"
-    if not stock.empty:
-        if len(options) == 1 and options["short"].all() and (options["option_type"] == "CALL").all():
+@dataclass(frozen=True)
+class _Leg:
+    option_type: str | None  # PUT, CALL; None for shares
+    strike: float
+    expiration: pd.Timestamp
+    short: bool
+    quantity: float
+
+
+def _classify(legs: list[_Leg]) -> tuple[str, str]:
+    """Structure and a plain description from the legs (one per distinct leg)."""
+    stock = [leg for leg in legs if leg.option_type is None]
+    options = [leg for leg in legs if leg.option_type is not None]
+    if not options:
+        return "stock", "shares" if not any(leg.short for leg in stock) else "short shares"
+    if stock:
+        if len(options) == 1 and options[0].short and options[0].option_type == "CALL":
             return "other", "covered call (shares + short call)"
         return "other", "shares with options"
-    n_exp = options["expiration"].nunique()
-    puts = options[options["option_type"] == "PUT"]
-    calls = options[options["option_type"] == "CALL"]
+    n_exp = len({leg.expiration for leg in options})
+    puts = [leg for leg in options if leg.option_type == "PUT"]
+    calls = [leg for leg in options if leg.option_type == "CALL"]
     if len(options) == 1:
-        leg = options.iloc[0]
-        return "single", f"{'short' if leg['short'] else 'long'} {leg['option_type'].lower()}"
+        leg = options[0]
+        return "single", f"{'short' if leg.short else 'long'} {str(leg.option_type).lower()}"
+    shorts = [leg for leg in options if leg.short]
     if n_exp == 1 and len(options) == 2:
-        if options["option_type"].nunique() == 1 and options["short"].sum() == 1:
-            kind = options["option_type"].iloc[0].lower()
-            short_k = options.loc[options["short"], "strike"].iloc[0]
-            long_k = options.loc[~options["short"], "strike"].iloc[0]
+        if len({leg.option_type for leg in options}) == 1 and len(shorts) == 1:
+            kind = str(options[0].option_type).lower()
+            short_k = shorts[0].strike
+            long_k = next(leg.strike for leg in options if not leg.short)
             credit = (short_k > long_k) if kind == "put" else (short_k < long_k)
             return "vertical spread", f"{kind} {'credit' if credit else 'debit'} spread"
-        if len(puts) == 1 and len(calls) == 1 and options["short"].all():
-            same = puts["strike"].iloc[0] == calls["strike"].iloc[0]
-            return "strangle/straddle", "short straddle" if same else "short strangle"
-    if n_exp == 1 and len(puts) == 2 and len(calls) == 2 and puts["short"].sum() == 1 and calls["short"].sum() == 1:
-        short_put = puts.loc[puts["short"], "strike"].iloc[0]
-        long_put = puts.loc[~puts["short"], "strike"].iloc[0]
-        short_call = calls.loc[calls["short"], "strike"].iloc[0]
-        long_call = calls.loc[~calls["short"], "strike"].iloc[0]
+        if len(puts) == 1 and len(calls) == 1 and len(shorts) == 2:
+            return "strangle/straddle", "short straddle" if puts[0].strike == calls[0].strike else "short strangle"
+    short_puts, short_calls = [leg for leg in puts if leg.short], [leg for leg in calls if leg.short]
+    if n_exp == 1 and len(puts) == 2 and len(calls) == 2 and len(short_puts) == 1 and len(short_calls) == 1:
+        short_put, short_call = short_puts[0].strike, short_calls[0].strike
+        long_put = next(leg.strike for leg in puts if not leg.short)
+        long_call = next(leg.strike for leg in calls if not leg.short)
         if long_put < short_put <= short_call < long_call:
             return "iron condor", "iron butterfly" if short_put == short_call else "iron condor"
     if n_exp > 1:
         return "other", f"{len(options)} legs over {n_exp} expirations (calendar/diagonal)"
     return "other", f"{len(options)} option legs"
+
+
+def _side_strikes(options: list[_Leg]) -> dict[str, float]:
+    """The short put nearest the money and its long wing below it, the same for calls above (NaN: none)."""
+    out = dict.fromkeys(SIDE_STRIKES, float("nan"))
+    for kind, nearest, beyond in (("PUT", max, lambda k, s: k < s), ("CALL", min, lambda k, s: k > s)):
+        shorts = [leg.strike for leg in options if leg.option_type == kind and leg.short]
+        if not shorts:
+            continue
+        short = nearest(shorts)
+        wings = [
+            leg.strike for leg in options if leg.option_type == kind and not leg.short and beyond(leg.strike, short)
+        ]
+        out[f"short_{kind.lower()}"] = short
+        if wings:
+            out[f"long_{kind.lower()}"] = nearest(wings)
+    return out
 
 
 def _fmt_num(x: float) -> str:
@@ -142,42 +172,52 @@ def group_positions(lots: pd.DataFrame) -> pd.DataFrame:
     # 3. merge components of one symbol and entry date with different expirations only where exits agree
     comp["group"] = comp.groupby(["symbol", "entry", "exit"], sort=True).ngroup()
     lots = lots.merge(comp[["symbol", "entry", "exp_key", "group"]], on=["symbol", "entry", "exp_key"])
+    lots["type_key"] = lots["option_type"].fillna("STOCK")
+    lots["premium"] = lots["proceeds"].where(lots["short"], -lots["cost_basis"])
+    lots["stock_quantity"] = lots["quantity"].where(lots["is_stock"], 0.0)
+    totals = lots.groupby("group", sort=False).agg(
+        symbol=("symbol", "first"),
+        entry_date=("entry", "min"),
+        exit_date=("exit", "max"),
+        lots=("symbol", "size"),
+        shares=("stock_quantity", "sum"),
+        premium=("premium", "sum"),
+        pnl=("gain_loss", "sum"),
+    )
+    leg_keys = ["group", "type_key", "strike", "expiration", "short", "is_stock"]
+    all_legs = lots.groupby(leg_keys, dropna=False, sort=False).agg(quantity=("quantity", "sum")).reset_index()
+    all_legs["option_type"] = all_legs["type_key"].where(all_legs["type_key"] != "STOCK", None)
+    legs_of: dict[object, list[_Leg]] = {}
+    for row in all_legs.itertuples(index=False):
+        leg = _Leg(row.option_type, float(row.strike), row.expiration, bool(row.short), float(row.quantity))
+        legs_of.setdefault(row.group, []).append(leg)
     rows = []
-    for _, pos in lots.groupby("group", sort=False):
-        leg_keys = ["option_type", "strike", "expiration", "short", "is_stock"]
-        legs = (
-            pos.assign(option_type=pos["option_type"].fillna("STOCK"))
-            .groupby(leg_keys, dropna=False)
-            .agg(quantity=("quantity", "sum"))
-            .reset_index()
-        )
-        legs["option_type"] = legs["option_type"].where(legs["option_type"] != "STOCK", None)
-        options = legs[~legs["is_stock"]]
+    for group, total in totals.iterrows():
+        legs = legs_of[group]
+        options = [leg for leg in legs if leg.option_type is not None]
         structure, description = _classify(legs)
-        open_premium = float(pos.loc[pos["short"], "proceeds"].sum() - pos.loc[~pos["short"], "cost_basis"].sum())
-        short_strikes = tuple(sorted(options.loc[options["short"], "strike"].astype(float).tolist()))
+        open_premium = float(total["premium"])
         rows.append(
             {
-                "symbol": pos["symbol"].iloc[0],
-                "entry_date": pos["entry"].min(),
-                "exit_date": pos["exit"].max(),
-                "expirations": ",".join(sorted(options["expiration"].dt.strftime("%Y-%m-%d").unique())),
-                "strikes": "/".join(_fmt_num(k) for k in sorted(options["strike"].astype(float).unique())),
-                "option_types": ",".join(sorted(options["option_type"].unique())) or "STOCK",
-                "short_strikes": short_strikes,
+                "symbol": total["symbol"],
+                "entry_date": total["entry_date"],
+                "exit_date": total["exit_date"],
+                "expirations": ",".join(sorted({f"{leg.expiration:%Y-%m-%d}" for leg in options})),
+                "strikes": "/".join(_fmt_num(k) for k in sorted({leg.strike for leg in options})),
+                "option_types": ",".join(sorted({str(leg.option_type) for leg in options})) or "STOCK",
+                "short_strikes": tuple(sorted(leg.strike for leg in options if leg.short)),
+                **_side_strikes(options),
                 "legs": len(legs),
-                "short_legs": int(options["short"].sum()),
-                "lots": len(pos),
-                "contracts": float(options["quantity"].max()) if not options.empty else 0.0,
-                "shares": float(pos.loc[pos["is_stock"], "quantity"].sum()),
+                "short_legs": sum(leg.short for leg in options),
+                "lots": int(total["lots"]),
+                "contracts": max((leg.quantity for leg in options), default=0.0),
+                "shares": float(total["shares"]),
                 "net_open_premium": round(open_premium, 2),
-                "is_credit": bool(options["short"].any() and open_premium > 0),
-                "pnl": round(float(pos["gain_loss"].sum()), 2),
+                "is_credit": bool(any(leg.short for leg in options) and open_premium > 0),
+                "pnl": round(float(total["pnl"]), 2),
                 "structure": structure,
                 "description": description,
-                "_signature": frozenset(
-                    zip(options["option_type"], options["strike"], options["expiration"], strict=True)
-                ),
+                "_signature": frozenset((leg.option_type, leg.strike, leg.expiration) for leg in options),
             }
         )
     positions = pd.DataFrame(rows).sort_values(["entry_date", "symbol", "exit_date", "expirations"], kind="stable")
@@ -192,18 +232,23 @@ def group_positions(lots: pd.DataFrame) -> pd.DataFrame:
 def _rolls(positions: pd.DataFrame) -> pd.Series:
     """`rolled_from` of each position: an option position of the same symbol that closed on its entry day."""
     rolled = pd.Series([None] * len(positions), index=positions.index, dtype="object")
-    options = positions[positions["option_types"] != "STOCK"]
-    for i, new in options.iterrows():
-        old = options[
-            (options["symbol"] == new["symbol"])
-            & (options["exit_date"] == new["entry_date"])
-            & (options["entry_date"] < new["entry_date"])
-            & (options.index != i)
+    options = positions[positions["option_types"] != "STOCK"].rename(columns={"_signature": "signature"})
+    records = list(options.itertuples())
+    by_symbol: dict[str, list] = {}
+    for record in records:
+        by_symbol.setdefault(record.symbol, []).append(record)
+    for new in records:
+        old = [
+            p
+            for p in by_symbol[new.symbol]
+            if p.exit_date == new.entry_date
+            and p.entry_date < new.entry_date
+            and p.Index != new.Index
+            and p.signature != new.signature
         ]
-        old = old[old["_signature"].map(lambda sig, new_sig=new["_signature"]: sig != new_sig)]
-        if not old.empty:
-            same_types = old[old["option_types"] == new["option_types"]]
-            rolled[i] = (same_types if not same_types.empty else old)["position_id"].iloc[-1]
+        if old:
+            same_types = [p for p in old if p.option_types == new.option_types]
+            rolled[new.Index] = (same_types or old)[-1].position_id
     return rolled
 
 
@@ -224,7 +269,8 @@ def mark_earnings(positions: pd.DataFrame, reactions: pd.DataFrame) -> pd.DataFr
     `earnings_events_crossed`. Non-earnings positions get timing "none".
     """
     out = positions.copy()
-    by_ticker = {t: g.sort_values("reaction_date") for t, g in reactions.groupby("ticker")}
+    held = reactions[reactions["ticker"].isin(set(out["symbol"]))]
+    by_ticker = {t: g.sort_values("reaction_date") for t, g in held.groupby("ticker")}
     found = []
     for pos in out.itertuples(index=False):
         events = by_ticker.get(pos.symbol)

@@ -1,201 +1,229 @@
-"""HTML report of a backtest result (`training.backtest`): equity curves and P&L distributions as PNG
-(matplotlib, Agg backend), metric tables with their definitions, and every note of the result."""
+"""What a backtest result says, as formatted tables (shared by the CLI's Rich tables and the HTML page) and
+one self-contained HTML report per run (`ivcrush.reports`: template backtest.html.j2, figures embedded)."""
 
 from __future__ import annotations
 
-import html
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import pandas as pd
 
-from ivcrush.training.backtest.metrics import format_table, render_text, sharpe_basis
+from ivcrush.reports import render, write_page
+from ivcrush.training.backtest import figures
+from ivcrush.training.backtest.metrics import CI_FIGURES, EXIT_BOOKED
 
-_STYLE = (
-    "body{font-family:sans-serif;max-width:1200px;margin:2em auto;color:#222}"
-    "table{border-collapse:collapse;font-size:13px;margin:0.5em 0 1.5em}"
-    "td,th{border:1px solid #ccc;padding:3px 7px;text-align:right}th{background:#f3f3f3}"
-    ".note{background:#fff6d5;padding:0.5em 1em;border-left:4px solid #e0b000}"
-)
-
-
-def _curve(frame: pd.DataFrame, pnl: str, exit_col: str = "exit_date") -> pd.Series:
-    if frame.empty:
-        return pd.Series(dtype=float)
-    ordered = frame.sort_values(exit_col, kind="stable")
-    return ordered.groupby(pd.to_datetime(ordered[exit_col]))[pnl].sum().cumsum()
+BOOTSTRAP_NOTE = "percentile bootstrap over campaigns (2,000 draws, in time order, fixed seed)"
+LABELS = {
+    "count": "campaigns",
+    "win_rate": "win rate",
+    "profit_factor": "profit factor",
+    "net_pnl": "net P&L",
+    "max_drawdown": "max drawdown",
+}
 
 
-def _plot_curves(curves: dict[str, pd.Series], title: str, ylabel: str, path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(9, 4))
-    for name, curve in curves.items():
-        if not curve.empty:
-            ax.step(curve.index, curve.to_numpy(), where="post", label=f"{name} ({curve.iloc[-1]:,.1f})")
-    ax.axhline(0, color="#999", lw=0.8)
-    ax.set_title(title)
-    ax.set_ylabel(ylabel)
-    ax.legend(loc="best", fontsize=8)
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+@dataclass
+class TextTable:
+    """A table of display strings: what both the terminal and the page show."""
+
+    title: str
+    header: list[str]
+    rows: list[list[str]]
+    note: str = ""
+    text_columns: tuple[int, ...] = field(default=(0,))
 
 
-def _plot_distribution(values: pd.Series, labels: list[str] | None, title: str, xlabel: str, path: Path) -> Path:
-    fig, ax = plt.subplots(figsize=(9, 4))
-    if labels is not None and len(values) <= 60:  # few positions: one bar each
-        colors = ["#2a7" if v > 0 else "#c33" for v in values]
-        ax.bar(range(len(values)), values.to_numpy(), color=colors)
-        ax.set_xticks(range(len(values)), labels, rotation=90, fontsize=7)
-        ax.set_ylabel(xlabel)
-    else:
-        ax.hist(values.dropna().to_numpy(), bins=60, color="#48a")
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel("count")
-    ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+def money(value: object) -> str:
+    """Dollars as "$157,998" / "-$6,432"; "n/a" where missing."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)) or pd.isna(value):
+        return "n/a"
+    amount = float(value)  # type: ignore[arg-type]
+    return f"-${-amount:,.0f}" if amount < 0 else f"${amount:,.0f}"
 
 
-def _table(frame: pd.DataFrame, unit: str | None = None) -> str:
-    shown = format_table(frame, unit) if unit is not None else frame
-    return shown.to_html(border=0, na_rep="", float_format=lambda v: f"{v:,.4g}")
+def figure(name: str, value: object, unit: str = "$") -> str:
+    """One metric in its unit: rates in %, factors with 2 decimals ("inf" = no loss), money or % of spot."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    number = float(value)  # type: ignore[arg-type]
+    if name == "profit_factor":
+        return "inf (no loss)" if math.isinf(number) else f"{number:.2f}"
+    if name in {"count", "wins", "losses", "zeros", "trades"}:
+        return f"{number:+.0f}" if unit == "signed" else f"{number:.0f}"
+    if name == "win_rate":
+        return f"{number:.1%}"
+    if unit == "%":
+        return f"{number:,.2f}%"
+    return money(number)
 
 
-def _notes(notes: list[str]) -> str:
-    return "".join(f'<p class="note">{html.escape(n)}</p>' for n in notes)
+def _with_ci(table: pd.DataFrame, name: str, label: str) -> str:
+    value = figure(name, table.at[name, label])
+    if name not in CI_FIGURES:
+        return value
+    lo, hi = table.at[name, f"{label}_lo"], table.at[name, f"{label}_hi"]
+    if math.isnan(lo) or math.isnan(hi):
+        return value
+    if name == "win_rate" and label == "difference":
+        return f"{table.at[name, label] * 100:+.1f} pts [{lo * 100:+.1f}, {hi * 100:+.1f}]"
+    return f"{value} [{figure(name, lo)}, {figure(name, hi)}]"
 
 
-def _journal_sections(result: dict, out_dir: Path) -> list[str]:
-    positions = result["positions"]
-    later = positions[positions["window"] == "apply (later)"]
-    threshold = result["threshold"]
-    taken = later[later["taken_by_policy"]]
-    _plot_curves(
-        {"take all": _curve(later, "pnl"), f"filtered (p_breach <= {threshold:g})": _curve(taken, "pnl")},
-        "Earnings positions after the split date: cumulative P&L by exit date",
-        "$",
-        out_dir / "equity_journal.png",
-    )
-    every = result["journal_positions"].sort_values("exit_date")
-    _plot_distribution(
-        every["pnl"],
-        [f"{s} {d:%m-%d}" for s, d in zip(every["symbol"], every["entry_date"], strict=True)],
-        "P&L per position (whole journal)",
-        "$",
-        out_dir / "pnl_journal.png",
-    )
-    split = result["policy_split_date"]
-    sections = [
-        "<h2>Policy: skip earnings positions with a high breach probability</h2>",
-        f"<p>Threshold <b>{threshold:g}</b>: {html.escape(result['threshold_chosen'])}. "
-        f"Chosen on {result['early_count']} positions before {split:%Y-%m-%d}, applied to "
-        f"{result['later_count']} on or after it.</p>"
-        if split is not None
-        else "",
-        _table(result["side_by_side"], "$"),
-        '<img src="equity_journal.png">',
-        "<h3>Positions the policy would have skipped</h3>",
-        _table(result["skipped"]) if len(result["skipped"]) else "<p>none</p>",
-        "<h3>Threshold grid (early window)</h3>",
-        _table(result["grid"]),
-        "<h2>The whole journal (take all)</h2>",
-        '<img src="pnl_journal.png">',
-    ]
-    for name, table in result["journal_metrics"].items():
-        sections += [f"<h3>{html.escape(name)}</h3>", _table(table, "$")]
-    wanted = ["position_id", "structure", "description", "exit_date", "pnl", "earnings_timing", "reaction_date"]
-    wanted += ["decision_spot", "strike_distance_pct", "q50", "q90", "p_breach", "window", "forecast_note"]
-    columns = [c for c in wanted if c in positions]
-    sections += ["<h3>Earnings positions with their forecasts</h3>", _table(positions[columns])]
-    sections += ["<h3>All positions</h3>", _table(result["journal_positions"].drop(columns=["short_strikes"]))]
-    return sections
-
-
-def _simulate_sections(result: dict, out_dir: Path) -> list[str]:
-    events = result["events"]
-    trusted = events[events["label_trusted"].astype(bool)]
-    rules = {"take all": trusted, "2.0 rule": trusted[trusted["trade_2_0"]], "ML rule": trusted[trusted["trade_ml"]]}
-    for structure in ("straddle", "strangle"):
-        _plot_curves(
-            {name: _curve(frame, f"pnl_{structure}_pct") for name, frame in rules.items()},
-            f"Simulated short {structure}, trusted labels: cumulative P&L (% of spot per trade)",
-            "sum of % of spot",
-            out_dir / f"equity_{structure}.png",
+def comparison_tables(result: dict) -> list[TextTable]:
+    """Per scope (earnings campaigns, all campaigns): take all, filtered and their difference, each figure with
+    its 95% bootstrap interval, on the same campaigns."""
+    out = []
+    for scope, table in result["comparison"].items():
+        rows = [
+            [LABELS[name], *(_with_ci(table, name, label) for label in ("take_all", "filtered", "difference"))]
+            for name in ("count", *CI_FIGURES)
+        ]
+        out.append(
+            TextTable(
+                f"{scope[0].upper()}{scope[1:]}: take all vs the walk-forward filter [95% bootstrap CI]",
+                ["figure", "take all", "filtered", "filtered - take all"],
+                rows,
+                "the same campaigns: those entered in the months the policy was live; non-earnings campaigns are "
+                "always taken",
+            )
         )
-    _plot_distribution(
-        trusted["pnl_straddle_pct"],
-        None,
-        "Short straddle P&L per event (trusted)",
-        "% of spot",
-        out_dir / "pnl_sim.png",
+    return out
+
+
+def journal_ci_table(result: dict) -> TextTable:
+    """The whole journal (take all) by earnings, each figure with its 95% bootstrap interval."""
+    scopes = result["journal_ci"]
+    rows = [
+        [LABELS[name], *(_with_ci(table, name, "take_all") for table in scopes.values())]
+        for name in ("count", *CI_FIGURES)
+    ]
+    note = f"{BOOTSTRAP_NOTE}; profit factor intervals over the draws with a loss (else the factor is infinite)"
+    return TextTable("Whole journal, take all, by campaign [95% bootstrap CI]", ["figure", *scopes], rows, note)
+
+
+def metrics_table(title: str, table: pd.DataFrame, unit: str = "$") -> TextTable:
+    columns = ["count", "win_rate", "profit_factor", "net_pnl", "avg_win", "avg_loss", "largest_loss", "max_drawdown"]
+    labels = LABELS | ({"count": "trades"} if unit == "%" else {})
+    header = ["", *(labels.get(c, c.replace("_", " ")) for c in columns)]
+    if "premiums" in table:
+        header.append("premiums from")
+    rows = []
+    for label, row in table.iterrows():
+        cells = [str(label), *(figure(c, row[c], unit) for c in columns)]
+        rows.append(cells + ([str(row["premiums"])] if "premiums" in table else []))
+    return TextTable(title, header, rows, text_columns=(0, len(header) - 1) if "premiums" in table else (0,))
+
+
+def returns_table(result: dict) -> TextTable:
+    rows = []
+    for scope, r in result["returns"].items():
+        annual = [
+            f"{r['ann_return_pct']:.1f}%" if r["ann_return_pct"] is not None else "n/a",
+            f"{r['sharpe']:.2f}" if r["sharpe"] is not None else "n/a",
+        ]
+        total = f"{r['total_return_pct']:.1f}%" if math.isfinite(r["total_return_pct"]) else "n/a"
+        rows.append([scope, total, str(r["days"]), *annual, r["annualised"]])
+    capital = result["capital"]
+    note = (
+        f"on the account equity {money(capital['equity'])} from settings, {EXIT_BOOKED}; capital at risk in use "
+        f"peaked at {money(capital['peak_in_use'])}; mean return on each campaign's own capital at risk "
+        f"{capital['mean_return_on_capital_pct']:.1f}%"
     )
-    sections = [
-        f"<p>Implied moves: <b>{html.escape(result['implied_note'])}</b>. ML threshold {result['ml_threshold']:g}.</p>"
+    header = ["campaigns", "return on equity", "trading days", "annualised return", "Sharpe", "annualised?"]
+    return TextTable("Account returns", header, rows, note, text_columns=(0, 5))
+
+
+def policy_table(result: dict) -> TextTable:
+    rows = [
+        [m["month"], f"{m['threshold']:g}", "live" if m["live"] else "warm-up", str(m["history"]), m["why"]]
+        for m in result["policy"].to_dict(orient="records")
     ]
-    for key, title in (("trusted", "Trusted labels (settlement)"), ("untrusted", "Untrusted labels (NOT evidence)")):
-        sections.append(f"<h2>{title}</h2>")
-        for structure, table in result[key].items():
-            sections += [f"<h3>short {structure}</h3>", _table(table, "%")]
-        if key == "trusted":
-            sections += [
-                '<img src="equity_straddle.png">',
-                '<img src="equity_strangle.png">',
-                '<img src="pnl_sim.png">',
+    header = ["month", "P(loss) threshold", "state", "closed campaigns known", "why"]
+    return TextTable("Filter policy, re-chosen each month", header, rows, text_columns=(0, 4))
+
+
+def campaigns_table(result: dict, rolled_only: bool) -> TextTable:
+    frame = result["campaigns"]
+    frame = frame[frame["positions"] > 1] if rolled_only else frame[frame["crosses_earnings"].astype(bool)]
+    rows = []
+    for c in frame.to_dict(orient="records"):
+        rows.append(
+            [
+                c["campaign_id"],
+                c["description"],
+                f"{pd.Timestamp(c['entry_date']):%Y-%m-%d} .. {pd.Timestamp(c['exit_date']):%Y-%m-%d}",
+                money(c["pnl"]),
+                money(c["capital"]),
+                "n/a" if pd.isna(c.get("p_loss")) else f"{c['p_loss']:.1%}",
+                money(c.get("ev")),
+                "taken" if c["taken"] else "SKIPPED",
+                str(c["position_ids"]) if rolled_only else str(c["forecast_note"]),
             ]
-    sections += ["<h3>Walk-forward folds</h3>", _table(result["folds"])]
-    return sections
+        )
+    header = ["campaign", "what", "held", "P&L", "capital at risk", "P(loss)", "EV", "policy"]
+    header.append("positions" if rolled_only else "forecast")
+    title = "Roll chains (one campaign each)" if rolled_only else "Earnings campaigns and their forecasts"
+    return TextTable(title, header, rows, text_columns=(0, 1, 8))
 
 
-def write_report(result: dict, out_dir: Path) -> Path:
-    """Write `report.html` and its PNGs into `out_dir` (created); return the HTML path."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    kind = result.get("kind")
-    if kind == "journal":
-        title = "Journal backtest"
-        body = _journal_sections(result, out_dir)
-        definitions = render_text(result["side_by_side"].iloc[:0], "$", result["equity"]).splitlines()[1:]
-    elif kind == "simulate":
-        title = "Simulated backtest"
-        body = _simulate_sections(result, out_dir)
-        definitions = [sharpe_basis(100.0, "% of spot")]
-    else:
-        raise ValueError(f"not a backtest result (kind={kind!r})")
-    page = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>{_STYLE}</style></head><body>",
-        f"<h1>{title}</h1>",
-        _notes(result["notes"]),
-        *body,
-        "<h2>Definitions</h2><ul>",
-        *(f"<li>{html.escape(line)}</li>" for line in definitions),
-        "</ul></body></html>",
+def break_even_table(result: dict) -> TextTable:
+    rows = [
+        [
+            r["rule"],
+            "none" if r["break_even_k"] is None or pd.isna(r["break_even_k"]) else f"{r['break_even_k']:.2f}",
+            "n/a"
+            if r["trades_at_break_even"] is None or pd.isna(r["trades_at_break_even"])
+            else f"{int(r['trades_at_break_even'])}",
+            str(r["events"]),
+            r["note"],
+        ]
+        for r in result["break_even"].to_dict(orient="records")
     ]
-    path = out_dir / "report.html"
-    path.write_text("\n".join(page), encoding="utf-8")
-    return path
+    note = (
+        "k = implied move / 2.0's historical mean at which selling the straddle breaks even after costs "
+        "(trusted labels): a market that prices events above k x 2.0's mean would have paid the seller"
+    )
+    header = ["rule", "break-even k", "trades there", "events", ""]
+    return TextTable("Break-even premium ratio per rule (no P&L assumed)", header, rows, note, text_columns=(0, 4))
 
 
-def summary_text(result: dict) -> str:
-    """Plain-text summary for the terminal: the main tables and every note."""
-    lines: list[str] = []
+def text_tables(result: dict) -> list[TextTable]:
+    """Every table of the result, formatted, in reading order."""
     if result["kind"] == "journal":
-        lines += ["Whole journal (take all):", render_text(result["journal_metrics"]["all"], "$", result["equity"])]
-        lines += ["", "By structure:", format_table(result["journal_metrics"]["by structure"]).to_string()]
-        lines += ["", f"Policy threshold {result['threshold']:g}: {result['threshold_chosen']}"]
-        lines += ["Take all vs filtered (positions after the split):", format_table(result["side_by_side"]).to_string()]
-        skipped = result["skipped"]
-        lines += ["Skipped:", skipped.to_string(index=False) if len(skipped) else "none"]
-    else:
-        lines.append(f"Implied moves: {result['implied_note']}")
-        for key in ("trusted", "untrusted"):
-            for structure, table in result[key].items():
-                lines += ["", f"{key} labels, short {structure}:", format_table(table, "%").to_string()]
-    lines += ["", *(f"NOTE: {n}" for n in result["notes"])]
-    return "\n".join(lines)
+        out = [*comparison_tables(result), journal_ci_table(result), returns_table(result), policy_table(result)]
+        for name in ("earnings vs non-earnings", "by structure", "by timing"):
+            out.append(metrics_table(f"Whole journal, take all: {name}", result["journal_metrics"][name]))
+        return [*out, campaigns_table(result, rolled_only=True), campaigns_table(result, rolled_only=False)]
+    out = [break_even_table(result)]
+    for key, title in (("trusted", "trusted labels"), ("untrusted", "untrusted labels (NOT evidence)")):
+        for structure, table in result["tables"].get(key, {}).items():
+            out.append(metrics_table(f"Short {structure}, {title}, P&L in % of spot per trade", table, "%"))
+    return out
+
+
+def headline(result: dict) -> list[str]:
+    """The sentences above the tables: where the forecasts and the premiums came from."""
+    info = result.get("forecasts", {})
+    lines = [
+        f"forecasts: out-of-sample, walk-forward evaluation {info.get('evaluation', '?')} ({info.get('folds', '?')} "
+        f"folds, decisions {str(info.get('first_decision', '?'))[:10]} .. {str(info.get('last_decision', '?'))[:10]}); "
+        f"distribution: {info.get('basis', '?')}; {info.get('direction', '?')}"
+    ]
+    if result["kind"] == "simulate":
+        lines.append(f"premiums: {result['premiums']}")
+    return lines
+
+
+def write_report(result: dict, path: Path) -> Path:
+    """The run's one self-contained HTML page at `path`."""
+    kind = result["kind"]
+    page = render(
+        "backtest.html.j2",
+        title="Journal backtest" if kind == "journal" else "Simulated backtest",
+        subtitle=" · ".join(headline(result)),
+        notes=result["notes"],
+        tables=text_tables(result),
+        figures=figures.journal(result) if kind == "journal" else figures.simulate(result),
+    )
+    return write_page(Path(path), page)

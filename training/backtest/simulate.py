@@ -1,8 +1,12 @@
-"""Simulated backtest: a short straddle (and a strangle variant) at every past event, settled at the
-reaction-day close move, walk-forward by quarter; 2.0's VRP rule vs the ML rule on the same events.
+"""Simulated backtest: sell a straddle (and a strangle) at every past event of the walk-forward evaluation's test
+folds, settle at the reaction-day close move; 2.0's VRP rule vs the ML rule on the same events.
 
-Returns a plain dict (tables as DataFrames, every assumption as text in "notes"); `training.backtest.report`
-renders it.
+Forecasts are the evaluation's out-of-sample ones (`forecasts`); nothing is trained here. Premiums come only
+from the market: the `--implied-moves` CSV, else 2.0's own scan of the event before its decision (iv_log,
+`opt_implied_move_pct`); every trade says which. Without any market implied move there is no P&L: instead,
+per rule, the break-even ratio k = implied / 2.0 mean at which selling the straddle would have broken even
+(the rules evaluated at each k, so the 2.0 rule trades wherever k reaches its tier). Costs (commission,
+slippage on a modelled bid-ask) from settings are subtracted from every trade. P&L is in % of spot per trade.
 """
 
 from __future__ import annotations
@@ -14,47 +18,45 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ivcrush.constants import DEFAULT_PRESET, QUANTILE_NAMES, TIER_PRESETS
-from ivcrush.errors import IvcrushError
-from ivcrush.settings import Settings
-from ivcrush.training.backtest.events import NEW_YORK, in_date_range, known_before, load_events
-from ivcrush.training.backtest.forecasters import TAIL_COLUMNS, Forecaster, check_forecast, lightgbm_forecaster
+from ivcrush.constants import DEFAULT_PRESET, TIER_PRESETS
+from ivcrush.settings import Costs, Settings
+from ivcrush.training.backtest.events import decision_day, event_frame, in_date_range
+from ivcrush.training.backtest.forecasts import BacktestError, attach_forecasts, evaluation_dir, load_forecasts
 from ivcrush.training.backtest.metrics import SMALL_SAMPLE, metrics_frame
 from ivcrush.training.distribution import MoveDistribution
+from ivcrush.training.economics import SHARES_PER_CONTRACT, fill_cost, modelled_bid_ask
 from ivcrush.workspace import Generation
 
 VRP_MARGINAL = TIER_PRESETS[DEFAULT_PRESET]["marginal"]  # 2.0's "marginal" tier: implied / mean >= 1.2
-MIN_TRAIN_EVENTS = 100
-MAX_K = 10.0  # an assumed implied move above 10 x 2.0's mean is no assumption anyone trades on
+ML_THRESHOLD = 0.35
+TOLERANCE = 1e-9  # a ratio of exactly 1.2 (k x mean / mean) is on the tier, whatever the float rounding
+K_GRID = np.round(np.arange(0.50, 3.0001, 0.05), 2)
+CSV_SOURCE = "--implied-moves CSV"
+SCAN_SOURCE = "2.0 scan (iv_log)"
+STRANGLE_CREDIT = "strangle credit modelled from the market implied move (normal with E|move| = implied)"
 
 
-class SimulationError(IvcrushError):
-    """The simulated backtest's arguments cannot describe a backtest; the message says which and why."""
-
-
-def check_arguments(k: float, date_from: date | None, date_to: date | None) -> None:
-    """Refuse, before any work, a k outside (0, MAX_K] and a date range that ends before it starts."""
-    if not math.isfinite(k) or not 0 < k <= MAX_K:
-        raise SimulationError(f"--k {k:g}: the assumed implied move is k x 2.0's mean, k in (0, {MAX_K:g}]")
+def check_dates(date_from: date | None, date_to: date | None) -> None:
+    """Refuse, before any work, a date range that ends before it starts."""
     if date_from is not None and date_to is not None and date_from > date_to:
-        raise SimulationError(f"--from {date_from} is after --to {date_to}")
+        raise BacktestError(f"--from {date_from} is after --to {date_to}")
 
 
 def read_implied_moves(path: Path) -> pd.DataFrame:
-    """ticker, earnings_date, implied_move_pct from a CSV; SimulationError naming what is wrong."""
+    """ticker, earnings_date, implied_move_pct from a CSV; BacktestError naming what is wrong."""
     columns = ["ticker", "earnings_date", "implied_move_pct"]
     try:
         frame = pd.read_csv(path)
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise SimulationError(f"{path}: cannot be read as CSV ({exc})") from exc
+        raise BacktestError(f"{path}: cannot be read as CSV ({exc})") from exc
     if not set(columns) <= set(frame.columns):
-        raise SimulationError(f"{path}: needs the columns {', '.join(columns)}; has {list(frame.columns)}")
+        raise BacktestError(f"{path}: needs the columns {', '.join(columns)}; has {list(frame.columns)}")
     dates = pd.to_datetime(frame["earnings_date"], format="%Y-%m-%d", errors="coerce")
     implied = pd.to_numeric(frame["implied_move_pct"], errors="coerce")
     bad = dates.isna() | ~np.isfinite(implied) | ~implied.gt(0) | frame["ticker"].isna()
     if bad.any():
         line = int(np.flatnonzero(bad.to_numpy())[0]) + 2
-        raise SimulationError(
+        raise BacktestError(
             f"{path}, line {line}: needs a ticker, a YYYY-MM-DD earnings_date and an implied_move_pct > 0"
         )
     return pd.DataFrame({"ticker": frame["ticker"].astype(str), "earnings_date": dates, "implied_move_pct": implied})
@@ -69,179 +71,202 @@ def _market_excess(implied: np.ndarray, distance: np.ndarray) -> np.ndarray:
     return 2 * (sigma * pdf - distance * upper_tail)
 
 
-def _implied_label(sources: pd.Series, assumed_text: str) -> str:
-    assumed = int((sources == assumed_text).sum())
-    if assumed == 0:
-        return "market implied move"
-    if assumed == len(sources):
-        return assumed_text
-    return f"{len(sources) - assumed} market, {assumed} {assumed_text}"
+def cost_pct(costs: Costs, spot: pd.Series | np.ndarray, premium_pct: pd.Series | np.ndarray) -> np.ndarray:
+    """A two-leg round trip's costs in % of spot (as `round_trip_cost`: two legs, each filled at the open and
+    at the close): each leg worth half the premium, its bid-ask modelled (`modelled_bid_ask`)."""
+    spot = np.asarray(spot, dtype="float64")
+    leg_value = np.asarray(premium_pct, dtype="float64") / 2 / 100 * spot
+    bid_ask = np.vectorize(lambda value: modelled_bid_ask(costs, value), otypes=[float])(leg_value)
+    fills = 4 * np.asarray(fill_cost(costs, bid_ask), dtype="float64")
+    return fills / SHARES_PER_CONTRACT / spot * 100
 
 
-def _quarter_folds(events: pd.DataFrame) -> pd.Series:
-    return events["event_timestamp"].dt.tz_convert(NEW_YORK).dt.tz_localize(None).dt.to_period("Q")
+def _rules(
+    frame: pd.DataFrame, implied: pd.Series, ml_threshold: float, distribution: MoveDistribution | None = None
+) -> dict[str, pd.Series]:
+    """Which events each rule sells at the implied moves `implied` (`distribution`: the frame's forecasts)."""
+    distribution = distribution if distribution is not None else MoveDistribution.from_frame(frame)
+    p_exceeds = pd.Series(distribution.sf(implied.to_numpy(dtype="float64")), index=frame.index)
+    return {
+        "take all": pd.Series(True, index=frame.index),
+        f"2.0 rule (VRP >= {VRP_MARGINAL:g})": implied / frame["hm_close_mean_12q_all_rows"]
+        >= VRP_MARGINAL - TOLERANCE,
+        f"ML rule (P(>implied) < {ml_threshold:g} or VRP_ml >= {VRP_MARGINAL:g})": (p_exceeds < ml_threshold)
+        | (implied / frame["forecast_mean_pct"] >= VRP_MARGINAL - TOLERANCE),
+    }
+
+
+def break_even(frame: pd.DataFrame, costs: Costs, ml_threshold: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(per rule: the break-even k and its trades; the curve: trades and net % of spot per trade at every k of
+    `K_GRID`). The straddle is sold at k x 2.0's mean, each rule deciding at that k; break-even = the smallest k
+    (to 0.01, refined between the grid's steps) from which the rule's trades net >= 0 after costs at every
+    larger k."""
+    move = frame["abs_close_move_pct"].astype(float)
+    mean = frame["hm_close_mean_12q_all_rows"].astype(float)
+    distribution = MoveDistribution.from_frame(frame)
+
+    def at(k: float) -> list[dict[str, object]]:
+        implied = k * mean
+        pnl = implied - move - cost_pct(costs, frame["decision_spot"], implied)
+        out = []
+        for rule, sold in _rules(frame, implied, ml_threshold, distribution).items():
+            chosen = pnl[sold]
+            out.append({"k": round(k, 2), "rule": rule, "trades": len(chosen), "net_pct": float(chosen.sum())})
+        return out
+
+    table = pd.DataFrame([row for k in K_GRID for row in at(float(k))], columns=["k", "rule", "trades", "net_pct"])
+    table["mean_pct_per_trade"] = table["net_pct"] / table["trades"].where(table["trades"] > 0)
+    rows = []
+    for rule, group in table.groupby("rule", sort=False):
+        losing = np.flatnonzero(((group["trades"] > 0) & (group["net_pct"] < 0)).to_numpy())
+        start = 0 if not len(losing) else losing[-1] + 1
+        even = group.iloc[start:]
+        even = even[even["trades"] > 0]
+        first = even.iloc[0].to_dict() if len(even) else None
+        if first is not None and start > 0:  # refine between the last losing step and the first even one
+            steps = np.arange(float(group.iloc[start - 1]["k"]) + 0.01, float(first["k"]) - 1e-9, 0.01)
+            inside = [next(r for r in at(float(k)) if r["rule"] == rule) for k in steps] + [first]
+            for row in reversed(inside):  # the first of the final run of even steps
+                if not row["trades"] or row["net_pct"] < 0:  # type: ignore[operator]
+                    break
+                first = row
+        rows.append(
+            {
+                "rule": rule,
+                "break_even_k": None if first is None else float(first["k"]),
+                "trades_at_break_even": None if first is None else int(first["trades"]),
+                "events": len(frame),
+                "note": _break_even_note(group, first),
+            }
+        )
+    return pd.DataFrame(rows), table
+
+
+def _break_even_note(curve: pd.DataFrame, first: dict[str, object] | None) -> str:
+    """What qualifies a rule's break-even: none found, found at the grid's first k, or no trade below some k."""
+    if first is None:
+        return f"no k up to {K_GRID[-1]:g} breaks even"
+    trading = curve.loc[curve["trades"] > 0, "k"]
+    if len(trading) and float(trading.iloc[0]) > K_GRID[0]:
+        return f"no trade below k = {float(trading.iloc[0]):g}"
+    return f"even from the grid's lowest k ({K_GRID[0]:g})" if float(first["k"]) <= K_GRID[0] else ""  # type: ignore[arg-type]
 
 
 def simulate_backtest(
-    events_dataset: pd.DataFrame,
-    forecaster: Forecaster,
+    events: pd.DataFrame,
     *,
+    costs: Costs,
     implied_moves: pd.DataFrame | None = None,
-    k: float = 1.0,
     date_from: object = None,
     date_to: object = None,
-    folds: str = "quarter",
-    ml_threshold: float = 0.35,
-    min_train_events: int = MIN_TRAIN_EVENTS,
-    train_trusted_only: bool = True,
+    ml_threshold: float = ML_THRESHOLD,
 ) -> dict:
-    """Sell a straddle (and a strangle) at every past event; 2.0's VRP rule vs the ML rule, walk-forward.
-
-    - Walk-forward (`folds="quarter"`): the events of each calendar quarter (by decision time, New York) are
-      forecast by a forecaster trained only on events whose outcome was known before the quarter began
-      (expanding window; trusted labels by default). Quarters with fewer than `min_train_events` training
-      events are warm-up: not traded.
-    - Implied move: `implied_moves` (ticker, earnings_date, implied_move_pct) where given; else ASSUMED =
-      k x 2.0's historical mean (`hm_close_mean_12q_all_rows`), and every such row says so.
-    - P&L in % of spot, one unit of notional per trade (x spot x 100 for dollars per contract):
-      straddle sold at the implied move: implied - |move|. Strangle with both shorts at
-      d = max(forecast q90, implied) (outside q90, never inside the implied move), priced as E[(|X| - d)+]
-      under the market's normal with E|X| = implied, settled at (|move| - d)+.
-    - 2.0 rule: trade when implied / 2.0 mean >= 1.2 (VRP tier marginal or better). ML rule: trade when
-      P(|move| > implied) < `ml_threshold` or implied / forecast mean >= 1.2.
-    - Settlement on trusted labels; untrusted events (AMC announcement-day moves in 2.0's data) are reported
-      separately, because their moves are too small and would make the short-premium P&L falsely rosy.
-    """
-    if folds != "quarter":
-        raise ValueError("only folds='quarter' (expanding walk-forward by calendar quarter) is implemented")
+    """The simulation over `events` (`event_frame` with the evaluation's forecasts attached); see the module."""
     notes: list[str] = []
-    events = events_dataset[events_dataset["abs_close_move_pct"].notna()].copy()
-    events["earnings_date"] = pd.to_datetime(events["earnings_date"])
-    events = events[in_date_range(events["earnings_date"], date_from, date_to)].reset_index(drop=True)
-    assumed_text = f"assumed implied move ({k:g} x 2.0 mean)"
-    events["implied_move_pct"] = np.nan
+    frame = events[in_date_range(events["earnings_date"], date_from, date_to) & events["q50"].notna()].copy()
+    without_mean = ~(frame["hm_close_mean_12q_all_rows"].astype(float) > 0)
+    if without_mean.any():
+        notes.append(f"{int(without_mean.sum())} events without a 2.0 historical mean are left out")
+    frame = frame[~without_mean].reset_index(drop=True)
+    frame["forecast_mean_pct"] = MoveDistribution.from_frame(frame).mean() if len(frame) else []
+    frame["implied_move_pct"] = frame["opt_implied_move_pct"].astype(float)
+    frame["premium_source"] = np.where(frame["implied_move_pct"].notna(), SCAN_SOURCE, "none")
     if implied_moves is not None and len(implied_moves):
-        given = implied_moves[["ticker", "earnings_date", "implied_move_pct"]].copy()
-        given["earnings_date"] = pd.to_datetime(given["earnings_date"])
-        given = given.drop_duplicates(["ticker", "earnings_date"], keep="last")
-        events = events.drop(columns="implied_move_pct").merge(given, on=["ticker", "earnings_date"], how="left")
-    market = events["implied_move_pct"].notna()
-    mean_2_0 = events["hm_close_mean_12q_all_rows"].astype(float)
-    events["implied_source"] = np.where(market, "market implied move", assumed_text)
-    events.loc[~market, "implied_move_pct"] = k * mean_2_0[~market]
-    events["vrp_2_0"] = events["implied_move_pct"] / mean_2_0
-
-    # walk-forward forecasts by quarter
-    events["fold"] = _quarter_folds(events)
-    for column in (*QUANTILE_NAMES, *TAIL_COLUMNS):
-        events[column] = np.nan
-    fold_rows = []
-    history = events_dataset.assign(earnings_date=pd.to_datetime(events_dataset["earnings_date"]))
-    for fold, test in events.groupby("fold", sort=True):
-        start = pd.Timestamp(fold.start_time).tz_localize(NEW_YORK).tz_convert("UTC")
-        train = known_before(history, start, train_trusted_only)
-        fold_rows.append(
-            {
-                "fold": str(fold),
-                "train_events": len(train),
-                "test_events": len(test),
-                "traded": len(train) >= min_train_events,
-            }
+        given = implied_moves.drop_duplicates(["ticker", "earnings_date"], keep="last")
+        merged = frame[["ticker", "earnings_date"]].merge(given, on=["ticker", "earnings_date"], how="left")
+        from_csv = merged["implied_move_pct"].notna().to_numpy()
+        frame.loc[from_csv, "implied_move_pct"] = merged.loc[from_csv, "implied_move_pct"].to_numpy()
+        frame.loc[from_csv, "premium_source"] = CSV_SOURCE
+    frame["entry_date"] = decision_day(frame["event_timestamp"])
+    frame["exit_date"] = pd.to_datetime(frame["reaction_date"])
+    trusted = frame[frame["label_trusted"].astype(bool)]
+    summary, curve = break_even(trusted, costs, ml_threshold)
+    market = frame[frame["premium_source"] != "none"].copy()
+    tables: dict[str, dict[str, pd.DataFrame]] = {}
+    if len(market):
+        implied = market["implied_move_pct"]
+        move = market["abs_close_move_pct"].astype(float)
+        market["cost_straddle_pct"] = cost_pct(costs, market["decision_spot"], implied)
+        market["pnl_straddle_pct"] = implied - move - market["cost_straddle_pct"]
+        distance = np.maximum(market["q90"].astype(float), implied)
+        market["strangle_distance_pct"] = distance
+        market["strangle_credit_pct"] = _market_excess(implied.to_numpy(), distance.to_numpy())
+        market["cost_strangle_pct"] = cost_pct(costs, market["decision_spot"], market["strangle_credit_pct"])
+        market["pnl_strangle_pct"] = (
+            market["strangle_credit_pct"] - np.maximum(move - distance, 0.0) - market["cost_strangle_pct"]
         )
-        if len(train) < min_train_events:
-            continue
-        forecast = check_forecast(forecaster(train, test), test)
-        events.loc[test.index, forecast.columns] = forecast.to_numpy()
-    fold_table = pd.DataFrame(fold_rows)
-    warm = events[list(QUANTILE_NAMES)].isna().any(axis=1)
-    tradeable = ~warm & events["implied_move_pct"].gt(0)
-    if (~tradeable).any():
+        rules = _rules(market, implied, ml_threshold)
+        for rule, sold in rules.items():
+            market[f"sold: {rule}"] = sold
+        for key, part in (("trusted", market[market["label_trusted"].astype(bool)]), ("untrusted", market)):
+            part = part if key == "trusted" else part[~part["label_trusted"].astype(bool)]
+            tables[key] = {}
+            for structure in ("straddle", "strangle"):
+                rows = []
+                for rule in rules:
+                    chosen = part[part[f"sold: {rule}"]]
+                    row = metrics_frame(chosen, pnl=f"pnl_{structure}_pct", label=rule)
+                    row["premiums"] = _sources(chosen)
+                    rows.append(row)
+                tables[key][structure] = pd.concat(rows)
+        if len(market[market["label_trusted"].astype(bool)]) < SMALL_SAMPLE:
+            notes.append(f"only {int(market['label_trusted'].sum())} trusted events with a market premium: too few")
+    else:
         notes.append(
-            f"{int(warm.sum())} events in warm-up quarters (< {min_train_events} training events) and "
-            f"{int((~warm & ~events['implied_move_pct'].gt(0)).sum())} without an implied move are not traded"
+            "NO P&L: no event has a market implied move (neither --implied-moves nor a 2.0 scan before the decision); "
+            "the break-even ratios k say what premium selling would have needed"
         )
-    events = events[tradeable].reset_index(drop=True)
-
-    distribution = MoveDistribution.from_frame(events)
-    events["forecast_mean_pct"] = distribution.mean()
-    events["p_exceeds_implied"] = distribution.sf(events["implied_move_pct"].to_numpy(dtype="float64"))
-    events["vrp_ml"] = events["implied_move_pct"] / events["forecast_mean_pct"]
-    move = events["abs_close_move_pct"].astype(float)
-    implied = events["implied_move_pct"].astype(float)
-    events["pnl_straddle_pct"] = implied - move
-    distance = np.maximum(events["q90"].astype(float), implied)
-    events["strangle_distance_pct"] = distance
-    events["strangle_credit_pct"] = _market_excess(implied.to_numpy(), distance.to_numpy())
-    events["pnl_strangle_pct"] = events["strangle_credit_pct"] - np.maximum(move - distance, 0.0)
-    events["trade_2_0"] = events["vrp_2_0"] >= VRP_MARGINAL
-    events["trade_ml"] = (events["p_exceeds_implied"] < ml_threshold) | (events["vrp_ml"] >= VRP_MARGINAL)
-    events["entry_date"] = events["event_timestamp"].dt.tz_convert(NEW_YORK).dt.tz_localize(None).dt.normalize()
-    events["exit_date"] = pd.to_datetime(events["reaction_date"])
-
-    def tables(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
-        out = {}
-        for structure in ("straddle", "strangle"):
-            rows = {}
-            for rule, mask in (
-                ("take all", None),
-                ("2.0 rule (VRP >= 1.2)", "trade_2_0"),
-                (f"ML rule (P(>implied) < {ml_threshold:g} or VRP_ml >= 1.2)", "trade_ml"),
-            ):
-                chosen = frame if mask is None else frame[frame[mask]]
-                rows[rule] = metrics_frame(chosen, pnl=f"pnl_{structure}_pct", equity=100.0).iloc[0].copy()
-                rows[rule]["implied_move"] = _implied_label(chosen["implied_source"], assumed_text)
-            out[structure] = pd.DataFrame(rows).T.drop(columns=["ann_return_pct", "ann_vol_pct"])
-        return out
-
-    trusted = events["label_trusted"].astype(bool)
-    assumed = (events["implied_source"] != "market implied move").sum()
-    if assumed:
-        notes.append(f"{assumed} of {len(events)} events use an {assumed_text}: no market price was given for them")
-        notes.append(
-            f"with the {assumed_text} the 2.0 rule's VRP is exactly {k:g} on those events, so it takes "
-            f"{'all' if k >= VRP_MARGINAL else 'none'} of them: the baseline comparison needs market "
-            "implied moves to mean anything"
-        )
-    notes.append(
-        "P&L in % of spot per trade (one unit of notional; x spot x 100 = dollars per contract); "
-        "Sharpe on daily sums of that P&L, mean/std x sqrt(252)"
-    )
-    notes.append(
-        "untrusted labels (AMC moves stored on the announcement day, UNKNOWN timing) are reported "
-        "separately: their moves are too small, so short-premium P&L on them is falsely rosy"
-    )
-    if trusted.sum() < SMALL_SAMPLE:
-        notes.append(f"only {int(trusted.sum())} trusted events: too few for conclusions")
+    notes += [
+        "forecasts: the walk-forward evaluation's out-of-sample distributions (no training here)",
+        f"costs subtracted from every trade: ${costs.commission_per_contract:g}/contract commission and "
+        f"{costs.slippage_share:.0%} of a modelled bid-ask per leg and fill, opening and closing",
+        "untrusted labels (AMC moves stored on the announcement day, UNKNOWN timing) are left out of the "
+        "break-even and shown apart: their moves are too small, so short-premium P&L on them is falsely rosy",
+    ]
+    if len(market):
+        notes += [STRANGLE_CREDIT, SOURCES_NOTE]
     return {
         "kind": "simulate",
-        "k": k,
         "ml_threshold": ml_threshold,
-        "implied_note": assumed_text if assumed else "market implied moves",
-        "trusted": tables(events[trusted]),
-        "untrusted": tables(events[~trusted]),
-        "folds": fold_table,
-        "events": events,
+        "premiums": _sources(market) if len(market) else "none",
+        "break_even": summary,
+        "break_even_curve": curve,
+        "tables": tables,
+        "trades": market,
+        "events": len(frame),
+        "trusted_events": len(trusted),
         "notes": notes,
     }
+
+
+def _sources(frame: pd.DataFrame) -> str:
+    counts = frame["premium_source"].value_counts()
+    return ", ".join(f"{n} from {source}" for source, n in counts.items()) or "no trades"
+
+
+SOURCES_NOTE = (
+    f"premium sources: {CSV_SOURCE} = the user's market implied moves; {SCAN_SOURCE} = 2.0's latest scan of the "
+    "event written before its decision (options_features)"
+)
 
 
 def run_simulation(
     settings: Settings,
     generation: Generation,
     implied_moves: Path | None,
-    k: float,
     date_from: date | None,
     date_to: date | None,
+    *,
+    evaluation: Path | None = None,
 ) -> dict:
-    """The simulated backtest of a published generation's events with the LightGBM forecaster; market implied
-    moves from the CSV `implied_moves` (ticker, earnings_date, implied_move_pct) where given."""
-    check_arguments(k, date_from, date_to)
+    """The simulation of a published generation's events with the out-of-sample forecasts of the newest
+    evaluation of its build (or `evaluation`); market implied moves from the CSV and 2.0's scans."""
+    check_dates(date_from, date_to)
     implied = read_implied_moves(implied_moves) if implied_moves else None
-    return simulate_backtest(
-        load_events(settings, generation),
-        lightgbm_forecaster(),
-        implied_moves=implied,
-        k=k,
-        date_from=date_from,
-        date_to=date_to,
+    forecasts, info = load_forecasts(evaluation_dir(settings, generation, evaluation))
+    events = attach_forecasts(event_frame(Path(generation.build_dir)), forecasts)
+    result = simulate_backtest(
+        events, costs=settings.costs, implied_moves=implied, date_from=date_from, date_to=date_to
     )
+    result["forecasts"] = info
+    return result
