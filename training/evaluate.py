@@ -216,20 +216,6 @@ def default_evaluation_dir(settings: Settings) -> Path:
     return settings.workdir / "evaluations" / f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
 
 
-def latest_evaluation(settings: Settings, build_id: str | None = None) -> dict[str, object] | None:
-    """The newest (by created_at) metrics.json under `<workdir>/evaluations/*/` (of `build_id` if given), or None."""
-    folder = settings.workdir / "evaluations"
-    if not folder.is_dir():
-        return None
-    found = []
-    for path in folder.glob("*/metrics.json"):
-        metrics = json.loads(path.read_text())
-        if build_id is None or metrics.get("dataset", {}).get("build_id") == build_id:
-            metrics["path"] = str(path.parent)
-            found.append(metrics)
-    return max(found, key=lambda m: str(m.get("created_at", ""))) if found else None
-
-
 def _iv_baseline(models: TrainedModels, train: pd.DataFrame, trusted_only: bool) -> float:
     """Constant realized/implied ratio of the training window (the IV-crush model's baseline)."""
     rows = iv_rows(training_rows(train, trusted_only))

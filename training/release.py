@@ -8,7 +8,8 @@ import pandas as pd
 
 from ivcrush.settings import Settings
 from ivcrush.training.data import training_set
-from ivcrush.training.evaluate import evaluate, frame_hash, latest_evaluation
+from ivcrush.training.evaluate import evaluate, frame_hash
+from ivcrush.training.evaluations import latest_evaluation
 from ivcrush.training.registry import RegistryError, register
 from ivcrush.training.train import NUM_BOOST_ROUND, train_models
 from ivcrush.workspace import Generation, current_build, generation_build, published

@@ -18,6 +18,7 @@ import pandas as pd
 from ivcrush.constants import QUANTILE_NAMES
 from ivcrush.errors import IvcrushError
 from ivcrush.settings import Settings
+from ivcrush.training.evaluations import latest_evaluation
 from ivcrush.training.move_size import REFERENCE_NAMES
 from ivcrush.workspace import Generation
 
@@ -34,25 +35,13 @@ def evaluation_dir(settings: Settings, generation: Generation, given: Path | Non
         if not (Path(given) / "metrics.json").is_file() or not (Path(given) / "predictions.csv").is_file():
             raise BacktestError(f"--evaluation {given}: no metrics.json and predictions.csv there")
         return Path(given)
-    found = _newest_evaluation(settings, generation.build_id)
+    found = latest_evaluation(settings, generation.build_id)
     if found is None:
         raise BacktestError(
             f"no walk-forward evaluation of build {generation.build_id} in {settings.workdir / 'evaluations'}: "
             "run `ivcrush evaluate` first (the backtests read its out-of-sample forecasts and train nothing)"
         )
-    return found
-
-
-def _newest_evaluation(settings: Settings, build_id: str) -> Path | None:
-    """The folder of the newest (by created_at) evaluation of `build_id` under `<workdir>/evaluations/`: the rule
-    of `training.evaluate.latest_evaluation`, read here without importing the trainer (and Feast) it lives with."""
-    newest: tuple[str, Path] | None = None
-    for path in (settings.workdir / "evaluations").glob("*/metrics.json"):
-        metrics = json.loads(path.read_text())
-        if metrics.get("dataset", {}).get("build_id") == build_id:
-            key = (str(metrics.get("created_at", "")), path.parent)
-            newest = key if newest is None or key > newest else newest
-    return None if newest is None else newest[1]
+    return Path(str(found["path"]))
 
 
 def load_forecasts(folder: Path) -> tuple[pd.DataFrame, dict[str, object]]:
