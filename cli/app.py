@@ -4,6 +4,7 @@ place where a user-facing error (`IvcrushError`) becomes `error: <message>` on s
 from __future__ import annotations
 
 import gc
+import json
 from typing import Annotated, Any
 
 import typer
@@ -15,17 +16,25 @@ from ivcrush.cli.commands import backtest, data, feast, model, run, serve
 from ivcrush.cli.options import console, errors
 from ivcrush.errors import IvcrushError
 
+JSON_FLAG = "--json"
+
 
 class _CommandGroup(TyperGroup):
     """The root group: every command, nested ones too, runs inside its `invoke`, so a user-facing error is
     reported here once, without a traceback. Any other exception is a bug and goes through unchanged."""
 
     def invoke(self, ctx: Any) -> Any:  # a typer.Context: the supertype names typer's vendored click
+        wants_json = JSON_FLAG in [*ctx._protected_args, *ctx.args]  # the command's own arguments
         try:
             return super().invoke(ctx)
         except IvcrushError as exc:
-            message = "\n".join([str(exc), *getattr(exc, "__notes__", [])])
-            errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+            notes = list(getattr(exc, "__notes__", []))
+            if wants_json:
+                payload = {"error": str(exc), "notes": notes, "kind": type(exc).__name__, "exit_code": exc.exit_code}
+                errors.print_json(json.dumps(payload))
+            else:
+                message = "\n".join([str(exc), *notes])
+                errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
 
 

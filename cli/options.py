@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -27,11 +27,20 @@ DATE_FORMATS = ["%Y-%m-%d"]
 
 DbOption = Annotated[
     Path | None,
-    typer.Option("--db", help="The 2.0 database to read (never written). Default: IVCRUSH_DB or the sample."),
+    typer.Option(
+        "--db",
+        envvar="IVCRUSH_DB",
+        help="The 2.0 database to read (never written but by scan --write-back). Default: the config's db, else "
+        "a generated sample in the workspace.",
+    ),
 ]
 WorkdirOption = Annotated[
     Path | None,
-    typer.Option("--workdir", help="Workspace for builds, stores and models. Default: IVCRUSH_HOME or ./.ivcrush"),
+    typer.Option(
+        "--workdir",
+        envvar="IVCRUSH_HOME",
+        help="Workspace for builds, stores and models. Default: the config's workdir, else ./.ivcrush",
+    ),
 ]
 AsOfOption = Annotated[
     datetime | None,
@@ -43,20 +52,17 @@ AsOfOption = Annotated[
 ]
 
 
-def _preset(value: str) -> str:
-    """A VRP tier preset's name, else the parser's usage error (exit code 2) listing the choices."""
-    if value not in TIER_PRESETS:
-        raise typer.BadParameter(f"{value!r} is not one of {', '.join(TIER_PRESETS)}")
-    return value
-
-
-PresetOption = Annotated[
-    str,
-    typer.Option(
-        callback=_preset,
-        metavar="[" + "|".join(TIER_PRESETS) + "]",
-        help="VRP tier preset (balanced is 2.0's own rule).",
-    ),
+# The VRP tier presets as the parser's choices (listed in --help; anything else is a usage error, exit 2).
+if TYPE_CHECKING:
+    PresetName = str
+else:
+    PresetName = Literal[tuple(TIER_PRESETS)]
+PresetOption = Annotated[PresetName, typer.Option(help="VRP tier preset (balanced is 2.0's own rule).")]
+DateFromOption = Annotated[
+    datetime | None, typer.Option("--from", formats=DATE_FORMATS, help="First earnings date included (YYYY-MM-DD).")
+]
+DateToOption = Annotated[
+    datetime | None, typer.Option("--to", formats=DATE_FORMATS, help="Last earnings date included (YYYY-MM-DD).")
 ]
 # Workspace files are private to their owner: the warehouse and backups copy the trade journal.
 WORKSPACE_UMASK = 0o077

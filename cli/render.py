@@ -134,6 +134,13 @@ def print_evaluation(result: dict) -> None:
     console.print(f"predictions, metrics and report.html in {result.get('out_dir')}", highlight=False)
 
 
+def _feature_service(service: object) -> str:
+    """A model's feature service as `name v<version>` (the registry stores it as a mapping)."""
+    if isinstance(service, dict):
+        return f"{service.get('name')} v{service.get('version')}"
+    return "-" if service is None else str(service)
+
+
 def print_models(listed: list[dict[str, Any]]) -> None:
     table = Table(title="registered models", title_justify="left")
     for column in ("model_id", "created_at", "feature_service", "training_rows", "skill"):
@@ -143,7 +150,7 @@ def print_models(listed: list[dict[str, Any]]) -> None:
         table.add_row(
             str(entry["model_id"]),
             str(entry.get("created_at", ""))[:19],
-            str(entry.get("feature_service")),
+            _feature_service(entry.get("feature_service")),
             str(entry.get("training_rows")),
             skill,
         )
@@ -151,10 +158,16 @@ def print_models(listed: list[dict[str, Any]]) -> None:
 
 
 def print_recommendations(
-    recommendations: list[Recommendation], refusals: list[Refusal], title: str, explain: list[str] | None = None
+    recommendations: list[Recommendation],
+    refusals: list[Refusal],
+    title: str,
+    explain: list[str] | None = None,
+    refusal_hint: tuple[str, str] | None = None,
 ) -> None:
     """The ranked table (each row says why its size is what it is), then the full reasoning of the `explain`
-    tickers (default: the top row's), the notes and the refusals."""
+    tickers (default: the top row's), the notes (with the tickers they concern) and the refusals;
+    `refusal_hint` = (reason, what to do) adds the command's own advice to the refusals for that reason."""
+    hinted_reason, hint = refusal_hint or ("", "")
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
     for column, wraps in RECOMMENDATION_COLUMNS:
         table.add_column(column, no_wrap=not wraps, ratio=1 if wraps else None)
@@ -205,11 +218,15 @@ def print_recommendations(
         )
         for line in explained.decision.explain.values():
             console.print(f"  {line}", highlight=False, soft_wrap=True, markup=False)
-    notes = sorted({note for rec in recommendations for note in rec.notes})
-    for note in notes:
-        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
+    tickers_by_note: dict[str, list[str]] = {}
+    for rec in recommendations:
+        for note in rec.notes:
+            tickers_by_note.setdefault(note, []).append(rec.ticker)
+    for note, tickers in sorted(tickers_by_note.items()):
+        console.print(f"[yellow]note:[/] {escape(', '.join(tickers))}: {escape(note)}", highlight=False, soft_wrap=True)
     for refusal in refusals:
-        console.print(f"[red]not served:[/] {refusal.ticker}: {refusal.reason}", highlight=False, soft_wrap=True)
+        reason = refusal.reason + (f"; {hint}" if hint and refusal.reason == hinted_reason else "")
+        console.print(f"[red]not served:[/] {refusal.ticker}: {escape(reason)}", highlight=False, soft_wrap=True)
 
 
 def print_write_back(done: WriteBack, source_db: Path) -> None:

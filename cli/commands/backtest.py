@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ivcrush.cli.options import DATE_FORMATS, DbOption, WorkdirOption, console, settings_for
+from ivcrush.cli.options import DateFromOption, DateToOption, DbOption, WorkdirOption, console, settings_for
 from ivcrush.cli.render import print_json
 
 if TYPE_CHECKING:
@@ -33,8 +33,8 @@ def _show(result: dict, settings: Settings, kind: str, as_json: bool) -> None:
 
 
 def journal(
-    date_from: Annotated[datetime | None, typer.Option("--from", formats=DATE_FORMATS)] = None,
-    date_to: Annotated[datetime | None, typer.Option("--to", formats=DATE_FORMATS)] = None,
+    date_from: DateFromOption = None,
+    date_to: DateToOption = None,
     db: DbOption = None,
     workdir: WorkdirOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -49,8 +49,8 @@ def journal(
 
 
 def simulate(
-    date_from: Annotated[datetime | None, typer.Option("--from", formats=DATE_FORMATS)] = None,
-    date_to: Annotated[datetime | None, typer.Option("--to", formats=DATE_FORMATS)] = None,
+    date_from: DateFromOption = None,
+    date_to: DateToOption = None,
     implied_moves: Annotated[Path | None, typer.Option(help="CSV: ticker,earnings_date,implied_move_pct.")] = None,
     k: Annotated[float, typer.Option(help="Assumed implied move = k x 2.0 mean where none is known.")] = 1.0,
     workdir: WorkdirOption = None,

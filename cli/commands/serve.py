@@ -8,8 +8,19 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ivcrush.cli.options import DATE_FORMATS, DbOption, PresetOption, WorkdirOption, errors, settings_for
+from ivcrush.cli.options import (
+    DATE_FORMATS,
+    CommandError,
+    DbOption,
+    PresetOption,
+    WorkdirOption,
+    errors,
+    settings_for,
+)
 from ivcrush.cli.render import print_json, print_recommendations, print_write_back
+from ivcrush.errors import IvcrushError
+
+SCAN_IMPLIED_HINT = "give it in a CSV: --implied-moves FILE (ticker,implied_move_pct or ticker,straddle,spot)"
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,19 +65,25 @@ def predict(
     """Forecast, VRP, structure, strikes, economics and size for one ticker's earnings event, with the full
     reasoning."""
     from ivcrush.serving.implied import normalise_ticker
+    from ivcrush.serving.market import IMPLIED_MOVE_MISSING
     from ivcrush.serving.predict import predict_one
 
     settings = settings_for(workdir)
     symbol = normalise_ticker(ticker)
-    rec = predict_one(
-        settings,
-        symbol,
-        earnings_date.date() if earnings_date else None,
-        implied=_given_implied(symbol, implied_move, straddle, spot, expiration.date() if expiration else None),
-        account=settings.account,
-        costs=settings.costs,
-        preset=preset,
-    )
+    try:
+        rec = predict_one(
+            settings,
+            symbol,
+            earnings_date.date() if earnings_date else None,
+            implied=_given_implied(symbol, implied_move, straddle, spot, expiration.date() if expiration else None),
+            account=settings.account,
+            costs=settings.costs,
+            preset=preset,
+        )
+    except IvcrushError as exc:
+        if str(exc).endswith(IMPLIED_MOVE_MISSING):
+            exc.add_note("give it: --implied-move PCT, or --straddle PRICE with --spot PRICE")
+        raise
     if as_json:
         print_json(rec.to_dict())
     else:
@@ -85,6 +102,7 @@ def run_scan(
     """Scan a day's events and show them ranked (with the full reasoning of the `explain` tickers); with
     `write_back`, fill 2.0's ML columns (backup first)."""
     from ivcrush.serving.implied import normalise_ticker, unknown_tickers
+    from ivcrush.serving.market import IMPLIED_MOVE_MISSING
     from ivcrush.serving.predict import scan as scan_day
     from ivcrush.serving.quotes import read_market_csv
 
@@ -112,7 +130,13 @@ def run_scan(
             }
         )
     else:
-        print_recommendations(recommendations, refusals, f"earnings scan {day}, ranked", explain=explained)
+        print_recommendations(
+            recommendations,
+            refusals,
+            f"earnings scan {day}, ranked",
+            explain=explained,
+            refusal_hint=(IMPLIED_MOVE_MISSING, SCAN_IMPLIED_HINT),
+        )
     if write_back:
         from ivcrush.serving.writeback import write_back_recommendations
         from ivcrush.workspace import generation_build, published
@@ -146,4 +170,8 @@ def scan(
     as_json: Annotated[bool, typer.Option("--json", help="Print everything as JSON.")] = False,
 ) -> None:
     """Every calendar event on a date, with forecast, decision and size, ranked."""
+    if write_back and db is None:
+        raise CommandError(
+            "--write-back writes into 2.0's database: name it with --db PATH (or IVCRUSH_DB); nothing was scanned"
+        )
     run_scan(settings_for(workdir, db), earnings_date.date(), implied_moves, preset, write_back, as_json, explain)
