@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -12,8 +13,10 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from ivcrush import __version__
-from ivcrush.cli.commands import backtest, data, feast, model, run, serve
-from ivcrush.cli.options import console, errors
+from ivcrush.cli.commands import backtest, calendar, data, feast, model, run, serve
+from ivcrush.cli.options import console, errors, root_options
+from ivcrush.cli.progress import configure_logging, log_level, progress_shown
+from ivcrush.config_file import CONFIG_VARIABLE, SETTINGS, user_config_path
 from ivcrush.errors import IvcrushError
 
 JSON_FLAG = "--json"
@@ -44,9 +47,14 @@ app = typer.Typer(
     help="Earnings IV-crush platform: dbt feature tables from ivcrush.db, Feast, models, strategy.",
     context_settings={"help_option_names": ["-h", "--help"]},
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def settings_epilog() -> str:
+    """Every setting's environment variable (the command options show theirs too), for the root --help."""
+    variables = ", ".join(info.variable for info in SETTINGS if info.variable.startswith("IVCRUSH_"))
+    return f"Settings (config file keys in the README) and their environment variables: {variables}."
 
 
 def _version(value: bool) -> None:
@@ -55,13 +63,33 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
+@app.callback(epilog=settings_epilog())
 def root(
+    ctx: typer.Context,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
     ] = False,
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "-v", "--verbose", count=True, help="More output: -v info and dbt's and Feast's own output, -vv debug."
+        ),
+    ] = 0,
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="Errors only: no progress, no warnings.")] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            envvar=CONFIG_VARIABLE,
+            help=f"Settings file (TOML). Default: {user_config_path()} where it exists, else \\[tool.ivcrush] of "
+            "the nearest pyproject.toml.",
+        ),
+    ] = None,
 ) -> None:
     """Earnings IV-crush platform."""
+    root_options.config, root_options.verbose, root_options.quiet = config, verbose, quiet
+    configure_logging(log_level(verbose, quiet))
+    ctx.with_resource(progress_shown(enabled=not quiet))
 
 
 app.command("sample-db")(data.sample_db)
@@ -75,6 +103,7 @@ app.command()(model.train)
 app.command()(model.models)
 app.command()(serve.predict)
 app.command()(serve.scan)
+app.command()(calendar.events)
 backtest_app = typer.Typer(help="Backtests: the real trade journal and a simulated IV-crush backtest.")
 backtest_app.command()(backtest.journal)
 backtest_app.command()(backtest.simulate)

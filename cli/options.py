@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
@@ -52,6 +53,17 @@ AsOfOption = Annotated[
 ]
 
 
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON (errors too, on stderr).")]
+EquityOption = Annotated[
+    float | None,
+    typer.Option("--equity", envvar="IVCRUSH_ACCOUNT_EQUITY", help="Account equity for sizing ($, > 0)."),
+]
+KellyOption = Annotated[
+    float | None,
+    typer.Option(
+        "--kelly", envvar="IVCRUSH_ACCOUNT_KELLY_FRACTION", help="Fraction of full Kelly for sizing, in (0, 1]."
+    ),
+]
 # The VRP tier presets as the parser's choices (listed in --help; anything else is a usage error, exit 2).
 if TYPE_CHECKING:
     PresetName = str
@@ -68,10 +80,27 @@ DateToOption = Annotated[
 WORKSPACE_UMASK = 0o077
 
 
-def settings_for(workdir: Path | None, db: Path | None = None) -> Settings:
-    """The settings (pyproject, environment) with the command's --workdir and --db on top; the workspace
-    created (private: files 0600, folders 0700) and checked to be a writable folder."""
-    settings = load_settings().with_overrides(workdir=workdir, db=db)
+@dataclass
+class RootOptions:
+    """The options given before the command (`ivcrush -v --config PATH scan ...`), set by the root callback."""
+
+    config: Path | None = None
+    verbose: int = 0
+    quiet: bool = False
+
+
+root_options = RootOptions()
+
+
+def settings_for(
+    workdir: Path | None, db: Path | None = None, *, equity: float | None = None, kelly: float | None = None
+) -> Settings:
+    """The settings (config file, environment) with the command's --workdir and --db on top, and the tools'
+    own output under -v; the workspace created (private: files 0600, folders 0700) and checked to be a
+    writable folder."""
+    settings = load_settings(config=root_options.config).with_overrides(
+        workdir=workdir, db=db, equity=equity, kelly_fraction=kelly, tool_output=root_options.verbose > 0
+    )
     os.umask(WORKSPACE_UMASK)
     prepare_workdir(settings)
     return settings
@@ -82,10 +111,11 @@ class CommandError(IvcrushError):
 
 
 @contextmanager
-def noting(note: str) -> Iterator[None]:
-    """Add `note` under the message of a user-facing error raised in the block (what it left unchanged)."""
+def noting(*notes: str) -> Iterator[None]:
+    """Add `notes` under the message of a user-facing error raised in the block (what it left unchanged)."""
     try:
         yield
     except IvcrushError as exc:
-        exc.add_note(note)
+        for note in notes:
+            exc.add_note(note)
         raise

@@ -128,6 +128,33 @@ def print_online_features(frame: pd.DataFrame, earnings_date: date) -> None:
     console.print(table)
 
 
+def print_events(frame: pd.DataFrame, day: date) -> None:
+    """A day's events: each with its timing, confirmation, outcome and label, the rows merged into it, and
+    the day's rows that were merged into an event of another date."""
+    table = Table(title=f"calendar events on {day:%Y-%m-%d} (published build)", title_justify="left")
+    for column in ("ticker", "event", "timing", "confirmed", "outcome", "label", "other rows of the event"):
+        table.add_column(column, no_wrap=column != "other rows of the event")
+    for row in frame.itertuples():
+        label = ("trusted" if row.label_trusted else "untrusted") if row.has_outcome else "-"
+        if row.timing_conflict:
+            label = "timing conflict" if label == "-" else f"{label} (timing conflict)"
+        others = [] if _missing(row.merged_rows) else str(row.merged_rows).split(", ")
+        if not _missing(row.merged_from):
+            others = [f"{row.merged_from} merged into this event", *(o for o in others if o != row.merged_from)]
+        table.add_row(
+            row.ticker,
+            str(row.earnings_date)[:10],
+            row.timing,
+            "yes" if row.is_confirmed else "no",
+            "stored" if row.has_outcome else "-",
+            label,
+            escape(", ".join(others)),
+        )
+    console.print(table)
+    if frame.empty:
+        console.print(f"no calendar event on {day:%Y-%m-%d}", highlight=False)
+
+
 def print_evaluation(result: dict) -> None:
     for sentence in result.get("summary", []):
         console.print(f"  {sentence}", highlight=False, soft_wrap=True)
@@ -224,9 +251,12 @@ def print_recommendations(
             tickers_by_note.setdefault(note, []).append(rec.ticker)
     for note, tickers in sorted(tickers_by_note.items()):
         console.print(f"[yellow]note:[/] {escape(', '.join(tickers))}: {escape(note)}", highlight=False, soft_wrap=True)
+    tickers_by_reason: dict[str, list[str]] = {}
     for refusal in refusals:
-        reason = refusal.reason + (f"; {hint}" if hint and refusal.reason == hinted_reason else "")
-        console.print(f"[red]not served:[/] {refusal.ticker}: {escape(reason)}", highlight=False, soft_wrap=True)
+        tickers_by_reason.setdefault(refusal.reason, []).append(refusal.ticker)
+    for reason, tickers in tickers_by_reason.items():
+        text = f"{', '.join(tickers)}: {reason}" + (f"; {hint}" if hint and reason == hinted_reason else "")
+        console.print(f"[red]not served:[/] {escape(text)}", highlight=False, soft_wrap=True)
 
 
 def print_write_back(done: WriteBack, source_db: Path) -> None:

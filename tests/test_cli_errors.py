@@ -46,7 +46,6 @@ def test_an_unknown_preset_is_a_usage_error_listing_the_choices(tmp_path: Path) 
     "command",
     [
         ["predict", "CPB"],
-        ["scan", "2025-12-09"],
         ["online-features", "2025-12-09"],
         ["evaluate"],
         ["dataset", "--out", "x.parquet"],
@@ -57,7 +56,7 @@ def test_an_empty_workspace_names_the_commands_to_run(command: list[str], tmp_pa
     _refused(result, "has not been published", "run `ivcrush build`, then `ivcrush materialize`")
 
 
-@pytest.mark.parametrize("command", [["materialize"], ["train"]])
+@pytest.mark.parametrize("command", [["materialize"], ["train"], ["scan", "2025-12-09"], ["events", "2025-12-09"]])
 def test_a_workspace_without_a_build_names_build(command: list[str], tmp_path: Path) -> None:
     _refused(_invoke(*command, "--workdir", str(tmp_path / "w")), "run `ivcrush build` first")
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ivcrush import progress
 from ivcrush.constants import QUANTILE_NAMES
 from ivcrush.feature_repo.feature_services import MODEL_FEATURE_COLUMNS
 from ivcrush.settings import Settings
@@ -99,7 +100,8 @@ def evaluate_frame(
         dataset = dataset.reset_index(drop=True)  # (a copy: only where needed, it can be large)
     splits = walk_forward_splits(dataset, folds=folds, train_until=train_until, test_from=test_from)
     parts, fold_info, importances, notes = [], [], [], {}
-    for split in splits:
+    for number, split in enumerate(splits, 1):
+        progress.step("walk-forward evaluation: training and testing each fold", number, len(splits))
         train = dataset[split["train"]]
         test = dataset[split["test"]]
         usable = len(training_rows(train, trusted_only))

@@ -28,8 +28,10 @@ def _import_later_stages() -> None:
 
 def run(db: DbOption = None, workdir: WorkdirOption = None) -> None:
     """The main job, end to end: (sample database,) build and validate the feature tables, publish them to
-    the feature store, evaluate walk-forward against 2.0, train and register, scan the next earnings date."""
-    from ivcrush.workspace import current_build, next_earnings_date, published
+    the feature store, evaluate walk-forward against 2.0, train and register, scan the next earnings date with
+    2.0 implied moves (else the next calendar date)."""
+    from ivcrush.events import next_scan_date
+    from ivcrush.workspace import current_build, published
 
     started = time.perf_counter()
     settings = settings_for(workdir, db)
@@ -38,7 +40,8 @@ def run(db: DbOption = None, workdir: WorkdirOption = None) -> None:
     from ivcrush.training.data import training_set  # imported meanwhile: after the build, at no cost
     from ivcrush.training.evaluate import evaluate
 
-    next_date = next_earnings_date(current_build(settings))
+    build = current_build(settings)
+    next_date, which = next_scan_date(build) if build else (None, "nothing was built")
     run_materialize(settings, next_date)
     console.rule("walk-forward evaluation")
     generation = published(settings)  # resolved once: every later stage works on this generation
@@ -47,7 +50,9 @@ def run(db: DbOption = None, workdir: WorkdirOption = None) -> None:
     print_evaluation(evaluation)
     run_train(settings, evaluation, dataset, generation)
     del dataset  # free it before the scan: large at scale
-    if next_date is not None:
-        console.rule(f"scan of the next earnings date {next_date}")
+    if next_date is None:
+        console.print(f"no scan: {which}", highlight=False)
+    else:
+        console.rule(f"scan of {next_date}: {which}")
         run_scan(settings, next_date, None, "balanced", write_back=False, as_json=False)
     console.print(f"main job done in {time.perf_counter() - started:.1f} s", highlight=False)

@@ -7,14 +7,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
+from ivcrush.cli.commands.calendar import merged_lines, served_day
 from ivcrush.cli.options import (
     DATE_FORMATS,
     CommandError,
     DbOption,
+    EquityOption,
+    KellyOption,
     PresetOption,
     WorkdirOption,
+    console,
     errors,
+    noting,
     settings_for,
 )
 from ivcrush.cli.render import print_json, print_recommendations, print_write_back
@@ -59,6 +65,8 @@ def predict(
         ),
     ] = None,
     preset: PresetOption = "balanced",
+    equity: EquityOption = None,
+    kelly: KellyOption = None,
     workdir: WorkdirOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print everything as JSON.")] = False,
 ) -> None:
@@ -68,13 +76,16 @@ def predict(
     from ivcrush.serving.market import IMPLIED_MOVE_MISSING
     from ivcrush.serving.predict import predict_one
 
-    settings = settings_for(workdir)
+    settings = settings_for(workdir, equity=equity, kelly=kelly)
     symbol = normalise_ticker(ticker)
+    day = earnings_date.date() if earnings_date else None
+    if day is not None:
+        served_day(settings, day)
     try:
         rec = predict_one(
             settings,
             symbol,
-            earnings_date.date() if earnings_date else None,
+            day,
             implied=_given_implied(symbol, implied_move, straddle, spot, expiration.date() if expiration else None),
             account=settings.account,
             costs=settings.costs,
@@ -83,6 +94,8 @@ def predict(
     except IvcrushError as exc:
         if str(exc).endswith(IMPLIED_MOVE_MISSING):
             exc.add_note("give it: --implied-move PCT, or --straddle PRICE with --spot PRICE")
+        for line in merged_lines(settings, day, symbol, f"ivcrush predict {symbol} --date {{date}}") if day else []:
+            exc.add_note(line)
         raise
     if as_json:
         print_json(rec.to_dict())
@@ -108,15 +121,18 @@ def run_scan(
 
     explained = None if explain is None else [normalise_ticker(ticker) for ticker in explain]
     market = read_market_csv(implied_csv) if implied_csv else None
-    recommendations, refusals = scan_day(
-        settings,
-        day,
-        implied=None if market is None else market.implied,
-        quotes=None if market is None else market.quotes,
-        account=settings.account,
-        costs=settings.costs,
-        preset=preset,
-    )
+    served_day(settings, day)
+    merged = merged_lines(settings, day)
+    with noting(*merged):
+        recommendations, refusals = scan_day(
+            settings,
+            day,
+            implied=None if market is None else market.implied,
+            quotes=None if market is None else market.quotes,
+            account=settings.account,
+            costs=settings.costs,
+            preset=preset,
+        )
     if market is not None:
         unknown = unknown_tickers(market.implied, {r.ticker for r in recommendations} | {r.ticker for r in refusals})
         if unknown:
@@ -127,6 +143,7 @@ def run_scan(
                 "date": day.isoformat(),
                 "recommendations": [r.to_dict() for r in recommendations],
                 "refused": [{"ticker": r.ticker, "reason": r.reason} for r in refusals],
+                "merged": merged,
             }
         )
     else:
@@ -137,6 +154,8 @@ def run_scan(
             explain=explained,
             refusal_hint=(IMPLIED_MOVE_MISSING, SCAN_IMPLIED_HINT),
         )
+        for line in merged:
+            console.print(f"[cyan]merged:[/] {escape(line)}", highlight=False, soft_wrap=True)
     if write_back:
         from ivcrush.serving.writeback import write_back_recommendations
         from ivcrush.workspace import generation_build, published
@@ -162,6 +181,8 @@ def scan(
         list[str] | None, typer.Option("--explain", help="Print the full reasoning for this ticker (repeatable).")
     ] = None,
     preset: PresetOption = "balanced",
+    equity: EquityOption = None,
+    kelly: KellyOption = None,
     write_back: Annotated[
         bool, typer.Option("--write-back", help="Fill iv_log.ml_predicted_move_pct / ml_confidence (backup first).")
     ] = False,
@@ -174,4 +195,12 @@ def scan(
         raise CommandError(
             "--write-back writes into 2.0's database: name it with --db PATH (or IVCRUSH_DB); nothing was scanned"
         )
-    run_scan(settings_for(workdir, db), earnings_date.date(), implied_moves, preset, write_back, as_json, explain)
+    run_scan(
+        settings_for(workdir, db, equity=equity, kelly=kelly),
+        earnings_date.date(),
+        implied_moves,
+        preset,
+        write_back,
+        as_json,
+        explain,
+    )
