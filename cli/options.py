@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -20,8 +20,21 @@ from ivcrush.errors import IvcrushError
 from ivcrush.settings import Settings, load_settings
 from ivcrush.workspace import prepare_workdir
 
+
+class ResultConsole(Console):
+    """The results' console (stdout). A stage shown under way (`cli.progress`) ends before a result is printed,
+    so that the output keeps its order."""
+
+    before_output: Callable[[], None] | None = None
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        if self.before_output is not None:
+            self.before_output()
+        super().print(*objects, **options)
+
+
 # Rich wraps at 80 columns when output is not a terminal (pipes, CI logs): tables need more.
-console = Console(width=None if sys.stdout.isatty() else 160)
+console = ResultConsole(width=None if sys.stdout.isatty() else 160)
 errors = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 DATE_FORMATS = ["%Y-%m-%d"]

@@ -4,13 +4,15 @@ terminal (each stage a line: spinner, name, count, elapsed), log lines under -v 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
-from ivcrush.cli.options import errors
+from ivcrush.cli.options import console, errors
 from ivcrush.progress import listening
 
 LIBRARY_LOGGERS_SHOWN_AT = logging.INFO  # dbt's, Feast's, ... records pass only under -v
@@ -48,25 +50,35 @@ def configure_logging(level: int) -> None:
 
 
 class StageDisplay:
-    """One line per stage: a stage ends when the next begins (its elapsed time then stops)."""
+    """The current stage live (spinner, name, count, elapsed); a stage ends when the next begins, and is then
+    printed once, with its count and elapsed time, above the live line (in the order of the output)."""
 
     def __init__(self, progress: Progress) -> None:
         self._progress = progress
         self._stage: str | None = None
         self._task: TaskID | None = None
+        self._count = ""
+        self._started = 0.0
 
     def __call__(self, stage: str, done: int | None, total: int | None) -> None:
         if stage != self._stage:
             self.finish()
-            self._stage = stage
+            self._stage, self._count, self._started = stage, "", time.monotonic()
             self._task = self._progress.add_task(stage, total=None, count="")
         if self._task is not None and total:
-            self._progress.update(self._task, count=f"{done}/{total}")
+            self._count = f"{done}/{total}"
+            self._progress.update(self._task, count=self._count)
 
     def finish(self) -> None:
-        if self._task is not None:
-            self._progress.update(self._task, total=1, completed=1)
-        self._task = None
+        """End the stage under way: its line printed with its count and elapsed time."""
+        if self._task is not None and self._stage is not None:
+            count = f" [cyan]{self._count}[/]" if self._count else ""
+            seconds = time.monotonic() - self._started
+            self._progress.console.print(
+                f"[green]✓[/] {escape(self._stage)}{count} [yellow]{seconds:.1f} s[/]", highlight=False
+            )
+            self._progress.remove_task(self._task)
+        self._task, self._stage = None, None
 
 
 @contextmanager
@@ -83,8 +95,10 @@ def progress_shown(enabled: bool) -> Iterator[None]:
         console=errors,
     )
     display = StageDisplay(progress)
+    console.before_output = display.finish
     with progress, listening(display):
         try:
             yield
         finally:
             display.finish()
+            console.before_output = None

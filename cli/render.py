@@ -54,6 +54,36 @@ def print_json(payload: object) -> None:
     console.print_json(json.dumps(payload, default=str))
 
 
+def frame_table(frame: pd.DataFrame, title: str, formats: dict[str, str] | None = None) -> Table:
+    """A frame as a rich table (for any command's tabular result, e.g. the backtests'): numbers right-aligned
+    and formatted by `formats` (column -> format string such as "${:,.0f}" or "{:.1%}", else "{:,.4g}"),
+    missing values "-"."""
+    import pandas as pd
+
+    formats = formats or {}
+    table = Table(title=title, title_justify="left")
+    numeric = {column: pd.api.types.is_numeric_dtype(frame[column]) for column in frame.columns}
+    for column in frame.columns:
+        table.add_column(str(column), justify="right" if numeric[column] else "left")
+    for row in frame.itertuples(index=False):
+        table.add_row(
+            *(
+                "-"
+                if _missing(value)
+                else formats.get(str(column), "{:,.4g}").format(value)
+                if numeric[column] and not isinstance(value, bool)
+                else escape(str(value))
+                for column, value in zip(frame.columns, row, strict=True)
+            )
+        )
+    return table
+
+
+def print_frame(frame: pd.DataFrame, title: str, formats: dict[str, str] | None = None) -> None:
+    """Print `frame_table(frame, title, formats)` on the console."""
+    console.print(frame_table(frame, title, formats))
+
+
 def render_summary(report: QualityReport, console: Console) -> None:
     """Short human summary: failed checks (errors, then warnings) with where, how many rows and examples."""
     n = len(report.checks)

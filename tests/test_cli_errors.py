@@ -103,3 +103,14 @@ def test_scan_refusals_say_how_scan_takes_an_implied_move(capsys: pytest.Capture
     text = _plain(capsys.readouterr().out)
     assert f"not served: STZ: {IMPLIED_MOVE_MISSING}; {hint}" in text
     assert "--implied-move," not in text and "--spot" not in text  # predict's options, not scan's
+
+
+def test_frames_print_as_tables_with_money_before_the_number(capsys: pytest.CaptureFixture[str]) -> None:
+    import pandas as pd
+
+    from ivcrush.cli.render import print_frame
+
+    frame = pd.DataFrame({"policy": ["ml", "2.0"], "pnl": [157998.4, None], "win_rate": [0.61, 0.5], "n": [10, 12]})
+    print_frame(frame, "journal backtest", {"pnl": "${:,.0f}", "win_rate": "{:.0%}"})
+    text = capsys.readouterr().out
+    assert "$157,998" in text and "157,998 $" not in text and "61%" in text and "-" in text
