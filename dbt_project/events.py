@@ -37,6 +37,12 @@ def events_on_day(build: BuildResult, day: date) -> pd.DataFrame:
     return chosen.sort_values(["ticker", "earnings_date"]).reset_index(drop=True)
 
 
+def has_events_on(build: BuildResult, day: date) -> bool:
+    """Whether the build's calendar has an event dated `day`."""
+    dates = pd.read_parquet(mart_path(Path(build.build_dir), "earnings_events"), columns=["earnings_date"])
+    return bool((pd.to_datetime(dates["earnings_date"]).dt.date == day).any())
+
+
 def merged_away(build: BuildResult, day: date) -> pd.DataFrame:
     """Only the day's calendar rows that were merged into an event of another date (see `events_on_day`)."""
     events = events_on_day(build, day)

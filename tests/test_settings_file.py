@@ -141,3 +141,33 @@ def test_every_listed_variable_is_read(variable: str, tmp_path: Path, monkeypatc
     monkeypatch.setenv(variable, "bogus")
     with pytest.raises(SettingsError, match=variable):
         load_settings(tmp_path)
+
+
+@pytest.mark.parametrize(("tool_output", "level"), [(False, "none"), (True, "info")])
+def test_dbt_speaks_only_under_verbose(
+    tool_output: bool, level: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dbt.cli.main
+
+    from ivcrush.build import run_dbt
+    from ivcrush.settings import Settings
+
+    seen: list[list[str]] = []
+
+    class Runner:
+        def invoke(self, args: list[str]) -> object:
+            seen.append(args)
+            return type("Result", (), {"success": True})()
+
+    monkeypatch.setattr(dbt.cli.main, "dbtRunner", Runner)
+    run_dbt(tmp_path, Settings(workdir=tmp_path, tool_output=tool_output), ["build"])
+    assert seen[0][seen[0].index("--log-level") + 1] == level
+
+
+def test_verbose_sets_the_tool_output(tmp_path: Path) -> None:
+    """The root options given before a command reach the settings of that command (and only of it)."""
+    from ivcrush.cli import options
+
+    for args, expected in ((["-v"], True), ([], False), (["-q"], False)):
+        assert runner.invoke(app, [*args, "models", "--workdir", str(tmp_path)]).exit_code == 0
+        assert options.settings_for(tmp_path).tool_output is expected

@@ -20,7 +20,7 @@ def served_day(settings: Settings, day: date) -> None:
     from ivcrush.feature_repo.day_view import view_of_day
 
     generation, made = view_of_day(settings, day)
-    if made:
+    if made and generation is not None:
         errors.print(
             f"materialized the feature store as of {day} for it (generation {generation.generation_id}, "
             f"{generation.online_rows:,} tickers)",
