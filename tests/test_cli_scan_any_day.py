@@ -3,6 +3,7 @@ next date with 2.0 implied moves and says so."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import sqlite3
@@ -75,3 +76,17 @@ def test_the_next_scan_date_is_the_next_with_implied_moves(
         first_calendar_date.date(),
         "the next calendar date (no later date has 2.0 implied moves in iv_log)",
     )
+
+
+def test_scan_write_back_json_is_one_document(trained: tuple[Settings, list[date]], tmp_path: Path) -> None:
+    settings, scanned = trained
+    assert settings.db is not None
+    copy = tmp_path / "ivcrush.db"
+    shutil.copy2(settings.db, copy)  # the same content as the served build's source: write-back accepts it
+    day = scanned[-1]
+    args = ["scan", day.isoformat(), "--write-back", "--db", str(copy), "--workdir", str(settings.workdir), "--json"]
+    result = runner.invoke(app, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    done = json.loads(result.stdout)
+    assert done["date"] == day.isoformat() and done["write_back"]["database"] == str(copy)
+    assert done["write_back"]["events_written"] == len(done["recommendations"])

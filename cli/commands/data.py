@@ -34,6 +34,7 @@ from ivcrush.cli.render import (
 
 if TYPE_CHECKING:
     from ivcrush.settings import Settings
+    from ivcrush.workspace import BuildResult, Generation
 
 
 def ensure_sample(settings: Settings) -> None:
@@ -49,30 +50,35 @@ def ensure_sample(settings: Settings) -> None:
         )
 
 
-def run_build(settings: Settings, meanwhile: Callable[[], None] | None = None, as_json: bool = False) -> None:
-    """Build, check and publish the feature tables, and show what was published (as JSON: the build's record)."""
+def run_build(
+    settings: Settings, meanwhile: Callable[[], None] | None = None, as_json: bool = False, show: bool = True
+) -> BuildResult:
+    """Build, check and publish the feature tables, and show what was published (as JSON: the build's record;
+    not at all without `show`)."""
     from ivcrush.build import build
 
-    summary = None if as_json else (lambda report: render_summary(report, console))
+    summary = (lambda report: render_summary(report, console)) if show and not as_json else None
     with noting("nothing was published; the previous build (if any) stays current"):
         result = build(settings, on_quality=summary, meanwhile=meanwhile)
-    if as_json:
+    if show and as_json:
         print_json(asdict(result))
-    else:
+    elif show:
         print_build(result)
+    return result
 
 
-def run_materialize(settings: Settings, as_of: date | None, as_json: bool = False) -> None:
-    """Publish the current build to the feature store as a new generation, and show it."""
+def run_materialize(settings: Settings, as_of: date | None, as_json: bool = False, show: bool = True) -> Generation:
+    """Publish the current build to the feature store as a new generation, and show it (unless not `show`)."""
     from ivcrush.feature_repo.materialize import materialize
 
     started = time.perf_counter()
     with noting("the previously published online store (if any) is unchanged"):
         generation = materialize(settings, as_of)
-    if as_json:
+    if show and as_json:
         print_json({**asdict(generation), "seconds": round(time.perf_counter() - started, 2)})
-    else:
+    elif show:
         print_generation(generation, time.perf_counter() - started)
+    return generation
 
 
 def sample_db(

@@ -23,14 +23,15 @@ def run_train(
     dataset: pd.DataFrame | None = None,
     generation: Generation | None = None,
     as_json: bool = False,
+    show: bool = True,
 ) -> str:
     """Train and register the models; show where. Returns the model id."""
     from ivcrush.training.release import train_and_register
 
     model_id = train_and_register(settings, evaluation=evaluation, dataset=dataset, generation=generation)
-    if as_json:
+    if show and as_json:
         print_json({"model_id": model_id, "models_dir": str(settings.workdir / "models")})
-    else:
+    elif show:
         console.print(f"model {model_id} registered in {settings.workdir / 'models'}")
     return model_id
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -111,9 +112,10 @@ def run_scan(
     write_back: bool,
     as_json: bool,
     explain: list[str] | None = None,
-) -> None:
-    """Scan a day's events and show them ranked (with the full reasoning of the `explain` tickers); with
-    `write_back`, fill 2.0's ML columns (backup first)."""
+    show: bool = True,
+) -> dict[str, object]:
+    """Scan a day's events and show them ranked (with the full reasoning of the `explain` tickers; as JSON;
+    not at all without `show`); with `write_back`, fill 2.0's ML columns (backup first). Returns the JSON."""
     from ivcrush.serving.implied import normalise_ticker, unknown_tickers
     from ivcrush.serving.market import IMPLIED_MOVE_MISSING
     from ivcrush.serving.predict import scan as scan_day
@@ -137,16 +139,13 @@ def run_scan(
         unknown = unknown_tickers(market.implied, {r.ticker for r in recommendations} | {r.ticker for r in refusals})
         if unknown:
             errors.print(f"note: {implied_csv}: no event on {day} for {', '.join(unknown)}; those rows were not used")
-    if as_json:
-        print_json(
-            {
-                "date": day.isoformat(),
-                "recommendations": [r.to_dict() for r in recommendations],
-                "refused": [{"ticker": r.ticker, "reason": r.reason} for r in refusals],
-                "merged": merged,
-            }
-        )
-    else:
+    payload: dict[str, object] = {
+        "date": day.isoformat(),
+        "recommendations": [r.to_dict() for r in recommendations],
+        "refused": [{"ticker": r.ticker, "reason": r.reason} for r in refusals],
+        "merged": merged,
+    }
+    if show and not as_json:
         print_recommendations(
             recommendations,
             refusals,
@@ -165,7 +164,12 @@ def run_scan(
         done = write_back_recommendations(
             settings.source_db, recommendations, settings.workdir / "backups", fingerprint
         )
-        print_write_back(done, settings.source_db)
+        payload["write_back"] = {**asdict(done), "database": str(settings.source_db)}
+        if show and not as_json:
+            print_write_back(done, settings.source_db)
+    if show and as_json:
+        print_json(payload)
+    return payload
 
 
 def scan(
