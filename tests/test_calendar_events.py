@@ -123,3 +123,18 @@ def test_a_duplicate_row_is_merged_into_the_recently_updated_one_and_listed(
     text = re.sub(r"[\s│]+", " ", result.output)
     assert result.exit_code == 0
     assert f"{ticker} {day} BMO yes" in text and f"{early_day} BMO confirmed merged into this event" in text
+
+
+def test_scan_and_predict_name_the_event_a_days_row_was_merged_into(conflicted: tuple[Settings, dict]) -> None:
+    from ivcrush.cli.commands.calendar import merged_lines
+    from ivcrush.feature_repo.materialize import materialize
+
+    settings, case = conflicted
+    ticker, day, early_day = case["merged"]
+    materialize(settings, date.fromisoformat(day))
+    (line,) = merged_lines(settings, date.fromisoformat(early_day))
+    assert line.startswith(f"{ticker} {early_day} BMO confirmed is the same event as {ticker}:{day}")
+    assert line.endswith(f"`ivcrush scan {day}`")
+    (note,) = merged_lines(settings, date.fromisoformat(early_day), ticker, f"ivcrush predict {ticker} --date {{date}}")
+    assert note.endswith(f"`ivcrush predict {ticker} --date {day}`")
+    assert merged_lines(settings, date.fromisoformat(early_day), "NOPE") == []

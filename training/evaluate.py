@@ -146,6 +146,7 @@ def evaluate_frame(
         raise EvaluationError("no fold had enough training rows; " + "; ".join(str(f) for f in fold_info))
     rows = pd.concat(parts).reset_index(drop=True)
     importance = (pd.concat(importances, axis=1).fillna(0).mean(axis=1)).sort_values(ascending=False)
+    progress.step("metrics, block bootstrap and the skill gate")
     metrics = compute_metrics(rows, resamples=resamples, notes=notes)
     metrics["setup"] = {
         "mode": "single split" if (train_until or test_from) else f"walk-forward, {folds} folds (expanding)",
@@ -169,6 +170,7 @@ def evaluate_frame(
     if report:
         from ivcrush.training.report import write_report
 
+        progress.step("writing the evaluation report")
         write_report(out_dir, rows, metrics, importance)
     return metrics
 
