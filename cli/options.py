@@ -105,6 +105,13 @@ class RootOptions:
 root_options = RootOptions()
 
 
+def notice(message: str) -> None:
+    """What the user should know besides the result (on stderr, so that --json output stays one document);
+    silent under -q."""
+    if not root_options.quiet:
+        errors.print(message, highlight=False, soft_wrap=True)
+
+
 def settings_for(
     workdir: Path | None, db: Path | None = None, *, equity: float | None = None, kelly: float | None = None
 ) -> Settings:

@@ -171,3 +171,14 @@ def test_verbose_sets_the_tool_output(tmp_path: Path) -> None:
     for args, expected in ((["-v"], True), ([], False), (["-q"], False)):
         assert runner.invoke(app, [*args, "models", "--workdir", str(tmp_path)]).exit_code == 0
         assert options.settings_for(tmp_path).tool_output is expected
+
+
+def test_quiet_silences_notices(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from ivcrush.cli import options
+
+    monkeypatch.setattr(options.root_options, "quiet", False)
+    options.notice("materialized something")
+    assert "materialized something" in capsys.readouterr().err
+    monkeypatch.setattr(options.root_options, "quiet", True)
+    options.notice("materialized something")
+    assert capsys.readouterr().err == ""

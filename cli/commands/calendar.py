@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ivcrush.cli.options import WorkdirOption, errors, settings_for
+from ivcrush.cli.options import WorkdirOption, notice, settings_for
 from ivcrush.cli.render import print_events, print_json
 
 if TYPE_CHECKING:
@@ -21,10 +21,9 @@ def served_day(settings: Settings, day: date) -> None:
 
     generation, made = view_of_day(settings, day)
     if made and generation is not None:
-        errors.print(
+        notice(
             f"materialized the feature store as of {day} for it (generation {generation.generation_id}, "
-            f"{generation.online_rows:,} tickers)",
-            highlight=False,
+            f"{generation.online_rows:,} tickers)"
         )
 
 

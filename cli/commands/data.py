@@ -19,7 +19,7 @@ from ivcrush.cli.options import (
     JsonOption,
     WorkdirOption,
     console,
-    errors,
+    notice,
     noting,
     settings_for,
 )
@@ -44,7 +44,7 @@ def ensure_sample(settings: Settings) -> None:
 
         settings.sample_db.parent.mkdir(parents=True, exist_ok=True)
         counts = write_sample_db(settings.sample_db)
-        errors.print(
+        notice(
             f"sample database written to {settings.sample_db} "
             f"({counts['historical_moves']:,} past moves, {counts['earnings_calendar']:,} calendar rows)"
         )

@@ -20,7 +20,7 @@ from ivcrush.cli.options import (
     PresetOption,
     WorkdirOption,
     console,
-    errors,
+    notice,
     noting,
     settings_for,
 )
@@ -138,7 +138,7 @@ def run_scan(
     if market is not None:
         unknown = unknown_tickers(market.implied, {r.ticker for r in recommendations} | {r.ticker for r in refusals})
         if unknown:
-            errors.print(f"note: {implied_csv}: no event on {day} for {', '.join(unknown)}; those rows were not used")
+            notice(f"note: {implied_csv}: no event on {day} for {', '.join(unknown)}; those rows were not used")
     payload: dict[str, object] = {
         "date": day.isoformat(),
         "recommendations": [r.to_dict() for r in recommendations],
