@@ -15,7 +15,7 @@ from typer.core import TyperGroup
 from ivcrush import __version__
 from ivcrush.cli.commands import backtest, calendar, data, feast, model, run, serve
 from ivcrush.cli.options import console, errors, root_options
-from ivcrush.cli.progress import configure_logging, log_level, progress_shown
+from ivcrush.cli.progress import configure_logging, log_level, progress_shown, stage_failed
 from ivcrush.config_file import CONFIG_VARIABLE, SETTINGS, user_config_path
 from ivcrush.errors import IvcrushError
 
@@ -31,6 +31,7 @@ class _CommandGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except IvcrushError as exc:
+            stage_failed()
             notes = list(getattr(exc, "__notes__", []))
             if wants_json:
                 payload = {"error": str(exc), "notes": notes, "kind": type(exc).__name__, "exit_code": exc.exit_code}

@@ -69,16 +69,26 @@ class StageDisplay:
             self._count = f"{done}/{total}"
             self._progress.update(self._task, count=self._count)
 
-    def finish(self) -> None:
-        """End the stage under way: its line printed with its count and elapsed time."""
+    def finish(self, failed: bool = False) -> None:
+        """End the stage under way: its line printed with its count and elapsed time (marked failed)."""
         if self._task is not None and self._stage is not None:
             count = f" [cyan]{self._count}[/]" if self._count else ""
             seconds = time.monotonic() - self._started
+            mark = "[red]✗[/]" if failed else "[green]✓[/]"
             self._progress.console.print(
-                f"[green]✓[/] {escape(self._stage)}{count} [yellow]{seconds:.1f} s[/]", highlight=False
+                f"{mark} {escape(self._stage)}{count} [yellow]{seconds:.1f} s[/]", highlight=False
             )
             self._progress.remove_task(self._task)
         self._task, self._stage = None, None
+
+
+_shown: list[StageDisplay] = []  # the display of the command running, where one is shown
+
+
+def stage_failed() -> None:
+    """The command failed: end the stage under way as failed (before its error is printed)."""
+    for display in _shown:
+        display.finish(failed=True)
 
 
 @contextmanager
@@ -96,9 +106,14 @@ def progress_shown(enabled: bool) -> Iterator[None]:
     )
     display = StageDisplay(progress)
     console.before_output = display.finish
+    _shown.append(display)
     with progress, listening(display):
         try:
             yield
+        except BaseException:
+            display.finish(failed=True)
+            raise
         finally:
             display.finish()
             console.before_output = None
+            _shown.remove(display)

@@ -182,3 +182,13 @@ def test_quiet_silences_notices(capsys: pytest.CaptureFixture[str], monkeypatch:
     monkeypatch.setattr(options.root_options, "quiet", True)
     options.notice("materialized something")
     assert capsys.readouterr().err == ""
+
+
+def test_a_failed_stage_is_marked_failed() -> None:
+    sink = StringIO()
+    shown = Progress(TextColumn("{task.description}"), console=Console(file=sink, width=100))
+    display = StageDisplay(shown)
+    with shown, progress.listening(display):
+        progress.step("reading the database")
+        display.finish(failed=True)
+    assert "✗ reading the database" in sink.getvalue() and "✓" not in sink.getvalue()
