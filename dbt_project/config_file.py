@@ -119,7 +119,8 @@ def _pyproject_table(start: Path) -> dict[str, object]:
 def config_source(cwd: Path, config: Path | None = None) -> ConfigSource:
     """The settings file: `config`, else $IVCRUSH_CONFIG (each must exist), else the user's config.toml where
     it exists, else `[tool.ivcrush]` of the nearest pyproject.toml (relative paths from `cwd`)."""
-    for path, origin in ((config, "--config"), (os.environ.get(CONFIG_VARIABLE) or None, CONFIG_VARIABLE)):
+    given = ((config, f"--config (or {CONFIG_VARIABLE})"), (os.environ.get(CONFIG_VARIABLE) or None, CONFIG_VARIABLE))
+    for path, origin in given:
         if path is not None:
             chosen = (cwd / Path(path).expanduser()).resolve()
             if not chosen.is_file():
