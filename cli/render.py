@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ivcrush.cli.options import console
+from ivcrush.quality.docs import SUMMARY_FILE
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -84,13 +85,15 @@ def print_frame(frame: pd.DataFrame, title: str, formats: dict[str, str] | None 
     console.print(frame_table(frame, title, formats))
 
 
-def render_summary(report: QualityReport, console: Console) -> None:
-    """Short human summary: failed checks (errors, then warnings) with where, how many rows and examples."""
+def render_summary(report: QualityReport, console: Console, label: str = "") -> None:
+    """Short human summary: failed checks (errors, then warnings) with where, how many rows and examples;
+    `label` says what was checked (e.g. "raw tables", "marts")."""
     n = len(report.checks)
+    title = f"data quality{f' of the {label}' if label else ''}"
     if not report.errors and not report.warnings:
-        console.print(f"[green]data quality: all {n} checks passed[/green]")
+        console.print(f"[green]{title}: all {n} checks passed[/green]")
         return
-    head = "[red]data quality: FAILED[/red]" if report.errors else "[yellow]data quality: passed with warnings[/yellow]"
+    head = f"[red]{title}: FAILED[/red]" if report.errors else f"[yellow]{title}: passed with warnings[/yellow]"
     console.print(f"{head} - {len(report.errors)} error(s), {len(report.warnings)} warning(s), {n} check(s)")
     failed = [*((check, "red") for check in report.errors), *((check, "yellow") for check in report.warnings)]
     for check, style in failed:
@@ -127,6 +130,9 @@ def print_build(result: BuildResult) -> None:
         f"AMC labels untrusted: {result.amc_labels_untrusted}; "
         f"{result.seconds['total']:.1f} s (dbt {result.seconds['dbt_build']:.1f} s)"
     )
+    summary = Path(result.build_dir) / "quality" / SUMMARY_FILE
+    if summary.is_file():
+        console.print(f"data quality report and Data Docs: {summary}", highlight=False, soft_wrap=True)
 
 
 def print_generation(generation: Generation, seconds: float) -> None:

@@ -26,8 +26,11 @@ def test_sample_db_build_materialize_and_dataset_print_json(sample_db: Path, tmp
     workdir = str(tmp_path / "w")
     built = _json("build", "--db", str(sample_db), "--workdir", workdir)
     assert built["quality_errors"] == 0 and built["row_counts"]["earnings_events"] > 0
+    text = runner.invoke(app, ["build", "--db", str(sample_db), "--workdir", workdir]).output
+    assert "data quality of the raw tables:" in text and "data quality of the marts:" in text
+    assert "Data Docs: " in text and "summary.html" in text
     published = _json("materialize", "--as-of", "2025-01-02", "--workdir", workdir)
-    assert published["build_id"] == built["build_id"] and published["as_of"] == "2025-01-02"
+    assert published["build_id"] > built["build_id"] and published["as_of"] == "2025-01-02"  # the newer build
     dataset = _json("dataset", "--out", str(tmp_path / "train.parquet"), "--workdir", workdir)
     assert dataset["rows"] > 0 and "label_trusted" in dataset["columns"]
     assert (tmp_path / "train.parquet").is_file()

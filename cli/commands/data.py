@@ -57,7 +57,8 @@ def run_build(
     not at all without `show`)."""
     from ivcrush.build import build
 
-    summary = (lambda report: render_summary(report, console)) if show and not as_json else None
+    labels = iter(("raw tables", "marts"))  # the build reports the raw tables' checks, then the marts'
+    summary = (lambda report: render_summary(report, console, next(labels, ""))) if show and not as_json else None
     with noting("nothing was published; the previous build (if any) stays current"):
         result = build(settings, on_quality=summary, meanwhile=meanwhile)
     if show and as_json:
