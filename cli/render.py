@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ivcrush.cli.options import console
+from ivcrush.quality.docs import SUMMARY_FILE
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -54,13 +55,45 @@ def print_json(payload: object) -> None:
     console.print_json(json.dumps(payload, default=str))
 
 
-def render_summary(report: QualityReport, console: Console) -> None:
-    """Short human summary: failed checks (errors, then warnings) with where, how many rows and examples."""
+def frame_table(frame: pd.DataFrame, title: str, formats: dict[str, str] | None = None) -> Table:
+    """A frame as a rich table (for any command's tabular result, e.g. the backtests'): numbers right-aligned
+    and formatted by `formats` (column -> format string such as "${:,.0f}" or "{:.1%}", else "{:,.4g}"),
+    missing values "-"."""
+    import pandas as pd
+
+    formats = formats or {}
+    table = Table(title=title, title_justify="left")
+    numeric = {column: pd.api.types.is_numeric_dtype(frame[column]) for column in frame.columns}
+    for column in frame.columns:
+        table.add_column(str(column), justify="right" if numeric[column] else "left")
+    for row in frame.itertuples(index=False):
+        table.add_row(
+            *(
+                "-"
+                if _missing(value)
+                else formats.get(str(column), "{:,.4g}").format(value)
+                if numeric[column] and not isinstance(value, bool)
+                else escape(str(value))
+                for column, value in zip(frame.columns, row, strict=True)
+            )
+        )
+    return table
+
+
+def print_frame(frame: pd.DataFrame, title: str, formats: dict[str, str] | None = None) -> None:
+    """Print `frame_table(frame, title, formats)` on the console."""
+    console.print(frame_table(frame, title, formats))
+
+
+def render_summary(report: QualityReport, console: Console, label: str = "") -> None:
+    """Short human summary: failed checks (errors, then warnings) with where, how many rows and examples;
+    `label` says what was checked (e.g. "raw tables", "marts")."""
     n = len(report.checks)
+    title = f"data quality{f' of the {label}' if label else ''}"
     if not report.errors and not report.warnings:
-        console.print(f"[green]data quality: all {n} checks passed[/green]")
+        console.print(f"[green]{title}: all {n} checks passed[/green]")
         return
-    head = "[red]data quality: FAILED[/red]" if report.errors else "[yellow]data quality: passed with warnings[/yellow]"
+    head = f"[red]{title}: FAILED[/red]" if report.errors else f"[yellow]{title}: passed with warnings[/yellow]"
     console.print(f"{head} - {len(report.errors)} error(s), {len(report.warnings)} warning(s), {n} check(s)")
     failed = [*((check, "red") for check in report.errors), *((check, "yellow") for check in report.warnings)]
     for check, style in failed:
@@ -97,6 +130,9 @@ def print_build(result: BuildResult) -> None:
         f"AMC labels untrusted: {result.amc_labels_untrusted}; "
         f"{result.seconds['total']:.1f} s (dbt {result.seconds['dbt_build']:.1f} s)"
     )
+    summary = Path(result.build_dir) / "quality" / SUMMARY_FILE
+    if summary.is_file():
+        console.print(f"data quality report and Data Docs: {summary}", highlight=False, soft_wrap=True)
 
 
 def print_generation(generation: Generation, seconds: float) -> None:
@@ -121,10 +157,44 @@ def print_online_features(frame: pd.DataFrame, earnings_date: date) -> None:
     console.print(table)
 
 
+def print_events(frame: pd.DataFrame, day: date) -> None:
+    """A day's events: each with its timing, confirmation, outcome and label, the rows merged into it, and
+    the day's rows that were merged into an event of another date."""
+    table = Table(title=f"calendar events on {day:%Y-%m-%d} (published build)", title_justify="left")
+    for column in ("ticker", "event", "timing", "confirmed", "outcome", "label", "other rows of the event"):
+        table.add_column(column, no_wrap=column != "other rows of the event")
+    for row in frame.itertuples():
+        label = ("trusted" if row.label_trusted else "untrusted") if row.has_outcome else "-"
+        if row.timing_conflict:
+            label = "timing conflict" if label == "-" else f"{label} (timing conflict)"
+        others = [] if _missing(row.merged_rows) else str(row.merged_rows).split(", ")
+        if not _missing(row.merged_from):
+            others = [f"{row.merged_from} merged into this event", *(o for o in others if o != row.merged_from)]
+        table.add_row(
+            row.ticker,
+            str(row.earnings_date)[:10],
+            row.timing,
+            "yes" if row.is_confirmed else "no",
+            "stored" if row.has_outcome else "-",
+            label,
+            escape(", ".join(others)),
+        )
+    console.print(table)
+    if frame.empty:
+        console.print(f"no calendar event on {day:%Y-%m-%d}", highlight=False)
+
+
 def print_evaluation(result: dict) -> None:
     for sentence in result.get("summary", []):
         console.print(f"  {sentence}", highlight=False, soft_wrap=True)
     console.print(f"predictions, metrics and report.html in {result.get('out_dir')}", highlight=False)
+
+
+def _feature_service(service: object) -> str:
+    """A model's feature service as `name v<version>` (the registry stores it as a mapping)."""
+    if isinstance(service, dict):
+        return f"{service.get('name')} v{service.get('version')}"
+    return "-" if service is None else str(service)
 
 
 def print_models(listed: list[dict[str, Any]]) -> None:
@@ -136,7 +206,7 @@ def print_models(listed: list[dict[str, Any]]) -> None:
         table.add_row(
             str(entry["model_id"]),
             str(entry.get("created_at", ""))[:19],
-            str(entry.get("feature_service")),
+            _feature_service(entry.get("feature_service")),
             str(entry.get("training_rows")),
             skill,
         )
@@ -144,12 +214,18 @@ def print_models(listed: list[dict[str, Any]]) -> None:
 
 
 def print_recommendations(
-    recommendations: list[Recommendation], refusals: list[Refusal], title: str, explain: list[str] | None = None
+    recommendations: list[Recommendation],
+    refusals: list[Refusal],
+    title: str,
+    explain: list[str] | None = None,
+    refusal_hint: tuple[str, str] | None = None,
 ) -> None:
     """The ranked table (each row says why its size is what it is), then the full reasoning of the `explain`
-    tickers (default: the top row's), the notes and the refusals."""
+    tickers (default: the top row's), the notes (with the tickers they concern) and the refusals;
+    `refusal_hint` = (reason, what to do) adds the command's own advice to the refusals for that reason."""
     from ivcrush.serving.decision import format_probability
 
+    hinted_reason, hint = refusal_hint or ("", "")
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
     for column, wraps in RECOMMENDATION_COLUMNS:
         table.add_column(column, no_wrap=not wraps, ratio=1 if wraps else None)
@@ -200,11 +276,18 @@ def print_recommendations(
         )
         for line in explained.decision.explain.values():
             console.print(f"  {line}", highlight=False, soft_wrap=True, markup=False)
-    notes = sorted({note for rec in recommendations for note in rec.notes})
-    for note in notes:
-        console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
+    tickers_by_note: dict[str, list[str]] = {}
+    for rec in recommendations:
+        for note in rec.notes:
+            tickers_by_note.setdefault(note, []).append(rec.ticker)
+    for note, tickers in sorted(tickers_by_note.items()):
+        console.print(f"[yellow]note:[/] {escape(', '.join(tickers))}: {escape(note)}", highlight=False, soft_wrap=True)
+    tickers_by_reason: dict[str, list[str]] = {}
     for refusal in refusals:
-        console.print(f"[red]not served:[/] {refusal.ticker}: {refusal.reason}", highlight=False, soft_wrap=True)
+        tickers_by_reason.setdefault(refusal.reason, []).append(refusal.ticker)
+    for reason, tickers in tickers_by_reason.items():
+        text = f"{', '.join(tickers)}: {reason}" + (f"; {hint}" if hint and reason == hinted_reason else "")
+        console.print(f"[red]not served:[/] {escape(text)}", highlight=False, soft_wrap=True)
 
 
 def print_write_back(done: WriteBack, source_db: Path) -> None:

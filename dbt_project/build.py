@@ -25,7 +25,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
-from ivcrush import workers
+from ivcrush import progress, workers
 from ivcrush.errors import IvcrushError
 from ivcrush.quality.report import QualityGateError, QualityReport, gate
 from ivcrush.settings import DBT_PROJECT_DIR, Settings
@@ -107,7 +107,8 @@ def run_dbt(build_dir: Path, settings: Settings, args: list[str]) -> None:
                 "--vars",
                 json.dumps(dbt_vars),
                 "--log-level",
-                "none",  # its failures come back in the BuildError; its log file has everything
+                # its failures come back in the BuildError; its log file has everything; its output under -v
+                "info" if settings.tool_output else "none",
             ]
         )
     if result.success:
@@ -279,6 +280,7 @@ def _build(
 ) -> BuildResult:
     timings: dict[str, float] = {}
     started = time.perf_counter()
+    progress.step("reading the database")
     snapshot = read_source(source)
     timings["read_source"] = snapshot.read_seconds
 
@@ -288,12 +290,15 @@ def _build(
     quality = QualityWorker(snapshot, settings.severity)
     try:
         (build_dir / "marts").mkdir(parents=True)
+        progress.step("loading the raw tables into DuckDB")
         step = time.perf_counter()
         load_raw(snapshot, build_dir / "warehouse.duckdb")
         timings["load_raw"] = time.perf_counter() - step
+        progress.step("dbt build: models and tests (raw tables checked meanwhile)")
         step = time.perf_counter()
         dbt_error = _run_dbt_worker(build_dir, settings)
         timings["dbt_build"] = time.perf_counter() - step
+        progress.step("checking the raw tables (Great Expectations)")
         step = time.perf_counter()
         raw_report = quality.next_report()
         timings["validate_raw_wait"] = time.perf_counter() - step
@@ -302,6 +307,7 @@ def _build(
         gate(raw_report, f"feature tables built from {source}")
         if dbt_error:
             raise dbt_error
+        progress.step("checking the marts (Great Expectations)")
         step = time.perf_counter()
         quality.check_marts(build_dir)
         if meanwhile:
@@ -325,6 +331,7 @@ def _build(
             quality_warnings=[f"{check.name} ({check.where}): {check.message}" for check in report.warnings],
         )
         timings["total"] = time.perf_counter() - started
+        progress.step("publishing the build")
         (build_dir / BUILD_MANIFEST).write_text(json.dumps(asdict(result), indent=2))
         publish(settings, build_dir)
     except BaseException:

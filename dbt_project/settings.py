@@ -1,14 +1,19 @@
-"""Settings from `[tool.ivcrush]` in pyproject.toml, `IVCRUSH_*` environment variables and CLI options."""
+"""Settings: defaults < a config file < `IVCRUSH_*` environment variables < command options.
+
+The config file is `--config PATH`, else `$IVCRUSH_CONFIG`, else `config.toml` in the user's config folder
+(`~/.config/ivcrush/` on Linux), else `[tool.ivcrush]` of the nearest pyproject.toml. `SETTINGS` lists every
+setting with its key, variable and meaning (the README's table and `ivcrush --help` show it).
+"""
 
 from __future__ import annotations
 
 import math
 import os
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-from ivcrush.errors import IvcrushError
+from ivcrush.config_file import ConfigSource, SettingsError, config_source
 
 # This package's folder is also the dbt project (in a checkout and in an installed wheel alike).
 DBT_PROJECT_DIR = Path(__file__).resolve().parent
@@ -16,16 +21,12 @@ ONLINE_STORES = ("sqlite", "redis")
 THIN_HISTORY_CHOICES = ("widen", "refuse")
 
 
-def _pyproject_table(start: Path) -> dict[str, object]:
-    """The `[tool.ivcrush]` table of the nearest pyproject.toml at or above `start`, or {}."""
-    for folder in [start, *start.parents]:
-        candidate = folder / "pyproject.toml"
-        if candidate.is_file():
-            with candidate.open("rb") as handle:
-                table = tomllib.load(handle).get("tool", {}).get("ivcrush")
-            if table is not None:
-                return dict(table)
-    return {}
+def dbt_project_var(name: str) -> Any:
+    """A variable of the dbt project (`vars:` in dbt_project.yml): the one place of the facts dbt shares."""
+    import yaml  # type: ignore[import-untyped]
+
+    with (DBT_PROJECT_DIR / "dbt_project.yml").open() as handle:
+        return yaml.safe_load(handle)["vars"][name]
 
 
 @dataclass(frozen=True)
@@ -56,10 +57,6 @@ class Costs:
     min_bid_ask: float = 0.05
 
 
-class SettingsError(IvcrushError, ValueError):
-    """A setting that cannot be used (wrong type or out of range); the message names it and its source."""
-
-
 @dataclass(frozen=True)
 class Settings:
     """Where the platform keeps its outputs and how it treats the user's data."""
@@ -79,6 +76,8 @@ class Settings:
     # Backtests: a position reopened within this many business days of closing another of the same symbol and
     # kind (or marked `rolled_from` it) continues its campaign (a roll).
     roll_days: int = 2
+    # Show dbt's and Feast's own output (the CLI's -v).
+    tool_output: bool = False
 
     @property
     def sample_db(self) -> Path:
@@ -103,11 +102,30 @@ class Settings:
     def feast_dir(self) -> Path:
         return self.workdir / "feast"
 
-    def with_overrides(self, *, workdir: Path | None = None, db: Path | None = None) -> Settings:
+    def with_overrides(
+        self,
+        *,
+        workdir: Path | None = None,
+        db: Path | None = None,
+        equity: float | None = None,
+        kelly_fraction: float | None = None,
+        tool_output: bool | None = None,
+    ) -> Settings:
+        """These settings with a command's options on top (None: unchanged), each checked like the file's."""
+        account = self.account
+        if equity is not None:
+            account = replace(
+                account, equity=_number(equity, "--equity", low=0, high=math.inf, low_open=True, what="a number > 0")
+            )
+        if kelly_fraction is not None:
+            fraction = _number(kelly_fraction, "--kelly", low=0, high=1, low_open=True, what="a fraction in (0, 1]")
+            account = replace(account, kelly_fraction=fraction)
         return replace(
             self,
             workdir=self.workdir if workdir is None else workdir.expanduser().resolve(),
             db=self.db if db is None else db.expanduser().resolve(),
+            account=account,
+            tool_output=self.tool_output if tool_output is None else tool_output,
         )
 
 
@@ -116,11 +134,11 @@ FALSE_WORDS = {"0", "false", "no", "off"}
 SEVERITIES = ("error", "warning")
 
 
-def _setting(table: dict[str, object], key: str, variable: str, where: str = "[tool.ivcrush]") -> tuple[object, str]:
-    """(value, where it comes from) of one setting: the environment variable wins over pyproject.toml."""
+def _setting(table: dict[str, object], key: str, variable: str, name: str) -> tuple[object, str]:
+    """(value, where it comes from) of one setting: the environment variable wins over the config file."""
     if os.environ.get(variable):
         return os.environ[variable], variable
-    return table.get(key), f"{where} {key}"
+    return table.get(key), name
 
 
 def _boolean(value: object, name: str) -> bool:
@@ -150,72 +168,78 @@ def _redis_url(value: str, name: str) -> str:
     return value
 
 
-def load_settings(cwd: Path | None = None) -> Settings:
-    """Defaults < pyproject.toml `[tool.ivcrush]` < environment (IVCRUSH_HOME, IVCRUSH_DB, ...), each value
-    checked here: a SettingsError names the setting and what it must be."""
+def load_settings(cwd: Path | None = None, config: Path | None = None) -> Settings:
+    """Defaults < the config file (`config_source`) < environment (IVCRUSH_HOME, IVCRUSH_DB, ...), each value
+    checked here: a SettingsError names the setting and what it must be. Relative paths are taken from the
+    config file's folder (from `cwd` for pyproject.toml and the environment)."""
     cwd = cwd or Path.cwd()
-    try:
-        table = _pyproject_table(cwd)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise SettingsError(f"pyproject.toml above {cwd}: cannot be read ({exc})") from exc
-    workdir, workdir_name = _setting(table, "workdir", "IVCRUSH_HOME")
-    db_value, db_name = _setting(table, "db", "IVCRUSH_DB")
+    source = config_source(cwd, config)
+    table = source.table
+
+    def setting(key: str, variable: str) -> tuple[object, str]:
+        return _setting(table, key, variable, source.name(key))
+
+    def base(name: str) -> Path:
+        return cwd if name.startswith("IVCRUSH_") else source.folder
+
+    workdir, workdir_name = setting("workdir", "IVCRUSH_HOME")
+    db_value, db_name = setting("db", "IVCRUSH_DB")
     for value, name in ((workdir, workdir_name), (db_value, db_name)):
         if value is not None and (not isinstance(value, str) or not value.strip() or "\0" in value):
             raise SettingsError(f"setting {name}: must be a path, not {value!r}")
-    amc, amc_name = _setting(table, "amc_labels_untrusted", "IVCRUSH_AMC_LABELS_UNTRUSTED")
-    online_store, store_name = _setting(table, "online_store", "IVCRUSH_ONLINE_STORE")
+    amc, amc_name = setting("amc_labels_untrusted", "IVCRUSH_AMC_LABELS_UNTRUSTED")
+    online_store, store_name = setting("online_store", "IVCRUSH_ONLINE_STORE")
     online_store = "sqlite" if online_store is None else online_store
     if online_store not in ONLINE_STORES:
         raise SettingsError(f"setting {store_name}: must be one of {', '.join(ONLINE_STORES)}, not {online_store!r}")
-    redis_url, redis_name = _setting(table, "redis_url", "IVCRUSH_REDIS_URL")
+    redis_url, redis_name = setting("redis_url", "IVCRUSH_REDIS_URL")
     if redis_url is not None and not isinstance(redis_url, str):
         raise SettingsError(f"setting {redis_name}: must be host:port, not {redis_url!r}")
     workdir_path = Path(str(workdir or ".ivcrush")).expanduser()
-    thin_history, thin_name = _setting(table, "thin_history", "IVCRUSH_THIN_HISTORY")
+    thin_history, thin_name = setting("thin_history", "IVCRUSH_THIN_HISTORY")
     thin_history = "widen" if thin_history is None else thin_history
     if thin_history not in THIN_HISTORY_CHOICES:
         raise SettingsError(
             f"setting {thin_name}: must be one of {', '.join(THIN_HISTORY_CHOICES)}, not {thin_history!r}"
         )
-    stale_days, stale_name = _setting(table, "stale_market_days", "IVCRUSH_STALE_MARKET_DAYS")
+    stale_days, stale_name = setting("stale_market_days", "IVCRUSH_STALE_MARKET_DAYS")
     stale_market_days = (
         10
         if stale_days is None
         else _number(stale_days, stale_name, low=0, high=3650, low_open=False, what="a number of days from 0 to 3650")
     )
-    roll, roll_name = _setting(table, "roll_days", "IVCRUSH_ROLL_DAYS")
+    roll, roll_name = setting("roll_days", "IVCRUSH_ROLL_DAYS")
     roll_days = 2 if roll is None else _number(roll, roll_name, low=0, high=60, low_open=False, what="0 to 60 days")
     return Settings(
-        workdir=(cwd / workdir_path).resolve(),
-        db=(cwd / Path(str(db_value)).expanduser()).resolve() if db_value else None,
+        workdir=(base(workdir_name) / workdir_path).resolve(),
+        db=(base(db_name) / Path(str(db_value)).expanduser()).resolve() if db_value else None,
         amc_labels_untrusted=True if amc is None else _boolean(amc, amc_name),
         online_store=str(online_store),
         redis_url=_redis_url(redis_url, redis_name) if redis_url else "127.0.0.1:6379",
-        severity=_severity(table),
-        account=_account(table),
-        costs=_costs(table),
+        severity=_severity(source),
+        account=_account(source),
+        costs=_costs(source),
         thin_history=str(thin_history),
         stale_market_days=int(stale_market_days),
         roll_days=int(roll_days),
     )
 
 
-def _subtable(table: dict[str, object], key: str) -> dict[str, object]:
-    """A nested table such as `[tool.ivcrush.account]`, or {} where absent."""
-    value = table.get(key, {})
+def _subtable(source: ConfigSource, key: str) -> dict[str, object]:
+    """A nested table such as `[tool.ivcrush.account]` (`[account]` of a config file), or {} where absent."""
+    value = source.table.get(key, {})
     if not isinstance(value, dict):
-        raise SettingsError(f"setting [tool.ivcrush] {key}: must be a table, not {value!r}")
+        raise SettingsError(f"setting {source.name(key)}: must be a table, not {value!r}")
     return value
 
 
-def _severity(table: dict[str, object]) -> dict[str, str]:
+def _severity(source: ConfigSource) -> dict[str, str]:
     """Severity overrides: a known check (optionally `:table[.column]`), "error" or "warning"."""
     from ivcrush.quality.report import DEFAULT_SEVERITY  # the checks' names (a module of plain data)
 
     severity = {}
-    for key, value in _subtable(table, "severity").items():
-        name = f"[tool.ivcrush.severity] {key}"
+    for key, value in _subtable(source, "severity").items():
+        name = source.name(str(key), "severity")
         if value not in SEVERITIES:
             raise SettingsError(f"setting {name}: must be 'error' or 'warning', not {value!r}")
         if str(key).split(":", 1)[0] not in DEFAULT_SEVERITY:
@@ -224,13 +248,13 @@ def _severity(table: dict[str, object]) -> dict[str, str]:
     return severity
 
 
-def _account(table: dict[str, object]) -> Account:
+def _account(source: ConfigSource) -> Account:
     """Risk budget: defaults < `[tool.ivcrush.account]` < IVCRUSH_ACCOUNT_EQUITY etc., each within its range."""
-    configured = _subtable(table, "account")
+    configured = _subtable(source, "account")
     defaults = Account()
 
     def value(key: str, default: float) -> tuple[object, str]:
-        found, name = _setting(configured, key, f"IVCRUSH_ACCOUNT_{key.upper()}", "[tool.ivcrush.account]")
+        found, name = _setting(configured, key, f"IVCRUSH_ACCOUNT_{key.upper()}", source.name(key, "account"))
         return (default if found is None or found == "" else found), name
 
     equity = _number(*value("equity", defaults.equity), low=0, high=math.inf, low_open=True, what="a number > 0")
@@ -256,17 +280,18 @@ COST_RANGES: dict[str, tuple[float, float]] = {
 }
 
 
-def _costs(table: dict[str, object]) -> Costs:
+def _costs(source: ConfigSource) -> Costs:
     """Trading costs: defaults < `[tool.ivcrush.costs]` < IVCRUSH_COSTS_COMMISSION_PER_CONTRACT etc.;
     every value a finite number within `COST_RANGES`."""
-    configured = _subtable(table, "costs")
+    configured = _subtable(source, "costs")
     unknown = sorted(set(configured) - set(COST_RANGES))
     if unknown:
-        raise SettingsError(f"[tool.ivcrush.costs] has unknown setting(s) {unknown}; known: {sorted(COST_RANGES)}")
+        where = source.name("", "costs").strip()
+        raise SettingsError(f"{where} has unknown setting(s) {unknown}; known: {sorted(COST_RANGES)}")
     values: dict[str, float] = {}
     for name, (lowest, highest) in COST_RANGES.items():
         variable = f"IVCRUSH_COSTS_{name.upper()}"
-        source, value = (variable, os.environ[variable]) if os.environ.get(variable) else (name, configured.get(name))
+        origin, value = (variable, os.environ[variable]) if os.environ.get(variable) else (name, configured.get(name))
         if value is None:
             continue
         try:
@@ -274,6 +299,6 @@ def _costs(table: dict[str, object]) -> Costs:
         except ValueError:
             number = None
         if number is None or not math.isfinite(number) or not lowest <= number <= highest:
-            raise SettingsError(f"cost setting {source} = {value!r}: expected a number from {lowest:g} to {highest:g}")
+            raise SettingsError(f"cost setting {origin} = {value!r}: expected a number from {lowest:g} to {highest:g}")
         values[name] = number
     return Costs(**values)

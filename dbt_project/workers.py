@@ -36,9 +36,20 @@ class WorkerError(IvcrushError):
     exit_code = 1
 
 
+def _no_process_shared_locks() -> None:
+    """A worker is stopped with SIGKILL once its result is sent, so it must hold no named semaphore: the
+    resource tracker would report it as leaked at the parent's exit. tqdm (Great Expectations' progress
+    bars) creates one by default for bars across forked processes, which a worker never has."""
+    with contextlib.suppress(ImportError):
+        from tqdm import tqdm
+
+        tqdm.set_lock(threading.RLock())
+
+
 def die_with_parent(parent_pid: int) -> None:
     """In a worker: exit as soon as the parent is gone (SIGKILL from the kernel where it can, else a watcher)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _no_process_shared_locks()
     if sys.platform == "linux":
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)

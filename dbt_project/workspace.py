@@ -182,7 +182,12 @@ def published(settings: Settings) -> Generation:
     """The published generation, or a NotPublishedError telling the user to materialize."""
     generation = read_pointer(settings.feast_dir)
     if generation is None:
-        raise NotPublishedError("the feature store has not been published; run `ivcrush materialize` first")
+        steps = (
+            "`ivcrush materialize`"
+            if settings.current_build.exists()
+            else "`ivcrush build`, then `ivcrush materialize` (or `ivcrush run` for every stage)"
+        )
+        raise NotPublishedError(f"the feature store has not been published in {settings.workdir}; run {steps} first")
     return generation
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ivcrush import progress
 from ivcrush.errors import IvcrushError
 from ivcrush.feature_repo.feature_services import FEATURE_SERVICE_NAME
 from ivcrush.feature_repo.store import (
@@ -131,11 +132,15 @@ def _materialize(settings: Settings, as_of: date | None) -> Generation:
     try:
         (folder / INTENT).write_text(json.dumps(asdict(generation), indent=2))
         with online_store_errors(settings.online_store, settings.redis_url):
+            progress.step("registering the feature views (Feast apply)")
             store = open_store(folder, generation.project, settings.online_store, settings.redis_url)
             views = feature_views(build_dir / "marts")
             store.apply([ticker, *views, *feature_services(views)])
-            with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # Feast prints progress bars; ibis warns on every query
+            progress.step(f"loading the {settings.online_store} online store as of {as_of}")
+            quiet = contextlib.nullcontext() if settings.tool_output else contextlib.redirect_stdout(io.StringIO())
+            with quiet, warnings.catch_warnings():
+                if not settings.tool_output:
+                    warnings.simplefilter("ignore")  # Feast prints progress bars; ibis warns on every query
                 store.materialize(start_date=end - QUARTERLY_TTL, end_date=end)
         events = pd.read_parquet(mart_path(build_dir, "earnings_events"), columns=["ticker", "event_timestamp"])
         in_window = events[(events["event_timestamp"] <= end) & (events["event_timestamp"] > end - QUARTERLY_TTL)]

@@ -38,6 +38,10 @@ ORDINARY_PROXY = "vol_off_reaction_abs_move_mean_8q"
 ORDINARY_FALLBACK_PCT = 1.4
 
 
+# The reason an event without an implied move is refused; each command says how to give one.
+IMPLIED_MOVE_MISSING = "implied move missing: 2.0's iv_log has none for this event and none was given"
+
+
 class StrategyError(IvcrushError, ValueError):
     """An input the strategy cannot work with (missing or absurd implied move, bad prices or quotes)."""
 
@@ -45,7 +49,7 @@ class StrategyError(IvcrushError, ValueError):
 def check_implied_move(implied_move_pct: float | None) -> float:
     """The implied move in %, refused where missing, zero, negative or absurd."""
     if implied_move_pct is None or not math.isfinite(implied_move_pct):
-        raise StrategyError("implied move missing: give --implied-move, --straddle with --spot, or a CSV")
+        raise StrategyError(IMPLIED_MOVE_MISSING)
     if implied_move_pct <= 0:
         raise StrategyError(f"implied move {implied_move_pct:g}% is not positive")
     if implied_move_pct > MAX_IMPLIED_MOVE_PCT:

@@ -12,7 +12,7 @@ import pytest
 from ivcrush.settings import DBT_PROJECT_DIR, Settings
 from ivcrush.source.reader import readonly_uri
 from ivcrush.workspace import MARTS, mart_path
-from tests.conftest import file_digest
+from tests.conftest import file_digest, folder_state
 
 pytestmark = pytest.mark.real_snapshot
 NEW_YORK = "America/New_York"
@@ -52,14 +52,15 @@ def source(real_snapshot: Path) -> pd.DataFrame:
 
 def test_build_leaves_the_snapshot_byte_identical(real_snapshot: Path, built_real: Settings) -> None:
     before = file_digest(real_snapshot)
+    folder_before = folder_state(real_snapshot.parent)
+    names_before = sorted(p.name for p in real_snapshot.parent.iterdir())
     from ivcrush.build import build
 
     build(built_real)
     assert file_digest(real_snapshot) == before
-    assert sorted(p.name for p in real_snapshot.parent.iterdir() if p.suffix != ".md") == [
-        ".gitignore",
-        "ivcrush.db",
-    ]
+    # Whatever else the user keeps beside the database, nothing is added, removed or changed there.
+    assert folder_state(real_snapshot.parent) == folder_before
+    assert sorted(p.name for p in real_snapshot.parent.iterdir()) == names_before
 
 
 def test_one_feature_row_per_event(built_real: Settings, source: pd.DataFrame) -> None:

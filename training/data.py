@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ivcrush import progress
 from ivcrush.errors import IvcrushError
 from ivcrush.feature_repo.feature_services import FEATURE_SERVICE_NAME, MODEL_FEATURE_COLUMNS
 from ivcrush.feature_repo.store import open_published_store
@@ -58,6 +59,7 @@ def training_set(settings: Settings, trusted_only: bool = False, generation: Gen
     service = store.get_feature_service(generation.feature_service or FEATURE_SERVICE_NAME)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ibis warns on every query with duckdb 1.5
+        progress.step("retrieving the point-in-time training set (Feast)")
         features = store.get_historical_features(entity_df=events[KEYS], features=service).to_df()
     joined = events.merge(features, on=KEYS, how="left", validate="one_to_one", indicator=True)
     if len(features) != len(events) or (joined["_merge"] != "both").any():

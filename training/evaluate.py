@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ivcrush import progress
 from ivcrush.constants import QUANTILE_NAMES
 from ivcrush.feature_repo.feature_services import MODEL_FEATURE_COLUMNS
 from ivcrush.settings import Settings
@@ -100,7 +101,8 @@ def evaluate_frame(
         dataset = dataset.reset_index(drop=True)  # (a copy: only where needed, it can be large)
     splits = walk_forward_splits(dataset, folds=folds, train_until=train_until, test_from=test_from)
     parts, fold_info, importances, notes = [], [], [], {}
-    for split in splits:
+    for number, split in enumerate(splits, 1):
+        progress.step("walk-forward evaluation: training and testing each fold", number, len(splits))
         train = dataset[split["train"]]
         test = dataset[split["test"]]
         usable = len(training_rows(train, trusted_only))
@@ -145,6 +147,7 @@ def evaluate_frame(
         raise EvaluationError("no fold had enough training rows; " + "; ".join(str(f) for f in fold_info))
     rows = pd.concat(parts).reset_index(drop=True)
     importance = (pd.concat(importances, axis=1).fillna(0).mean(axis=1)).sort_values(ascending=False)
+    progress.step("metrics, block bootstrap and the skill gate")
     metrics = compute_metrics(rows, resamples=resamples, notes=notes)
     metrics["setup"] = {
         "mode": "single split" if (train_until or test_from) else f"walk-forward, {folds} folds (expanding)",
@@ -168,6 +171,7 @@ def evaluate_frame(
     if report:
         from ivcrush.training.report import write_report
 
+        progress.step("writing the evaluation report")
         write_report(out_dir, rows, metrics, importance)
     return metrics
 

@@ -6,6 +6,7 @@ from datetime import date
 
 import pandas as pd
 
+from ivcrush import progress
 from ivcrush.settings import Settings
 from ivcrush.training.data import training_set
 from ivcrush.training.evaluate import evaluate, frame_hash
@@ -61,6 +62,7 @@ def train_and_register(
         evaluation = evaluate(
             settings, folds=quick_folds, num_boost_round=num_boost_round, dataset=dataset, generation=generation
         )
+    progress.step("training the models on every past event")
     models = train_models(dataset, trusted_only=trusted_only, num_boost_round=num_boost_round)
     metrics = {
         "verdicts": evaluation.get("verdicts", {}),
@@ -80,6 +82,7 @@ def train_and_register(
         "rows": len(dataset),
         "as_of": date.today().isoformat(),
     }
+    progress.step("registering the models")
     return register(
         settings.workdir,
         models,

@@ -5,16 +5,28 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ivcrush.cli.options import AsOfOption, CommandError, DbOption, WorkdirOption, console, noting, settings_for
+from ivcrush.cli.options import (
+    AsOfOption,
+    CommandError,
+    DbOption,
+    JsonOption,
+    WorkdirOption,
+    console,
+    notice,
+    noting,
+    settings_for,
+)
 from ivcrush.cli.render import (
     print_build,
     print_generation,
+    print_json,
     print_online_features,
     print_sample_counts,
     render_summary,
@@ -22,6 +34,7 @@ from ivcrush.cli.render import (
 
 if TYPE_CHECKING:
     from ivcrush.settings import Settings
+    from ivcrush.workspace import BuildResult, Generation
 
 
 def ensure_sample(settings: Settings) -> None:
@@ -31,29 +44,42 @@ def ensure_sample(settings: Settings) -> None:
 
         settings.sample_db.parent.mkdir(parents=True, exist_ok=True)
         counts = write_sample_db(settings.sample_db)
-        console.print(
+        notice(
             f"sample database written to {settings.sample_db} "
             f"({counts['historical_moves']:,} past moves, {counts['earnings_calendar']:,} calendar rows)"
         )
 
 
-def run_build(settings: Settings, meanwhile: Callable[[], None] | None = None) -> None:
-    """Build, check and publish the feature tables, and show what was published."""
+def run_build(
+    settings: Settings, meanwhile: Callable[[], None] | None = None, as_json: bool = False, show: bool = True
+) -> BuildResult:
+    """Build, check and publish the feature tables, and show what was published (as JSON: the build's record;
+    not at all without `show`)."""
     from ivcrush.build import build
 
+    labels = iter(("raw tables", "marts"))  # the build reports the raw tables' checks, then the marts'
+    summary = (lambda report: render_summary(report, console, next(labels, ""))) if show and not as_json else None
     with noting("nothing was published; the previous build (if any) stays current"):
-        result = build(settings, on_quality=lambda report: render_summary(report, console), meanwhile=meanwhile)
-    print_build(result)
+        result = build(settings, on_quality=summary, meanwhile=meanwhile)
+    if show and as_json:
+        print_json(asdict(result))
+    elif show:
+        print_build(result)
+    return result
 
 
-def run_materialize(settings: Settings, as_of: date | None) -> None:
-    """Publish the current build to the feature store as a new generation, and show it."""
+def run_materialize(settings: Settings, as_of: date | None, as_json: bool = False, show: bool = True) -> Generation:
+    """Publish the current build to the feature store as a new generation, and show it (unless not `show`)."""
     from ivcrush.feature_repo.materialize import materialize
 
     started = time.perf_counter()
     with noting("the previously published online store (if any) is unchanged"):
         generation = materialize(settings, as_of)
-    print_generation(generation, time.perf_counter() - started)
+    if show and as_json:
+        print_json({**asdict(generation), "seconds": round(time.perf_counter() - started, 2)})
+    elif show:
+        print_generation(generation, time.perf_counter() - started)
+    return generation
 
 
 def sample_db(
@@ -61,6 +87,7 @@ def sample_db(
     tickers: Annotated[int, typer.Option(help="Number of tickers.", min=1)] = 250,
     years: Annotated[int, typer.Option(help="Years of earnings history per ticker.", min=1)] = 6,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed writes the same data.")] = 7,
+    as_json: JsonOption = False,
 ) -> None:
     """Write a realistic sample 2.0 database (same schema as ivcrush.db, WAL mode)."""
     from ivcrush.source.sample import write_sample_db
@@ -73,7 +100,10 @@ def sample_db(
         raise CommandError(f"{path}: already exists; choose a new path") from exc
     except (OSError, sqlite3.Error) as exc:
         raise CommandError(f"{path}: cannot be written ({exc})") from exc
-    print_sample_counts(path, counts)
+    if as_json:
+        print_json({"path": str(path), "rows": counts})
+    else:
+        print_sample_counts(path, counts)
 
 
 def validate(
@@ -100,22 +130,23 @@ def validate(
         raise typer.Exit(1)
 
 
-def build(db: DbOption = None, workdir: WorkdirOption = None) -> None:
+def build(db: DbOption = None, workdir: WorkdirOption = None, as_json: JsonOption = False) -> None:
     """Build and test the dbt feature tables from the database; publish them only if all pass."""
     settings = settings_for(workdir, db)
     ensure_sample(settings)
-    run_build(settings)
+    run_build(settings, as_json=as_json)
 
 
-def materialize(workdir: WorkdirOption = None, as_of: AsOfOption = None) -> None:
+def materialize(workdir: WorkdirOption = None, as_of: AsOfOption = None, as_json: JsonOption = False) -> None:
     """Register the current build in Feast and load its online store (atomically, as a new generation)."""
-    run_materialize(settings_for(workdir), as_of.date() if as_of else None)
+    run_materialize(settings_for(workdir), as_of.date() if as_of else None, as_json)
 
 
 def dataset(
     out: Annotated[Path, typer.Option("--out", help="Parquet (.parquet) or CSV file to write.")],
     workdir: WorkdirOption = None,
     trusted_only: Annotated[bool, typer.Option(help="Only events whose label is trusted.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Write the point-in-time training set (Feast features + labels of every past event)."""
     from ivcrush.training.data import training_set
@@ -132,7 +163,10 @@ def dataset(
     except OSError as exc:
         raise CommandError(f"--out {out}: cannot be written ({exc})") from exc
     trusted = int(frame["label_trusted"].sum())
-    console.print(f"{len(frame):,} events ({trusted:,} trusted labels), {frame.shape[1]} columns -> {out}")
+    if as_json:
+        print_json({"out": str(out), "rows": len(frame), "trusted_labels": trusted, "columns": list(frame.columns)})
+    else:
+        console.print(f"{len(frame):,} events ({trusted:,} trusted labels), {frame.shape[1]} columns -> {out}")
 
 
 def online_features(

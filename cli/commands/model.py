@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ivcrush.cli.options import DATE_FORMATS, CommandError, WorkdirOption, console, settings_for
+from ivcrush.cli.options import DATE_FORMATS, CommandError, JsonOption, WorkdirOption, console, settings_for
 from ivcrush.cli.render import print_evaluation, print_json, print_models
 
 if TYPE_CHECKING:
@@ -22,12 +22,17 @@ def run_train(
     evaluation: dict | None = None,
     dataset: pd.DataFrame | None = None,
     generation: Generation | None = None,
+    as_json: bool = False,
+    show: bool = True,
 ) -> str:
     """Train and register the models; show where. Returns the model id."""
     from ivcrush.training.release import train_and_register
 
     model_id = train_and_register(settings, evaluation=evaluation, dataset=dataset, generation=generation)
-    console.print(f"model {model_id} registered in {settings.workdir / 'models'}")
+    if show and as_json:
+        print_json({"model_id": model_id, "models_dir": str(settings.workdir / "models")})
+    elif show:
+        console.print(f"model {model_id} registered in {settings.workdir / 'models'}")
     return model_id
 
 
@@ -59,9 +64,9 @@ def evaluate(
         print_evaluation(result)
 
 
-def train(workdir: WorkdirOption = None) -> None:
+def train(workdir: WorkdirOption = None, as_json: JsonOption = False) -> None:
     """Train the models on every past event (trusted labels) and register them with their skill verdicts."""
-    run_train(settings_for(workdir))
+    run_train(settings_for(workdir), as_json=as_json)
 
 
 def models(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import importlib
 import time
+from dataclasses import asdict
 
 from ivcrush.cli.commands.data import ensure_sample, run_build, run_materialize
 from ivcrush.cli.commands.model import run_train
 from ivcrush.cli.commands.serve import run_scan
-from ivcrush.cli.options import DbOption, WorkdirOption, console, settings_for
-from ivcrush.cli.render import print_evaluation
+from ivcrush.cli.options import DbOption, JsonOption, WorkdirOption, console, settings_for
+from ivcrush.cli.render import print_evaluation, print_json
 
 LATER_STAGES = (
     "ivcrush.feature_repo.materialize",
@@ -17,6 +18,7 @@ LATER_STAGES = (
     "ivcrush.training.report",
     "ivcrush.training.release",
     "ivcrush.serving.predict",
+    "ivcrush.serving.run_index",
 )
 
 
@@ -26,28 +28,62 @@ def _import_later_stages() -> None:
         importlib.import_module(module)
 
 
-def run(db: DbOption = None, workdir: WorkdirOption = None) -> None:
+def run(db: DbOption = None, workdir: WorkdirOption = None, as_json: JsonOption = False) -> None:
     """The main job, end to end: (sample database,) build and validate the feature tables, publish them to
-    the feature store, evaluate walk-forward against 2.0, train and register, scan the next earnings date."""
-    from ivcrush.workspace import current_build, next_earnings_date, published
+    the feature store, evaluate walk-forward against 2.0, train and register, scan the next earnings date with
+    2.0 implied moves (else the next calendar date). With --json, one JSON document of every stage's result."""
+    from ivcrush.events import next_scan_date
 
     started = time.perf_counter()
     settings = settings_for(workdir, db)
     ensure_sample(settings)
-    run_build(settings, meanwhile=_import_later_stages)
+    show = not as_json
+    built = run_build(settings, meanwhile=_import_later_stages, show=show)
+    from ivcrush.serving.run_index import write_run_index
     from ivcrush.training.data import training_set  # imported meanwhile: after the build, at no cost
     from ivcrush.training.evaluate import evaluate
 
-    next_date = next_earnings_date(current_build(settings))
-    run_materialize(settings, next_date)
-    console.rule("walk-forward evaluation")
-    generation = published(settings)  # resolved once: every later stage works on this generation
+    next_date, which = next_scan_date(built)
+    generation = run_materialize(settings, next_date, show=show)
+    if show:
+        console.rule("walk-forward evaluation")
     dataset = training_set(settings, generation=generation)  # retrieved once for the evaluation and the training
     evaluation = evaluate(settings, folds=3, dataset=dataset, generation=generation)
-    print_evaluation(evaluation)
-    run_train(settings, evaluation, dataset, generation)
+    if show:
+        print_evaluation(evaluation)
+    model_id = run_train(settings, evaluation, dataset, generation, show=show)
     del dataset  # free it before the scan: large at scale
-    if next_date is not None:
-        console.rule(f"scan of the next earnings date {next_date}")
-        run_scan(settings, next_date, None, "balanced", write_back=False, as_json=False)
-    console.print(f"main job done in {time.perf_counter() - started:.1f} s", highlight=False)
+    scanned = None
+    if next_date is None and show:
+        console.print(f"no scan: {which}", highlight=False)
+    elif next_date is not None:
+        if show:
+            console.rule(f"scan of {next_date}: {which}")
+        scanned = run_scan(settings, next_date, None, "balanced", write_back=False, as_json=False, show=show)
+    index = write_run_index(
+        settings,
+        generation,
+        evaluation,
+        model_id=model_id,
+        scan_date=next_date,
+        recommendations=scanned.recommendations if scanned else (),
+        refusals=scanned.refusals if scanned else (),
+    )
+    seconds = time.perf_counter() - started
+    if as_json:
+        print_json(
+            {
+                "build": asdict(built),
+                "generation": asdict(generation),
+                "evaluation": {key: evaluation.get(key) for key in ("summary", "verdicts", "out_dir")},
+                "model_id": model_id,
+                "scan_date": None if next_date is None else next_date.isoformat(),
+                "scan_date_is": which,
+                "scan": scanned.payload if scanned else None,
+                "report": str(index),
+                "seconds": round(seconds, 1),
+            }
+        )
+    else:
+        console.print(f"report: {index}", highlight=False, soft_wrap=True)
+        console.print(f"main job done in {seconds:.1f} s", highlight=False)

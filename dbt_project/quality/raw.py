@@ -23,6 +23,7 @@ import sqlalchemy
 from ivcrush.quality.distribution import distribution_checks
 from ivcrush.quality.gx import Spec, ephemeral_context, import_gx, run_suite
 from ivcrush.quality.report import QualityReport, check_overrides
+from ivcrush.settings import dbt_project_var
 from ivcrush.source.reader import SourceDataError, SourceSnapshot, read_source
 from ivcrush.source.schema import (
     DECLARED_TYPE_COLUMNS,
@@ -74,6 +75,7 @@ def _raw_specs(today: date) -> dict[str, list[Spec]]:
     """The raw suite's expectations for each source table."""
     gxe = import_gx().expectations
     hm, cal = "historical_moves", "earnings_calendar"
+    window = int(dbt_project_var("duplicate_event_window_days"))
     specs: dict[str, list[Spec]] = {table: [] for table in SOURCE_COLUMNS}
     for table, columns in SOURCE_COLUMNS.items():
         specs[table].append(
@@ -250,8 +252,52 @@ def _raw_specs(today: date) -> dict[str, list[Spec]]:
             ),
             "calendar row(s) duplicate an event once tickers are upper-cased and trimmed",
         ),
+        Spec(
+            "calendar_timing_conflict",
+            cal,
+            "timing",
+            gxe.UnexpectedRowsExpectation(
+                description=(
+                    f"The calendar rows of one event (a ticker's rows less than {window} days apart, collapsed "
+                    "into one event by the build) agree on its known timing (BMO, AMC, DMH)"
+                ),
+                unexpected_rows_query=_timing_conflict_query(window),
+            ),
+            f"calendar row(s) of one event (rows less than {window} days apart) with different timings; the "
+            "build keeps the confirmed, most recently updated row and marks the event's label untrusted",
+        ),
     ]
     return specs
+
+
+def _timing_conflict_query(window: int) -> str:
+    """The calendar rows of events whose rows disagree on a known timing, clustered as the dbt build does
+    (int_earnings_events_deduplicated: a row less than `window` days after the previous one joins its event)."""
+    return f"""
+        WITH named AS (
+            SELECT upper(trim(ticker)) AS ticker, substr(earnings_date, 1, 10) AS earnings_date,
+                upper(trim(timing)) AS timing
+            FROM {{batch}}
+        ),
+        flagged AS (
+            SELECT *, CASE WHEN julianday(earnings_date)
+                - julianday(lag(earnings_date) OVER (PARTITION BY ticker ORDER BY earnings_date)) < {window}
+                THEN 0 ELSE 1 END AS starts_new_event
+            FROM named
+        ),
+        clustered AS (
+            SELECT *, sum(starts_new_event) OVER (
+                PARTITION BY ticker ORDER BY earnings_date ROWS UNBOUNDED PRECEDING) AS event_number
+            FROM flagged
+        ),
+        conflicting AS (
+            SELECT ticker, event_number FROM clustered WHERE timing IN ('BMO', 'AMC', 'DMH')
+            GROUP BY ticker, event_number HAVING count(DISTINCT timing) > 1
+        )
+        SELECT ticker, earnings_date, timing FROM clustered
+        WHERE (ticker, event_number) IN (SELECT ticker, event_number FROM conflicting)
+        ORDER BY ticker, earnings_date
+    """
 
 
 def check_raw(

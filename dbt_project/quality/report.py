@@ -36,6 +36,7 @@ DEFAULT_SEVERITY: dict[str, str] = {
     "no_future_moves": ERROR,
     "move_has_calendar_row": ERROR,
     "timing_values": ERROR,
+    "calendar_timing_conflict": WARNING,
     # distribution checks (pandas)
     "amc_move_ratio": WARNING,
     "amc_move_ratio_per_ticker": WARNING,

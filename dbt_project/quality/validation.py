@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from ivcrush import progress
 from ivcrush.quality.docs import SUMMARY_FILE, write_report
 from ivcrush.quality.marts import check_marts
 from ivcrush.quality.raw import check_raw
@@ -30,10 +31,13 @@ def validate(settings: Settings) -> Validation:
 
     Structural faults of the database raise SourceDataError before any expectation runs.
     """
+    progress.step("checking the database's tables (Great Expectations)")
     report = check_raw(settings.source_db, severity=settings.severity)
     build = current_build(settings)
     if build is not None and Path(build.source_db) == settings.source_db:
+        progress.step("checking the published build's marts")
         report = report + check_marts(Path(build.build_dir), severity=settings.severity)
+    progress.step("writing the report and Data Docs")
     out_dir = settings.workdir / "validation" / datetime.now().strftime("%Y%m%dT%H%M%S")
     result_path = write_report(report, out_dir)
     return Validation(report, out_dir, result_path, out_dir / SUMMARY_FILE)

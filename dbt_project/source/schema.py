@@ -36,6 +36,7 @@ SOURCE_COLUMNS: dict[str, dict[str, str]] = {
         "earnings_date": "date",
         "timing": "text",
         "confirmed": "integer",
+        "updated_at": "timestamp",
     },
     "trade_journal": {
         "id": "integer",

@@ -1,6 +1,9 @@
 -- One row per (ticker, earnings event): the calendar and the stored moves joined, with entries of one
 -- ticker that lie within duplicate_event_window_days of each other collapsed into one event. The kept
--- row is the one with a stored move, then known timing, then confirmed, then the earliest date.
+-- row is the one with a stored move (the move dates the event), then a confirmed one, then the most
+-- recently updated, then one of known timing, then the earliest date. The other rows are listed in
+-- merged_rows; rows of one event with different known timings (AMC vs BMO) set timing_conflict, which
+-- makes the event's label untrusted.
 with moves as (
     select * from {{ ref('stg_ivcrush__historical_moves') }}
 ),
@@ -15,6 +18,7 @@ joined as (
         coalesce(moves.earnings_date, calendar.earnings_date) as earnings_date,
         coalesce(calendar.timing, 'UNKNOWN') as timing,
         coalesce(calendar.is_confirmed, false) as is_confirmed,
+        calendar.updated_at as calendar_updated_at,
         calendar.ticker is not null as in_calendar,
         moves.move_id,
         moves.prev_close,
@@ -56,13 +60,37 @@ ranked as (
         count(*) over (partition by ticker, event_number) as source_rows,
         row_number() over (
             partition by ticker, event_number
-            order by move_id is not null desc, timing <> 'UNKNOWN' desc, is_confirmed desc, earnings_date
+            order by
+                move_id is not null desc,
+                is_confirmed desc,
+                calendar_updated_at desc nulls last,
+                timing <> 'UNKNOWN' desc,
+                earnings_date
         ) as preference
     from clustered
+),
+
+merged as (
+    select
+        ticker,
+        event_number,
+        string_agg(
+            strftime(earnings_date, '%Y-%m-%d') || ' ' || timing
+            || case when is_confirmed then ' confirmed' else '' end,
+            ', '
+            order by earnings_date
+        ) filter (where preference > 1) as merged_rows,
+        count(distinct timing) filter (where timing <> 'UNKNOWN') > 1 as timing_conflict
+    from ranked
+    group by ticker, event_number
 )
 
 select
-    ticker || ':' || strftime(earnings_date, '%Y-%m-%d') as event_id,
-    * exclude (starts_new_event, event_number, preference)
+    ranked.ticker || ':' || strftime(ranked.earnings_date, '%Y-%m-%d') as event_id,
+    ranked.* exclude (starts_new_event, event_number, preference, calendar_updated_at),
+    merged.merged_rows,
+    merged.timing_conflict
 from ranked
-where preference = 1
+inner join merged
+    on ranked.ticker = merged.ticker and ranked.event_number = merged.event_number
+where ranked.preference = 1

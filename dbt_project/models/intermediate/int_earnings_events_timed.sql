@@ -1,7 +1,8 @@
 -- Each event placed in time. The reaction day is the first session that trades on the news: the
 -- earnings date for BMO/DMH (and UNKNOWN), the next trading day for AMC. The decision time
 -- (event_timestamp) is the close of the trading day before the reaction day, when the position is
--- opened; the outcome is known at the close of the reaction day.
+-- opened; the outcome is known at the close of the reaction day. A label is trusted only where the timing
+-- places it: not AMC (2.0 stored those moves on the announcement day), not UNKNOWN, not conflicting.
 with events as (
     select * from {{ ref('int_earnings_events_deduplicated') }}
 ),
@@ -30,6 +31,7 @@ select
     placed.move_id is not null
     and not (placed.timing = 'AMC' and {{ var('amc_labels_untrusted') }})
     and not (placed.timing = 'UNKNOWN' and {{ var('unknown_timing_labels_untrusted') }})
+    and placed.timing_conflict is not true
         as label_trusted
 from placed
 inner join days as reaction_day on reaction_day.day = placed.reaction_date

@@ -11,5 +11,7 @@ select
     outcome_known_at,
     has_outcome,
     label_trusted,
-    source_rows
+    source_rows,
+    merged_rows,
+    timing_conflict
 from {{ ref('int_earnings_events_timed') }}
