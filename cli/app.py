@@ -11,7 +11,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from ivcrush import __version__
-from ivcrush.cli.commands import backtest, data, feast, model, run, serve
+from ivcrush.cli.commands import api, backtest, data, feast, model, run, serve
 from ivcrush.cli.options import console, errors
 from ivcrush.errors import IvcrushError
 
@@ -66,6 +66,7 @@ app.command()(model.train)
 app.command()(model.models)
 app.command()(serve.predict)
 app.command()(serve.scan)
+app.command("serve")(api.serve)
 backtest_app = typer.Typer(help="Backtests: the real trade journal and a simulated IV-crush backtest.")
 backtest_app.command()(backtest.journal)
 backtest_app.command()(backtest.simulate)

@@ -12,24 +12,7 @@ from ivcrush.cli.options import DATE_FORMATS, DbOption, PresetOption, WorkdirOpt
 from ivcrush.cli.render import print_json, print_recommendations, print_write_back
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from ivcrush.settings import Settings
-
-
-def _given_implied(
-    ticker: str, implied_move: float | None, straddle: float | None, spot: float | None, expiration: date | None
-) -> pd.DataFrame | None:
-    """The implied move, spot and expiration given on the command line, as the one-row frame the serving path
-    takes."""
-    import pandas as pd
-
-    from ivcrush.serving.implied import implied_from_options
-
-    implied, spot_price = implied_from_options(implied_move, straddle, spot)
-    if implied is None and spot_price is None:
-        return None
-    return pd.DataFrame([{"ticker": ticker, "implied_move_pct": implied, "spot": spot_price, "expiration": expiration}])
 
 
 def predict(
@@ -53,19 +36,20 @@ def predict(
 ) -> None:
     """Forecast, VRP, structure, strikes, economics and size for one ticker's earnings event, with the full
     reasoning."""
-    from ivcrush.serving.implied import normalise_ticker
-    from ivcrush.serving.predict import predict_one
+    from ivcrush.serving.predictor import Predictor
 
-    settings = settings_for(workdir)
-    symbol = normalise_ticker(ticker)
-    rec = predict_one(
-        settings,
-        symbol,
-        earnings_date.date() if earnings_date else None,
-        implied=_given_implied(symbol, implied_move, straddle, spot, expiration.date() if expiration else None),
-        account=settings.account,
-        costs=settings.costs,
-        preset=preset,
+    rec = (
+        Predictor(settings_for(workdir))
+        .predict(
+            ticker,
+            earnings_date.date() if earnings_date else None,
+            implied_move=implied_move,
+            straddle=straddle,
+            spot=spot,
+            expiration=expiration.date() if expiration else None,
+            preset=preset,
+        )
+        .recommendation
     )
     if as_json:
         print_json(rec.to_dict())
@@ -85,39 +69,32 @@ def run_scan(
     """Scan a day's events and show them ranked (with the full reasoning of the `explain` tickers); with
     `write_back`, fill 2.0's ML columns (backup first)."""
     from ivcrush.serving.implied import normalise_ticker, unknown_tickers
-    from ivcrush.serving.predict import scan as scan_day
+    from ivcrush.serving.predict import scan_payload
+    from ivcrush.serving.predictor import Predictor
     from ivcrush.serving.quotes import read_market_csv
 
     explained = None if explain is None else [normalise_ticker(ticker) for ticker in explain]
     market = read_market_csv(implied_csv) if implied_csv else None
-    recommendations, refusals = scan_day(
-        settings,
+    answer = Predictor(settings).scan(
         day,
         implied=None if market is None else market.implied,
         quotes=None if market is None else market.quotes,
-        account=settings.account,
-        costs=settings.costs,
         preset=preset,
     )
+    recommendations, refusals = answer.recommendations, answer.refusals
     if market is not None:
         unknown = unknown_tickers(market.implied, {r.ticker for r in recommendations} | {r.ticker for r in refusals})
         if unknown:
             errors.print(f"note: {implied_csv}: no event on {day} for {', '.join(unknown)}; those rows were not used")
     if as_json:
-        print_json(
-            {
-                "date": day.isoformat(),
-                "recommendations": [r.to_dict() for r in recommendations],
-                "refused": [{"ticker": r.ticker, "reason": r.reason} for r in refusals],
-            }
-        )
+        print_json(scan_payload(day, recommendations, refusals))
     else:
         print_recommendations(recommendations, refusals, f"earnings scan {day}, ranked", explain=explained)
     if write_back:
         from ivcrush.serving.writeback import write_back_recommendations
-        from ivcrush.workspace import generation_build, published
+        from ivcrush.workspace import generation_build
 
-        build = generation_build(published(settings))
+        build = generation_build(answer.state.generation)  # the build the scan was served from
         fingerprint = build.source_fingerprint if build else "(the served build is gone)"
         done = write_back_recommendations(
             settings.source_db, recommendations, settings.workdir / "backups", fingerprint
