@@ -144,7 +144,7 @@ class OnlineReader:
     def _redis_rows(self, view: FeatureView, features: list[str], tickers: list[str]) -> dict[str, dict[str, Value]]:
         """{ticker: {feature: value}} of one view through Feast's Redis online store."""
         keys = [self._entity_key(t) for t in tickers]
-        read = self._online_store.online_read(self._config, view, keys, features)
+        read = self._online_store.online_read(self._config, view, keys, list(features))  # it appends to the list
         return {t: row for t, (_, row) in zip(tickers, read, strict=True) if row}
 
     def read(self, tickers: list[str]) -> pd.DataFrame:
