@@ -13,6 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from ivcrush.errors import IvcrushError
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
     from feast.value_type import ValueType
 
 EVENT_ID_REF = "calendar_features:event_id"
+EVENT_ID = EVENT_ID_REF.split(":")[1]
+EVENT_COLUMNS = ["event_id", "ticker", "earnings_date", "timing", "event_timestamp"]
+NUMERIC_TYPES = frozenset({"DOUBLE", "FLOAT", "INT64", "INT32"})  # Feast value types served as float64 to models
 # Value kinds whose Python value is the field itself, as Feast's `feast_value_type_to_python_type` returns it
 # for the feature types of these views (Float64, Int64, String); any other kind is decoded by that function.
 PLAIN_VALUES = frozenset({"double_val", "float_val", "int64_val", "int32_val", "string_val", "bool_val"})
@@ -73,9 +77,9 @@ class OnlineReader:
     """The feature service's online rows of one generation, read from its online store.
 
     The feature views are resolved from the generation's registry once (Feast's `get_online_features` does it
-    on every call). SQLite rows are read from the generation's online-store file with one query per view, as
-    Feast's SQLite store reads them; Redis rows through Feast's own `online_read`. Values are decoded as Feast
-    decodes them: the frame equals `get_online_features(...).to_df()` (tests/test_predictor.py).
+    on every call). SQLite rows are read from the generation's online-store file in one query over the views'
+    tables, as Feast's SQLite store reads each; Redis rows through Feast's own `online_read`. Values are decoded
+    as Feast decodes them: `read` equals `get_online_features(...).to_df()` (tests/test_predictor.py).
     """
 
     def __init__(self, settings: Settings, generation: Generation) -> None:
@@ -98,6 +102,7 @@ class OnlineReader:
             names.extend(f for f in features if f not in names)
             dtypes = {field.name: field.dtype.to_value_type() for field in view.features}
             self._types.update({feature: dtypes[feature] for feature in features})
+        self._numeric = [f for f, kind in self._types.items() if kind.name in NUMERIC_TYPES]
         self._sqlite: sqlite3.Connection | None = None
         self._tables: dict[str, str] = {}
         if generation.online_store == "sqlite":
@@ -147,52 +152,70 @@ class OnlineReader:
         read = self._online_store.online_read(self._config, view, keys, list(features))  # it appends to the list
         return {t: row for t, (_, row) in zip(tickers, read, strict=True) if row}
 
-    def read(self, tickers: list[str]) -> pd.DataFrame:
-        """The online features of each ticker (one row per ticker as given, None where the store holds none)."""
+    def _decoded(self, tickers: list[str]) -> dict[str, dict[str, object]]:
+        """{ticker: {feature: value as Feast decodes it}} of distinct tickers (a ticker without rows: absent)."""
         from feast.type_map import feast_value_type_to_python_type as decode
 
-        unique = sorted(set(tickers))
-        columns: dict[str, list[object]] = {"ticker": list(tickers)}
+        decoded: dict[str, dict[str, object]] = {}
+        if not tickers:
+            return decoded
         with online_store_errors(self._generation.online_store, self._redis_url):
-            from_sqlite = self._sqlite_rows(unique) if self._sqlite is not None and unique else {}
+            from_sqlite = self._sqlite_rows(tickers) if self._sqlite is not None else {}
             for name, (view, features) in self._views.items():
-                if self._sqlite is not None or not unique:
-                    rows = from_sqlite.get(name, {})
-                else:
-                    rows = self._redis_rows(view, features, unique)
-                for feature in features:
-                    values: list[object] = []
-                    for ticker in tickers:
-                        proto = rows.get(ticker, {}).get(feature)
+                rows = (
+                    from_sqlite.get(name, {}) if self._sqlite is not None else self._redis_rows(view, features, tickers)
+                )
+                for ticker, row in rows.items():
+                    values = decoded.setdefault(ticker, {})
+                    for feature in features:
+                        proto = row.get(feature)
                         kind = None if proto is None else proto.WhichOneof("val")
                         if kind in PLAIN_VALUES:
-                            values.append(getattr(proto, kind))
-                        else:
-                            values.append(None if proto is None else decode(proto, self._types[feature]))
-                    columns[feature] = values
-        return pd.DataFrame(columns)
+                            values[feature] = getattr(proto, kind)
+                        elif proto is not None:
+                            values[feature] = decode(proto, self._types[feature])
+        return decoded
 
-    def features(self, events: pd.DataFrame) -> pd.DataFrame:
-        """The online features of each event (ticker), verified to belong to that event."""
-        served = self.read(events["ticker"].unique().tolist()).rename(columns={"event_id": "served_event_id"})
-        joined = events[["event_id", "ticker", "earnings_date", "timing", "event_timestamp"]].merge(
-            served, on="ticker", how="left"
-        )
-        stale = joined[joined["served_event_id"] != joined["event_id"]]
-        if not stale.empty:
-            examples = ", ".join(
-                f"{row.ticker} serves {row.served_event_id} not {row.event_id}" for row in stale.head(3).itertuples()
-            )
+    def read(self, tickers: list[str]) -> pd.DataFrame:
+        """The online features of each ticker (one row per ticker as given, None where the store holds none):
+        the frame `get_online_features(...).to_df()` gives."""
+        decoded = self._decoded(sorted(set(tickers)))
+        rows = [decoded.get(ticker, {}) for ticker in tickers]
+        return pd.DataFrame({"ticker": list(tickers), **{f: [row.get(f) for row in rows] for f in self._types}})
+
+    def _check_events(self, events: pd.DataFrame, served: list[object]) -> None:
+        """Refuse events whose ticker's online row describes another event (older or newer)."""
+        stale = [(t, s, e) for t, s, e in zip(events["ticker"], served, events["event_id"], strict=True) if s != e]
+        if stale:
+            examples = ", ".join(f"{ticker} serves {held} not {event}" for ticker, held, event in stale[:3])
             raise NotServableError(
                 f"the online store (materialized as of {self._generation.as_of}) does not hold {len(stale)} of "
                 f"these events ({examples}); run `ivcrush materialize --as-of <the events' date>`"
             )
-        return joined.drop(columns="served_event_id")
+
+    def served(self, events: pd.DataFrame) -> pd.DataFrame:
+        """The online features of each event (ticker) as Feast types them, verified to belong to that event."""
+        served = self.read(events["ticker"].unique().tolist())
+        joined = events[EVENT_COLUMNS].merge(served.rename(columns={"event_id": "served"}), on="ticker", how="left")
+        self._check_events(joined, joined["served"].tolist())
+        return joined.drop(columns="served")
+
+    def features(self, events: pd.DataFrame) -> pd.DataFrame:
+        """`served` with the numeric features as float64 (NaN where missing), in one block: what the models and
+        the strategy read, without per-column conversions on every request."""
+        tickers = events["ticker"].tolist()
+        decoded = self._decoded(sorted(set(tickers)))
+        rows = [decoded.get(ticker, {}) for ticker in tickers]
+        self._check_events(events, [row.get(EVENT_ID) for row in rows])
+        numbers = np.array([[row.get(f) for f in self._numeric] for row in rows], dtype="float64")
+        texts = {f: [row.get(f) for row in rows] for f in self._types if f not in self._numeric and f != EVENT_ID}
+        parts = [events[EVENT_COLUMNS].reset_index(drop=True), pd.DataFrame(texts)]
+        return pd.concat([*parts, pd.DataFrame(numbers.reshape(len(rows), -1), columns=self._numeric)], axis=1)
 
 
 def online_features(settings: Settings, generation: Generation, events: pd.DataFrame) -> pd.DataFrame:
     """The feature service's online values for each event (ticker), verified to belong to that event."""
-    return OnlineReader(settings, generation).features(events)
+    return OnlineReader(settings, generation).served(events)
 
 
 def online_features_on(settings: Settings, earnings_date: date) -> pd.DataFrame:

@@ -136,6 +136,7 @@ class ServingState:
     settings: Settings
     generation: Generation
     events: pd.DataFrame
+    days: np.ndarray  # each event's earnings date (a date)
     by_day: dict[date, np.ndarray]  # the rows of `events` of each earnings date
     by_ticker: dict[str, np.ndarray]  # ... and of each ticker
     newest: pd.Timestamp | None
@@ -168,12 +169,14 @@ def load_state(settings: Settings) -> ServingState:
     events = calendar_events(generation)
     days = pd.to_datetime(events["earnings_date"]).dt.date
     by_day, by_ticker = events.groupby(days).indices, events.groupby("ticker").indices
+    days = days.to_numpy()
     model, refusal = None, None
     try:
         model = serving_model(check_serving_state(settings, generation))
     except NotServableError as exc:
         refusal = exc
-    return ServingState(settings, generation, events, by_day, by_ticker, newest_outcome(generation), model, refusal)
+    newest = newest_outcome(generation)
+    return ServingState(settings, generation, events, days, by_day, by_ticker, newest, model, refusal)
 
 
 def recommend(
@@ -194,7 +197,9 @@ def recommend(
     settings = state.settings
     account = account or Account()
     costs = costs or Costs()
-    dates = events.set_index("event_id")[["decision_date", "reaction_date"]]
+    dates = dict(
+        zip(events["event_id"], zip(events["decision_date"], events["reaction_date"], strict=True), strict=True)
+    )
     model = state.serving_model()
     features = state.reader().features(events)
     # ensemble's declared type is a plain dict per event; ModelForecast spells out what it holds
@@ -202,21 +207,21 @@ def recommend(
         list[ModelForecast],
         ensemble(model, features, model.verdicts, amc_labels_untrusted=settings.amc_labels_untrusted),
     )
-    given = {} if implied is None else implied.set_index("ticker").to_dict("index")
+    given = {} if implied is None else {row["ticker"]: row for row in implied.to_dict("records")}
     newest = state.newest
     recommendations, refusals = [], []
     for (_, row), prediction in zip(features.iterrows(), predictions, strict=True):
         ticker = row["ticker"]
         override = given.get(ticker, {})
         chain = None if quotes is None else quotes[quotes["ticker"] == ticker]
-        event_dates = dates.loc[row["event_id"]]
+        decided, reacted = dates[row["event_id"]]
         try:
             market = event_market(
                 row,
                 override,
                 chain,
-                decision_date=pd.Timestamp(event_dates["decision_date"]).date(),
-                reaction_date=pd.Timestamp(event_dates["reaction_date"]).date(),
+                decision_date=pd.Timestamp(decided).date(),
+                reaction_date=pd.Timestamp(reacted).date(),
             )
         except StrategyError as exc:
             refusals.append(Refusal(ticker, str(exc)))
@@ -281,8 +286,7 @@ def predict_state(
     rows = state.by_ticker.get(ticker)
     if rows is None:
         raise UnknownEventError(f"unknown ticker {ticker}: not in the calendar or the stored moves")
-    mine = state.events.iloc[rows]
-    dates = pd.to_datetime(mine["earnings_date"]).dt.date
+    mine, dates = state.events.iloc[rows], state.days[rows]
     if earnings_date is None:
         as_of = date.fromisoformat(state.generation.as_of)
         upcoming = mine[(dates >= as_of) & ~mine["has_outcome"]]

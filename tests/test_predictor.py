@@ -30,7 +30,7 @@ from ivcrush.build import build
 from ivcrush.cli.app import app
 from ivcrush.feature_repo.materialize import materialize
 from ivcrush.feature_repo.store import open_published_store
-from ivcrush.serving.online import EVENT_ID_REF, OnlineReader, calendar_events
+from ivcrush.serving.online import EVENT_ID_REF, OnlineReader, calendar_events, events_on
 from ivcrush.serving.predict import predict_one, scan, scan_payload
 from ivcrush.serving.predictor import Predictor
 from ivcrush.settings import Settings
@@ -71,18 +71,27 @@ def _feast_frame(settings: Settings, tickers: list[str]) -> pd.DataFrame:
         return store.get_online_features(features=[*refs, EVENT_ID_REF], entity_rows=rows).to_df()
 
 
-def _assert_reader_equals_feast(settings: Settings) -> None:
+def _assert_reader_equals_feast(settings: Settings, day: date) -> None:
+    """The reader's rows equal Feast's, and the frame the models read holds the same values as numbers."""
     generation = published(settings)
+    reader = OnlineReader(settings, generation)
     tickers = [*sorted(calendar_events(generation)["ticker"].unique()), "ZZZZ", "AAPL"]  # two never materialized
-    mine = OnlineReader(settings, generation).read(tickers)
+    mine = reader.read(tickers)
     theirs = _feast_frame(settings, tickers)
     assert set(mine.columns) == set(theirs.columns)
     pd.testing.assert_frame_equal(mine, theirs[mine.columns])
     assert mine["event_id"].notna().sum() > 10  # values were read, not only missing ones
+    events = events_on(generation, day)
+    served, features = reader.served(events), reader.features(events)
+    assert set(features.columns) == set(served.columns) and len(features) == len(events)
+    numeric = [column for column in features.columns if features[column].dtype == "float64"]
+    assert len(numeric) > 90
+    expected = served.assign(**{column: pd.to_numeric(served[column]).astype("float64") for column in numeric})
+    pd.testing.assert_frame_equal(features[expected.columns], expected)
 
 
 def test_the_online_reader_reads_what_feast_serves_from_sqlite(served: tuple[Settings, date]) -> None:
-    _assert_reader_equals_feast(served[0])
+    _assert_reader_equals_feast(*served)
 
 
 def test_the_predictor_answers_as_the_one_request_functions(served: tuple[Settings, date]) -> None:
@@ -257,7 +266,7 @@ def test_the_api_answers_as_the_cli_over_redis_with_two_workers(served: tuple[Se
     with redis_server() as url:
         redis_settings = replace(_copy(settings, tmp_path / "work"), online_store="redis", redis_url=url)
         assert materialize(redis_settings, day).online_store == "redis"
-        _assert_reader_equals_feast(redis_settings)
+        _assert_reader_equals_feast(redis_settings, day)
         with api_server(redis_settings, workers=2) as base:
             from_redis = _check_api(base, redis_settings, day)
     assert from_redis == from_sqlite
