@@ -9,10 +9,13 @@ them); each answer names the generation and the model it came from in the `X-Ivc
 `X-Ivcrush-Model` headers (one state per request: never two). A user-facing error is `{"error": message}`
 with the CLI's message: 404 for an unknown ticker or a day without events, 503 where nothing servable is
 published (no generation, a stale online store, no model, an unreachable online store), 400 otherwise.
+The handlers are coroutines that answer in the event loop: a request is a few milliseconds of CPU (and a
+loopback read for Redis), cheaper than a hand-off to a thread; several workers serve in parallel.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import date
 from typing import Annotated
@@ -65,6 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The API over one `Predictor` of the workspace (`settings`, else the environment's: `ivcrush serve`
     passes its workspace to its worker processes as IVCRUSH_HOME)."""
     predictor = Predictor(settings or load_settings())
+    with contextlib.suppress(IvcrushError):  # warm: the state and its online-store reader before the first request
+        predictor.state().reader()
     app = FastAPI(title="ivcrush", summary="Earnings IV-crush recommendations from the published feature store")
 
     @app.exception_handler(IvcrushError)
