@@ -9,9 +9,10 @@ history (0-2 prior trusted moves: widened by that stratum's calibration, or refu
 widened like thin history), stale market features (the newest stored outcome more than `stale_market_days`
 before the decision).
 
-Each request (`scan`, `predict_one`) resolves the published generation once and reads everything from it
-(its build's calendar, its online store); the checks compare that same generation with the model and the
-latest build.
+Each request is answered from one `ServingState` (`load_state`): the published generation resolved once, its
+build's calendar, its online store and the registered model, checked against that same generation and the
+latest build. `scan` and `predict_one` load one for their request; `ivcrush.serving.predictor.Predictor`
+keeps one between requests until something newer is published.
 """
 
 from __future__ import annotations
