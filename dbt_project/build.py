@@ -48,6 +48,7 @@ PRODUCTION_BUILD = ["build", "--exclude-resource-type", "unit_test"]
 QUALITY_NICENESS = 10
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 PROJECT_FILES = {".sql", ".yml", ".csv", ".py"}  # what a build's models, tests, seeds and suites are made of
+NOT_PROJECT_FOLDERS = {"target", "logs", "dbt_packages", "__pycache__"}  # what dbt's own CLI writes there
 
 
 class BuildError(IvcrushError):
@@ -257,7 +258,8 @@ def build_inputs(settings: Settings, snapshot: SourceSnapshot) -> str:
     digest = hashlib.sha256()
     given = [str(snapshot.path.resolve()), snapshot.fingerprint, str(settings.amc_labels_untrusted)]
     digest.update(json.dumps([given, sorted((settings.severity or {}).items())]).encode())
-    for path in sorted(p for p in DBT_PROJECT_DIR.rglob("*") if p.suffix in PROJECT_FILES and p.is_file()):
+    files = [p for p in DBT_PROJECT_DIR.rglob("*") if p.suffix in PROJECT_FILES and p.is_file()]
+    for path in sorted(p for p in files if not NOT_PROJECT_FOLDERS & set(p.relative_to(DBT_PROJECT_DIR).parts)):
         digest.update(str(path.relative_to(DBT_PROJECT_DIR)).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
