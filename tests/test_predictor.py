@@ -270,3 +270,12 @@ def test_the_api_answers_as_the_cli_over_redis_with_two_workers(served: tuple[Se
         with api_server(redis_settings, workers=2) as base:
             from_redis = _check_api(base, redis_settings, day)
     assert from_redis == from_sqlite
+
+
+def test_serve_refuses_an_address_it_cannot_listen_on(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        message = _cli_error("serve", "--port", port, "--workdir", str(tmp_path / "work"))
+    assert f"--port {port}: cannot listen there" in message

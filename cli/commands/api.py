@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import os
+import socket
 from typing import Annotated
 
 import typer
 
-from ivcrush.cli.options import WorkdirOption, console, settings_for
+from ivcrush.cli.options import CommandError, WorkdirOption, console, settings_for
+
+
+def _check_free(host: str, port: int) -> None:
+    """Refuse an address the server could not listen on, with the options to change."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise CommandError(
+                f"--host {host} --port {port}: cannot listen there ({exc.strerror or exc}); choose another port or host"
+            ) from exc
 
 
 def serve(
@@ -21,6 +34,7 @@ def serve(
     import uvicorn
 
     settings = settings_for(workdir)
+    _check_free(host, port)
     os.environ["IVCRUSH_HOME"] = str(settings.workdir)  # the workers load their settings from the environment
     console.print(f"ivcrush API on http://{host}:{port} ({workers} worker(s)), workspace {settings.workdir}")
     uvicorn.run(
