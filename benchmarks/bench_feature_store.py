@@ -100,22 +100,24 @@ def main() -> None:
 
 
 def _serving_latency(settings: Settings, generation: Generation, events: pd.DataFrame, repeats: int) -> None:
-    """Features + models + strategy in-process, for 1 event and a 100-ticker scan."""
-    from ivcrush.serving.predict import recommend
+    """Features + models + strategy in-process from one warm serving state, for 1 event and 100 events
+    (`benchmarks.bench_serve` has the full serving figures)."""
+    from ivcrush.serving.predict import load_state, recommend
     from ivcrush.training.release import train_and_register
 
     train_and_register(settings, num_boost_round=100, quick_folds=2)
+    state = load_state(settings)
     end = pd.Timestamp(generation.materialized_until)
     served = events[events["event_timestamp"] <= end].sort_values("event_timestamp").groupby("ticker").tail(1)
     served = served[served["event_timestamp"] > end - pd.Timedelta(days=120)].head(100).reset_index(drop=True)
     implied = pd.DataFrame({"ticker": served["ticker"], "implied_move_pct": 6.0, "spot": 100.0})
     for count in (1, len(served)):
         chosen = served.head(count)
-        recommend(settings, generation, chosen, implied=implied)
+        recommend(state, chosen, implied=implied)
         samples = []
         for _ in range(repeats):
             started = time.perf_counter()
-            recommend(settings, generation, chosen, implied=implied)
+            recommend(state, chosen, implied=implied)
             samples.append(time.perf_counter() - started)
         p50, p99 = _percentiles(samples)
         print(f"{f'prediction (features+models+strategy), {count} event(s)':<44} {p50:8.2f} {p99:8.2f}")

@@ -13,7 +13,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from ivcrush import __version__
-from ivcrush.cli.commands import backtest, calendar, data, feast, model, run, serve
+from ivcrush.cli.commands import api, backtest, calendar, data, feast, model, run, serve
 from ivcrush.cli.options import console, errors, root_options
 from ivcrush.cli.progress import configure_logging, log_level, progress_shown, stage_failed
 from ivcrush.config_file import CONFIG_VARIABLE, SETTINGS, user_config_path
@@ -105,6 +105,7 @@ app.command()(model.models)
 app.command()(serve.predict)
 app.command()(serve.scan)
 app.command()(calendar.events)
+app.command("serve")(api.serve)
 backtest_app = typer.Typer(help="Backtests: the real trade journal and a simulated IV-crush backtest.")
 backtest_app.command()(backtest.journal)
 backtest_app.command()(backtest.simulate)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import logging
 import os
@@ -34,6 +35,7 @@ from ivcrush.workspace import (
     BUILD_MANIFEST,
     MARTS,
     BuildResult,
+    current_build,
     exclusive,
     mart_path,
     prune_builds,
@@ -45,6 +47,8 @@ from ivcrush.workspace import (
 PRODUCTION_BUILD = ["build", "--exclude-resource-type", "unit_test"]
 QUALITY_NICENESS = 10
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+PROJECT_FILES = {".sql", ".yml", ".csv", ".py"}  # what a build's models, tests, seeds and suites are made of
+NOT_PROJECT_FOLDERS = {"target", "logs", "dbt_packages", "__pycache__"}  # what dbt's own CLI writes there
 
 
 class BuildError(IvcrushError):
@@ -249,10 +253,33 @@ def _disk_full_is_clear(settings: Settings) -> Iterator[None]:
         raise BuildError(f"no space left for the build in {settings.workdir} ({exc})") from exc
 
 
+def build_inputs(settings: Settings, snapshot: SourceSnapshot) -> str:
+    """A fingerprint of everything a build is made from: the source tables' content and path, the settings
+    the models and the quality gate read, and the dbt project and kernel files (models, tests, suites)."""
+    digest = hashlib.sha256()
+    given = [str(snapshot.path.resolve()), snapshot.fingerprint, str(settings.amc_labels_untrusted)]
+    digest.update(json.dumps([given, sorted((settings.severity or {}).items())]).encode())
+    files = [p for p in DBT_PROJECT_DIR.rglob("*") if p.suffix in PROJECT_FILES and p.is_file()]
+    for path in sorted(p for p in files if not NOT_PROJECT_FOLDERS & set(p.relative_to(DBT_PROJECT_DIR).parts)):
+        digest.update(str(path.relative_to(DBT_PROJECT_DIR)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def unchanged_build(settings: Settings, inputs: str) -> BuildResult | None:
+    """The published build where it was made from these inputs and passed the quality gate, else None."""
+    current = current_build(settings)
+    if current is None or current.inputs != inputs or current.quality_errors:
+        return None
+    return current
+
+
 def build(
     settings: Settings,
     on_quality: Callable[[QualityReport], None] | None = None,
     meanwhile: Callable[[], None] | None = None,
+    *,
+    reuse: bool = False,
 ) -> BuildResult:
     """Snapshot the source database, check it, build and test every dbt model, check the marts, publish.
 
@@ -263,13 +290,14 @@ def build(
     check wins over a dbt failure it may have caused; `on_quality` sees each report (raw, then marts).
     Both processes are stopped on every way out, SIGTERM included. One build at a time per workspace; the
     half-made folders of killed builds are swept first. Spawned processes import the caller's main module
-    again: a script calling this needs the usual `if __name__ == "__main__":` guard.
+    again: a script calling this needs the usual `if __name__ == "__main__":` guard. With `reuse`, a published
+    build made from the same inputs (`build_inputs`) is returned as it is: nothing is built or checked again.
     """
     source = settings.source_db
     check_workdir(settings, source)
     with workers.terminate_unwinds(), exclusive(settings, "build"), _disk_full_is_clear(settings):
         sweep(settings.builds_dir, BUILD_MANIFEST)
-        return _build(settings, source, on_quality, meanwhile)
+        return _build(settings, source, on_quality, meanwhile, reuse)
 
 
 def _build(
@@ -277,12 +305,17 @@ def _build(
     source: Path,
     on_quality: Callable[[QualityReport], None] | None,
     meanwhile: Callable[[], None] | None,
+    reuse: bool,
 ) -> BuildResult:
     timings: dict[str, float] = {}
     started = time.perf_counter()
     progress.step("reading the database")
     snapshot = read_source(source)
     timings["read_source"] = snapshot.read_seconds
+    inputs = build_inputs(settings, snapshot)
+    unchanged = unchanged_build(settings, inputs) if reuse else None
+    if unchanged is not None:
+        return unchanged
 
     now = datetime.now(UTC)
     build_id = f"{now:%Y%m%dT%H%M%S%fZ}-{snapshot.fingerprint[:8]}"
@@ -329,6 +362,7 @@ def _build(
             seconds=timings,
             quality_errors=len(report.errors),
             quality_warnings=[f"{check.name} ({check.where}): {check.message}" for check in report.warnings],
+            inputs=inputs,
         )
         timings["total"] = time.perf_counter() - started
         progress.step("publishing the build")

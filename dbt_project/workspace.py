@@ -125,6 +125,7 @@ class BuildResult:
     seconds: dict[str, float]
     quality_errors: int = 0
     quality_warnings: list[str] = field(default_factory=list)
+    inputs: str = ""  # fingerprint of what the build was made from (`ivcrush.build.build_inputs`); "" before it
 
 
 def mart_path(build_dir: Path, mart: str) -> Path:

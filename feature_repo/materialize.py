@@ -39,6 +39,7 @@ from ivcrush.workspace import (
     current_build,
     exclusive,
     mart_path,
+    read_pointer,
     sweep,
     write_pointer,
 )
@@ -86,13 +87,33 @@ def _prune(settings: Settings, keep: Generation) -> None:
             _drop_generation(settings, generation)
 
 
-def materialize(settings: Settings, as_of: date | None = None) -> Generation:
-    """Apply the feature repo over the current build and materialize it into a new online generation.
+def unchanged_generation(settings: Settings, as_of: date) -> Generation | None:
+    """The published generation where it holds what a new one would: the current build, as of the same day,
+    in the same online store (and Redis server) that the settings name; else None."""
+    build, generation = current_build(settings), read_pointer(settings.feast_dir)
+    if build is None or generation is None:
+        return None
+    redis = settings.online_store == "redis"
+    same = (
+        generation.build_id == build.build_id
+        and generation.as_of == as_of.isoformat()
+        and generation.feature_service == FEATURE_SERVICE_NAME
+        and generation.online_store == settings.online_store
+        and generation.online_store_url == (recorded_redis_url(settings.redis_url) if redis else "")
+        and (generation.path(settings.feast_dir) / GENERATION_MANIFEST).is_file()
+    )
+    return generation if same else None
+
+
+def materialize(settings: Settings, as_of: date | None = None, *, reuse: bool = False) -> Generation:
+    """Apply the feature repo over the current build and materialize it into a new online generation (with
+    `reuse`: unless the published one holds the same, `unchanged_generation`, which is returned).
 
     One materialize at a time per workspace; SIGTERM unwinds it like any failure."""
     with terminate_unwinds(), exclusive(settings, "materialize"):
         _sweep_half_made(settings)
-        return _materialize(settings, as_of)
+        unchanged = unchanged_generation(settings, as_of or datetime.now(UTC).date()) if reuse else None
+        return unchanged or _materialize(settings, as_of)
 
 
 def _materialize(settings: Settings, as_of: date | None) -> Generation:

@@ -9,26 +9,41 @@ history (0-2 prior trusted moves: widened by that stratum's calibration, or refu
 widened like thin history), stale market features (the newest stored outcome more than `stale_market_days`
 before the decision).
 
-Each request (`scan`, `predict_one`) resolves the published generation once and reads everything from it
-(its build's calendar, its online store); the checks compare that same generation with the model and the
-latest build.
+Each request is answered from one `ServingState` (`load_state`): the published generation resolved once, its
+build's calendar, its online store and the registered model, checked against that same generation and the
+latest build. `scan` and `predict_one` load one for their request; `ivcrush.serving.predictor.Predictor`
+keeps one between requests until something newer is published.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import date
-from typing import TYPE_CHECKING, TypedDict, Unpack, cast
+from typing import TYPE_CHECKING, Unpack, cast
 
+import numpy as np
 import pandas as pd
 
-from ivcrush.constants import QUANTILE_LEVELS
-from ivcrush.serving.decision import Decision
 from ivcrush.serving.market import StrategyError, event_market
-from ivcrush.serving.online import ServingError, calendar_events, events_on, newest_outcome, online_features
+from ivcrush.serving.model import serving_model
+from ivcrush.serving.online import (
+    NotServableError,
+    OnlineReader,
+    ServingError,
+    UnknownEventError,
+    calendar_events,
+    newest_outcome,
+)
+from ivcrush.serving.recommendation import (
+    ModelForecast,
+    Recommendation,
+    RecommendOptions,
+    Refusal,
+    forecast_distribution,
+)
 from ivcrush.serving.strategy import decide
 from ivcrush.settings import Account, Costs, Settings
-from ivcrush.training.distribution import MoveDistribution
 from ivcrush.workspace import Generation, current_build, published
 
 if TYPE_CHECKING:
@@ -39,91 +54,6 @@ AMC_NOTE = (
     "AMC event: this forecast is NOT validated on AMC reactions (2.0 stores after-close moves on the announcement "
     "day, so the walk-forward evaluation has no AMC reaction to score); its intervals are widened like thin history"
 )
-
-
-class _ForecastFields(TypedDict):
-    ticker: str | None
-    basis: str
-    point: float
-    tail_shape: float
-    tail_scale: float
-    p_up: float | None
-    iv_crush_ratio: float | None
-    confidence: float
-    move_size_skill: bool
-    prior_trusted_moves: int
-    history_stratum: str
-    thin_history: bool
-
-
-class ModelForecast(_ForecastFields):
-    """One event's forecast as `ivcrush.training.predict.ensemble` returns it (quantiles by level)."""
-
-    quantiles: dict[float, float]
-
-
-class Forecast(_ForecastFields):
-    """One event's forecast as a recommendation carries it: the `MoveDistribution` parameters (quantiles keyed
-    by their level as text, for JSON; `tail_shape`, `tail_scale`), its mean |move| (what 2.0 compares an
-    implied move with), its basis and qualifiers."""
-
-    quantiles: dict[str, float]
-    mean: float
-    market_features_stale: bool
-
-
-@dataclass
-class Recommendation:
-    """One event's forecast, decision and the notes that qualify them."""
-
-    ticker: str
-    event_id: str
-    earnings_date: str
-    timing: str
-    implied_source: str
-    spot_source: str
-    basis: str
-    forecast: Forecast
-    decision: Decision
-    distribution: MoveDistribution = field(repr=False, compare=False)  # the forecast's one-event distribution
-    notes: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "ticker": self.ticker,
-            "event_id": self.event_id,
-            "earnings_date": self.earnings_date,
-            "timing": self.timing,
-            "implied_source": self.implied_source,
-            "spot_source": self.spot_source,
-            "basis": self.basis,
-            "forecast": self.forecast,
-            "decision": self.decision.to_dict(),
-            "notes": self.notes,
-        }
-
-
-@dataclass
-class Refusal:
-    ticker: str
-    reason: str
-
-
-class RecommendOptions(TypedDict, total=False):
-    """The options of `recommend` that `scan` and `predict_one` pass through."""
-
-    implied: pd.DataFrame | None
-    quotes: pd.DataFrame | None
-    account: Account | None
-    costs: Costs | None
-    preset: str
-    strike_quantile: float
-
-
-def forecast_distribution(forecast: ModelForecast) -> MoveDistribution:
-    """The one-event `MoveDistribution` a forecast's parameters describe."""
-    quantiles = [forecast["quantiles"][level] for level in QUANTILE_LEVELS]
-    return MoveDistribution(quantiles, forecast["tail_shape"], forecast["tail_scale"])
 
 
 def _stale_days(decided_at: object, newest: pd.Timestamp | None) -> float | None:
@@ -180,27 +110,78 @@ def check_serving_state(settings: Settings, generation: Generation) -> LoadedMod
 
     latest = current_build(settings)
     if latest is None or generation.build_id != latest.build_id:
-        raise ServingError(
+        raise NotServableError(
             f"the online store was built from build {generation.build_id}, older than the latest build "
             f"{latest.build_id if latest else '(none)'}; run `ivcrush materialize`"
         )
     try:
         model = load_latest(settings.workdir)
     except RegistryError as exc:
-        raise ServingError(f"{exc}; run `ivcrush train`") from exc
+        raise NotServableError(f"{exc}; run `ivcrush train`") from exc
     service = model.metadata.get("feature_service")
     service = service.get("name") if isinstance(service, dict) else service
     if service != generation.feature_service:
-        raise ServingError(
+        raise NotServableError(
             f"the model {model.model_id} was trained with feature service {service}, the online store serves "
             f"{generation.feature_service}; retrain (`ivcrush train`) or re-materialize"
         )
     return model
 
 
+@dataclass(frozen=True)
+class ServingState:
+    """Everything a request is served from, read once: the published generation, its build's calendar (indexed
+    by day and by ticker), the newest stored outcome, the registered model (or why it cannot serve: `refusal`) and
+    the generation's online store. Immutable: a newer publication makes a new state, never changes this one."""
+
+    settings: Settings
+    generation: Generation
+    events: pd.DataFrame
+    days: np.ndarray  # each event's earnings date (a date)
+    by_day: dict[date, np.ndarray]  # the rows of `events` of each earnings date
+    by_ticker: dict[str, np.ndarray]  # ... and of each ticker
+    newest: pd.Timestamp | None
+    model: LoadedModel | None
+    refusal: NotServableError | None
+    _reader: list[OnlineReader] = field(default_factory=list, repr=False, compare=False)
+    _reader_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @property
+    def model_id(self) -> str | None:
+        return self.model.model_id if self.model is not None else None
+
+    def serving_model(self) -> LoadedModel:
+        """The model, or the ServingError that says why none can serve this generation."""
+        if self.model is None:  # a new error each time: one raised again would grow its traceback
+            raise NotServableError(str(self.refusal or "no model; run `ivcrush train`"))
+        return self.model
+
+    def reader(self) -> OnlineReader:
+        """The generation's online-store reader, opened on first use (importing Feast costs seconds)."""
+        with self._reader_lock:
+            if not self._reader:
+                self._reader.append(OnlineReader(self.settings, self.generation))
+            return self._reader[0]
+
+
+def load_state(settings: Settings) -> ServingState:
+    """Resolve the published generation once and read what serving needs from it."""
+    generation = published(settings)
+    events = calendar_events(generation)
+    days = pd.to_datetime(events["earnings_date"]).dt.date
+    by_day, by_ticker = events.groupby(days).indices, events.groupby("ticker").indices
+    days = days.to_numpy()
+    model, refusal = None, None
+    try:
+        model = serving_model(check_serving_state(settings, generation))
+    except NotServableError as exc:
+        refusal = exc
+    newest = newest_outcome(generation)
+    return ServingState(settings, generation, events, days, by_day, by_ticker, newest, model, refusal)
+
+
 def recommend(
-    settings: Settings,
-    generation: Generation,
+    state: ServingState,
     events: pd.DataFrame,
     *,
     implied: pd.DataFrame | None = None,
@@ -210,35 +191,38 @@ def recommend(
     preset: str = "balanced",
     strike_quantile: float = 0.9,
 ) -> tuple[list[Recommendation], list[Refusal]]:
-    """Forecast, decision and size for each event of `generation`'s build; events that cannot be served are
+    """Forecast, decision and size for each event of the state's build; events that cannot be served are
     refused with a reason."""
     from ivcrush.training.predict import ensemble
 
+    settings = state.settings
     account = account or Account()
     costs = costs or Costs()
-    dates = events.set_index("event_id")[["decision_date", "reaction_date"]]
-    model = check_serving_state(settings, generation)
-    features = online_features(settings, generation, events)
+    dates = dict(
+        zip(events["event_id"], zip(events["decision_date"], events["reaction_date"], strict=True), strict=True)
+    )
+    model = state.serving_model()
+    features = state.reader().features(events)
     # ensemble's declared type is a plain dict per event; ModelForecast spells out what it holds
     predictions = cast(
         list[ModelForecast],
         ensemble(model, features, model.verdicts, amc_labels_untrusted=settings.amc_labels_untrusted),
     )
-    given = {} if implied is None else implied.set_index("ticker").to_dict("index")
-    newest = newest_outcome(generation)
+    given = {} if implied is None else {row["ticker"]: row for row in implied.to_dict("records")}
+    newest = state.newest
     recommendations, refusals = [], []
     for (_, row), prediction in zip(features.iterrows(), predictions, strict=True):
         ticker = row["ticker"]
         override = given.get(ticker, {})
         chain = None if quotes is None else quotes[quotes["ticker"] == ticker]
-        event_dates = dates.loc[row["event_id"]]
+        decided, reacted = dates[row["event_id"]]
         try:
             market = event_market(
                 row,
                 override,
                 chain,
-                decision_date=pd.Timestamp(event_dates["decision_date"]).date(),
-                reaction_date=pd.Timestamp(event_dates["reaction_date"]).date(),
+                decision_date=pd.Timestamp(decided).date(),
+                reaction_date=pd.Timestamp(reacted).date(),
             )
         except StrategyError as exc:
             refusals.append(Refusal(ticker, str(exc)))
@@ -285,35 +269,61 @@ def recommend(
     return recommendations, refusals
 
 
+def scan_state(
+    state: ServingState, earnings_date: date, **options: Unpack[RecommendOptions]
+) -> tuple[list[Recommendation], list[Refusal]]:
+    """Every calendar event of the state on `earnings_date`, ranked (sized positions first, then by EV per
+    unit of risk)."""
+    rows = state.by_day.get(earnings_date)
+    if rows is None:
+        raise UnknownEventError(f"no calendar event on {earnings_date}")
+    return recommend(state, state.events.iloc[rows].sort_values("ticker").reset_index(drop=True), **options)
+
+
+def predict_state(
+    state: ServingState, ticker: str, earnings_date: date | None, **options: Unpack[RecommendOptions]
+) -> Recommendation:
+    """The recommendation for one ticker's event of the state (its next event on the calendar if no date)."""
+    rows = state.by_ticker.get(ticker)
+    if rows is None:
+        raise UnknownEventError(f"unknown ticker {ticker}: not in the calendar or the stored moves")
+    mine, dates = state.events.iloc[rows], state.days[rows]
+    if earnings_date is None:
+        as_of = date.fromisoformat(state.generation.as_of)
+        upcoming = mine[(dates >= as_of) & ~mine["has_outcome"]]
+        if upcoming.empty:
+            raise UnknownEventError(f"no upcoming calendar event for {ticker} after {as_of}")
+        chosen = upcoming.sort_values("earnings_date").head(1)
+    else:
+        chosen = mine[dates == earnings_date]
+        if chosen.empty:
+            raise UnknownEventError(f"no calendar event for {ticker} on {earnings_date}")
+    recommendations, refusals = recommend(state, chosen.reset_index(drop=True), **options)
+    if refusals:
+        raise ServingError(f"{ticker}: {refusals[0].reason}")
+    return recommendations[0]
+
+
 def scan(
     settings: Settings, earnings_date: date, **options: Unpack[RecommendOptions]
 ) -> tuple[list[Recommendation], list[Refusal]]:
-    """Every calendar event on `earnings_date`, ranked (sized positions first, then by EV per unit of risk)."""
-    generation = published(settings)
-    return recommend(settings, generation, events_on(generation, earnings_date), **options)
+    """Every calendar event on `earnings_date` of the published generation, ranked (one request)."""
+    return scan_state(load_state(settings), earnings_date, **options)
 
 
 def predict_one(
     settings: Settings, ticker: str, earnings_date: date | None, **options: Unpack[RecommendOptions]
 ) -> Recommendation:
-    """The recommendation for one ticker's event (its next event on the calendar if no date is given)."""
-    generation = published(settings)
-    events = calendar_events(generation)
-    mine = events[events["ticker"] == ticker]
-    if mine.empty:
-        raise ServingError(f"unknown ticker {ticker}: not in the calendar or the stored moves")
-    dates = pd.to_datetime(mine["earnings_date"]).dt.date
-    if earnings_date is None:
-        as_of = date.fromisoformat(generation.as_of)
-        upcoming = mine[(dates >= as_of) & ~mine["has_outcome"]]
-        if upcoming.empty:
-            raise ServingError(f"no upcoming calendar event for {ticker} after {as_of}")
-        chosen = upcoming.sort_values("earnings_date").head(1)
-    else:
-        chosen = mine[dates == earnings_date]
-        if chosen.empty:
-            raise ServingError(f"no calendar event for {ticker} on {earnings_date}")
-    recommendations, refusals = recommend(settings, generation, chosen.reset_index(drop=True), **options)
-    if refusals:
-        raise ServingError(f"{ticker}: {refusals[0].reason}")
-    return recommendations[0]
+    """The recommendation for one ticker's event of the published generation (one request)."""
+    return predict_state(load_state(settings), ticker, earnings_date, **options)
+
+
+def scan_payload(
+    earnings_date: date, recommendations: list[Recommendation], refusals: list[Refusal]
+) -> dict[str, object]:
+    """A day's scan as `ivcrush scan --json` prints it and `GET /scan/{date}` returns it."""
+    return {
+        "date": earnings_date.isoformat(),
+        "recommendations": [r.to_dict() for r in recommendations],
+        "refused": [{"ticker": r.ticker, "reason": r.reason} for r in refusals],
+    }

@@ -24,6 +24,7 @@ from ivcrush.feature_repo.feature_services import MODEL_FEATURE_COLUMNS
 from ivcrush.settings import Settings
 from ivcrush.training.baselines import EMPIRICAL_NAMES, POINT_BASELINES, baseline_frame
 from ivcrush.training.data import training_set
+from ivcrush.training.evaluations import training_code
 from ivcrush.training.metrics import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, rounded
 from ivcrush.training.move_size import REFERENCE_NAMES
 from ivcrush.training.predict import predict_frame
@@ -158,6 +159,7 @@ def evaluate_frame(
         "quantile_rounds": QUANTILE_ROUNDS,
         "hyperparameters": HYPERPARAMETERS,
         "shuffled_labels": shuffle_labels,
+        "training_code": training_code(),
         "point_estimate": "median of the calibrated move distribution (q50; calibration leaves the median)",
         "folds": fold_info,
         "notes": notes,

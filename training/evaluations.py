@@ -3,9 +3,24 @@ Feast, so the backtests and the release can find one cheaply)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+from functools import cache
+from pathlib import Path
 
 from ivcrush.settings import Settings
+
+TRAINING_PACKAGE = Path(__file__).parent
+
+
+@cache
+def training_code() -> str:
+    """A fingerprint of the training code (every module of this package): an evaluation or a model made by
+    other code is not reused."""
+    digest = hashlib.sha256()
+    for path in sorted(TRAINING_PACKAGE.rglob("*.py")):
+        digest.update(path.relative_to(TRAINING_PACKAGE).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def latest_evaluation(settings: Settings, build_id: str | None = None) -> dict[str, object] | None:

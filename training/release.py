@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
+from pathlib import Path
 
 import pandas as pd
 
@@ -10,10 +12,15 @@ from ivcrush import progress
 from ivcrush.settings import Settings
 from ivcrush.training.data import training_set
 from ivcrush.training.evaluate import evaluate, frame_hash
-from ivcrush.training.evaluations import latest_evaluation
-from ivcrush.training.registry import RegistryError, register
+from ivcrush.training.evaluations import latest_evaluation, training_code
+from ivcrush.training.registry import METADATA, RegistryError, list_models, register
 from ivcrush.training.train import NUM_BOOST_ROUND, train_models
 from ivcrush.workspace import Generation, current_build, generation_build, published
+
+
+def _evaluation_path(evaluation: dict[str, object]) -> object:
+    """Where an evaluation is written: `path` as read back (`latest_evaluation`), `out_dir` as just run."""
+    return evaluation.get("path") or evaluation.get("out_dir")
 
 
 def train_and_register(
@@ -70,7 +77,7 @@ def train_and_register(
         "flags": evaluation.get("flags", []),
         "targets": evaluation.get("targets", []),
         "evaluation_setup": {k: v for k, v in evaluation.get("setup", {}).items() if k != "folds"},
-        "evaluation_path": evaluation.get("path"),
+        "evaluation_path": _evaluation_path(evaluation),
         "trusted": {
             key: evaluation.get("trusted", {}).get(key) for key in ("n", "move_size", "quantiles", "direction", "gate")
         },
@@ -90,3 +97,36 @@ def train_and_register(
         data_fingerprint=fingerprint,
         metrics=metrics,
     )
+
+
+def reusable_evaluation(settings: Settings, build_id: str, folds: int) -> dict[str, object] | None:
+    """The newest walk-forward evaluation (`folds` folds, default setup) of this build's training set, or None.
+
+    A build's training set is a function of its marts: the same build gives the same training set."""
+    evaluation = latest_evaluation(settings, build_id)
+    setup = evaluation.get("setup", {}) if evaluation else {}
+    if not isinstance(setup, dict) or setup.get("mode") != f"walk-forward, {folds} folds (expanding)":
+        return None
+    if setup.get("shuffled_labels") or setup.get("num_boost_round") != NUM_BOOST_ROUND:
+        return None
+    if setup.get("training_code") != training_code():  # made by other code: evaluate (and train) again
+        return None
+    return evaluation
+
+
+def reusable_model(settings: Settings, generation: Generation, evaluation: dict[str, object]) -> str | None:
+    """The newest registered model where it was trained on the generation's build and feature service with this
+    evaluation's verdicts (what `train_and_register` would register again), or None."""
+    models = list_models(settings.workdir)
+    if not models:
+        return None
+    latest = models[-1]
+    service = latest["feature_service"]
+    name = service.get("name") if isinstance(service, dict) else service
+    metadata = json.loads((Path(str(latest["path"])) / METADATA).read_text())
+    same = (
+        latest["build_id"] == generation.build_id
+        and name == generation.feature_service
+        and metadata.get("metrics", {}).get("evaluation_path") == _evaluation_path(evaluation)
+    )
+    return str(latest["model_id"]) if same else None

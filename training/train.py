@@ -105,7 +105,7 @@ def feature_matrix(frame: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame
     if missing:
         raise TrainingError(f"features missing from the frame: {', '.join(missing[:10])}")
     matrix = frame[list(features)]  # one copy; only non-numeric columns are converted (memory at scale)
-    text = [name for name in features if not pd.api.types.is_numeric_dtype(matrix[name])]
+    text = [name for name, dtype in matrix.dtypes.items() if not pd.api.types.is_numeric_dtype(dtype)]
     if text:
         matrix = matrix.assign(**{name: pd.to_numeric(matrix[name], errors="coerce") for name in text})
     return matrix.astype("float64", copy=False)

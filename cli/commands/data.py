@@ -51,32 +51,47 @@ def ensure_sample(settings: Settings) -> None:
 
 
 def run_build(
-    settings: Settings, meanwhile: Callable[[], None] | None = None, as_json: bool = False, show: bool = True
+    settings: Settings,
+    meanwhile: Callable[[], None] | None = None,
+    as_json: bool = False,
+    show: bool = True,
+    reuse: bool = False,
 ) -> BuildResult:
     """Build, check and publish the feature tables, and show what was published (as JSON: the build's record;
-    not at all without `show`)."""
+    not at all without `show`). With `reuse`, the current build is kept where its inputs are unchanged."""
     from ivcrush.build import build
+    from ivcrush.workspace import current_build
 
+    previous = current_build(settings) if reuse else None
     labels = iter(("raw tables", "marts"))  # the build reports the raw tables' checks, then the marts'
     summary = (lambda report: render_summary(report, console, next(labels, ""))) if show and not as_json else None
     with noting("nothing was published; the previous build (if any) stays current"):
-        result = build(settings, on_quality=summary, meanwhile=meanwhile)
+        result = build(settings, on_quality=summary, meanwhile=meanwhile, reuse=reuse)
     if show and as_json:
         print_json(asdict(result))
+    elif show and previous is not None and result.build_id == previous.build_id:
+        console.print(f"build: unchanged since {result.build_id}, skipped (validation too)", highlight=False)
     elif show:
         print_build(result)
     return result
 
 
-def run_materialize(settings: Settings, as_of: date | None, as_json: bool = False, show: bool = True) -> Generation:
-    """Publish the current build to the feature store as a new generation, and show it (unless not `show`)."""
+def run_materialize(
+    settings: Settings, as_of: date | None, as_json: bool = False, show: bool = True, reuse: bool = False
+) -> Generation:
+    """Publish the current build to the feature store as a new generation, and show it (unless not `show`).
+    With `reuse`, the published generation is kept where it holds the same build and day."""
     from ivcrush.feature_repo.materialize import materialize
+    from ivcrush.workspace import read_pointer
 
+    previous = read_pointer(settings.feast_dir) if reuse else None
     started = time.perf_counter()
     with noting("the previously published online store (if any) is unchanged"):
-        generation = materialize(settings, as_of)
+        generation = materialize(settings, as_of, reuse=reuse)
     if show and as_json:
         print_json({**asdict(generation), "seconds": round(time.perf_counter() - started, 2)})
+    elif show and previous is not None and generation.generation_id == previous.generation_id:
+        console.print(f"generation: unchanged since {generation.generation_id}, skipped", highlight=False)
     elif show:
         print_generation(generation, time.perf_counter() - started)
     return generation

@@ -1,10 +1,13 @@
-"""The main job: every stage, end to end, on one workspace."""
+"""The main job: every stage, end to end, on one workspace; a stage whose inputs are unchanged is skipped."""
 
 from __future__ import annotations
 
 import importlib
 import time
 from dataclasses import asdict
+from typing import Annotated
+
+import typer
 
 from ivcrush.cli.commands.data import ensure_sample, run_build, run_materialize
 from ivcrush.cli.commands.model import run_train
@@ -12,6 +15,7 @@ from ivcrush.cli.commands.serve import run_scan
 from ivcrush.cli.options import DbOption, JsonOption, WorkdirOption, console, settings_for
 from ivcrush.cli.render import print_evaluation, print_json
 
+EVALUATION_FOLDS = 3
 LATER_STAGES = (
     "ivcrush.feature_repo.materialize",
     "ivcrush.training.evaluate",
@@ -28,31 +32,53 @@ def _import_later_stages() -> None:
         importlib.import_module(module)
 
 
-def run(db: DbOption = None, workdir: WorkdirOption = None, as_json: JsonOption = False) -> None:
+def run(
+    db: DbOption = None,
+    workdir: WorkdirOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Redo every stage, even with unchanged inputs.")] = False,
+    as_json: JsonOption = False,
+) -> None:
     """The main job, end to end: (sample database,) build and validate the feature tables, publish them to
     the feature store, evaluate walk-forward against 2.0, train and register, scan the next earnings date with
-    2.0 implied moves (else the next calendar date). With --json, one JSON document of every stage's result."""
+    2.0 implied moves (else the next calendar date). A stage whose inputs are unchanged since its last run is
+    skipped (and says so), unless --force. With --json, one JSON document of every stage's result."""
     from ivcrush.events import next_scan_date
 
     started = time.perf_counter()
     settings = settings_for(workdir, db)
     ensure_sample(settings)
     show = not as_json
-    built = run_build(settings, meanwhile=_import_later_stages, show=show)
-    from ivcrush.serving.run_index import write_run_index
-    from ivcrush.training.data import training_set  # imported meanwhile: after the build, at no cost
-    from ivcrush.training.evaluate import evaluate
+    built = run_build(settings, meanwhile=_import_later_stages, show=show, reuse=not force)
+    from ivcrush.serving.run_index import write_run_index  # imported meanwhile: after the build, at no cost
+    from ivcrush.training.release import reusable_evaluation, reusable_model
 
     next_date, which = next_scan_date(built)
-    generation = run_materialize(settings, next_date, show=show)
+    generation = run_materialize(settings, next_date, show=show, reuse=not force)
     if show:
         console.rule("walk-forward evaluation")
-    dataset = training_set(settings, generation=generation)  # retrieved once for the evaluation and the training
-    evaluation = evaluate(settings, folds=3, dataset=dataset, generation=generation)
-    if show:
-        print_evaluation(evaluation)
-    model_id = run_train(settings, evaluation, dataset, generation, show=show)
-    del dataset  # free it before the scan: large at scale
+    evaluation = None if force else reusable_evaluation(settings, generation.build_id, EVALUATION_FOLDS)
+    model_id = None if evaluation is None else reusable_model(settings, generation, evaluation)
+    if evaluation is not None and model_id is not None:
+        if show:
+            print_evaluation(evaluation)
+            console.print(
+                f"evaluation and model: unchanged since {model_id} (training set of build {generation.build_id}), "
+                "skipped",
+                highlight=False,
+            )
+    else:
+        from ivcrush.training.data import training_set
+        from ivcrush.training.evaluate import evaluate
+
+        dataset = training_set(settings, generation=generation)  # retrieved once for the evaluation and training
+        if evaluation is None:
+            evaluation = evaluate(settings, folds=EVALUATION_FOLDS, dataset=dataset, generation=generation)
+        elif show:
+            console.print(f"evaluation: unchanged since {evaluation.get('path')}, skipped", highlight=False)
+        if show:
+            print_evaluation(evaluation)
+        model_id = run_train(settings, evaluation, dataset, generation, show=show)
+        del dataset  # free it before the scan: large at scale
     scanned = None
     if next_date is None and show:
         console.print(f"no scan: {which}", highlight=False)
@@ -75,7 +101,7 @@ def run(db: DbOption = None, workdir: WorkdirOption = None, as_json: JsonOption 
             {
                 "build": asdict(built),
                 "generation": asdict(generation),
-                "evaluation": {key: evaluation.get(key) for key in ("summary", "verdicts", "out_dir")},
+                "evaluation": {key: evaluation.get(key) for key in ("summary", "verdicts", "out_dir", "path")},
                 "model_id": model_id,
                 "scan_date": None if next_date is None else next_date.isoformat(),
                 "scan_date_is": which,

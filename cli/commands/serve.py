@@ -30,8 +30,6 @@ from ivcrush.errors import IvcrushError
 SCAN_IMPLIED_HINT = "give it in a CSV: --implied-moves FILE (ticker,implied_move_pct or ticker,straddle,spot)"
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from ivcrush.serving.predict import Recommendation, Refusal
     from ivcrush.settings import Settings
 
@@ -42,21 +40,6 @@ class Scanned(NamedTuple):
     payload: dict[str, object]
     recommendations: list[Recommendation]
     refusals: list[Refusal]
-
-
-def _given_implied(
-    ticker: str, implied_move: float | None, straddle: float | None, spot: float | None, expiration: date | None
-) -> pd.DataFrame | None:
-    """The implied move, spot and expiration given on the command line, as the one-row frame the serving path
-    takes."""
-    import pandas as pd
-
-    from ivcrush.serving.implied import implied_from_options
-
-    implied, spot_price = implied_from_options(implied_move, straddle, spot)
-    if implied is None and spot_price is None:
-        return None
-    return pd.DataFrame([{"ticker": ticker, "implied_move_pct": implied, "spot": spot_price, "expiration": expiration}])
 
 
 def predict(
@@ -84,7 +67,7 @@ def predict(
     reasoning."""
     from ivcrush.serving.implied import normalise_ticker
     from ivcrush.serving.market import IMPLIED_MOVE_MISSING
-    from ivcrush.serving.predict import predict_one
+    from ivcrush.serving.predictor import Predictor
 
     settings = settings_for(workdir, equity=equity, kelly=kelly)
     symbol = normalise_ticker(ticker)
@@ -92,14 +75,18 @@ def predict(
     if day is not None:
         served_day(settings, day)
     try:
-        rec = predict_one(
-            settings,
-            symbol,
-            day,
-            implied=_given_implied(symbol, implied_move, straddle, spot, expiration.date() if expiration else None),
-            account=settings.account,
-            costs=settings.costs,
-            preset=preset,
+        rec = (
+            Predictor(settings)
+            .predict(
+                symbol,
+                day,
+                implied_move=implied_move,
+                straddle=straddle,
+                spot=spot,
+                expiration=expiration.date() if expiration else None,
+                preset=preset,
+            )
+            .recommendation
         )
     except IvcrushError as exc:
         if str(exc).endswith(IMPLIED_MOVE_MISSING):
@@ -127,7 +114,8 @@ def run_scan(
     not at all without `show`); with `write_back`, fill 2.0's ML columns (backup first)."""
     from ivcrush.serving.implied import normalise_ticker, unknown_tickers
     from ivcrush.serving.market import IMPLIED_MOVE_MISSING
-    from ivcrush.serving.predict import scan as scan_day
+    from ivcrush.serving.predict import scan_payload
+    from ivcrush.serving.predictor import Predictor
     from ivcrush.serving.quotes import read_market_csv
 
     explained = None if explain is None else [normalise_ticker(ticker) for ticker in explain]
@@ -135,25 +123,18 @@ def run_scan(
     served_day(settings, day)
     merged = merged_lines(settings, day)
     with noting(*merged):
-        recommendations, refusals = scan_day(
-            settings,
+        answer = Predictor(settings).scan(
             day,
             implied=None if market is None else market.implied,
             quotes=None if market is None else market.quotes,
-            account=settings.account,
-            costs=settings.costs,
             preset=preset,
         )
+    recommendations, refusals = answer.recommendations, answer.refusals
     if market is not None:
         unknown = unknown_tickers(market.implied, {r.ticker for r in recommendations} | {r.ticker for r in refusals})
         if unknown:
             notice(f"note: {implied_csv}: no event on {day} for {', '.join(unknown)}; those rows were not used")
-    payload: dict[str, object] = {
-        "date": day.isoformat(),
-        "recommendations": [r.to_dict() for r in recommendations],
-        "refused": [{"ticker": r.ticker, "reason": r.reason} for r in refusals],
-        "merged": merged,
-    }
+    payload = {**scan_payload(day, recommendations, refusals), "merged": merged}
     if show and not as_json:
         print_recommendations(
             recommendations,
@@ -166,9 +147,9 @@ def run_scan(
             console.print(f"[cyan]merged:[/] {escape(line)}", highlight=False, soft_wrap=True)
     if write_back:
         from ivcrush.serving.writeback import write_back_recommendations
-        from ivcrush.workspace import generation_build, published
+        from ivcrush.workspace import generation_build
 
-        build = generation_build(published(settings))
+        build = generation_build(answer.state.generation)  # the build the scan was served from
         fingerprint = build.source_fingerprint if build else "(the served build is gone)"
         done = write_back_recommendations(
             settings.source_db, recommendations, settings.workdir / "backups", fingerprint

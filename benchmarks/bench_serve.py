@@ -1,0 +1,244 @@
+"""Serving figures: the warm in-process Predictor (one prediction, a 100-event scan, and where the time goes),
+`ivcrush predict` cold, and `ivcrush serve` under load on loopback (1, 8, 32 concurrent clients; SQLite and
+Redis online stores).
+
+    python -m benchmarks.bench_serve [--db PATH] [--day YYYY-MM-DD] [--requests N] [--max-seconds S]
+
+Defaults to the real snapshot ../shared/data/ivcrush.db, published as of its busiest late calendar day.
+Works in a temporary workspace; every load level is bounded by a request count and a time limit; the
+servers and redis-server are started here on 127.0.0.1 and stopped by their pid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmarks import SHARED_SNAPSHOT
+from ivcrush.build import build
+from ivcrush.feature_repo.materialize import materialize
+from ivcrush.serving.predict import recommend
+from ivcrush.serving.predictor import Predictor
+from ivcrush.settings import Settings
+from ivcrush.training.predict import ensemble
+from ivcrush.training.release import train_and_register
+
+CLIENTS = (1, 8, 32)
+TARGETS = "targets: warm predict p99 <= 2 ms; 100-event scan p99 <= 20 ms; HTTP 8 clients SQLite p99 <= 10 ms"
+
+
+def _ms(samples: list[float] | tuple[list[float], list[float]]) -> str:
+    """p50 and p99 in ms (wall time; for in-process figures also the CPU time of the thread)."""
+    walls, cpus = samples if isinstance(samples, tuple) else (samples, [])
+    out = " ".join(f"{np.percentile(np.array(walls) * 1000, q):8.2f}" for q in (50, 99))
+    if cpus:
+        out += " " + " ".join(f"{np.percentile(np.array(cpus) * 1000, q):8.2f}" for q in (50, 99))
+    return out
+
+
+def _repeat(action: Callable[[], object], count: int) -> tuple[list[float], list[float]]:
+    """Wall and thread CPU seconds of `count` calls (after one warm-up): the CPU time is what a request costs
+    whatever else runs on this shared machine."""
+    action()
+    walls, cpus = [], []
+    for _ in range(count):
+        started, cpu = time.perf_counter(), time.thread_time()
+        action()
+        walls.append(time.perf_counter() - started)
+        cpus.append(time.thread_time() - cpu)
+    return walls, cpus
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_for(port: int, process: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"{what} did not start on port {port}") from None
+            time.sleep(0.1)
+
+
+@contextmanager
+def _process(command: list[str], port: int, what: str) -> Iterator[None]:
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(port, process, what)
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def in_process(settings: Settings, day: date, ticker: str, repeats: int) -> None:
+    """The warm Predictor: one prediction, 100 events, and the parts of one prediction."""
+    predictor = Predictor(settings)
+    state = predictor.state()
+    header = f"{'p50 ms':>8} {'p99 ms':>8} {'cpu p50':>8} {'cpu p99':>8}"
+    print(f"\n{'in-process, warm (one Predictor)':<52} {header}")
+    print(f"{'state check (stat of pointer, build link, models)':<52} {_ms(_repeat(predictor.state, repeats))}")
+    one = _repeat(lambda: predictor.predict(ticker, day, implied_move=6.0, spot=100.0), repeats)
+    print(f"{f'predict {ticker} {day} (features+models+strategy)':<52} {_ms(one)}")
+    end = pd.Timestamp(state.generation.materialized_until)
+    events = state.events
+    served = events[events["event_timestamp"] <= end].sort_values("event_timestamp").groupby("ticker").tail(1)
+    served = served[served["event_timestamp"] > end - pd.Timedelta(days=120)].head(100).reset_index(drop=True)
+    implied = pd.DataFrame({"ticker": served["ticker"], "implied_move_pct": 6.0, "spot": 100.0})
+    options = {"implied": implied, "account": settings.account, "costs": settings.costs}
+    hundred = _repeat(lambda: recommend(state, served, **options), max(repeats // 10, 20))
+    print(f"{f'scan of {len(served)} events (recommend)':<52} {_ms(hundred)}")
+    # the parts of one prediction
+    mine = served[served["ticker"] == ticker] if ticker in set(served["ticker"]) else served.head(1)
+    reader, model = state.reader(), state.serving_model()
+    read = _repeat(lambda: reader.features(mine), repeats)
+    print(f"{'  part: online features (read + event check)':<52} {_ms(read)}")
+    frame = reader.features(mine)
+    parts = _repeat(lambda: ensemble(model, frame, model.verdicts), repeats)
+    print(f"{'  part: models + calibrated distribution':<52} {_ms(parts)}")
+    with_strategy = _repeat(lambda: recommend(state, mine, **options), repeats)
+    print(f"{'  all: recommend (+ market, strategy, sizing)':<52} {_ms(with_strategy)}")
+
+
+def cold_predict(settings: Settings, day: date, ticker: str, runs: int) -> None:
+    """`ivcrush predict` as its own process: imports, state, one prediction."""
+    command = [sys.executable, "-m", "ivcrush.cli", "predict", ticker, "--date", day.isoformat(), "--implied-move", "6"]
+    seconds = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run([*command, "--workdir", str(settings.workdir), "--json"], check=True, capture_output=True)
+        seconds.append(time.perf_counter() - started)
+    spread = f"{min(seconds):.2f}-{max(seconds):.2f}"
+    print(f"\n`ivcrush predict` cold: median {statistics.median(seconds):.2f} s, range {spread} s")
+
+
+def _load(port: int, path: str, clients: int, requests: int, max_seconds: float) -> tuple[list[float], float, int]:
+    """`requests` GETs of `path` shared by `clients` keep-alive connections (stopped at `max_seconds`)."""
+    latencies: list[float] = []
+    errors = [0]
+    left = [requests]
+    lock = threading.Lock()
+    deadline = time.monotonic() + max_seconds
+
+    def client() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        while time.monotonic() < deadline:
+            with lock:
+                if left[0] == 0:
+                    break
+                left[0] -= 1
+            started = time.perf_counter()
+            connection.request("GET", path)
+            response = connection.getresponse()
+            response.read()
+            elapsed = time.perf_counter() - started
+            with lock:
+                latencies.append(elapsed)
+                errors[0] += response.status != 200
+        connection.close()
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, time.perf_counter() - started, errors[0]
+
+
+def over_http(settings: Settings, label: str, day: date, ticker: str, args: argparse.Namespace) -> None:
+    """`ivcrush serve` (one worker, and two) under 1, 8 and 32 concurrent clients."""
+    for workers in (1, 2):
+        port = _free_port()
+        command = [sys.executable, "-m", "ivcrush.cli", "serve", "--port", str(port), "--workers", str(workers)]
+        with _process([*command, "--workdir", str(settings.workdir)], port, "ivcrush serve"):
+            paths = {
+                "predict": f"/predict/{ticker}?date={day}&implied_move=6",
+                "scan": f"/scan/{day}",
+            }
+            for name, path in paths.items():
+                _load(port, path, 1, 20, args.max_seconds)  # warm every worker
+                for clients in CLIENTS:
+                    count = args.requests if name == "predict" else max(args.requests // 10, clients * 2)
+                    latencies, seconds, errors = _load(port, path, clients, count, args.max_seconds)
+                    print(
+                        f"{label:<7} {workers:>7} {name:<8} {clients:>7} {len(latencies):>8} {_ms(latencies)} "
+                        f"{len(latencies) / seconds:10.0f} {errors:>6}"
+                    )
+
+
+@contextmanager
+def _redis() -> Iterator[str]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed (Debian package redis-server)")
+    port = _free_port()
+    command = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
+    with _process(command, port, "redis-server"):
+        yield f"127.0.0.1:{port}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--db", type=Path, default=SHARED_SNAPSHOT)
+    parser.add_argument("--day", type=date.fromisoformat, default=date(2025, 10, 30))
+    parser.add_argument("--requests", type=int, default=400, help="requests per /predict load level")
+    parser.add_argument("--max-seconds", type=float, default=30.0, help="time limit per load level")
+    parser.add_argument("--repeats", type=int, default=300)
+    parser.add_argument("--workdir", type=Path, help="a workspace to keep (made once, reused when it exists)")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    os.environ.pop("IVCRUSH_ONLINE_STORE", None)
+
+    with tempfile.TemporaryDirectory() as folder:
+        settings = Settings(workdir=args.workdir or Path(folder) / "work", db=args.db.resolve())
+        if not (settings.workdir / "models").is_dir():
+            build(settings)
+            materialize(settings, args.day)
+            train_and_register(settings, num_boost_round=100, quick_folds=2)
+        state = Predictor(settings).state()
+        day_events = state.events.iloc[state.by_day[args.day]]
+        ticker = str(day_events.sort_values("ticker")["ticker"].iloc[0])
+        print(f"real snapshot published as of {args.day} ({len(day_events)} events that day); {TARGETS}")
+        in_process(settings, args.day, ticker, args.repeats)
+        cold_predict(settings, args.day, ticker, 5)
+        print(
+            f"\n{'store':<7} {'workers':>7} {'path':<8} {'clients':>7} {'requests':>8} {'p50 ms':>8} {'p99 ms':>8} "
+            f"{'req/s':>10} {'errors':>6}"
+        )
+        over_http(settings, "sqlite", args.day, ticker, args)
+        with _redis() as url:
+            redis = replace(settings, workdir=Path(folder) / "redis-work", online_store="redis", redis_url=url)
+            shutil.rmtree(redis.workdir, ignore_errors=True)
+            shutil.copytree(settings.workdir, redis.workdir, symlinks=True)
+            materialize(redis, args.day)
+            over_http(redis, "redis", args.day, ticker, args)
+
+
+if __name__ == "__main__":
+    main()

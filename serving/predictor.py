@@ -1,0 +1,148 @@
+"""A long-lived predictor: the published generation, its calendar, the model and its calibration, and the
+online store's reader, loaded once and served from memory until a newer publication.
+
+Every request takes the current `ServingState` once (a cheap check of the pointer file, the `current` build
+link and the models folder; reloaded only where one of them changed) and is answered from that state alone:
+a new generation or model replaces the state in one assignment, so no request ever mixes two. The CLI makes
+one for one request; `ivcrush serve` keeps one per worker process. Both answer through the same functions
+(`ivcrush.serving.predict`), so their results are identical.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from datetime import date
+from typing import Unpack
+
+import pandas as pd
+
+from ivcrush.serving.implied import implied_from_options, normalise_ticker
+from ivcrush.serving.predict import (
+    Recommendation,
+    RecommendOptions,
+    Refusal,
+    ServingState,
+    load_state,
+    predict_state,
+    scan_state,
+)
+from ivcrush.settings import Settings
+from ivcrush.training.registry import models_dir
+from ivcrush.workspace import POINTER
+
+# (inode, modification time in ns, size) of a file or folder; None where it does not exist
+Stamp = tuple[int, int, int] | None
+
+
+def _stat(path: os.PathLike[str] | str) -> Stamp:
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return info.st_ino, info.st_mtime_ns, info.st_size
+
+
+def _link(path: os.PathLike[str] | str) -> str | None:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None
+
+
+def given_implied(
+    ticker: str,
+    implied_move: float | None,
+    straddle: float | None = None,
+    spot: float | None = None,
+    expiration: date | None = None,
+) -> pd.DataFrame | None:
+    """The implied move, spot and expiration given with one request (`ivcrush predict`'s options), as the
+    one-row frame the serving path takes; None where none is given."""
+    implied, spot_price = implied_from_options(implied_move, straddle, spot)
+    if implied is None and spot_price is None:
+        return None
+    return pd.DataFrame([{"ticker": ticker, "implied_move_pct": implied, "spot": spot_price, "expiration": expiration}])
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One ticker's answer and the state (generation and model) it came from."""
+
+    state: ServingState
+    recommendation: Recommendation
+
+
+@dataclass(frozen=True)
+class Scan:
+    """A day's ranked answer and the state (generation and model) it came from."""
+
+    state: ServingState
+    day: date
+    recommendations: list[Recommendation]
+    refusals: list[Refusal]
+
+
+class Predictor:
+    """Serves `predict` and `scan` from a state loaded once per publication (thread-safe)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._current: tuple[tuple[object, ...], ServingState] | None = None  # replaced whole, never changed
+
+    def _watched(self) -> tuple[object, ...]:
+        """What a publication changes: the generation pointer (replaced by a rename), the `current` build link,
+        the models folder (a model is renamed into it)."""
+        settings = self.settings
+        return (
+            _stat(settings.feast_dir / POINTER),
+            _link(settings.current_build),
+            _stat(models_dir(settings.workdir)),
+        )
+
+    def state(self) -> ServingState:
+        """The current state: the one in memory while nothing was published since it was read, else a new one."""
+        stamp = self._watched()
+        current = self._current
+        if current is not None and current[0] == stamp:
+            return current[1]
+        with self._lock:
+            current = self._current
+            if current is None or current[0] != stamp:
+                # stamped before reading: a publication during the read is seen (and reloaded) by the next request
+                current = self._current = (stamp, load_state(self.settings))
+            return current[1]
+
+    def predict(
+        self,
+        ticker: str,
+        earnings_date: date | None = None,
+        *,
+        implied_move: float | None = None,
+        straddle: float | None = None,
+        spot: float | None = None,
+        expiration: date | None = None,
+        preset: str = "balanced",
+    ) -> Prediction:
+        """One ticker's recommendation (its next event if no date), as `ivcrush predict` gives it."""
+        symbol = normalise_ticker(ticker)
+        implied = given_implied(symbol, implied_move, straddle, spot, expiration)
+        state = self.state()
+        options: RecommendOptions = {
+            "implied": implied,
+            "account": self.settings.account,
+            "costs": self.settings.costs,
+            "preset": preset,
+        }
+        return Prediction(state, predict_state(state, symbol, earnings_date, **options))
+
+    def scan(self, earnings_date: date, **options: Unpack[RecommendOptions]) -> Scan:
+        """Every calendar event on a date, ranked, as `ivcrush scan` gives it (the settings' account and costs
+        unless given)."""
+        options.setdefault("account", self.settings.account)
+        options.setdefault("costs", self.settings.costs)
+        state = self.state()
+        recommendations, refusals = scan_state(state, earnings_date, **options)
+        return Scan(state, earnings_date, recommendations, refusals)

@@ -1,0 +1,281 @@
+"""The long-lived Predictor and the `ivcrush serve` HTTP API on the sample: the online rows it reads equal
+Feast's (SQLite and Redis), its answers equal the CLI's, a new generation or model is picked up between
+requests and never mixed with the previous one, and bad input gets the CLI's message with a 4xx."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from ivcrush.build import build
+from ivcrush.cli.app import app
+from ivcrush.feature_repo.materialize import materialize
+from ivcrush.feature_repo.store import open_published_store
+from ivcrush.serving.online import EVENT_ID_REF, OnlineReader, calendar_events, events_on
+from ivcrush.serving.predict import predict_one, scan, scan_payload
+from ivcrush.serving.predictor import Predictor
+from ivcrush.settings import Settings
+from ivcrush.training.release import train_and_register
+from ivcrush.workspace import published
+from tests.redis_server import redis_server
+
+runner = CliRunner()
+SCANNED_MOST = "SELECT earnings_date FROM iv_log GROUP BY earnings_date ORDER BY count(*) DESC, earnings_date LIMIT 1"
+
+
+@pytest.fixture(scope="module")
+def served(sample_db: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Settings, date]:
+    """The sample built, published as of the day 2.0 scanned most events for, and trained."""
+    settings = Settings(workdir=tmp_path_factory.mktemp("predictor") / "work", db=sample_db)
+    with sqlite3.connect(f"file:{sample_db}?mode=ro&immutable=1", uri=True) as con:
+        day = date.fromisoformat(con.execute(SCANNED_MOST).fetchone()[0])
+    build(settings)
+    materialize(settings, day)
+    train_and_register(settings, num_boost_round=40, quick_folds=2)
+    return settings, day
+
+
+def _copy(settings: Settings, folder: Path) -> Settings:
+    copy = replace(settings, workdir=folder)
+    shutil.copytree(settings.workdir, folder, symlinks=True)
+    return copy
+
+
+def _feast_frame(settings: Settings, tickers: list[str]) -> pd.DataFrame:
+    generation = published(settings)
+    store = open_published_store(settings, generation)
+    service = store.get_feature_service(generation.feature_service)
+    refs = [f"{view.name}:{feature.name}" for view in service.feature_view_projections for feature in view.features]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rows = [{"ticker": ticker} for ticker in tickers]
+        return store.get_online_features(features=[*refs, EVENT_ID_REF], entity_rows=rows).to_df()
+
+
+def _assert_reader_equals_feast(settings: Settings, day: date) -> None:
+    """The reader's rows equal Feast's, and the frame the models read holds the same values as numbers."""
+    generation = published(settings)
+    reader = OnlineReader(settings, generation)
+    tickers = [*sorted(calendar_events(generation)["ticker"].unique()), "ZZZZ", "AAPL"]  # two never materialized
+    mine = reader.read(tickers)
+    theirs = _feast_frame(settings, tickers)
+    assert set(mine.columns) == set(theirs.columns)
+    pd.testing.assert_frame_equal(mine, theirs[mine.columns])
+    assert mine["event_id"].notna().sum() > 10  # values were read, not only missing ones
+    events = events_on(generation, day)
+    served, features = reader.served(events), reader.features(events)
+    assert set(features.columns) == set(served.columns) and len(features) == len(events)
+    numeric = [column for column in features.columns if features[column].dtype == "float64"]
+    assert len(numeric) > 90
+    expected = served.assign(**{column: pd.to_numeric(served[column]).astype("float64") for column in numeric})
+    pd.testing.assert_frame_equal(features[expected.columns], expected)
+
+
+def test_the_online_reader_reads_what_feast_serves_from_sqlite(served: tuple[Settings, date]) -> None:
+    _assert_reader_equals_feast(*served)
+
+
+def test_the_predictor_answers_as_the_one_request_functions(served: tuple[Settings, date]) -> None:
+    settings, day = served
+    predictor = Predictor(settings)
+    answer = predictor.scan(day, account=settings.account, costs=settings.costs)
+    recommendations, refusals = scan(settings, day, account=settings.account, costs=settings.costs)
+    assert recommendations
+    assert scan_payload(day, answer.recommendations, answer.refusals) == scan_payload(day, recommendations, refusals)
+    first = recommendations[0].ticker
+    again = predictor.predict(first.lower(), day)  # normalised as the CLI does
+    expected = predict_one(settings, first, day, account=settings.account, costs=settings.costs)
+    assert again.recommendation.to_dict() == expected.to_dict()
+    assert again.state is answer.state  # nothing published in between: the same state, loaded once
+
+
+def test_a_new_generation_or_model_is_taken_between_requests_and_never_mixed(
+    served: tuple[Settings, date], tmp_path: Path
+) -> None:
+    """Requests run in threads while a new model and then a new generation are published: every answer comes
+    from one (generation, model) state and equals what that state's one-request answer is."""
+    settings = _copy(served[0], tmp_path / "work")
+    day = served[1]
+    predictor = Predictor(settings)
+    first = predictor.scan(day)
+    answers: list[tuple[str, str | None, dict[str, object]]] = []
+    stop = threading.Event()
+
+    def ask() -> None:
+        while not stop.is_set():
+            answer = predictor.scan(day)
+            payload = scan_payload(day, answer.recommendations, answer.refusals)
+            answers.append((answer.state.generation.generation_id, answer.state.model_id, payload))
+
+    workers = [threading.Thread(target=ask) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    try:
+        train_and_register(settings, num_boost_round=15, quick_folds=2)  # a different model: different answers
+        time.sleep(0.3)
+        generation = materialize(settings, day)
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join()
+    last = predictor.scan(day)
+    assert last.state.generation.generation_id == generation.generation_id
+    assert last.state.model_id != first.state.model_id
+    seen = {(g, m) for g, m, _ in answers}
+    assert (first.state.generation.generation_id, first.state.model_id) in seen and len(seen) >= 2, seen
+    # what each state answers, from a fresh one-request predictor over a copy frozen at that publication
+    truth = {
+        (first.state.generation.generation_id, first.state.model_id): scan_payload(
+            day, first.recommendations, first.refusals
+        ),
+        (last.state.generation.generation_id, last.state.model_id): scan_payload(
+            day, last.recommendations, last.refusals
+        ),
+    }
+    fresh = scan(settings, day)
+    assert scan_payload(day, *fresh) == truth[(generation.generation_id, last.state.model_id)]
+    for key, model_id in [(k, k[1]) for k in seen if k not in truth]:  # new model, old generation
+        assert model_id == last.state.model_id
+        truth[key] = truth[(generation.generation_id, model_id)]
+    for generation_id, model_id, payload in answers:
+        assert payload == truth[(generation_id, model_id)], (generation_id, model_id)
+
+
+# --- the HTTP API -----------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _get(url: str) -> tuple[int, dict[str, str], object]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.status, dict(response.headers), json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), json.loads(error.read())
+
+
+@contextmanager
+def api_server(settings: Settings, workers: int = 1) -> Iterator[str]:
+    """`ivcrush serve` on 127.0.0.1 (a free port) over the workspace; stopped by its pid."""
+    port = _free_port()
+    command = [sys.executable, "-m", "ivcrush.cli", "serve", "--port", str(port), "--workers", str(workers)]
+    process = subprocess.Popen(
+        [*command, "--workdir", str(settings.workdir)],
+        env={**os.environ, "IVCRUSH_HOME": str(settings.workdir)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError(f"ivcrush serve did not start on port {port}") from None
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _cli_json(*args: str) -> object:
+    result = runner.invoke(app, [*args, "--json"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def _cli_error(*args: str) -> str:
+    result = runner.invoke(app, list(args), catch_exceptions=False)
+    assert result.exit_code == 2, result.output
+    return " ".join(result.output.split()).removeprefix("error: ")
+
+
+def _check_api(base: str, settings: Settings, day: date) -> dict[str, object]:
+    """The API's answers equal the CLI's `--json`, its errors carry the CLI's messages; returns its bodies."""
+    work = ["--workdir", str(settings.workdir)]
+    generation = published(settings)
+    status, headers, health = _get(f"{base}/health")
+    assert status == 200 and isinstance(health, dict)
+    assert health["generation"] == generation.generation_id and health["as_of"] == generation.as_of
+    assert health["model"] and headers["x-ivcrush-model"] == health["model"]
+    status, headers, body = _get(f"{base}/scan/{day}")
+    assert status == 200 and body == _cli_json("scan", day.isoformat(), *work)
+    assert headers["x-ivcrush-generation"] == generation.generation_id
+    assert isinstance(body, dict) and body["recommendations"]
+    ticker = body["recommendations"][0]["ticker"]
+    status, _, single = _get(f"{base}/predict/{ticker.lower()}?date={day}&implied_move=7.5")
+    assert status == 200
+    assert single == _cli_json("predict", ticker, "--date", day.isoformat(), "--implied-move", "7.5", *work)
+    cases = [
+        (f"/predict/ZZZZ?date={day}", 404, ["predict", "ZZZZ", "--date", day.isoformat()]),
+        ("/predict/AB'--", 400, ["predict", "AB'--"]),
+        (
+            f"/predict/{ticker}?date={day}&implied_move=75",
+            400,
+            ["predict", ticker, "--date", str(day), "--implied-move", "75"],
+        ),
+        ("/scan/2031-01-02", 404, ["scan", "2031-01-02"]),
+    ]
+    for path, code, args in cases:
+        status, _, error = _get(base + path.replace("'", "%27"))
+        assert status == code, (path, error)
+        assert error == {"error": _cli_error(*args, *work)}, path
+    status, _, error = _get(f"{base}/predict/{ticker}?date=2025-13-01")
+    assert status == 400 and "does not match the format" in str(error)
+    return {"scan": body, "predict": single}
+
+
+def test_the_api_answers_as_the_cli_over_sqlite(served: tuple[Settings, date]) -> None:
+    settings, day = served
+    with api_server(settings) as base:
+        _check_api(base, settings, day)
+
+
+def test_the_api_answers_as_the_cli_over_redis_with_two_workers(served: tuple[Settings, date], tmp_path: Path) -> None:
+    settings, day = served
+    with api_server(settings) as base:
+        from_sqlite = _check_api(base, settings, day)
+    with redis_server() as url:
+        redis_settings = replace(_copy(settings, tmp_path / "work"), online_store="redis", redis_url=url)
+        assert materialize(redis_settings, day).online_store == "redis"
+        _assert_reader_equals_feast(redis_settings, day)
+        with api_server(redis_settings, workers=2) as base:
+            from_redis = _check_api(base, redis_settings, day)
+    assert from_redis == from_sqlite
+
+
+def test_serve_refuses_an_address_it_cannot_listen_on(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        message = _cli_error("serve", "--port", port, "--workdir", str(tmp_path / "work"))
+    assert f"--port {port}: cannot listen there" in message
