@@ -11,7 +11,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from ivcrush import __version__
-from ivcrush.cli.commands import backtest, data, feast, model, run, serve
+from ivcrush.cli.commands import backtest, data, feast, market, model, run, serve
 from ivcrush.cli.options import console, errors
 from ivcrush.errors import IvcrushError
 
@@ -71,6 +71,7 @@ backtest_app.command()(backtest.journal)
 backtest_app.command()(backtest.simulate)
 app.add_typer(backtest_app, name="backtest")
 app.command()(run.run)
+market.register(app)
 app.command("feast", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(feast.feast)
 
 

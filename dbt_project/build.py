@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 
 from ivcrush import workers
 from ivcrush.errors import IvcrushError
+from ivcrush.market.store import load_market, market_dir
 from ivcrush.quality.report import QualityGateError, QualityReport, gate
 from ivcrush.settings import DBT_PROJECT_DIR, Settings
 from ivcrush.source.reader import SourceDataError, SourceSnapshot, read_source
@@ -290,6 +291,7 @@ def _build(
         (build_dir / "marts").mkdir(parents=True)
         step = time.perf_counter()
         load_raw(snapshot, build_dir / "warehouse.duckdb")
+        load_market(market_dir(settings), build_dir / "warehouse.duckdb")
         timings["load_raw"] = time.perf_counter() - step
         step = time.perf_counter()
         dbt_error = _run_dbt_worker(build_dir, settings)

@@ -61,6 +61,10 @@ def sample_db(
     tickers: Annotated[int, typer.Option(help="Number of tickers.", min=1)] = 250,
     years: Annotated[int, typer.Option(help="Years of earnings history per ticker.", min=1)] = 6,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed writes the same data.")] = 7,
+    prices: Annotated[
+        bool, typer.Option("--prices", help="Also write its daily prices into the workspace's market store.")
+    ] = False,
+    workdir: WorkdirOption = None,
 ) -> None:
     """Write a realistic sample 2.0 database (same schema as ivcrush.db, WAL mode)."""
     from ivcrush.source.sample import write_sample_db
@@ -74,6 +78,11 @@ def sample_db(
     except (OSError, sqlite3.Error) as exc:
         raise CommandError(f"{path}: cannot be written ({exc})") from exc
     print_sample_counts(path, counts)
+    if prices:
+        from ivcrush.source.sample_prices import write_sample_market
+
+        written = write_sample_market(settings_for(workdir), path, seed)
+        console.print(f"sample prices: {written.rows_stored:,} daily bars of {written.tickers:,} tickers")
 
 
 def validate(
