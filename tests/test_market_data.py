@@ -158,3 +158,29 @@ def test_sample_prices_agree_with_stored_moves(sample_db: Path, prices: pd.DataF
     reaction = (amc["next_close"] / amc["close"] - 1).abs().mean()
     stored = (amc["earnings_close"] / amc["prev_close"] - 1).abs().mean()
     assert reaction > 2 * stored  # the reaction is earnings-sized, the stored announcement day ordinary
+
+
+def test_dbt_market_sources_declare_what_the_build_loads(tmp_path: Path) -> None:
+    """The `market` source's columns and types are those `load_market` creates; its series names are the
+    schema's."""
+    import duckdb
+    import yaml
+
+    from ivcrush.market.schema import INDEX_TICKER, VIX_TICKER
+    from ivcrush.settings import DBT_PROJECT_DIR
+
+    warehouse = tmp_path / "w.duckdb"
+    load_market(tmp_path / "none", warehouse)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        loaded = {
+            (table, column): data_type.lower()
+            for table, column, data_type in con.execute(
+                "SELECT table_name, column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = 'market'"
+            ).fetchall()
+        }
+    (source,) = yaml.safe_load((DBT_PROJECT_DIR / "models" / "staging" / "_market__sources.yml").read_text())["sources"]
+    declared = {(t["name"], c["name"]): c["data_type"] for t in source["tables"] for c in t["columns"]}
+    assert declared == loaded
+    variables = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
+    assert (variables["index_ticker"], variables["vix_ticker"]) == (INDEX_TICKER, VIX_TICKER)

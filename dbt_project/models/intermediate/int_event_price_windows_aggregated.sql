@@ -1,6 +1,7 @@
 -- Per event: the ticker's daily bars known strictly before the decision time (closed before it), the most
 -- recent first (age 1), summarised: realised volatility over 10/20/60 days, average true range, opening gaps,
--- and the drift into the event. NULL where the market store has too few bars (or none).
+-- and the drift into the event. NULL where the market store has too few bars (or none), or where its newest
+-- bar before the decision is more than price_staleness_days old.
 {%- set min_share = 0.75 %}
 with events as (
     select event_id, ticker, event_timestamp, decision_date from {{ ref('int_earnings_events_timed') }}
@@ -9,6 +10,8 @@ with events as (
 recent as (
     select
         events.event_id,
+        events.decision_date,
+        bars.price_date,
         bars.log_return,
         bars.gap_return,
         bars.true_range_share,
@@ -42,7 +45,8 @@ windowed as (
         max(known_at) as vol_price_inputs_known_at
     from recent
     where age <= 60
-    group by event_id
+    group by event_id, decision_date
+    having max(price_date) >= decision_date - interval {{ var('price_staleness_days') }} day
 )
 
 select * from windowed

@@ -1,6 +1,7 @@
 -- Per decision time: the index (SPY) and VIX series known strictly before it, the most recent bar first:
 -- index trend (returns over 20/60 days, distance from its 50-day mean), its realised volatility, and the VIX
--- level, 5-day change and percentile among its last 252 closes. NULL where the store has no such series.
+-- level, 5-day change and percentile among its last 252 closes. NULL where the store has no such series or
+-- its newest bar before the decision is more than price_staleness_days old.
 with decision_times as (
     select distinct event_timestamp, decision_date from {{ ref('int_earnings_events_timed') }}
 ),
@@ -8,6 +9,8 @@ with decision_times as (
 recent as (
     select
         decision_times.event_timestamp,
+        decision_times.decision_date,
+        bars.price_date,
         bars.ticker,
         bars.close_price,
         bars.log_return,
@@ -43,7 +46,8 @@ index_windows as (
         max(known_at) as mkt_index_inputs_known_at
     from latest
     where ticker = '{{ var("index_ticker") }}'
-    group by event_timestamp
+    group by event_timestamp, decision_date
+    having max(price_date) >= decision_date - interval {{ var('price_staleness_days') }} day
 ),
 
 vix_windows as (
@@ -56,7 +60,8 @@ vix_windows as (
         max(known_at) as mkt_vix_inputs_known_at
     from latest
     where ticker = '{{ var("vix_ticker") }}'
-    group by event_timestamp
+    group by event_timestamp, decision_date
+    having max(price_date) >= decision_date - interval {{ var('price_staleness_days') }} day
 )
 
 select
