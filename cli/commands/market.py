@@ -1,17 +1,20 @@
-"""Market-data commands: `ivcrush import prices|options PATH` into the workspace's market store, and
-`ivcrush market status` (what the store holds, where it comes from)."""
+"""Market-data commands: `ivcrush import prices|options PATH` into the workspace's market store,
+`ivcrush collect prices` from a provider, and `ivcrush market status` (what the store holds, from where)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import Progress
 from rich.table import Table
 
-from ivcrush.cli.options import WorkdirOption, console, settings_for
+from ivcrush.cli.options import DATE_FORMATS, DbOption, WorkdirOption, console, errors, settings_for
 
 import_app = typer.Typer(help="Import market data a vendor exported (CSV or Parquet) into the workspace's store.")
+collect_app = typer.Typer(help="Collect market data from a provider into the workspace's store (incremental).")
 market_app = typer.Typer(help="The workspace's market-data store (daily prices, option quotes).")
 PathArgument = Annotated[Path, typer.Argument(help="A .csv or .parquet file with the documented columns.")]
 
@@ -62,7 +65,60 @@ def status(workdir: WorkdirOption = None) -> None:
     console.print(table)
 
 
+@collect_app.command("prices")
+def collect_prices(
+    tickers: Annotated[
+        str | None, typer.Option(help="Comma-separated tickers. Default: the database's tickers plus SPY and ^VIX.")
+    ] = None,
+    start: Annotated[
+        datetime | None,
+        typer.Option("--from", formats=DATE_FORMATS, help="First day. Default: 400 days before the first event."),
+    ] = None,
+    end: Annotated[
+        datetime | None, typer.Option("--to", formats=DATE_FORMATS, help="Last day. Default: today.")
+    ] = None,
+    provider: Annotated[
+        str, typer.Option(help="yahoo (keyless) or polygon (POLYGON_API_KEY in the environment or .env).")
+    ] = "yahoo",
+    db: DbOption = None,
+    workdir: WorkdirOption = None,
+) -> None:
+    """Fetch the daily bars the store lacks (only missing trading days; a stopped run resumes)."""
+    from ivcrush.market.collect import collect_prices as collect
+    from ivcrush.market.collect import default_request
+    from ivcrush.market.providers import provider as make_provider
+
+    settings = settings_for(workdir, db)
+    source = make_provider(provider)
+    today = datetime.now(UTC).date()
+    default_tickers, default_start, default_end = (
+        default_request(settings, today) if tickers is None or start is None else ([], today, today)
+    )
+    chosen = [t.strip().upper() for t in tickers.split(",") if t.strip()] if tickers else default_tickers
+    first = start.date() if start else default_start
+    last = end.date() if end else default_end
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task(f"{provider}", total=len(chosen))
+        result = collect(
+            settings,
+            source,
+            chosen,
+            first,
+            last,
+            lambda ticker, number, total: bar.update(task, completed=number - 1, description=f"{provider} {ticker}"),
+        )
+    console.print(
+        f"{result.provider}: {result.bars_written:,} bars written; {len(result.tickers_fetched)} tickers fetched, "
+        f"{len(result.tickers_complete)} already complete, {len(result.failures)} failed"
+    )
+    for ticker, message in result.failures.items():
+        errors.print(f"failed {ticker}: {message}", highlight=False)
+    if result.failures:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     """Add the market-data commands to the root app."""
     app.add_typer(import_app, name="import")
+    app.add_typer(collect_app, name="collect")
     app.add_typer(market_app, name="market")
