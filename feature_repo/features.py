@@ -40,7 +40,17 @@ PRICE_MARKET_FEATURES = (
     "mkt_vix_change_5d_pct",
     "mkt_vix_percentile_252d",
 )
+# From the market store's option quotes (front ATM straddle, term structure): NULL where it has none.
+QUOTE_FEATURES = (
+    "opt_quote_implied_move_pct",
+    "opt_quote_earnings_move_pct",
+    "opt_quote_ordinary_move_pct",
+    "opt_quote_spot",
+)
 PRICE_FEATURES = PRICE_VOLATILITY_FEATURES + PRICE_MARKET_FEATURES
+QUOTE_COUNT_FEATURES = ("opt_quote_trading_days", "opt_quote_expiration_days")
+# Every feature the workspace's market store feeds: without it, exactly the features of a build without prices.
+MARKET_STORE_FEATURES = PRICE_FEATURES + QUOTE_FEATURES + QUOTE_COUNT_FEATURES
 
 
 def _history_fields() -> list[Field]:
@@ -113,6 +123,8 @@ FEATURE_FIELDS: dict[str, list[Field]] = {
         Field(name="opt_days_to_expiration", dtype=Int64),
         Field(name="opt_scan_age_days", dtype=Int64),
         Field(name="opt_scans_before_decision", dtype=Int64),
+        *(Field(name=name, dtype=Float64) for name in QUOTE_FEATURES),
+        *(Field(name=name, dtype=Int64) for name in QUOTE_COUNT_FEATURES),
     ],
 }
 
@@ -127,7 +139,10 @@ DESCRIPTIONS = {
         " index trend and VIX level/percentile where the market store has SPY and ^VIX."
     ),
     "calendar_features": "Timing, weekday/month/quarter, days since the last event, history length.",
-    "options_features": "2.0's latest pre-earnings scan: implied move, straddle, historical mean, VRP.",
+    "options_features": (
+        "2.0's latest pre-earnings scan: implied move, straddle, historical mean, VRP; the market store's front ATM"
+        " straddle and its earnings-only part where it has option quotes."
+    ),
 }
 
 

@@ -12,10 +12,10 @@ import pytest
 from ivcrush.build import build
 from ivcrush.feature_repo.feature_services import MODEL_FEATURE_COLUMNS
 from ivcrush.feature_repo.features import PRICE_FEATURES
-from ivcrush.market.schema import PRICES
-from ivcrush.market.store import write_rows
+from ivcrush.market.schema import PRICES, QUOTES
+from ivcrush.market.store import market_dir, read_dataset, write_rows
 from ivcrush.settings import Settings
-from ivcrush.source.sample_prices import sample_prices
+from ivcrush.source.sample_prices import sample_prices, write_sample_market
 from ivcrush.workspace import MARTS, current_build, mart_path
 
 FEATURE_MARTS = [m for m in MARTS if m.endswith("_features")]
@@ -46,16 +46,22 @@ def prices(sample_db: Path) -> pd.DataFrame:
     return sample_prices(sample_db, seed=11)
 
 
-def _build_with(prices: pd.DataFrame, db: Path, workdir: Path) -> Settings:
+def _build_with(prices: pd.DataFrame, db: Path, workdir: Path, quotes: pd.DataFrame | None = None) -> Settings:
     settings = Settings(workdir=workdir, db=db)
     write_rows(settings, PRICES, prices, "test")
+    if quotes is not None:
+        write_rows(settings, QUOTES, quotes, "test")
     build(settings)
     return settings
 
 
 @pytest.fixture(scope="module")
-def priced(prices: pd.DataFrame, sample_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return _build_with(prices, sample_db, tmp_path_factory.mktemp("work-priced"))
+def priced(sample_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The sample built with its sample prices and option quotes (`ivcrush sample-db --prices`)."""
+    settings = Settings(workdir=tmp_path_factory.mktemp("work-priced"), db=sample_db)
+    write_sample_market(settings, sample_db, seed=11)
+    build(settings)
+    return settings
 
 
 def test_without_prices_the_build_is_todays(built_sample: Settings) -> None:
@@ -132,7 +138,8 @@ def test_no_price_at_or_after_the_decision_time_is_used(
     bar = (changed["ticker"] == target["ticker"]) & (changed["date"] == f"{target['reaction_date']:%Y-%m-%d}")
     changed.loc[bar, "close"] *= 1.05
     changed.loc[bar, "high"] = changed.loc[bar, ["high", "close"]].max(axis=1)
-    altered = _build_with(changed, sample_db, tmp_path / "work")
+    quotes = read_dataset(market_dir(priced), QUOTES)
+    altered = _build_with(changed, sample_db, tmp_path / "work", quotes)
 
     full, cut = _features(priced), _features(altered)
     decided = full.index[full["event_timestamp"] <= _close_at(cutoff)]
@@ -171,3 +178,35 @@ def test_build_without_index_series_keeps_ticker_features(
     features = _features(settings)
     assert features["mkt_vix_level"].isna().all() and features["mkt_index_return_20d_pct"].isna().all()
     assert features["vol_realized_20d_pct"].notna().mean() > 0.9
+
+
+def test_implied_moves_from_stored_quotes(priced: Settings) -> None:
+    """Every past event of the sample has its front straddle quoted before the decision; the earnings-only
+    move is below the total, and both sit near the realised moves (the sample prices in a 10% premium)."""
+    options = _mart(priced, "options_features").set_index("event_id")
+    labels = _mart(priced, "event_labels").set_index("event_id")
+    quoted = options.loc[labels.index]
+    assert quoted["opt_quote_implied_move_pct"].notna().mean() > 0.95
+    assert (quoted["opt_quote_inputs_known_at"] < quoted["event_timestamp"]).all()
+    both = quoted.dropna(subset=["opt_quote_earnings_move_pct"])
+    assert len(both) > 0.9 * len(quoted)
+    assert (both["opt_quote_earnings_move_pct"] <= both["opt_quote_implied_move_pct"]).all()
+    ratio = quoted["opt_quote_implied_move_pct"].mean() / labels["abs_close_move_pct"].mean()
+    assert 1.0 < ratio < 1.6
+
+
+def test_evaluation_with_and_without_market_features(priced: Settings) -> None:
+    """Same events, labels and folds; only the market-store features differ, and the report says how much."""
+    from ivcrush.feature_repo.materialize import materialize
+    from ivcrush.training.market_features import compare_market_features
+
+    materialize(priced)
+    result = compare_market_features(priced, folds=2)
+    assert "market-store features have values" in result["note"]
+    assert set(result["market_features_with_values"]) >= set(PRICE_FEATURES)
+    figures = {row["figure"]: row for row in result["figures"]}
+    mae = figures["MAE (trusted)"]
+    assert mae["with"] is not None and mae["difference"] == pytest.approx(mae["with"] - mae["without"])
+    assert mae["difference"] != 0
+    assert figures["MAE, AMC events"]["with"] is not None  # AMC events are evaluated on their reaction days
+    assert (Path(result["out_dir"]) / "comparison.json").is_file()

@@ -184,3 +184,10 @@ def test_dbt_market_sources_declare_what_the_build_loads(tmp_path: Path) -> None
     assert declared == loaded
     variables = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]
     assert (variables["index_ticker"], variables["vix_ticker"]) == (INDEX_TICKER, VIX_TICKER)
+
+
+def test_never_written_beside_the_database(tmp_path: Path) -> None:
+    db = tmp_path / "ivcrush.db"
+    with pytest.raises(MarketDataError, match="folder of the database"):
+        import_file(Settings(workdir=tmp_path, db=db), "prices", _csv(tmp_path / "..", PRICE_ROWS, "elsewhere.csv"))
+    assert not (tmp_path / "market").exists()

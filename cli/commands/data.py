@@ -62,7 +62,10 @@ def sample_db(
     years: Annotated[int, typer.Option(help="Years of earnings history per ticker.", min=1)] = 6,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed writes the same data.")] = 7,
     prices: Annotated[
-        bool, typer.Option("--prices", help="Also write its daily prices into the workspace's market store.")
+        bool,
+        typer.Option(
+            "--prices", help="Also write its daily prices and option quotes into the workspace's market store."
+        ),
     ] = False,
     workdir: WorkdirOption = None,
 ) -> None:
@@ -81,8 +84,8 @@ def sample_db(
     if prices:
         from ivcrush.source.sample_prices import write_sample_market
 
-        written = write_sample_market(settings_for(workdir), path, seed)
-        console.print(f"sample prices: {written.rows_stored:,} daily bars of {written.tickers:,} tickers")
+        bars, quotes = write_sample_market(settings_for(workdir), path, seed)
+        console.print(f"sample market data: {bars.rows_stored:,} daily bars, {quotes.rows_stored:,} option quotes")
 
 
 def validate(

@@ -117,6 +117,31 @@ def collect_prices(
         raise typer.Exit(1)
 
 
+@market_app.command("evaluate")
+def evaluate_market_features(
+    workdir: WorkdirOption = None,
+    folds: Annotated[int, typer.Option(help="Expanding walk-forward folds.", min=1)] = 4,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Walk-forward evaluation with and without the market store's features, on the same events and folds."""
+    import json
+
+    from ivcrush.training.market_features import compare_market_features
+
+    result = compare_market_features(settings_for(workdir), folds=folds)
+    if as_json:
+        console.print_json(json.dumps(result))
+        return
+    table = Table(title=f"market-store features, build {result['build_id']}: {result['note']}", title_justify="left")
+    for column in ("figure", "with", "without", "with - without"):
+        table.add_column(column, justify="left" if column == "figure" else "right")
+    for row in result["figures"]:
+        cells = [f"{row[k]:.4f}" if row[k] is not None else "-" for k in ("with", "without", "difference")]
+        table.add_row(row["figure"], *cells)
+    console.print(table)
+    console.print(f"evaluations and comparison.json in {result['out_dir']}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the market-data commands to the root app."""
     app.add_typer(import_app, name="import")

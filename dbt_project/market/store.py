@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from ivcrush.market.schema import DATASETS, PRICES, QUOTES, Dataset, validate
+from ivcrush.market.schema import DATASETS, PRICES, QUOTES, Dataset, MarketDataError, validate
 from ivcrush.settings import Settings
 from ivcrush.workspace import exclusive
 
@@ -77,6 +77,11 @@ def write_rows(settings: Settings, dataset: Dataset, rows: pd.DataFrame, source:
     """Validate `rows` as `dataset` and merge them into the workspace's store; the manifest records `source`."""
     checked = validate(rows, dataset, source)
     folder = market_dir(settings)
+    if settings.db is not None and settings.workdir.resolve() == settings.db.resolve().parent:
+        raise MarketDataError(
+            f"workspace {settings.workdir} is the folder of the database {settings.db}: the market store is "
+            "never written beside it; choose another --workdir"
+        )
     with exclusive(settings, "market"):
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         stored = read_dataset(folder, dataset)

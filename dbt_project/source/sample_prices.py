@@ -19,10 +19,11 @@ import numpy as np
 import pandas as pd
 
 from ivcrush.market.calendar import trading_days
-from ivcrush.market.schema import INDEX_TICKER, PRICES, VIX_TICKER
+from ivcrush.market.schema import INDEX_TICKER, PRICES, QUOTES, VIX_TICKER
 from ivcrush.market.store import WriteResult, write_rows
 from ivcrush.settings import Settings
 from ivcrush.source.reader import read_source
+from ivcrush.source.sample_quotes import sample_quotes
 
 HISTORY_BEFORE_FIRST_EVENT_DAYS = 420  # calendar days of bars before a ticker's first stored event
 ORDINARY_TO_SCALE = 0.45  # daily volatility as a share of the ticker's earnings-move scale (sample_market)
@@ -46,7 +47,7 @@ def _events(db: Path) -> tuple[pd.DataFrame, date]:
     return moves.sort_values(["ticker", "earnings_date"]).reset_index(drop=True), end.astype(date)
 
 
-def _scale(rows: pd.DataFrame) -> float:
+def move_scale(rows: pd.DataFrame) -> float:
     """The ticker's earnings-move scale in %, from its stored moves (AMC rows are ordinary days)."""
     move = (rows["earnings_close"] / rows["prev_close"] - 1).abs() * 100
     amc = rows["timing"].eq("AMC").to_numpy()
@@ -111,7 +112,7 @@ def _bars(rng: np.random.Generator, close: np.ndarray, sigma: np.ndarray | float
 def _ticker_prices(rng: np.random.Generator, ticker: str, rows: pd.DataFrame, end: date) -> pd.DataFrame:
     start = pd.Timestamp(rows["earnings_date"].min()).date() - timedelta(days=HISTORY_BEFORE_FIRST_EVENT_DAYS)
     days = trading_days(np.datetime64(start), np.datetime64(end))
-    scale = _scale(rows)
+    scale = move_scale(rows)
     fixed = _fixed_bars(rng, rows, days, scale)
     if not fixed:
         return pd.DataFrame()
@@ -159,6 +160,14 @@ def sample_prices(db: Path, seed: int = 7) -> pd.DataFrame:
     return prices[["ticker", "date", "open", "high", "low", "close", "volume"]]
 
 
-def write_sample_market(settings: Settings, db: Path, seed: int = 7) -> WriteResult:
-    """Write the sample prices of database `db` into the workspace's market store (source `sample:<db>`)."""
-    return write_rows(settings, PRICES, sample_prices(db, seed), f"sample:{Path(db).resolve()}")
+def write_sample_market(settings: Settings, db: Path, seed: int = 7) -> tuple[WriteResult, WriteResult]:
+    """Write the sample prices and option quotes of database `db` into the workspace's market store (source
+    `sample:<db>`)."""
+    prices = sample_prices(db, seed)
+    moves, _ = _events(Path(db))
+    scales = pd.Series({str(ticker): move_scale(rows) for ticker, rows in moves.groupby("ticker")})
+    calendar = read_source(db).tables["earnings_calendar"]
+    calendar = calendar.assign(ticker=calendar["ticker"].str.strip().str.upper())
+    quotes = sample_quotes(prices, calendar, scales, seed)
+    source = f"sample:{Path(db).resolve()}"
+    return write_rows(settings, PRICES, prices, source), write_rows(settings, QUOTES, quotes, source)

@@ -101,7 +101,8 @@ def simulate_backtest(
       forecast by a forecaster trained only on events whose outcome was known before the quarter began
       (expanding window; trusted labels by default). Quarters with fewer than `min_train_events` training
       events are warm-up: not traded.
-    - Implied move: `implied_moves` (ticker, earnings_date, implied_move_pct) where given; else ASSUMED =
+    - Implied move: `implied_moves` (ticker, earnings_date, implied_move_pct) where given, else the market
+      store's quoted straddle before the decision (`opt_quote_implied_move_pct`); else ASSUMED =
       k x 2.0's historical mean (`hm_close_mean_12q_all_rows`), and every such row says so.
     - P&L in % of spot, one unit of notional per trade (x spot x 100 for dollars per contract):
       straddle sold at the implied move: implied - |move|. Strangle with both shorts at
@@ -125,6 +126,8 @@ def simulate_backtest(
         given["earnings_date"] = pd.to_datetime(given["earnings_date"])
         given = given.drop_duplicates(["ticker", "earnings_date"], keep="last")
         events = events.drop(columns="implied_move_pct").merge(given, on=["ticker", "earnings_date"], how="left")
+    if "opt_quote_implied_move_pct" in events.columns:
+        events["implied_move_pct"] = events["implied_move_pct"].fillna(events["opt_quote_implied_move_pct"])
     market = events["implied_move_pct"].notna()
     mean_2_0 = events["hm_close_mean_12q_all_rows"].astype(float)
     events["implied_source"] = np.where(market, "market implied move", assumed_text)
