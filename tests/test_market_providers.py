@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 
 from ivcrush.cli.app import app
 from ivcrush.market import providers
-from ivcrush.market.collect import collect_prices, missing_days
+from ivcrush.market.collect import collect_options, collect_prices, missing_days
 from ivcrush.market.providers import HttpClient, PolygonProvider, ProviderError, YahooProvider, api_key
-from ivcrush.market.schema import PRICES, MarketDataError, validate
+from ivcrush.market.schema import PRICES, QUOTES, MarketDataError, validate
 from ivcrush.market.store import market_dir, read_dataset, read_manifest
 from ivcrush.settings import Settings
 
@@ -172,7 +172,7 @@ def test_collect_is_incremental_and_resumable(tmp_path: Path) -> None:
     flaky = FakeProvider(failing={"BBB"})
     first = collect_prices(settings, flaky, ["AAA", "BBB"], date(2024, 7, 1), date(2024, 7, 12))
     assert first.failures.keys() == {"BBB"} and first.tickers_fetched == ["AAA"]
-    assert first.bars_written == 9  # 10 weekdays less 4 July: only trading days are stored
+    assert first.rows_written == 9  # 10 weekdays less 4 July: only trading days are stored
     stored = read_dataset(market_dir(settings), PRICES)
     assert set(stored["ticker"]) == {"AAA"}
 
@@ -189,7 +189,7 @@ def test_collect_is_incremental_and_resumable(tmp_path: Path) -> None:
         ("AAA", date(2024, 7, 15), date(2024, 7, 19)),
         ("BBB", date(2024, 7, 15), date(2024, 7, 19)),
     ]
-    assert third.bars_written == 10 and progress == [("AAA", 1, 2), ("BBB", 2, 2)]
+    assert third.rows_written == 10 and progress == [("AAA", 1, 2), ("BBB", 2, 2)]
     updates = read_manifest(market_dir(settings))["daily_prices"]["updates"]
     assert updates[-1]["source"] == "fake:BBB:2024-07-15..2024-07-19" and "fetched_at" in updates[-1]
     assert (
@@ -207,3 +207,58 @@ def test_collect_cli_with_recorded_responses(tmp_path: Path, monkeypatch: pytest
     assert "failed ZZZZ: yahoo ZZZZ: No data found" in result.output
     stored = read_dataset(market_dir(Settings(workdir=Path(work))), PRICES)
     assert len(stored) == 4
+
+
+def test_yahoo_option_chain_two_expirations() -> None:
+    opener = Recorded("yahoo_options_ABC.json", "yahoo_options_ABC_next.json")
+    chain = YahooProvider(client=_client(opener)).option_chain("ABC", 2)
+    checked = validate(chain, QUOTES, "yahoo options")
+    assert sorted(set(chain["expiration"])) == ["2024-07-12", "2024-07-19"] and len(chain) == 8
+    assert (checked["as_of"] == pd.Timestamp("2024-07-08 19:45", tz="UTC")).all()
+    assert opener.requests[0].full_url == "https://query1.finance.yahoo.com/v7/finance/options/ABC"
+    assert opener.requests[1].full_url.endswith("?date=1721347200")  # 2024-07-19, from the first answer's list
+
+
+def test_polygon_option_chain_first_expirations_key_in_header() -> None:
+    opener = Recorded("polygon_options_ABC.json")
+    chain = PolygonProvider(key=KEY, client=_client(opener)).option_chain("ABC", 2)
+    checked = validate(chain, QUOTES, "polygon options")
+    assert sorted(set(chain["expiration"])) == ["2024-07-12", "2024-07-19"] and set(chain["type"]) == {"C", "P"}
+    assert (checked["as_of"] == pd.Timestamp("2024-07-08 19:45", tz="UTC")).all()
+    assert KEY not in opener.requests[0].full_url
+
+
+class FakeChains:
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def option_chain(self, ticker: str, expirations: int) -> pd.DataFrame:
+        self.asked.append(ticker)
+        return pd.DataFrame(
+            {"ticker": ticker, "as_of": "2024-07-08T19:45:00+00:00", "expiration": "2024-07-12", "strike": [100.0],
+             "type": "C", "bid": 1.0, "ask": 1.2, "iv": 0.4}
+        )  # fmt: skip
+
+
+def test_collect_options_skips_tickers_quoted_today(tmp_path: Path) -> None:
+    settings = Settings(workdir=tmp_path / "work")
+    same_day = pd.Timestamp("2024-07-08 21:00", tz="UTC")
+    first = FakeChains()
+    assert collect_options(settings, first, ["AAA"], now=same_day).rows_written == 1  # type: ignore[arg-type]
+    again = FakeChains()
+    result = collect_options(settings, again, ["AAA", "BBB"], now=same_day)  # type: ignore[arg-type]
+    assert again.asked == ["BBB"] and result.tickers_complete == ["AAA"]
+    next_day = FakeChains()
+    collect_options(settings, next_day, ["AAA"], now=same_day + pd.Timedelta(days=1))  # type: ignore[arg-type]
+    assert next_day.asked == ["AAA"]
+    assert len(read_dataset(market_dir(settings), QUOTES)) == 2  # same key: the newer snapshot replaced it
+
+
+def test_collect_options_cli_with_recorded_responses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(providers, "_urlopen", Recorded("yahoo_options_ABC.json", "yahoo_options_ABC_next.json"))
+    work = str(tmp_path / "work")
+    result = CliRunner().invoke(app, ["collect", "options", "--tickers", "ABC", "--workdir", work])
+    assert result.exit_code == 0, result.output
+    assert "8 quotes written; 1 tickers fetched" in result.output

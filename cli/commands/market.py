@@ -108,13 +108,58 @@ def collect_prices(
             lambda ticker, number, total: bar.update(task, completed=number - 1, description=f"{provider} {ticker}"),
         )
     console.print(
-        f"{result.provider}: {result.bars_written:,} bars written; {len(result.tickers_fetched)} tickers fetched, "
+        f"{result.provider}: {result.rows_written:,} bars written; {len(result.tickers_fetched)} tickers fetched, "
         f"{len(result.tickers_complete)} already complete, {len(result.failures)} failed"
     )
-    for ticker, message in result.failures.items():
+    _report_failures(result.failures)
+
+
+def _report_failures(failures: dict[str, str]) -> None:
+    for ticker, message in failures.items():
         errors.print(f"failed {ticker}: {message}", highlight=False)
-    if result.failures:
+    if failures:
         raise typer.Exit(1)
+
+
+@collect_app.command("options")
+def collect_options(
+    tickers: Annotated[
+        str | None, typer.Option(help="Comma-separated tickers. Default: the database's tickers.")
+    ] = None,
+    expirations: Annotated[int, typer.Option(help="How many of the first expirations.", min=1, max=8)] = 2,
+    provider: Annotated[
+        str, typer.Option(help="yahoo (keyless) or polygon (POLYGON_API_KEY in the environment or .env).")
+    ] = "yahoo",
+    db: DbOption = None,
+    workdir: WorkdirOption = None,
+) -> None:
+    """Snapshot today's option chains (a ticker already quoted today is skipped; a stopped run resumes)."""
+    from ivcrush.market.collect import collect_options as collect
+    from ivcrush.market.collect import default_request
+    from ivcrush.market.providers import provider as make_provider
+    from ivcrush.market.schema import INDEX_TICKER, VIX_TICKER
+
+    settings = settings_for(workdir, db)
+    source = make_provider(provider)
+    if tickers:
+        chosen = [t.strip().upper() for t in tickers.split(",") if t.strip()]
+    else:
+        everything = default_request(settings, datetime.now(UTC).date())[0]
+        chosen = [t for t in everything if t not in (INDEX_TICKER, VIX_TICKER)]
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task(f"{provider}", total=len(chosen))
+        result = collect(
+            settings,
+            source,
+            chosen,
+            expirations,
+            lambda ticker, number, total: bar.update(task, completed=number - 1, description=f"{provider} {ticker}"),
+        )
+    console.print(
+        f"{result.provider}: {result.rows_written:,} quotes written; {len(result.tickers_fetched)} tickers "
+        f"fetched, {len(result.tickers_complete)} already quoted today, {len(result.failures)} failed"
+    )
+    _report_failures(result.failures)
 
 
 @market_app.command("evaluate")

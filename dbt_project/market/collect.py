@@ -1,8 +1,9 @@
-"""`ivcrush collect prices`: fetch the trading days the store lacks, ticker by ticker, from a provider.
+"""`ivcrush collect prices|options`: fetch what the store lacks, ticker by ticker, from a provider.
 
-Incremental and resumable: for each ticker only the span of its missing trading days is requested, and each
-ticker's bars are written (merged, atomically) before the next is fetched, so a run that stops resumes where
-it stopped. Days a provider has no bar for (before a listing, a halt) are asked again next time.
+Incremental and resumable: for prices, only the span of each ticker's missing trading days is requested;
+for options (a provider serves today's chain only), a ticker already quoted on the current New York day is
+skipped. Each ticker is written (merged, atomically) before the next is fetched, so a run that stops resumes
+where it stopped. Days a provider has no bar for (before a listing, a halt) are asked again next time.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pandas as pd
 
 from ivcrush.market.calendar import trading_days
 from ivcrush.market.providers import Provider, ProviderError
-from ivcrush.market.schema import INDEX_TICKER, PRICES, VIX_TICKER
+from ivcrush.market.schema import INDEX_TICKER, PRICES, QUOTES, VIX_TICKER
 from ivcrush.market.store import market_dir, read_dataset, write_rows
 from ivcrush.settings import Settings
 from ivcrush.source.reader import read_source
@@ -28,7 +29,7 @@ Progress = Callable[[str, int, int], None]
 @dataclass
 class CollectResult:
     provider: str
-    bars_written: int = 0
+    rows_written: int = 0
     tickers_complete: list[str] = field(default_factory=list)
     tickers_fetched: list[str] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)
@@ -77,6 +78,41 @@ def collect_prices(
         bars = bars[bars["date"].isin(np.datetime_as_string(missing, unit="D"))]  # only what is missing
         if len(bars):
             write_rows(settings, PRICES, bars, f"{source.name}:{ticker}:{first}..{last}")
-            result.bars_written += len(bars)
+            result.rows_written += len(bars)
+        result.tickers_fetched.append(ticker)
+    return result
+
+
+def collect_options(
+    settings: Settings,
+    source: Provider,
+    tickers: Sequence[str],
+    expirations: int = 2,
+    progress: Progress | None = None,
+    now: pd.Timestamp | None = None,
+) -> CollectResult:
+    """Snapshot each ticker's chain (first `expirations` expirations) unless it was quoted today already."""
+    result = CollectResult(source.name)
+    stored = read_dataset(market_dir(settings), QUOTES)
+    today = (now or pd.Timestamp.now(tz="UTC")).tz_convert("America/New_York").date()
+    quoted_today = set(
+        stored.loc[
+            pd.to_datetime(stored["as_of"], utc=True).dt.tz_convert("America/New_York").dt.date == today, "ticker"
+        ]
+    )
+    for number, ticker in enumerate(tickers, start=1):
+        if progress:
+            progress(ticker, number, len(tickers))
+        if ticker in quoted_today:
+            result.tickers_complete.append(ticker)
+            continue
+        try:
+            chain = source.option_chain(ticker, expirations)
+        except ProviderError as exc:
+            result.failures[ticker] = str(exc)
+            continue
+        if len(chain):
+            write_rows(settings, QUOTES, chain, f"{source.name}:{ticker}:options")
+            result.rows_written += len(chain)
         result.tickers_fetched.append(ticker)
     return result

@@ -83,6 +83,19 @@ class Provider(Protocol):
         """Bars of `ticker` from `start` to `end` (inclusive): ticker, date, open, high, low, close, volume."""
         ...
 
+    def option_chain(self, ticker: str, expirations: int) -> pd.DataFrame:
+        """The current quotes of the first `expirations` expirations: ticker, as_of, expiration, strike, type,
+        bid, ask, iv."""
+        ...
+
+
+def _chain_frame(ticker: str, as_of: str, rows: list[dict]) -> pd.DataFrame:
+    columns = ["expiration", "strike", "type", "bid", "ask", "iv"]
+    frame = pd.DataFrame(rows, columns=columns)
+    frame.insert(0, "as_of", as_of)
+    frame.insert(0, "ticker", ticker)
+    return frame.dropna(subset=["bid", "ask"]).reset_index(drop=True)
+
 
 def _epoch(day: date) -> int:
     return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp())
@@ -115,6 +128,35 @@ class YahooProvider:
         )
         frame["volume"] = frame["volume"].fillna(0)
         return frame.dropna(subset=["open", "high", "low", "close"]).reset_index(drop=True)
+
+    def option_chain(self, ticker: str, expirations: int) -> pd.DataFrame:
+        """Yahoo's options endpoint: the first expiration comes with the list of all, the others one by one."""
+        url = f"{self.base_url.replace('/v8/finance/chart/', '/v7/finance/options/')}{urllib.parse.quote(ticker)}"
+        rows: list[dict] = []
+        as_of = ""
+        dates: list[int] = []
+        for number in range(expirations):
+            if number and number >= len(dates):
+                break
+            query = f"?date={dates[number]}" if number else ""
+            body = json.loads(self.client.get(url + query, {}, f"yahoo options {ticker}"))
+            chain = body.get("optionChain", {})
+            if chain.get("error") or not chain.get("result"):
+                raise ProviderError(
+                    f"yahoo options {ticker}: {(chain.get('error') or {}).get('description', 'no chain')}"
+                )
+            (result,) = chain["result"]
+            dates = result.get("expirationDates", [])
+            as_of = pd.Timestamp(result["quote"]["regularMarketTime"], unit="s", tz="UTC").isoformat()
+            for block in result.get("options", []):
+                expiration = pd.Timestamp(block["expirationDate"], unit="s", tz="UTC").strftime("%Y-%m-%d")
+                for kind, key in (("C", "calls"), ("P", "puts")):
+                    rows += [
+                        {"expiration": expiration, "strike": q["strike"], "type": kind, "bid": q.get("bid"),
+                         "ask": q.get("ask"), "iv": q.get("impliedVolatility")}
+                        for q in block.get(key, [])
+                    ]  # fmt: skip
+        return _chain_frame(ticker, as_of, rows)
 
 
 def api_key(variable: str, env_file: Path = Path(".env")) -> str | None:
@@ -155,6 +197,25 @@ class PolygonProvider:
             {"ticker": ticker, "date": days, "open": frame["o"], "high": frame["h"], "low": frame["l"],
              "close": frame["c"], "volume": frame["v"].fillna(0)}
         )  # fmt: skip
+
+    def option_chain(self, ticker: str, expirations: int) -> pd.DataFrame:
+        """Polygon's options snapshot of the underlying (first page, up to 250 contracts), first expirations."""
+        url = f"https://api.polygon.io/v3/snapshot/options/{urllib.parse.quote(ticker)}?limit=250"
+        body = json.loads(self.client.get(url, {"Authorization": f"Bearer {self.key}"}, f"polygon options {ticker}"))
+        if body.get("status") not in ("OK", "DELAYED"):
+            raise ProviderError(f"polygon options {ticker}: {body.get('error') or body.get('status')}")
+        rows, stamps = [], []
+        for contract in body.get("results") or []:
+            details, quote = contract.get("details", {}), contract.get("last_quote", {})
+            rows.append(
+                {"expiration": details.get("expiration_date"), "strike": details.get("strike_price"),
+                 "type": str(details.get("contract_type", "")).upper()[:1], "bid": quote.get("bid"),
+                 "ask": quote.get("ask"), "iv": contract.get("implied_volatility")}
+            )  # fmt: skip
+            stamps.append(quote.get("last_updated", 0))
+        first = sorted({row["expiration"] for row in rows})[:expirations]
+        as_of = pd.Timestamp(max(stamps, default=0), unit="ns", tz="UTC").isoformat()
+        return _chain_frame(ticker, as_of, [row for row in rows if row["expiration"] in first])
 
 
 PROVIDERS = ("yahoo", "polygon")
