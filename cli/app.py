@@ -13,7 +13,7 @@ from rich.markup import escape
 from typer.core import TyperGroup
 
 from ivcrush import __version__
-from ivcrush.cli.commands import api, backtest, calendar, data, feast, model, run, serve
+from ivcrush.cli.commands import api, backtest, calendar, data, feast, market, model, run, serve
 from ivcrush.cli.options import console, errors, root_options
 from ivcrush.cli.progress import configure_logging, log_level, progress_shown, stage_failed
 from ivcrush.config_file import CONFIG_VARIABLE, SETTINGS, user_config_path
@@ -111,6 +111,7 @@ backtest_app.command()(backtest.journal)
 backtest_app.command()(backtest.simulate)
 app.add_typer(backtest_app, name="backtest")
 app.command()(run.run)
+market.register(app)
 app.command("feast", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(feast.feast)
 
 

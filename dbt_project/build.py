@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from ivcrush import progress, workers
 from ivcrush.errors import IvcrushError
+from ivcrush.market.store import load_market, market_dir
 from ivcrush.quality.report import QualityGateError, QualityReport, gate
 from ivcrush.settings import DBT_PROJECT_DIR, Settings
 from ivcrush.source.reader import SourceDataError, SourceSnapshot, read_source
@@ -326,6 +327,7 @@ def _build(
         progress.step("loading the raw tables into DuckDB")
         step = time.perf_counter()
         load_raw(snapshot, build_dir / "warehouse.duckdb")
+        load_market(market_dir(settings), build_dir / "warehouse.duckdb")
         timings["load_raw"] = time.perf_counter() - step
         progress.step("dbt build: models and tests (raw tables checked meanwhile)")
         step = time.perf_counter()

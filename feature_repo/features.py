@@ -20,6 +20,37 @@ QUARTERLY_TTL = timedelta(days=120)
 HISTORY_WINDOWS = (2, 4, 8, 12)
 HISTORY_MEASURES = ("close", "gap", "intraday")
 HISTORY_STATISTICS = ("mean", "median", "std", "min", "max")
+# From the workspace's market store (daily prices, SPY, ^VIX): NULL for every event where it has none.
+PRICE_VOLATILITY_FEATURES = (
+    "vol_realized_10d_pct",
+    "vol_realized_20d_pct",
+    "vol_realized_60d_pct",
+    "vol_atr_14d_pct",
+    "vol_gap_abs_mean_20d_pct",
+    "vol_gap_abs_max_60d_pct",
+    "vol_drift_5d_pct",
+    "vol_drift_20d_pct",
+)
+PRICE_MARKET_FEATURES = (
+    "mkt_index_return_20d_pct",
+    "mkt_index_return_60d_pct",
+    "mkt_index_vs_ma50_pct",
+    "mkt_index_realized_20d_pct",
+    "mkt_vix_level",
+    "mkt_vix_change_5d_pct",
+    "mkt_vix_percentile_252d",
+)
+# From the market store's option quotes (front ATM straddle, term structure): NULL where it has none.
+QUOTE_FEATURES = (
+    "opt_quote_implied_move_pct",
+    "opt_quote_earnings_move_pct",
+    "opt_quote_ordinary_move_pct",
+    "opt_quote_spot",
+)
+PRICE_FEATURES = PRICE_VOLATILITY_FEATURES + PRICE_MARKET_FEATURES
+QUOTE_COUNT_FEATURES = ("opt_quote_trading_days", "opt_quote_expiration_days")
+# Every feature the workspace's market store feeds: without it, exactly the features of a build without prices.
+MARKET_STORE_FEATURES = PRICE_FEATURES + QUOTE_FEATURES + QUOTE_COUNT_FEATURES
 
 
 def _history_fields() -> list[Field]:
@@ -58,6 +89,7 @@ FEATURE_FIELDS: dict[str, list[Field]] = {
             "vol_log_price_last",
             "vol_off_reaction_abs_move_mean_8q",
             "vol_off_reaction_range_mean_8q",
+            *PRICE_VOLATILITY_FEATURES,
         )
     ],
     "market_regime_features": [
@@ -68,6 +100,7 @@ FEATURE_FIELDS: dict[str, list[Field]] = {
         Field(name="mkt_move_ratio_30_90", dtype=Float64),
         Field(name="mkt_season_intensity", dtype=Float64),
         Field(name="mkt_days_into_quarter", dtype=Int64),
+        *(Field(name=name, dtype=Float64) for name in PRICE_MARKET_FEATURES),
     ],
     "calendar_features": [
         Field(name="event_id", dtype=String),
@@ -90,17 +123,26 @@ FEATURE_FIELDS: dict[str, list[Field]] = {
         Field(name="opt_days_to_expiration", dtype=Int64),
         Field(name="opt_scan_age_days", dtype=Int64),
         Field(name="opt_scans_before_decision", dtype=Int64),
+        *(Field(name=name, dtype=Float64) for name in QUOTE_FEATURES),
+        *(Field(name=name, dtype=Int64) for name in QUOTE_COUNT_FEATURES),
     ],
 }
 
 DESCRIPTIONS = {
     "historical_move_features": "Last 1/2/4/8/12 trusted earnings moves of the ticker: mean, median, std, min, max.",
-    "volatility_features": "How the ticker trades through earnings: range/gap vs close, volume surge, direction.",
+    "volatility_features": (
+        "How the ticker trades through earnings: range/gap vs close, volume surge, direction; realised volatility,"
+        " ATR, gaps and pre-event drift from daily prices where the market store has them."
+    ),
     "market_regime_features": (
-        "All tickers' earnings moves in the trailing 30/90 days (means, share above 5%); earnings-season position."
+        "All tickers' earnings moves in the trailing 30/90 days (means, share above 5%); earnings-season position;"
+        " index trend and VIX level/percentile where the market store has SPY and ^VIX."
     ),
     "calendar_features": "Timing, weekday/month/quarter, days since the last event, history length.",
-    "options_features": "2.0's latest pre-earnings scan: implied move, straddle, historical mean, VRP.",
+    "options_features": (
+        "2.0's latest pre-earnings scan: implied move, straddle, historical mean, VRP; the market store's front ATM"
+        " straddle and its earnings-only part where it has option quotes."
+    ),
 }
 
 

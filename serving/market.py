@@ -3,11 +3,13 @@ and from them the earnings-only implied move and the volatilities at entry and a
 
 Sources, first found wins: per-strike quotes from the CSV (the at-the-money straddle of the first expiration
 on or after the reaction day, quoted at the decision), an implied move given by the user (at the decision),
-2.0's latest iv_log scan before the decision (quoted on its scan date). The ordinary-day move is read from the
-term structure where two quoted expirations hold the earnings day, else from a proxy: ivcrush.db has no daily
-prices, so the ticker's mean |close move| on its last 8 announcement days that were not reaction days
-(after-close reports stored on the announcement day: `vol_off_reaction_abs_move_mean_8q`), else a market-wide
-median of that proxy.
+the workspace market store's latest quotes before the decision (`opt_quote_*`, the same straddle), 2.0's latest
+iv_log scan before the decision (quoted on its scan date). The ordinary-day move is read from the term
+structure where two quoted expirations hold the earnings day, else from the ticker's daily prices where the
+market store has them (20-day realised volatility as a mean |move|: sd x sqrt(2/pi)), else from a proxy:
+ivcrush.db has no daily prices, so the ticker's mean |close move| on its last 8 announcement days that were not
+reaction days (after-close reports stored on the announcement day: `vol_off_reaction_abs_move_mean_8q`), else
+a market-wide median of that proxy.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from ivcrush.serving.pricing import (
 MAX_IMPLIED_MOVE_PCT = 50.0
 UNKNOWN_SPOT = 100.0
 ORDINARY_PROXY = "vol_off_reaction_abs_move_mean_8q"
+REALISED_VOLATILITY = "vol_realized_20d_pct"  # sd of daily log returns in %, from the market store's prices
 # The median over tickers of their latest ORDINARY_PROXY in the real snapshot (223 tickers, 2025): the
 # ordinary-day move of a ticker without after-close announcement days.
 ORDINARY_FALLBACK_PCT = 1.4
@@ -123,6 +126,9 @@ def _date(value: object) -> date | None:
 
 def ordinary_move(row: Mapping[str, object]) -> tuple[float, str]:
     """The ticker's ordinary-day mean |move| in % and where it comes from (see the module docstring)."""
+    realised = _number(row.get(REALISED_VOLATILITY))
+    if realised is not None and realised > 0:
+        return realised * math.sqrt(2 / math.pi), "daily prices: 20-day realised volatility x sqrt(2/pi)"
     proxy = _number(row.get(ORDINARY_PROXY))
     if proxy is not None and proxy > 0:
         return proxy, (
@@ -195,9 +201,18 @@ def event_market(
     if days_to_expiration is not None:
         scan_expiration = reaction_date + timedelta(days=int(days_to_expiration))
     given = _number(override.get("implied_move_pct"))
+    stored = _number(row.get("opt_quote_implied_move_pct"))
     if given is not None:
         implied, implied_source, quote_day = check_implied_move(given), "user", decision_date
         expiration = _date(override.get("expiration")) or scan_expiration
+    elif stored is not None:
+        implied, implied_source, quote_day = check_implied_move(stored), "market store quotes", decision_date
+        expiration = reaction_date + timedelta(days=int(_number(row.get("opt_quote_expiration_days")) or 0))
+        if spot is None:
+            spot, spot_source = _number(row.get("opt_quote_spot")), "market store quotes (put-call parity)"
+        term_ordinary = _number(row.get("opt_quote_ordinary_move_pct"))
+        if term_ordinary is not None and term_ordinary > 0:
+            ordinary, ordinary_source = term_ordinary, "term structure of the market store's quotes"
     else:
         implied, implied_source = check_implied_move(_number(row.get("opt_implied_move_pct"))), "2.0 iv_log scan"
         scan_age = _number(row.get("opt_scan_age_days")) or 0.0

@@ -102,6 +102,13 @@ def sample_db(
     tickers: Annotated[int, typer.Option(help="Number of tickers.", min=1)] = 250,
     years: Annotated[int, typer.Option(help="Years of earnings history per ticker.", min=1)] = 6,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed writes the same data.")] = 7,
+    prices: Annotated[
+        bool,
+        typer.Option(
+            "--prices", help="Also write its daily prices and option quotes into the workspace's market store."
+        ),
+    ] = False,
+    workdir: WorkdirOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Write a realistic sample 2.0 database (same schema as ivcrush.db, WAL mode)."""
@@ -115,10 +122,20 @@ def sample_db(
         raise CommandError(f"{path}: already exists; choose a new path") from exc
     except (OSError, sqlite3.Error) as exc:
         raise CommandError(f"{path}: cannot be written ({exc})") from exc
+    market = None
+    if prices:
+        from ivcrush.source.sample_prices import write_sample_market
+
+        bars, quotes = write_sample_market(settings_for(workdir), path, seed)
+        market = {"daily_bars": bars.rows_stored, "option_quotes": quotes.rows_stored}
     if as_json:
-        print_json({"path": str(path), "rows": counts})
-    else:
-        print_sample_counts(path, counts)
+        print_json({"path": str(path), "rows": counts, "market": market})
+        return
+    print_sample_counts(path, counts)
+    if market is not None:
+        console.print(
+            f"sample market data: {market['daily_bars']:,} daily bars, {market['option_quotes']:,} option quotes"
+        )
 
 
 def validate(

@@ -17,6 +17,8 @@ from ivcrush.source.schema import TIMINGS
 from ivcrush.workspace import MARTS, mart_path
 
 ABS_MOVE_MAX = 300.0  # absolute moves and ranges in percent lie in [0, ABS_MOVE_MAX)
+# A BMO row's stored close move and the one the market store's prices give agree within this many points.
+STORED_VS_PRICE_TOLERANCE_PP = 0.05
 _ABS_MOVE_COLUMN = re.compile(
     r"^(abs_.*_pct|intraday_range_pct|hm_(close|gap|intraday)_(last|mean|median|std|min|max)(_\w+)?"
     r"|vol_off_reaction_(abs_move|range)_mean_\w+|mkt_mean_abs_move_\w+|opt_implied_move_pct|opt_hist_mean_pct_2_0)$"
@@ -93,6 +95,19 @@ def _mart_specs(mart: str, frame: pd.DataFrame, events: pd.DataFrame) -> list[Sp
                 "label row(s) of an event without has_outcome (or unknown to earnings_events)",
             ),
         ]
+        if "_bmo_stored_minus_price_pp" in frame.columns:
+            specs.append(
+                Spec(
+                    "stored_moves_agree_with_prices",
+                    mart,
+                    "stored_signed_close_move_pct",
+                    gxe.ExpectColumnValuesToBeBetween(
+                        column="_bmo_stored_minus_price_pp", max_value=STORED_VS_PRICE_TOLERANCE_PP
+                    ),
+                    f"BMO row(s) whose stored close move differs from the market store's prices by more than "
+                    f"{STORED_VS_PRICE_TOLERANCE_PP} points",
+                )
+            )
     elif mart != "earnings_events":
         specs += [
             Spec(
@@ -177,6 +192,9 @@ def check_marts(build_dir: Path, *, severity: dict[str, str] | None = None) -> Q
         data = frame.reset_index(drop=True)
         data["_event_known"] = data["event_id"].isin(known)
         data["_event_has_outcome"] = data["event_id"].isin(with_outcome)
+        if {"stored_signed_close_move_pct", "price_signed_close_move_pct"} <= set(data.columns):
+            difference = (data["stored_signed_close_move_pct"] - data["price_signed_close_move_pct"]).abs()
+            data["_bmo_stored_minus_price_pp"] = difference.where(data["timing"] == "BMO")
         if "hm_prior_events" not in data.columns and mart in _HISTORY_COLUMNS:
             data["hm_prior_events"] = data["event_id"].map(history).fillna(0)
         for column in data.columns:  # GE's pandas backend wants plain datetimes in its renderers

@@ -53,6 +53,7 @@ DEFAULT_SEVERITY: dict[str, str] = {
     "rate_range": ERROR,
     "labels_match_events": ERROR,
     "event_timing_values": ERROR,
+    "stored_moves_agree_with_prices": WARNING,
 }
 
 

@@ -7,7 +7,11 @@
     ('volatility_features', 'vol_inputs_known_at'),
     ('volatility_features', 'vol_off_reaction_inputs_known_at'),
     ('market_regime_features', 'mkt_inputs_known_at'),
+    ('volatility_features', 'vol_price_inputs_known_at'),
+    ('market_regime_features', 'mkt_index_inputs_known_at'),
+    ('market_regime_features', 'mkt_vix_inputs_known_at'),
     ('options_features', 'opt_inputs_known_at'),
+    ('options_features', 'opt_quote_inputs_known_at'),
 ] %}
 {%- for model, column in checks %}
 select '{{ model }}' as model, event_id, event_timestamp, {{ column }} as input_known_at

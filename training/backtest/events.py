@@ -25,13 +25,14 @@ LABEL_COLUMNS = [
     "prev_close",
 ]
 HISTORY_COLUMNS = ["event_id", "hm_prior_events", "hm_close_mean_12q_all_rows"]
-SCAN_COLUMNS = ["event_id", "opt_implied_move_pct", "opt_inputs_known_at"]
+SCAN_COLUMNS = ["event_id", "opt_implied_move_pct", "opt_inputs_known_at", "opt_quote_implied_move_pct"]
 
 
 def event_frame(build_dir: Path) -> pd.DataFrame:
     """One row per labelled event of the build (`event_labels`), with 2.0's all-rows mean
     (`historical_move_features`, known before the decision), 2.0's latest scan before the decision
-    (`options_features`: `opt_implied_move_pct`, NaN where 2.0 never scanned it) and `decision_spot`."""
+    (`options_features`: `opt_implied_move_pct`, NaN where 2.0 never scanned it), the market store's quoted
+    straddle before the decision (`opt_quote_implied_move_pct`, NaN without quotes) and `decision_spot`."""
     build_dir = Path(build_dir)
     labels = pd.read_parquet(mart_path(build_dir, "event_labels"), columns=LABEL_COLUMNS)
     history = pd.read_parquet(mart_path(build_dir, "historical_move_features"), columns=HISTORY_COLUMNS)

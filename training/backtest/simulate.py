@@ -33,6 +33,7 @@ TOLERANCE = 1e-9  # a ratio of exactly 1.2 (k x mean / mean) is on the tier, wha
 K_GRID = np.round(np.arange(0.50, 3.0001, 0.05), 2)
 CSV_SOURCE = "--implied-moves CSV"
 SCAN_SOURCE = "2.0 scan (iv_log)"
+QUOTE_SOURCE = "option quotes (market store)"
 STRANGLE_CREDIT = "strangle credit modelled from the market implied move (normal with E|move| = implied)"
 
 
@@ -171,6 +172,9 @@ def simulate_backtest(
     frame["forecast_mean_pct"] = MoveDistribution.from_frame(frame).mean() if len(frame) else []
     frame["implied_move_pct"] = frame["opt_implied_move_pct"].astype(float)
     frame["premium_source"] = np.where(frame["implied_move_pct"].notna(), SCAN_SOURCE, "none")
+    quoted = frame["implied_move_pct"].isna() & frame["opt_quote_implied_move_pct"].notna()
+    frame.loc[quoted, "implied_move_pct"] = frame.loc[quoted, "opt_quote_implied_move_pct"].astype(float)
+    frame.loc[quoted, "premium_source"] = QUOTE_SOURCE
     if implied_moves is not None and len(implied_moves):
         given = implied_moves.drop_duplicates(["ticker", "earnings_date"], keep="last")
         merged = frame[["ticker", "earnings_date"]].merge(given, on=["ticker", "earnings_date"], how="left")
@@ -246,7 +250,8 @@ def _sources(frame: pd.DataFrame) -> str:
 
 SOURCES_NOTE = (
     f"premium sources: {CSV_SOURCE} = the user's market implied moves; {SCAN_SOURCE} = 2.0's latest scan of the "
-    "event written before its decision (options_features)"
+    f"event written before its decision (options_features); {QUOTE_SOURCE} = the front at-the-money straddle "
+    "quoted before the decision, where 2.0 never scanned the event"
 )
 
 

@@ -1,7 +1,9 @@
 -- Cross-sectional state of the market at the decision time: how big all tickers' earnings moves were
 -- in the trailing 30 and 90 days (outcomes known strictly before the decision time), the share of them
 -- above 5%, and where the date sits in the quarter's earnings season. Only means, shares and ratios: a
--- count of events would track how much of the market the database covers, not the market.
+-- count of events would track how much of the market the database covers, not the market. Where the
+-- market store has the index (SPY) and VIX series: their trend, volatility and level before the decision
+-- time (NULL without them).
 with events as (
     select * from {{ ref('int_earnings_events_timed') }}
 ),
@@ -51,6 +53,8 @@ select
     windows.mkt_mean_abs_move_30d / nullif(windows.mkt_mean_abs_move_90d, 0) as mkt_move_ratio_30_90,
     windows.events_30d / nullif(windows.events_90d, 0) as mkt_season_intensity,
     events.reaction_date - date_trunc('quarter', events.reaction_date)::date as mkt_days_into_quarter,
-    windows.mkt_inputs_known_at
+    windows.mkt_inputs_known_at,
+    series.* exclude (event_timestamp)
 from events
 inner join trailing_windows as windows on windows.event_timestamp = events.event_timestamp
+left join {{ ref('int_market_windows_aggregated') }} as series on series.event_timestamp = events.event_timestamp

@@ -1,5 +1,7 @@
 -- 2.0's latest pre-earnings scan of the event written before the decision time: implied move,
--- straddle, 2.0's historical mean and VRP. NULL where no scan exists (most past events).
+-- straddle, 2.0's historical mean and VRP. NULL where no scan exists (most past events). And, where the
+-- market store has option quotes before the decision time: the front ATM straddle's implied move and its
+-- earnings-only and ordinary-day parts from the term structure (opt_quote_*).
 with events as (
     select * from {{ ref('int_earnings_events_timed') }}
 ),
@@ -29,6 +31,8 @@ select
     scans.expiration - events.reaction_date as opt_days_to_expiration,
     events.decision_date - scans.scan_date as opt_scan_age_days,
     coalesce(scans.scans_before_decision, 0) as opt_scans_before_decision,
-    scans.scanned_at as opt_inputs_known_at
+    scans.scanned_at as opt_inputs_known_at,
+    quoted.* exclude (event_id)
 from events
 left join scans on scans.event_id = events.event_id and scans.latest = 1
+left join {{ ref('int_event_straddles_quoted') }} as quoted on quoted.event_id = events.event_id

@@ -1,6 +1,8 @@
 -- What the database tells about how a ticker trades through earnings, from its usable past events
 -- known before the decision time: range and gap relative to the close move, volume surge, direction
--- habits. (A daily-price source would add realised volatility here.)
+-- habits; and, where the workspace's market store has daily prices, realised volatility, ATR, gaps and the
+-- drift into the event from the bars closed before the decision time (NULL without prices: then the
+-- off-reaction moves below stay the only ordinary-day volatility, a proxy).
 with pairs as (
     select * from {{ ref('int_prior_events_paired') }}
     where recency <= 8
@@ -43,7 +45,9 @@ select
     events.ticker,
     events.event_timestamp,
     windowed.* exclude (event_id),
-    off_reaction.* exclude (event_id)
+    off_reaction.* exclude (event_id),
+    prices.* exclude (event_id)
 from {{ ref('int_earnings_events_timed') }} as events
 left join windowed on windowed.event_id = events.event_id
 left join off_reaction on off_reaction.event_id = events.event_id
+left join {{ ref('int_event_price_windows_aggregated') }} as prices on prices.event_id = events.event_id
