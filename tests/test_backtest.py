@@ -29,7 +29,7 @@ from ivcrush.training.backtest.metrics import (
     metrics,
 )
 from ivcrush.training.backtest.report import figure, money, text_tables, write_report
-from ivcrush.training.backtest.simulate import CSV_SOURCE, SCAN_SOURCE, cost_pct, simulate_backtest
+from ivcrush.training.backtest.simulate import CSV_SOURCE, QUOTE_SOURCE, SCAN_SOURCE, cost_pct, simulate_backtest
 from ivcrush.training.distribution import MoveDistribution
 from ivcrush.training.economics import reg_t_naked_margin
 
@@ -418,6 +418,21 @@ def test_simulate_pnl_only_at_market_premiums_labelled_and_net_of_costs(tmp_path
     assert all("from" in source for source in table["premiums"])
     parsed = json.loads(result_json(result))
     assert isinstance(parsed["trades"][0]["pnl_straddle_pct"], float)
+
+
+def test_simulate_takes_quoted_straddles_where_2_0_never_scanned(tmp_path: Path) -> None:
+    events = _events()
+    forecasts, _ = load_forecasts(_evaluation(tmp_path, events, move_skill=True))
+    events = attach_forecasts(events, forecasts)
+    with_forecast = events[events["q50"].notna()]
+    events["opt_quote_implied_move_pct"] = np.nan
+    events.loc[with_forecast.index[::3], "opt_quote_implied_move_pct"] = 7.5
+    events.loc[with_forecast.index[::6], "opt_implied_move_pct"] = 6.0  # 2.0's scan wins where it exists
+    trades = simulate_backtest(events, costs=Costs())["trades"]
+    assert set(trades["premium_source"]) == {SCAN_SOURCE, QUOTE_SOURCE}
+    assert len(trades) == len(with_forecast.index[::3])
+    assert (trades.loc[trades["premium_source"] == QUOTE_SOURCE, "implied_move_pct"] == 7.5).all()
+    assert (trades.loc[trades["premium_source"] == SCAN_SOURCE, "implied_move_pct"] == 6.0).all()
 
 
 # -------------------------------------------------------------------------------------------------- report

@@ -1,18 +1,14 @@
 """Implied moves from the market store's option quotes and ordinary-day moves from its prices, as serving and
-`backtest simulate` use them."""
+`backtest simulate` use them (the simulation's use: tests/test_backtest.py)."""
 
 from __future__ import annotations
 
 import math
 from datetime import date
 
-import numpy as np
 import pytest
 
 from ivcrush.serving.market import event_market, ordinary_move
-from ivcrush.training.backtest.forecasters import scaled_history_forecaster
-from ivcrush.training.backtest.simulate import simulate_backtest
-from tests.test_backtest import _events
 
 QUOTED = {
     "opt_quote_implied_move_pct": 9.0,
@@ -43,15 +39,3 @@ def test_serving_reads_the_stored_quotes_straddle() -> None:
         QUOTED, {"implied_move_pct": 7.0}, None, decision_date=date(2025, 12, 9), reaction_date=date(2025, 12, 10)
     )
     assert user.implied_source == "user" and user.implied_total_pct == 7.0  # the user's word wins
-
-
-def test_simulate_uses_quoted_implied_moves_before_assumptions() -> None:
-    events = _events()
-    quoted = events.index[::3]
-    events["opt_quote_implied_move_pct"] = np.nan
-    events.loc[quoted, "opt_quote_implied_move_pct"] = 7.5
-    out = simulate_backtest(events, scaled_history_forecaster, k=1.0, min_train_events=20)["events"]
-    market = out["implied_source"] == "market implied move"
-    assert market.sum() > 50 and (market == out["opt_quote_implied_move_pct"].notna()).all()
-    assert np.allclose(out.loc[market, "implied_move_pct"], 7.5)
-    assert np.allclose(out.loc[~market, "implied_move_pct"], out.loc[~market, "hm_close_mean_12q_all_rows"])

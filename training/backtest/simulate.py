@@ -172,8 +172,9 @@ def simulate_backtest(
     frame["forecast_mean_pct"] = MoveDistribution.from_frame(frame).mean() if len(frame) else []
     frame["implied_move_pct"] = frame["opt_implied_move_pct"].astype(float)
     frame["premium_source"] = np.where(frame["implied_move_pct"].notna(), SCAN_SOURCE, "none")
-    quoted = frame["implied_move_pct"].isna() & frame["opt_quote_implied_move_pct"].notna()
-    frame.loc[quoted, "implied_move_pct"] = frame.loc[quoted, "opt_quote_implied_move_pct"].astype(float)
+    quotes = frame.get("opt_quote_implied_move_pct", pd.Series(np.nan, index=frame.index)).astype(float)
+    quoted = frame["implied_move_pct"].isna() & quotes.notna()
+    frame.loc[quoted, "implied_move_pct"] = quotes[quoted]
     frame.loc[quoted, "premium_source"] = QUOTE_SOURCE
     if implied_moves is not None and len(implied_moves):
         given = implied_moves.drop_duplicates(["ticker", "earnings_date"], keep="last")
