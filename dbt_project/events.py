@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ivcrush.settings import dbt_project_var
 from ivcrush.workspace import BuildResult, mart_path
 
 MERGED_SEPARATOR = ", "  # between the rows of earnings_events.merged_rows ("2025-12-03 BMO confirmed, ...")
@@ -47,6 +48,25 @@ def merged_away(build: BuildResult, day: date) -> pd.DataFrame:
     """Only the day's calendar rows that were merged into an event of another date (see `events_on_day`)."""
     events = events_on_day(build, day)
     return events[events["merged_from"].notna()].reset_index(drop=True)
+
+
+def merged_notes(
+    build: BuildResult | None, day: date, ticker: str | None = None, command: str = "ivcrush scan {date}"
+) -> list[str]:
+    """One line per calendar row dated `day` (of `ticker` only, where given) that the build merged into an event
+    of another date: which row, which event, and the `command` for that event's date."""
+    if build is None:
+        return []
+    merged = merged_away(build, day)
+    if ticker is not None:
+        merged = merged[merged["ticker"] == ticker]
+    window = dbt_project_var("duplicate_event_window_days")
+    return [
+        f"{row.ticker} {row.merged_from} is the same event as {row.event_id} (rows less than {window} days apart; "
+        f"the build keeps the confirmed, most recently updated row): "
+        f"`{command.format(date=str(row.earnings_date)[:10])}`"
+        for row in merged.itertuples()
+    ]
 
 
 def next_scan_date(build: BuildResult) -> tuple[date | None, str]:

@@ -26,12 +26,13 @@ from fastapi.responses import Response
 
 from ivcrush.constants import TIER_PRESETS
 from ivcrush.errors import IvcrushError
+from ivcrush.events import merged_notes
 from ivcrush.feature_repo.store import OnlineStoreError
 from ivcrush.serving.online import NotServableError, UnknownEventError
 from ivcrush.serving.predict import ServingState, scan_payload
 from ivcrush.serving.predictor import Predictor
 from ivcrush.settings import Settings, load_settings
-from ivcrush.workspace import NotPublishedError
+from ivcrush.workspace import NotPublishedError, generation_build
 
 GENERATION_HEADER = "X-Ivcrush-Generation"
 MODEL_HEADER = "X-Ivcrush-Model"
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def scan(day: str, preset: str = "balanced") -> Response:
         """`ivcrush scan DATE --json`: every calendar event of the day, ranked."""
         answer = predictor.scan(_day(day, "EARNINGS_DATE"), preset=_preset(preset))
-        return _json(scan_payload(answer.day, answer.recommendations, answer.refusals), state=answer.state)
+        merged = merged_notes(generation_build(answer.state.generation), answer.day)
+        return _json(scan_payload(answer.day, answer.recommendations, answer.refusals, merged), state=answer.state)
 
     return app

@@ -18,6 +18,7 @@ keeps one between requests until something newer is published.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Unpack, cast
@@ -319,11 +320,16 @@ def predict_one(
 
 
 def scan_payload(
-    earnings_date: date, recommendations: list[Recommendation], refusals: list[Refusal]
+    earnings_date: date,
+    recommendations: list[Recommendation],
+    refusals: list[Refusal],
+    merged: Sequence[str] = (),
 ) -> dict[str, object]:
-    """A day's scan as `ivcrush scan --json` prints it and `GET /scan/{date}` returns it."""
+    """A day's scan as `ivcrush scan --json` prints it and `GET /scan/{date}` returns it (`merged`: the day's
+    calendar rows merged into events of other dates, `events.merged_notes`)."""
     return {
         "date": earnings_date.isoformat(),
         "recommendations": [r.to_dict() for r in recommendations],
         "refused": [{"ticker": r.ticker, "reason": r.reason} for r in refusals],
+        "merged": list(merged),
     }

@@ -78,8 +78,8 @@ def test_json_errors_go_to_stderr_as_json(tmp_path: Path) -> None:
 def test_the_backtest_date_range_is_documented() -> None:
     for command in ("journal", "simulate"):
         text = _plain(_invoke("backtest", command, "-h").output)
-        assert "--from <%Y-%m-%d> First earnings date included" in text
-        assert "--to <%Y-%m-%d> Last earnings date included" in text
+        assert "--from <%Y-%m-%d> First day (YYYY-MM-DD): positions entered / events on or after it" in text
+        assert "--to <%Y-%m-%d> Last day (YYYY-MM-DD): positions entered / events on or before it" in text
 
 
 def test_models_prints_the_feature_service_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -30,26 +30,12 @@ def served_day(settings: Settings, day: date) -> None:
 def merged_lines(
     settings: Settings, day: date, ticker: str | None = None, command: str = "ivcrush scan {date}"
 ) -> list[str]:
-    """One line per calendar row dated `day` (of `ticker` only, where given) that the served build merged into
-    an event of another date: which row, which event, and the `command` for that event's date."""
-    from ivcrush.events import merged_away
-    from ivcrush.settings import dbt_project_var
+    """The calendar rows dated `day` that the served build merged into an event of another date (`merged_notes`)."""
+    from ivcrush.events import merged_notes
     from ivcrush.workspace import generation_build, read_pointer
 
     generation = read_pointer(settings.feast_dir)
-    build = generation_build(generation) if generation else None
-    if build is None:
-        return []
-    merged = merged_away(build, day)
-    if ticker is not None:
-        merged = merged[merged["ticker"] == ticker]
-    window = dbt_project_var("duplicate_event_window_days")
-    return [
-        f"{row.ticker} {row.merged_from} is the same event as {row.event_id} (rows less than {window} days apart; "
-        f"the build keeps the confirmed, most recently updated row): "
-        f"`{command.format(date=str(row.earnings_date)[:10])}`"
-        for row in merged.itertuples()
-    ]
+    return merged_notes(generation_build(generation) if generation else None, day, ticker, command)
 
 
 def events(

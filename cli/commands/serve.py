@@ -134,7 +134,7 @@ def run_scan(
         unknown = unknown_tickers(market.implied, {r.ticker for r in recommendations} | {r.ticker for r in refusals})
         if unknown:
             notice(f"note: {implied_csv}: no event on {day} for {', '.join(unknown)}; those rows were not used")
-    payload = {**scan_payload(day, recommendations, refusals), "merged": merged}
+    payload = scan_payload(day, recommendations, refusals, merged)
     if show and not as_json:
         print_recommendations(
             recommendations,
