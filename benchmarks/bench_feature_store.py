@@ -21,7 +21,7 @@ import pandas as pd
 
 from benchmarks import SHARED_SNAPSHOT
 from ivcrush.build import build
-from ivcrush.feature_repo.feature_services import FEATURE_SERVICE_NAME
+from ivcrush.feature_repo.feature_names import FEATURE_SERVICE_NAME
 from ivcrush.feature_repo.materialize import materialize
 from ivcrush.feature_repo.store import open_published_store
 from ivcrush.settings import Settings

@@ -35,8 +35,11 @@ import pandas as pd
 from benchmarks import SHARED_SNAPSHOT
 from ivcrush.build import build
 from ivcrush.feature_repo.materialize import materialize
+from ivcrush.serving.market import event_market
 from ivcrush.serving.predict import recommend
 from ivcrush.serving.predictor import Predictor
+from ivcrush.serving.recommendation import forecast_distribution
+from ivcrush.serving.strategy import decide
 from ivcrush.settings import Settings
 from ivcrush.training.predict import ensemble
 from ivcrush.training.release import train_and_register
@@ -121,6 +124,18 @@ def in_process(settings: Settings, day: date, ticker: str, repeats: int) -> None
     frame = reader.features(mine)
     parts = _repeat(lambda: ensemble(model, frame, model.verdicts), repeats)
     print(f"{'  part: models + calibrated distribution':<52} {_ms(parts)}")
+    prediction = ensemble(model, frame, model.verdicts)[0]
+    override = {"ticker": frame["ticker"].iloc[0], "implied_move_pct": 6.0, "spot": 100.0}
+    dates = {key: pd.Timestamp(mine[key].iloc[0]).date() for key in ("decision_date", "reaction_date")}
+    market = event_market(frame.iloc[0], override, None, **dates)
+
+    def strategy() -> object:  # a new distribution each time, as a request makes: nothing cached between calls
+        distribution = forecast_distribution(prediction)  # type: ignore[arg-type]
+        return decide(
+            distribution, market=market, prob_up=prediction["p_up"], account=settings.account, costs=settings.costs
+        )
+
+    print(f"{'  part: strategy (distribution + decide)':<52} {_ms(_repeat(strategy, repeats))}")
     with_strategy = _repeat(lambda: recommend(state, mine, **options), repeats)
     print(f"{'  all: recommend (+ market, strategy, sizing)':<52} {_ms(with_strategy)}")
 

@@ -22,7 +22,7 @@ import pandas as pd
 
 from ivcrush import progress
 from ivcrush.errors import IvcrushError
-from ivcrush.feature_repo.feature_services import FEATURE_SERVICE_NAME
+from ivcrush.feature_repo.feature_names import FEATURE_SERVICE_NAME
 from ivcrush.feature_repo.store import (
     generation_redis_url,
     is_unreachable,

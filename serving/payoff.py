@@ -10,12 +10,13 @@ P(loss) integrates the distribution between the break-even moves found on each s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from scipy.optimize import brentq
 
-from ivcrush.serving.pricing import black_scholes
+from ivcrush.serving.pricing import black_scholes_legs
 from ivcrush.training.distribution import MoveDistribution
 from ivcrush.training.economics import SHARES_PER_CONTRACT, quantile_quadrature, signed_nodes
 
@@ -66,15 +67,22 @@ class Position:
         put_distance, call_distance, put_width, call_width = self.distances()
         return (put_distance is not None and put_width is None) or (call_distance is not None and call_width is None)
 
+    @cached_property
+    def _strikes(self) -> tuple[np.ndarray, np.ndarray, tuple[bool, ...]]:
+        """The legs' strikes, which are calls, which are short (in leg order)."""
+        strikes = np.array([leg.strike for leg in self.legs], dtype="float64")
+        calls = np.array([leg.kind == "call" for leg in self.legs])
+        return strikes, calls, tuple(leg.short for leg in self.legs)
+
     def exit_value(self, moves_pct: np.ndarray, sigma: float | None = None) -> np.ndarray:
         """Per share, what buying the position back costs after a signed move (`sigma` None: the exit's)."""
         prices = np.maximum(self.spot * (1 + np.asarray(moves_pct, dtype="float64") / 100), 0.0)
-        sigma = self.exit_sigma if sigma is None else sigma
-        total = np.zeros_like(prices)
-        for leg in self.legs:
-            value = black_scholes(prices, leg.strike, sigma, leg.kind)
-            total = total + (value if leg.short else -value)
-        return total
+        strikes, calls, shorts = self._strikes
+        values = black_scholes_legs(prices, strikes, self.exit_sigma if sigma is None else sigma, calls)
+        total = np.zeros(values.shape[0])
+        for column, short in enumerate(shorts):  # leg by leg, in order: the sums are the same to the last bit
+            total = total + (values[:, column] if short else -values[:, column])
+        return total.reshape(prices.shape)
 
     def pnl(self, moves_pct: np.ndarray) -> np.ndarray:
         """Dollars per contract after a signed move, costs included."""
@@ -104,6 +112,7 @@ class Economics:
     prob_loss: float
     stress_loss: float  # the loss if the stock moves by the distribution's q99 on the worse side
     max_loss: float | None
+    node_pnl: np.ndarray = field(repr=False, compare=False)  # the P&L at `signed_nodes`, for the sizing
 
 
 def _moves(distribution: MoveDistribution, position: Position) -> np.ndarray:
@@ -119,23 +128,25 @@ def _moves(distribution: MoveDistribution, position: Position) -> np.ndarray:
 def prob_loss(position: Position, distribution: MoveDistribution, p_up: float) -> float:
     """P(PnL < 0): per side, the distribution's mass where the P&L after a move of that size is negative."""
     grid = _moves(distribution, position)
+    both = position.pnl(np.concatenate([-grid, grid]))  # the down side's P&L, then the up side's
     total = 0.0
-    for sign, share in ((-1.0, 1.0 - p_up), (1.0, p_up)):
+    for sign, share, values in ((-1.0, 1.0 - p_up, both[: len(grid)]), (1.0, p_up, both[len(grid) :])):
         if share <= 0:
             continue
 
         def side_pnl(a: float, sign: float = sign) -> float:
             return float(position.pnl(np.array([sign * a]))[0])
 
-        values = position.pnl(sign * grid)
         losing = values < 0
         edges = [0.0] if losing[0] else []
         for i in np.flatnonzero(losing[1:] != losing[:-1]):
             edges.append(brentq(side_pnl, grid[i], grid[i + 1], xtol=1e-10))
         if len(edges) % 2:
             edges.append(np.inf)
-        for start, end in zip(edges[::2], edges[1::2], strict=True):
-            total += share * float(distribution.cdf(end) - distribution.cdf(start))
+        if edges:
+            cdf = distribution.cdf(np.array(edges))
+            for start, end in zip(cdf[::2], cdf[1::2], strict=True):
+                total += share * float(end - start)
     return total
 
 
@@ -145,10 +156,11 @@ def evaluate(position: Position, distribution: MoveDistribution, p_up: float) ->
     intrinsic = position.spot * float(
         distribution.structure_payout(put_distance, call_distance, put_width, call_width, p_up=p_up)
     )
+    moves, weights = signed_nodes(distribution, p_up)
+    exit_value = position.exit_value(moves)
     time_value = 0.0
     if position.exit_sigma > 0:
-        moves, weights = signed_nodes(distribution, p_up)
-        left = position.exit_value(moves) - position.exit_value(moves, sigma=0.0)
+        left = exit_value - position.exit_value(moves, sigma=0.0)
         time_value = SHARES_PER_CONTRACT * float(np.sum(weights * left))
     credit = SHARES_PER_CONTRACT * position.credit
     gross = credit - intrinsic - time_value
@@ -164,4 +176,5 @@ def evaluate(position: Position, distribution: MoveDistribution, p_up: float) ->
         prob_loss=prob_loss(position, distribution, p_up),
         stress_loss=max(stress, 0.0),
         max_loss=position.max_loss,
+        node_pnl=SHARES_PER_CONTRACT * (position.credit - exit_value) - position.cost,  # = position.pnl(moves)
     )

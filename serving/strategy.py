@@ -172,9 +172,9 @@ def decide(
     if tier_ml in {"skip", "n/a"}:
         marginal = TIER_PRESETS[preset]["marginal"]
         blocked = f"VRP {vrp_ml:.2f} below the {preset} tiers' marginal {marginal:g}: no trade"
-    moves, weights = signed_nodes(distribution, p_up)
+    _, weights = signed_nodes(distribution, p_up)
     sizing = size_position(
-        pnl=position.pnl(moves),
+        pnl=economics.node_pnl,
         weights=weights,
         gross_ev=economics.gross_ev,
         ev=economics.ev,

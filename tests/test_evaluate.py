@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ivcrush.feature_repo.feature_services import MODEL_FEATURE_COLUMNS
+from ivcrush.feature_repo.feature_names import MODEL_FEATURE_COLUMNS
 from ivcrush.feature_repo.materialize import materialize
 from ivcrush.settings import Settings
 from ivcrush.training.backtest import journal, simulate

@@ -15,7 +15,7 @@ import pytest
 
 from ivcrush.feature_repo import FEAST_TYPECHECKS_ENV
 from ivcrush.feature_repo.entities import ticker
-from ivcrush.feature_repo.feature_services import FEATURE_SERVICE_NAME, MODEL_FEATURES
+from ivcrush.feature_repo.feature_names import FEATURE_SERVICE_NAME, MODEL_FEATURES
 from ivcrush.feature_repo.features import FEATURE_FIELDS, QUARTERLY_TTL, feature_views
 from ivcrush.feature_repo.materialize import MaterializeError, materialize
 from ivcrush.feature_repo.store import open_published_store, open_store

@@ -10,8 +10,7 @@ import pandas as pd
 import pytest
 
 from ivcrush.build import build
-from ivcrush.feature_repo.feature_services import MODEL_FEATURE_COLUMNS
-from ivcrush.feature_repo.features import PRICE_FEATURES
+from ivcrush.feature_repo.feature_names import MODEL_FEATURE_COLUMNS, PRICE_FEATURES
 from ivcrush.market.schema import PRICES, QUOTES
 from ivcrush.market.store import market_dir, read_dataset, write_rows
 from ivcrush.settings import Settings

@@ -16,7 +16,7 @@ import pytest
 
 import ivcrush.training
 from ivcrush.constants import QUANTILE_LEVELS, QUANTILE_NAMES
-from ivcrush.feature_repo.feature_services import MODEL_FEATURE_COLUMNS
+from ivcrush.feature_repo.feature_names import MODEL_FEATURE_COLUMNS
 from ivcrush.feature_repo.materialize import materialize
 from ivcrush.settings import Settings
 from ivcrush.training.data import training_set

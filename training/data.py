@@ -15,7 +15,7 @@ import pandas as pd
 
 from ivcrush import progress
 from ivcrush.errors import IvcrushError
-from ivcrush.feature_repo.feature_services import FEATURE_SERVICE_NAME, MODEL_FEATURE_COLUMNS
+from ivcrush.feature_repo.feature_names import FEATURE_SERVICE_NAME, MODEL_FEATURE_COLUMNS
 from ivcrush.feature_repo.store import open_published_store
 from ivcrush.settings import Settings
 from ivcrush.workspace import Generation, mart_path, published

@@ -77,6 +77,7 @@ class MoveDistribution:
         h = np.diff(self.knots, axis=1)
         body_cdf_integral = h * ((LEVELS[:-1] + LEVELS[1:]) / 2 + h * (self._slopes[:, :-1] - self._slopes[:, 1:]) / 12)
         # int_0^knot_j P(|X| > x) dx, per knot
+        self._mean: np.ndarray | None = None
         self._cum_sf = np.concatenate([np.zeros((n, 1)), np.cumsum(h - body_cdf_integral, axis=1)], axis=1)
 
     @classmethod
@@ -162,8 +163,13 @@ class MoveDistribution:
     # ------------------------------------------------------------------------------------------ payoffs
 
     def mean(self) -> np.ndarray:
-        """E|X|."""
-        return self.expected_excess(0.0)
+        """E|X| (computed once: the distribution does not change)."""
+        if self._mean is None:
+            mean = self.expected_excess(0.0)
+            if isinstance(mean, np.ndarray):
+                mean.flags.writeable = False
+            self._mean = mean
+        return self._mean
 
     def expected_excess(self, k: float | np.ndarray, width: float | np.ndarray | None = None) -> np.ndarray:
         """E[(|X| - k)+] or, with a width w, E[min((|X| - k)+, w)]: the payout of short options k % away
@@ -171,9 +177,12 @@ class MoveDistribution:
         if width is not None:
             k, width = np.broadcast_arrays(np.asarray(k, dtype="float64"), np.asarray(width, dtype="float64"))
         k, row = self._broadcast(k)
-        out = self._excess(k, row)
-        if width is not None:
-            out = out - self._excess(k + np.maximum(np.broadcast_to(width, k.shape), 0.0), row)
+        if width is None:
+            return self._finish(self._excess(k, row), row, k)
+        upper = k + np.maximum(np.broadcast_to(width, k.shape), 0.0)
+        rows = np.broadcast_to(row, k.shape).reshape(-1)
+        both = self._excess(np.concatenate([k.reshape(-1), upper.reshape(-1)]), np.concatenate([rows, rows]))
+        out = (both[: rows.size] - both[rows.size :]).reshape(k.shape)  # k's and k + w's in one pass
         return self._finish(out, row, k)
 
     def side_excess(

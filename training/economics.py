@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import weakref
 from collections.abc import Sequence
 
 import numpy as np
@@ -88,15 +89,8 @@ def reg_t_naked_margin(spot: float, shorts: Sequence[tuple[str, float, float]]) 
 # ------------------------------------------------------------------------------------------- quadrature
 
 
-def quantile_quadrature(distribution: MoveDistribution) -> tuple[np.ndarray, np.ndarray]:
-    """Nodes |x| and weights (summing to 1) with E[g(|X|)] ~ sum w g(x) for one event's distribution.
-
-    Gauss-Legendre over the probability u of the quantile function, segment by segment between the levels
-    of the forecast quantiles; the tail u > q90 in t = -log((1 - u) / 0.1) up to the 1 - TRUNCATED_MASS
-    quantile; the remaining mass sits at the larger of that quantile and DISASTER_MOVE_PCT.
-    """
-    if len(distribution) != 1:
-        raise ValueError(f"one event's distribution expected, got {len(distribution)}")
+def _quadrature_levels() -> tuple[np.ndarray, np.ndarray]:
+    """The probabilities u of `quantile_quadrature`'s nodes and their weights (the same for every event)."""
     base, base_weights = _BODY_RULE
     levels = np.array([0.0, *QUANTILE_LEVELS])
     u_parts, w_parts = [], []
@@ -113,9 +107,33 @@ def quantile_quadrature(distribution: MoveDistribution) -> tuple[np.ndarray, np.
         w_parts.append((hi - lo) / 2 * tail_weights * tail_mass * np.exp(-t))
     u = np.concatenate([*u_parts, [1.0 - TRUNCATED_MASS]])
     weights = np.concatenate([*w_parts, [TRUNCATED_MASS]])
-    nodes = np.asarray(distribution.ppf(u), dtype="float64").reshape(-1)
-    nodes[-1] = max(nodes[-1], DISASTER_MOVE_PCT)
-    return nodes, weights / weights.sum()
+    weights = weights / weights.sum()
+    u.flags.writeable = weights.flags.writeable = False
+    return u, weights
+
+
+_LEVELS, _WEIGHTS = _quadrature_levels()
+# nodes per distribution object, computed once: a decision integrates over the same nodes several times
+_NODES: weakref.WeakKeyDictionary[MoveDistribution, np.ndarray] = weakref.WeakKeyDictionary()
+
+
+def quantile_quadrature(distribution: MoveDistribution) -> tuple[np.ndarray, np.ndarray]:
+    """Nodes |x| and weights (summing to 1) with E[g(|X|)] ~ sum w g(x) for one event's distribution
+    (read-only arrays, computed once per distribution object).
+
+    Gauss-Legendre over the probability u of the quantile function, segment by segment between the levels
+    of the forecast quantiles; the tail u > q90 in t = -log((1 - u) / 0.1) up to the 1 - TRUNCATED_MASS
+    quantile; the remaining mass sits at the larger of that quantile and DISASTER_MOVE_PCT.
+    """
+    if len(distribution) != 1:
+        raise ValueError(f"one event's distribution expected, got {len(distribution)}")
+    nodes = _NODES.get(distribution)
+    if nodes is None:
+        nodes = np.asarray(distribution.ppf(_LEVELS), dtype="float64").reshape(-1)
+        nodes[-1] = max(nodes[-1], DISASTER_MOVE_PCT)
+        nodes.flags.writeable = False
+        _NODES[distribution] = nodes
+    return nodes, _WEIGHTS
 
 
 def signed_nodes(distribution: MoveDistribution, p_up: float) -> tuple[np.ndarray, np.ndarray]:

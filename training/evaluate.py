@@ -20,7 +20,7 @@ import pandas as pd
 
 from ivcrush import progress
 from ivcrush.constants import QUANTILE_NAMES
-from ivcrush.feature_repo.feature_services import MODEL_FEATURE_COLUMNS
+from ivcrush.feature_repo.feature_names import MODEL_FEATURE_COLUMNS
 from ivcrush.settings import Settings
 from ivcrush.training.baselines import EMPIRICAL_NAMES, POINT_BASELINES, baseline_frame
 from ivcrush.training.data import training_set

@@ -8,8 +8,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ivcrush.feature_repo.feature_services import MODEL_FEATURE_COLUMNS
-from ivcrush.feature_repo.features import MARKET_STORE_FEATURES
+from ivcrush.feature_repo.feature_names import MARKET_STORE_FEATURES, MODEL_FEATURE_COLUMNS
 from ivcrush.settings import Settings
 from ivcrush.training.data import training_set
 from ivcrush.training.evaluate import evaluate

@@ -37,7 +37,7 @@ import pandas as pd
 
 from ivcrush.constants import QUANTILE_LEVELS, QUANTILE_NAMES
 from ivcrush.errors import IvcrushError
-from ivcrush.feature_repo.feature_services import MODEL_FEATURE_COLUMNS
+from ivcrush.feature_repo.feature_names import MODEL_FEATURE_COLUMNS
 from ivcrush.training.calibration import calibrate_window
 from ivcrush.training.move_size import MoveSizeModel
 from ivcrush.training.reference import ScaledHistory
