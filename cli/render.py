@@ -223,7 +223,7 @@ def print_recommendations(
     """The ranked table (each row says why its size is what it is), then the full reasoning of the `explain`
     tickers (default: the top row's), the notes (with the tickers they concern) and the refusals;
     `refusal_hint` = (reason, what to do) adds the command's own advice to the refusals for that reason."""
-    from ivcrush.serving.decision import format_probability
+    from ivcrush.serving.decision import format_probability, strike_ladder
 
     hinted_reason, hint = refusal_hint or ("", "")
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
@@ -231,11 +231,7 @@ def print_recommendations(
         table.add_column(column, no_wrap=not wraps, ratio=1 if wraps else None)
     for rank, rec in enumerate(recommendations, 1):
         d, q = rec.decision, rec.forecast["quantiles"]
-        strikes = " / ".join(
-            f"{v:g}"
-            for v in (d.long_put_strike, d.short_put_strike, d.short_call_strike, d.long_call_strike)
-            if v is not None
-        )
+        strikes = strike_ladder(d)
         table.add_row(
             str(rank),
             f"{rec.ticker}\n{rec.timing}",

@@ -23,6 +23,17 @@ def format_probability(p: float) -> str:
     return f"{p:.1%}" if p < 0.1 or p > 0.9 else f"{p:.0%}"
 
 
+def strike_ladder(decision: Decision) -> str:
+    """The decision's strikes from the long put up to the long call, "90 / 95 / 105 / 110" (those it has)."""
+    strikes = (
+        decision.long_put_strike,
+        decision.short_put_strike,
+        decision.short_call_strike,
+        decision.long_call_strike,
+    )
+    return " / ".join(f"{v:g}" for v in strikes if v is not None)
+
+
 @dataclass
 class Decision:
     """Everything the trader sees for one event; `explain` holds one line per number. Money is dollars per

@@ -17,6 +17,7 @@ from typing import Any
 
 from ivcrush.quality.docs import SUMMARY_FILE, quality_pages, suite_label
 from ivcrush.reports import render, write_page
+from ivcrush.serving.decision import strike_ladder
 from ivcrush.serving.predict import Recommendation, Refusal
 from ivcrush.settings import Settings
 from ivcrush.training.report import REPORT_FILE, headline_figures
@@ -117,11 +118,7 @@ def scan_rows(recommendations: Sequence[Recommendation]) -> list[list[object]]:
     rows: list[list[object]] = []
     for rank, rec in enumerate(recommendations, 1):
         d, q = rec.decision, rec.forecast["quantiles"]
-        strikes = " / ".join(
-            f"{v:g}"
-            for v in (d.long_put_strike, d.short_put_strike, d.short_call_strike, d.long_call_strike)
-            if v is not None
-        )
+        strikes = strike_ladder(d)
         rows.append(
             [
                 rank,
