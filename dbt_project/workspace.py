@@ -16,10 +16,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import date
 from pathlib import Path
-
-import pandas as pd
 
 from ivcrush.errors import IvcrushError
 from ivcrush.settings import Settings
@@ -190,18 +187,6 @@ def published(settings: Settings) -> Generation:
         )
         raise NotPublishedError(f"the feature store has not been published in {settings.workdir}; run {steps} first")
     return generation
-
-
-def next_earnings_date(build: BuildResult | None) -> date | None:
-    """The first earnings date after the build's last stored outcome: the day the main job prepares for."""
-    if build is None:
-        raise NotPublishedError("no published build in the workspace; run `ivcrush build` first")
-    events = pd.read_parquet(
-        mart_path(Path(build.build_dir), "earnings_events"), columns=["earnings_date", "has_outcome"]
-    )
-    last_outcome = events.loc[events["has_outcome"], "earnings_date"].max()
-    upcoming = events.loc[events["earnings_date"] > last_outcome, "earnings_date"]
-    return None if upcoming.empty else pd.Timestamp(upcoming.min()).date()
 
 
 def generation_build(generation: Generation) -> BuildResult | None:
