@@ -40,11 +40,3 @@ def test_train_prints_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(ivcrush.training.release, "train_and_register", lambda settings, **_: "model-1")
     trained = _json("train", "--workdir", str(tmp_path))
     assert trained == {"model_id": "model-1", "models_dir": str(tmp_path / "models")}
-
-
-def test_the_main_job_prints_one_json_document(sample_db: Path, tmp_path: Path) -> None:
-    done = _json("run", "--db", str(sample_db), "--workdir", str(tmp_path / "w"))
-    assert done["generation"]["build_id"] == done["build"]["build_id"]
-    assert done["model_id"] and done["evaluation"]["summary"]
-    assert done["scan_date_is"].startswith("the next")
-    assert done["scan"] is None or done["scan"]["date"] == done["scan_date"]

@@ -1,8 +1,9 @@
 """The main job redoes only what changed: an unchanged re-run skips every stage (and says so), a changed source
-row rebuilds everything after it, `--force` redoes everything."""
+row rebuilds everything after it, `--force` redoes everything; `run --json` prints one document."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -60,6 +61,13 @@ def test_unchanged_reruns_skip_each_stage_a_changed_row_rebuilds_and_force_redoe
     rebuilt = _published(settings)
     assert all(new != old for new, old in zip(rebuilt, published, strict=True))
 
-    forced = _run(sample_copy, settings.workdir, "--force")
-    assert not any(message in forced for message in SKIPPED)
+    forced = runner.invoke(  # --force, and the main job's one JSON document
+        app, ["run", "--db", str(sample_copy), "--workdir", str(settings.workdir), "--force", "--json"]
+    )
+    assert forced.exit_code == 0, forced.output
     assert all(new != old for new, old in zip(_published(settings), rebuilt, strict=True))
+    done = json.loads(forced.stdout)
+    assert done["generation"]["build_id"] == done["build"]["build_id"] == _published(settings)[0]
+    assert done["model_id"] == _published(settings)[2] and done["evaluation"]["summary"]
+    assert done["scan_date_is"].startswith("the next")
+    assert done["scan"] is None or done["scan"]["date"] == done["scan_date"]
