@@ -17,7 +17,7 @@ from typing import Any
 
 from ivcrush.quality.docs import SUMMARY_FILE, quality_pages, suite_label
 from ivcrush.reports import render, write_page
-from ivcrush.serving.decision import strike_ladder
+from ivcrush.serving.decision import format_probability, strike_ladder
 from ivcrush.serving.predict import Recommendation, Refusal
 from ivcrush.settings import Settings
 from ivcrush.training.report import REPORT_FILE, headline_figures
@@ -55,10 +55,6 @@ def _link(target: Path | str, index_dir: Path) -> str:
 
 def _dollars(value: float) -> str:
     return f"{'-' if value < 0 else ''}${abs(value):,.0f}"
-
-
-def _probability(p: float) -> str:
-    return "<0.1%" if 0 < p < 0.001 else f"{p:.1%}"
 
 
 def _quality_section(generation: Generation, index_dir: Path) -> dict[str, Any]:
@@ -127,13 +123,13 @@ def scan_rows(recommendations: Sequence[Recommendation]) -> list[list[object]]:
                 f"{d.implied_total_pct:.1f} / {d.implied_earnings_pct:.1f}%",
                 f"{q['0.1']:.1f}-{q['0.5']:.1f}-{q['0.9']:.1f}% ({d.forecast_mean_pct:.1f})",
                 "-" if d.hist_mean_2_0_pct is None else f"{d.hist_mean_2_0_pct:.1f}%",
-                _probability(d.prob_move_exceeds_implied),
+                format_probability(d.prob_move_exceeds_implied),
                 f"{d.vrp_ml:.2f} / {'-' if d.vrp_2_0 is None else f'{d.vrp_2_0:.2f}'}",
                 f"{d.recommendation}: {d.structure}" + (f" {strikes}" if strikes else ""),
                 f"{_dollars(d.credit_per_contract)} ({d.credit_source})",
                 _dollars(d.ev_per_contract),
                 f"{d.ev_per_risk:+.1%}",
-                _probability(d.prob_loss),
+                format_probability(d.prob_loss),
                 f"{d.contracts} ({d.size_limit})",
             ]
         )
