@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from ivcrush import progress
 from ivcrush.feature_repo.feature_names import MODEL_FEATURE_COLUMNS
 from ivcrush.feature_repo.materialize import materialize
 from ivcrush.settings import Settings
@@ -265,10 +266,13 @@ def test_evaluation_and_backtests_read_the_generations_build_not_the_current_one
     assert metrics["dataset"]["build_id"] == generation.build_id
     assert metrics["dataset"]["source_fingerprint"] == built.source_fingerprint
     assert event_frame(Path(generation.build_dir))["prev_close"].notna().all()
-    replay = journal.run_journal_backtest(settings, generation, None, None, evaluation=tmp_path / "out")
+    stages: list[str] = []
+    with progress.listening(lambda stage, done, total: stages.append(stage)):
+        replay = journal.run_journal_backtest(settings, generation, None, None, evaluation=tmp_path / "out")
+        simulated = simulate.run_simulation(settings, generation, None, None, None, evaluation=tmp_path / "out")
     assert replay["campaigns"]["crosses_earnings"].any() and replay["campaigns"]["p_loss"].notna().any()
-    simulated = simulate.run_simulation(settings, generation, None, None, None, evaluation=tmp_path / "out")
     assert len(simulated["break_even"]) == 3 and simulated["trusted_events"] > 0
+    assert stages.count("reading the evaluation's out-of-sample forecasts") == 2 and len(stages) == 5
 
 
 @pytest.mark.real_snapshot

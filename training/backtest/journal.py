@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ivcrush import progress
 from ivcrush.constants import QUANTILE_NAMES
 from ivcrush.settings import Costs, Settings
 from ivcrush.training.backtest import policy
@@ -221,11 +222,15 @@ def run_journal_backtest(
     """The journal replay of a published generation: its build's trade journal and events, the out-of-sample
     forecasts of the newest evaluation of that build (or `evaluation`), costs and equity from settings."""
     build_dir = Path(generation.build_dir)
+    progress.step("reading the evaluation's out-of-sample forecasts")
     folder = evaluation_dir(settings, generation, evaluation)
     forecasts, info = load_forecasts(folder)
     events = attach_forecasts(event_frame(build_dir), forecasts)
+    progress.step("grouping the journal's lots into positions")
+    positions = journal_positions(build_dir)
+    progress.step("replaying the campaigns: walk-forward filter, bootstrap intervals")
     result = journal_backtest(
-        journal_positions(build_dir),
+        positions,
         events,
         costs=settings.costs,
         equity=settings.account.equity,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ivcrush import progress
 from ivcrush.reports import render, write_page
 from ivcrush.training.backtest import figures
 from ivcrush.training.backtest.metrics import CI_FIGURES, EXIT_BOOKED
@@ -217,6 +218,7 @@ def headline(result: dict) -> list[str]:
 
 def write_report(result: dict, path: Path) -> Path:
     """The run's one self-contained HTML page at `path`."""
+    progress.step("writing the backtest report")
     kind = result["kind"]
     page = render(
         "backtest.html.j2",

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ivcrush import progress
 from ivcrush.constants import DEFAULT_PRESET, TIER_PRESETS
 from ivcrush.settings import Costs, Settings
 from ivcrush.training.backtest.events import decision_day, event_frame, in_date_range
@@ -269,8 +270,10 @@ def run_simulation(
     evaluation of its build (or `evaluation`); market implied moves from the CSV and 2.0's scans."""
     check_dates(date_from, date_to)
     implied = read_implied_moves(implied_moves) if implied_moves else None
+    progress.step("reading the evaluation's out-of-sample forecasts")
     forecasts, info = load_forecasts(evaluation_dir(settings, generation, evaluation))
     events = attach_forecasts(event_frame(Path(generation.build_dir)), forecasts)
+    progress.step("simulating every event: break-even ratios, P&L at market premiums")
     result = simulate_backtest(
         events, costs=settings.costs, implied_moves=implied, date_from=date_from, date_to=date_to
     )
