@@ -35,6 +35,7 @@ from ivcrush.training.release import train_and_register
 from ivcrush.training.skill import compute_metrics
 from ivcrush.training.train import QUANTILE_ROUNDS, LeakageError, train_models
 from ivcrush.workspace import BUILD_MANIFEST, published
+from tests.evaluation_rows import pooled_rows
 
 ROUNDS = 40
 
@@ -191,37 +192,8 @@ def test_a_direction_model_without_skill_gets_a_plain_sentence() -> None:
     rng = np.random.default_rng(3)
     n = 400
     actual = rng.gamma(2.0, 2.0, n)
-    rows = pd.DataFrame(
-        {
-            "label_trusted": True,
-            "timing": "BMO",
-            "fold": np.arange(n) % 2,
-            "event_timestamp": pd.date_range("2024-01-01 21:00", periods=n, freq="D", tz="UTC"),
-            "hm_prior_events": np.arange(n) % 9,
-            "abs_close_move_pct": actual,
-            "moved_up": rng.random(n) < 0.5,
-            "p_up": rng.random(n),  # a coin: no information about the direction
-            "iv_crush_ratio": np.nan,
-            **{name: np.quantile(actual, level) for name, level in zip(QUANTILE_NAMES, QUANTILE_LEVELS, strict=True)},
-            **{f"base_{name}": np.quantile(actual, 0.5) for name in QUANTILE_NAMES},
-            **{f"base_global_{name}": np.quantile(actual, 0.5) for name in QUANTILE_NAMES},
-            **{f"ref_{name}": np.quantile(actual, 0.5) for name in QUANTILE_NAMES},
-            "tail_shape": 0.1,
-            "tail_scale": 0.4,
-            "ref_tail_shape": 0.1,
-            "ref_tail_scale": 0.4,
-            "base_fair_2_0": actual.mean(),
-            "base_global_median": np.median(actual),
-            "base_2_0_mean": actual.mean(),
-            "base_2_0_intraday": actual.mean(),
-            "base_median_8q": np.median(actual),
-            "base_2_0_mean_fallback": False,
-            "base_2_0_intraday_fallback": False,
-            "base_median_8q_fallback": False,
-            "base_quantiles_fallback": False,
-        }
-    )
-    rows["point"] = rows["q50"]
+    model = {name: np.quantile(actual, level) for name, level in zip(QUANTILE_NAMES, QUANTILE_LEVELS, strict=True)}
+    rows = pooled_rows(actual, rng, model, {name: np.quantile(actual, 0.5) for name in QUANTILE_NAMES})
     verdict = compute_metrics(rows, resamples=200, notes={"iv_crush": "not trained: only 0 past events"})["verdicts"]
     direction = verdict["direction"]
     assert direction["skill"] is False

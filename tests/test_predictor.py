@@ -36,7 +36,7 @@ from ivcrush.serving.predictor import Predictor
 from ivcrush.settings import Settings
 from ivcrush.training.release import train_and_register
 from ivcrush.workspace import published
-from tests.redis_server import redis_server
+from tests.redis_server import redis_server, wait_for_port
 
 runner = CliRunner()
 SCANNED_MOST = "SELECT earnings_date FROM iv_log GROUP BY earnings_date ORDER BY count(*) DESC, earnings_date LIMIT 1"
@@ -191,15 +191,7 @@ def api_server(settings: Settings, workers: int = 1) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError(f"ivcrush serve did not start on port {port}") from None
-                time.sleep(0.1)
+        wait_for_port(port, process, 120, "ivcrush serve")
         yield base
     finally:
         process.terminate()

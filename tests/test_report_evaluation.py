@@ -14,6 +14,7 @@ from ivcrush.constants import QUANTILE_LEVELS, QUANTILE_NAMES
 from ivcrush.training.report import FIGURES, headline_figures, write_report
 from ivcrush.training.report_tables import headline, verdict_words
 from ivcrush.training.skill import compute_metrics
+from tests.evaluation_rows import pooled_rows
 
 
 def evaluated_rows(n: int = 400, seed: int = 5) -> pd.DataFrame:
@@ -27,38 +28,14 @@ def evaluated_rows(n: int = 400, seed: int = 5) -> pd.DataFrame:
         for name, level in zip(QUANTILE_NAMES, QUANTILE_LEVELS, strict=True)
     }
     flat = {name: np.quantile(actual, level) for name, level in zip(QUANTILE_NAMES, QUANTILE_LEVELS, strict=True)}
-    rows = pd.DataFrame(
-        {
-            "label_trusted": np.arange(n) % 5 != 0,
-            "timing": np.where(np.arange(n) % 3 == 0, "DMH", "BMO"),
-            "fold": np.arange(n) % 2,
-            "event_timestamp": pd.date_range("2024-01-01 21:00", periods=n, freq="D", tz="UTC"),
-            "hm_prior_events": np.arange(n) % 9,
-            "abs_close_move_pct": actual,
-            "moved_up": rng.random(n) < 0.5,
-            "p_up": rng.random(n),
-            "iv_crush_ratio": np.nan,
-            **model,
-            **{f"base_{name}": value for name, value in flat.items()},
-            **{f"base_global_{name}": value for name, value in flat.items()},
-            **{f"ref_{name}": value for name, value in flat.items()},
-            "tail_shape": 0.1,
-            "tail_scale": 0.4,
-            "ref_tail_shape": 0.1,
-            "ref_tail_scale": 0.4,
-            "base_fair_2_0": actual.mean(),
-            "base_global_median": np.median(actual),
-            "base_2_0_mean": actual.mean(),
-            "base_2_0_intraday": actual.mean(),
-            "base_median_8q": np.median(actual),
-            "base_2_0_mean_fallback": False,
-            "base_2_0_intraday_fallback": False,
-            "base_median_8q_fallback": False,
-            "base_quantiles_fallback": False,
-        }
+    return pooled_rows(
+        actual,
+        rng,
+        model,
+        flat,
+        label_trusted=np.arange(n) % 5 != 0,
+        timing=np.where(np.arange(n) % 3 == 0, "DMH", "BMO"),
     )
-    rows["point"] = rows["q50"]
-    return rows
 
 
 @pytest.fixture(scope="module")
