@@ -19,6 +19,16 @@ market_app = typer.Typer(help="The workspace's market-data store (daily prices, 
 PathArgument = Annotated[Path, typer.Argument(help="A .csv or .parquet file with the documented columns.")]
 
 
+ProviderOption = Annotated[
+    str, typer.Option(help="yahoo (keyless) or polygon (POLYGON_API_KEY in the environment or .env).")
+]
+
+
+def _ticker_list(tickers: str) -> list[str]:
+    """Comma-separated tickers, upper-cased, empty entries dropped."""
+    return [t.strip().upper() for t in tickers.split(",") if t.strip()]
+
+
 def _import(kind: str, path: Path, workdir: Path | None) -> None:
     from ivcrush.market.importer import import_file
 
@@ -77,9 +87,7 @@ def collect_prices(
     end: Annotated[
         datetime | None, typer.Option("--to", formats=DATE_FORMATS, help="Last day. Default: today.")
     ] = None,
-    provider: Annotated[
-        str, typer.Option(help="yahoo (keyless) or polygon (POLYGON_API_KEY in the environment or .env).")
-    ] = "yahoo",
+    provider: ProviderOption = "yahoo",
     db: DbOption = None,
     workdir: WorkdirOption = None,
 ) -> None:
@@ -94,7 +102,7 @@ def collect_prices(
     default_tickers, default_start, default_end = (
         default_request(settings, today) if tickers is None or start is None else ([], today, today)
     )
-    chosen = [t.strip().upper() for t in tickers.split(",") if t.strip()] if tickers else default_tickers
+    chosen = _ticker_list(tickers) if tickers else default_tickers
     first = start.date() if start else default_start
     last = end.date() if end else default_end
     with Progress(console=console, transient=True) as bar:
@@ -127,9 +135,7 @@ def collect_options(
         str | None, typer.Option(help="Comma-separated tickers. Default: the database's tickers.")
     ] = None,
     expirations: Annotated[int, typer.Option(help="How many of the first expirations.", min=1, max=8)] = 2,
-    provider: Annotated[
-        str, typer.Option(help="yahoo (keyless) or polygon (POLYGON_API_KEY in the environment or .env).")
-    ] = "yahoo",
+    provider: ProviderOption = "yahoo",
     db: DbOption = None,
     workdir: WorkdirOption = None,
 ) -> None:
@@ -142,7 +148,7 @@ def collect_options(
     settings = settings_for(workdir, db)
     source = make_provider(provider)
     if tickers:
-        chosen = [t.strip().upper() for t in tickers.split(",") if t.strip()]
+        chosen = _ticker_list(tickers)
     else:
         everything = default_request(settings, datetime.now(UTC).date())[0]
         chosen = [t for t in everything if t not in (INDEX_TICKER, VIX_TICKER)]
