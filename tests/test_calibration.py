@@ -20,6 +20,7 @@ from ivcrush.training.calibration import (
     fit_calibration,
     fit_tail,
     history_stratum,
+    refit,
 )
 from ivcrush.training.distribution import DEFAULT_TAIL_SCALE, DEFAULT_TAIL_SHAPE
 
@@ -148,11 +149,57 @@ def test_calibrate_window_forecasts_each_slice_from_earlier_outcomes_only() -> N
         return np.tile(3.0 * np.exp(0.5 * LOGNORMAL_Z), (len(target), 1))  # too narrow
 
     calibration = calibrate_window(rows, forecast)
-    assert len(calls) == 6 and [size for *_, size in calls] == [60] * 6
+    assert len(calls) == 3 and [size for *_, size in calls] == [60] * 3
     assert all(known < first for known, first, _ in calls)
-    assert calibration.fitted_on["rows"] == 360 and calibration.fitted_on["slices"] == 6
-    assert calibration.fitted_on["recent_rows"] == 180  # the latest three slices
-    assert calibration.shifts[-1] > 0.2 and calibration.shifts[0] == -calibration.shifts[-1]
+    assert calibration.fitted_on["rows"] == 180 and calibration.fitted_on["slices"] == 3
+    assert calibration.fitted_on["recent_rows"] == 90  # the window's latest 15%
+    assert calibration.shifts[-1] > 0.2 and calibration.shifts[0] < -0.2 and calibration.shifts[2] == 0.0
+    assert calibration.sample is not None and len(calibration.sample.y) == 180
+    assert calibration.sample.window_rows == n
+    assert "sample" not in calibration.to_dict()  # in memory only, never stored with the model
+
+
+def test_per_quantile_shifts_repair_a_low_end_that_sits_too_high_and_leave_a_right_high_end() -> None:
+    """A model whose q10 is too high but whose q90 is right: only the lower quantiles move (a symmetric
+    interval shift would have widened the right q90 too)."""
+    rng = np.random.default_rng(12)
+    n = 4000
+    scale = rng.uniform(1.0, 6.0, n)
+    y = scale * np.exp(0.6 * rng.standard_normal(n))
+    q = scale[:, None] * np.exp(0.6 * LOGNORMAL_Z[None, :])
+    q[:, 0] = scale * np.exp(0.6 * -0.8)  # too high: the true q10 is at z = -1.28 (still below q25)
+    calibration = fit_calibration(q, y)
+    adjusted = calibration.adjust(q)
+    assert calibration.shifts[0] < -0.2 and abs(calibration.shifts[-1]) < 0.05 and calibration.shifts[2] == 0.0
+    assert np.mean(y < adjusted[:, 0]) == pytest.approx(0.1, abs=0.01)
+    assert np.mean(y < adjusted[:, -1]) == pytest.approx(0.9, abs=0.01)
+
+
+def test_refit_adds_the_new_outcomes_to_the_window_and_keeps_its_latest_share() -> None:
+    """A re-fit with newly known events is the calibration a training of the grown window would fit: the latest
+    30% of the grown window (the oldest sample rows drop out), its latest 15% recent; no new events: itself."""
+    n = 1000
+    rng = np.random.default_rng(13)
+    decided = pd.Series(pd.date_range("2023-01-02 21:00", periods=n, freq="12h", tz="UTC"))
+    rows = pd.DataFrame(
+        {
+            "event_timestamp": decided,
+            "outcome_known_at": decided + pd.Timedelta(days=1),
+            "abs_close_move_pct": 3.0 * np.exp(0.5 * rng.standard_normal(n)),
+            "hm_prior_events": rng.integers(0, 12, n),
+        }
+    )
+    right = np.tile(3.0 * np.exp(0.5 * LOGNORMAL_Z), (1, 1))
+    calibration = calibrate_window(rows, lambda fit, target: np.repeat(right, len(target), axis=0))
+    assert abs(calibration.shifts[-1]) < 0.1
+    later = pd.date_range(decided.iloc[-1] + pd.Timedelta(days=1), periods=200, freq="12h", tz="UTC")
+    wild = 3.0 * np.exp(1.2 * rng.standard_normal(200))  # the newer events move far more
+    empty = np.empty(0)
+    assert refit(calibration, np.empty((0, 5)), empty, empty, empty) is calibration
+    refitted = refit(calibration, np.repeat(right, 200, axis=0), wild, np.full(200, 8.0), later.to_numpy())
+    assert refitted.fitted_on["rows"] == round(1200 * 0.3) and refitted.fitted_on["recent_rows"] == 1200 * 0.15
+    assert refitted.fitted_on["refit"]["added_rows"] == 200
+    assert refitted.shifts[-1] > calibration.shifts[-1] + 0.3 and refitted.shifts[0] < calibration.shifts[0] - 0.3
 
 
 def test_the_recent_shift_is_shrunk_towards_the_pooled_one_by_its_count() -> None:

@@ -189,26 +189,35 @@ def test_a_calibration_is_a_function_of_its_training_window_only(dataset: pd.Dat
 
 
 def test_the_calibration_choices_never_look_at_the_evaluated_fold(dataset: pd.DataFrame, tmp_path: Path) -> None:
-    """Everything chosen at a training (conformal shifts, the recent slice's weight against the pooled slices,
-    the thin strata's widening, the tail, the reference's calibration) and every forecast of the evaluated
-    fold stay the same when the labels of that fold and of everything after it are scrambled."""
-    options = {"folds": 2, "report": False, **FAST}
-    before = evaluate_frame(dataset, out_dir=tmp_path / "before", **options)
-    start = walk_forward_splits(dataset, folds=2)[-1]["test_start"]
-    future = dataset["abs_close_move_pct"].notna() & (pd.to_datetime(dataset["event_timestamp"], utc=True) >= start)
+    """Everything chosen at a training (conformal shifts, the recent rows' weight against the pooled slices,
+    the thin strata's widening, the tail, the reference's calibration) stays the same when the labels of the
+    evaluated fold and of everything after it are scrambled; so does every forecast of the fold with the
+    calibration held still, and, with the calibration re-fitted daily on the outcomes known by then, every
+    forecast decided before the first scrambled outcome was known (tests/test_recalibration.py cuts mid-fold)."""
+    split = walk_forward_splits(dataset, folds=2)[-1]
+    future = dataset["abs_close_move_pct"].notna() & (
+        pd.to_datetime(dataset["event_timestamp"], utc=True) >= split["test_start"]
+    )
     scrambled = dataset.copy()
     moves = scrambled.loc[future, "abs_close_move_pct"].to_numpy()
     scrambled.loc[future, "abs_close_move_pct"] = moves[::-1] * 2.5 + 1.0
-    after = evaluate_frame(scrambled, out_dir=tmp_path / "after", **options)
-    fold_before, fold_after = before["setup"]["folds"][-1], after["setup"]["folds"][-1]
-    assert "recent_weight" in fold_before["calibration"]["fitted_on"]
-    assert fold_before["calibration"] == fold_after["calibration"]
-    assert fold_before["reference_calibration"] == fold_after["reference_calibration"]
+    first_known = pd.to_datetime(dataset.loc[future, "outcome_known_at"], utc=True).min()
+    decided = pd.to_datetime(dataset.loc[split["test"], "event_timestamp"], utc=True).reset_index(drop=True)
     forecasts = ["q10", "q25", "q50", "q75", "q90", "tail_shape", "tail_scale", "ref_q10", "ref_q90"]
-    read = [pd.read_csv(tmp_path / name / "predictions.csv") for name in ("before", "after")]
-    last = [frame[frame["fold"] == fold_before["fold"]][forecasts].reset_index(drop=True) for frame in read]
-    pd.testing.assert_frame_equal(last[0], last[1])
-    assert before["trusted"]["forecast"]["pooled"] != after["trusted"]["forecast"]["pooled"]  # the labels did change
+    for refit_days in (None, 1):
+        options = {"folds": 2, "report": False, "refit_days": refit_days, **FAST}
+        before = evaluate_frame(dataset, out_dir=tmp_path / f"before{refit_days}", **options)
+        after = evaluate_frame(scrambled, out_dir=tmp_path / f"after{refit_days}", **options)
+        fold_before, fold_after = before["setup"]["folds"][-1], after["setup"]["folds"][-1]
+        assert "recent_weight" in fold_before["calibration"]["fitted_on"]
+        assert fold_before["calibration"] == fold_after["calibration"]
+        assert fold_before["reference_calibration"] == fold_after["reference_calibration"]
+        read = [pd.read_csv(tmp_path / f"{name}{refit_days}" / "predictions.csv") for name in ("before", "after")]
+        last = [frame[frame["fold"] == fold_before["fold"]][forecasts].reset_index(drop=True) for frame in read]
+        known_then = decided <= first_known if refit_days else decided.notna()
+        assert known_then.any()
+        pd.testing.assert_frame_equal(last[0][known_then], last[1][known_then])
+        assert before["trusted"]["forecast"]["pooled"] != after["trusted"]["forecast"]["pooled"]  # labels changed
 
 
 def test_an_injected_look_ahead_feature_is_caught(dataset: pd.DataFrame, tmp_path: Path) -> None:

@@ -2,31 +2,37 @@
 
 The training window's latest `CALIBRATION_SLICES` slices (each `SLICE_SHARE` of its labelled rows, by
 decision time) are each forecast by a model trained only on the outcomes known before that slice began
-(`calibration_slices`). These out-of-fold forecasts of the most recent 60% and the realised moves give:
+(`calibration_slices`). These out-of-fold forecasts of the most recent 30% and the realised moves give:
 
-1. **Conformal interval shifts** (CQR in log space, nested intervals): for the interval (q10, q90) the score
-   of an event is how far, in log, it falls outside, e = max(log(q10 / y), log(y / q90)); c80 is the
-   order statistic k = round((n + 1) 0.8) of the scores (centred, not conservative: a new event falls
-   inside the shifted interval with probability k / (n + 1) ~ 0.8). At predict time q10 -> q10 exp(-c80),
-   q90 -> q90 exp(c80); likewise (q25, q75) with 0.5; the median is left alone. c < 0 narrows. The shifts of
-   the latest `RECENT_SLICES` slices (the miscalibration drifts) are shrunk towards those of all the slices
-   by n_recent / (n_recent + `POOLED_WEIGHT`): in a small early window the recent slice is a hundred events
-   and its shift mostly noise. Interval shifts (2 numbers) rather than one shift per quantile, because on a
-   few hundred events per-quantile shifts (5 numbers) move more with the noise than they fix.
+1. **Conformal shifts per quantile** (split-conformal in log space): the score of an event at level tau is
+   log(y / q_tau); the shift c_tau is the order statistic k = round((n + 1) tau) of the scores (centred, not
+   conservative: a new event falls below q_tau exp(c_tau) with probability k / (n + 1) ~ tau). The median is
+   left alone (the point estimate). The shifts of the latest `RECENT_SHARE` of the window (the
+   miscalibration drifts) are shrunk towards those of all the slices by n_recent / (n_recent +
+   `POOLED_WEIGHT`). Per-quantile rather than nested-interval shifts: the model's q10 and q90 are not off by
+   the same factor (its q10 sat too high while its q90 was about right), which a symmetric interval shift
+   cannot repair.
 2. **Thin-history widening** (Mondrian by prior trusted moves, `hm_prior_events`): events with 0 or 1-2
-   prior trusted moves get their stratum's own interval shifts on top, computed on that stratum's events of
-   all the slices after step 1, only widening (c >= 0), shrunk towards 0 by n / (n + `STRATUM_SHRINKAGE`).
+   prior trusted moves get their stratum's own nested-interval shifts on top (for the interval (q10, q90) the
+   score is max(log(q10 / y), log(y / q90)), c80 its 0.8 order statistic; likewise (q25, q75)), computed on
+   that stratum's events after step 1, only widening (c >= 0), shrunk towards 0 by n / (n +
+   `STRATUM_SHRINKAGE`).
 3. **Tail**: the exceedances of the realised move over the calibrated q90 (all the slices), in units of q90,
    z = (y - q90) / q90 for y > q90, get a generalized Pareto fit (maximum likelihood on a grid,
    0 <= xi <= `MAX_TAIL_SHAPE`); with fewer than `MIN_EXCEEDANCES` the default tail stays.
 
-The design constants (60% / 30%, `POOLED_WEIGHT` 300, `STRATUM_SHRINKAGE` 100) were compared on inner folds: in
-each training window of `ivcrush evaluate --folds 3` and `--folds 4`, the window's last two out-of-fold slices
-were forecast with calibrations fitted on its earlier slices; error = mean |coverage - 0.8| + |share below q10 -
-0.1| + |share below q90 - 0.9| over the 7 windows: this design 0.060, the recent slice alone (the former design)
-0.066, the pooled slices alone 0.065, stratum shrinkage 30 0.069, a minimum of 300 slice rows instead of the
-pooled shrinkage 0.070, corrections for all four strata 0.067. One shift per quantile scored 0.051, within the
-noise of these few hundred events, and was not adopted: nested shifts are half as many numbers (see step 1).
+Production recalibrates at every (daily) training, so its calibration is always fitted on the latest resolved
+events; `refit` re-fits a calibration from its in-memory out-of-fold sample plus newly resolved events, which is
+how the walk-forward evaluation reproduces that within a fold (`training.recalibration`).
+
+The design (per-quantile shifts, the latest 30% / 15%, re-fitted daily in the evaluation) was chosen on inner
+folds: in each training window of `ivcrush evaluate --folds 3` and `--folds 4` (7 windows), its latest 30% was
+forecast by a model trained on the outcomes known before it, calibrated as at a training and re-fitted every d
+days; error = mean |coverage - 0.8| + |share below q10 - 0.1| + |share below q90 - 0.9| over the 7 windows:
+per-quantile 30%/15% daily 0.033 (weekly 0.036, every 3 days 0.040, 30 days 0.047, held still 0.085);
+per-quantile 60%/30% daily 0.043 (held still 0.073); nested intervals 60%/30% (the former design) daily 0.060,
+held still 0.073; nested 30%/15% daily 0.059. `POOLED_WEIGHT` 300 and `STRATUM_SHRINKAGE` 100 were compared
+earlier the same way (README, "Models and evidence").
 
 `Calibration` is plain numbers (JSON with the model) and applies to any model's quantiles at predict time.
 """
@@ -35,7 +41,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -48,10 +54,10 @@ from ivcrush.training.distribution import (
     MoveDistribution,
 )
 
-CALIBRATION_SLICES = 6
-RECENT_SLICES = 3
+CALIBRATION_SLICES = 3
 SLICE_SHARE = 0.1
-POOLED_WEIGHT = 300.0  # pseudo-events of the pooled shifts in the recent slices' (step 1)
+RECENT_SHARE = 0.15  # the latest rows of the window whose shifts are the recent ones (step 1)
+POOLED_WEIGHT = 300.0  # pseudo-events of the pooled shifts in the recent rows' (step 1)
 MIN_CALIBRATION_ROWS = 40
 STRATA: dict[str, tuple[float, float]] = {"0": (0, 0), "1-2": (1, 2), "3-5": (3, 5), "6+": (6, math.inf)}
 THIN_STRATA = ("0", "1-2")
@@ -107,7 +113,7 @@ def _scores(y: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
 
 
 def _interval_shifts(scores: np.ndarray) -> np.ndarray:
-    """Log shifts of q10..q90 from the scores log(y / q): the nested intervals' conformal shifts (step 1)."""
+    """Log shifts of q10..q90 from the scores log(y / q): the nested intervals' conformal shifts (step 2)."""
     levels = np.asarray(QUANTILE_LEVELS)
     shifts = np.zeros(len(levels))
     for low in range(len(levels) // 2):
@@ -116,6 +122,13 @@ def _interval_shifts(scores: np.ndarray) -> np.ndarray:
         c = conformal_shift(outside, levels[high] - levels[low])
         shifts[low], shifts[high] = -c, c
     return shifts
+
+
+def _quantile_shifts(scores: np.ndarray) -> np.ndarray:
+    """Log shifts of q10..q90 from the scores log(y / q): each quantile's own conformal shift, the median's 0
+    (step 1)."""
+    levels = np.asarray(QUANTILE_LEVELS)
+    return np.array([conformal_shift(scores[:, j], level) if level != 0.5 else 0.0 for j, level in enumerate(levels)])
 
 
 def _shift(quantiles: np.ndarray, shifts: np.ndarray) -> np.ndarray:
@@ -151,6 +164,20 @@ def fit_tail(exceedances: np.ndarray) -> tuple[float, float]:
 
 
 @dataclass
+class CalibrationSample:
+    """The out-of-fold rows a calibration was fitted on, oldest first (in memory only, never stored with the
+    model): what a later re-fit (`refit`) adds the newly known outcomes to."""
+
+    quantiles: np.ndarray  # (n, 5) raw forecasts q10..q90
+    y: np.ndarray
+    prior: np.ndarray
+    decided_at: np.ndarray  # datetime64[ns], UTC
+    window_rows: int  # the training window's labelled rows (the slices are shares of these)
+    pooled_share: float = CALIBRATION_SLICES * SLICE_SHARE
+    recent_share: float = RECENT_SHARE
+
+
+@dataclass
 class Calibration:
     """Conformal shifts (log multipliers per quantile), thin-stratum shifts and the fitted tail."""
 
@@ -159,6 +186,7 @@ class Calibration:
     tail_shape: float = DEFAULT_TAIL_SHAPE
     tail_scale: float = DEFAULT_TAIL_SCALE
     fitted_on: dict[str, object] = field(default_factory=dict)
+    sample: CalibrationSample | None = field(default=None, repr=False, compare=False)
 
     def adjust(self, quantiles: np.ndarray, prior_events: Sequence[float] | np.ndarray | None = None) -> np.ndarray:
         """The calibrated (n, 5) quantiles: global shifts, then the thin strata's widening."""
@@ -178,7 +206,10 @@ class Calibration:
         return MoveDistribution(self.adjust(quantiles, prior_events), self.tail_shape, self.tail_scale)
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        """The stored numbers (JSON); the in-memory sample is left out."""
+        data = asdict(replace(self, sample=None))
+        del data["sample"]
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, object]) -> Calibration:
@@ -196,8 +227,8 @@ def fit_calibration(
     pooled_weight: float = POOLED_WEIGHT,
 ) -> Calibration:
     """Calibration from the out-of-fold (n, 5) quantiles and realised moves `y` of the calibration slices
-    (and each event's prior trusted moves, for the thin-history widening). `recent` marks the rows of the
-    latest slices (default: all rows); their interval shifts are shrunk towards all the rows' (step 1)."""
+    (and each event's prior trusted moves, for the thin-history widening). `recent` marks the latest rows
+    (default: all rows); their shifts are shrunk towards all the rows' (step 1)."""
     q = np.sort(np.asarray(quantiles, dtype="float64"), axis=1)
     y = np.asarray(y, dtype="float64")
     keep = ~np.isnan(q).any(axis=1) & ~np.isnan(y)
@@ -206,7 +237,7 @@ def fit_calibration(
         return Calibration(fitted_on={"rows": len(y), "note": f"fewer than {MIN_CALIBRATION_ROWS} rows"})
     scores = _scores(y, q)
     latest = np.ones(len(y), dtype=bool) if recent is None else np.asarray(recent, dtype=bool)[keep]
-    recent_shifts, pooled_shifts = _interval_shifts(scores[latest]), _interval_shifts(scores)
+    recent_shifts, pooled_shifts = _quantile_shifts(scores[latest]), _quantile_shifts(scores)
     recent_weight = latest.sum() / (latest.sum() + pooled_weight)
     shifts = recent_weight * recent_shifts + (1 - recent_weight) * pooled_shifts
     calibration = Calibration(shifts=shifts.round(6).tolist())
@@ -248,35 +279,41 @@ def calibrate_window(
     forecast: Forecast,
     *,
     slices: int = CALIBRATION_SLICES,
-    recent_slices: int = RECENT_SLICES,
+    recent_share: float = RECENT_SHARE,
     share: float = SLICE_SHARE,
     label: str = MOVE_LABEL,
 ) -> Calibration:
     """The calibration of one training window: `rows` are its labelled (trusted) rows with event_timestamp,
     outcome_known_at, `label` and hm_prior_events; `forecast` trains on its first argument only and returns
-    the quantiles of its second (one call per slice, oldest first); the latest `recent_slices` are the recent
-    ones of step 1."""
-    quantiles, forecast_rows, recent = [], [], []
+    the quantiles of its second (one call per slice, oldest first); the latest `recent_share` of the window's
+    rows are the recent ones of step 1. The out-of-fold sample stays with the calibration (in memory) for
+    `refit`."""
+    quantiles, forecast_rows = [], []
     windows = calibration_slices(rows["event_timestamp"], rows["outcome_known_at"], slices, share)
-    for index, (fit, forecast_mask) in enumerate(windows):
+    for fit, forecast_mask in windows:
         if not forecast_mask.any() or not fit.any():
             continue
         quantiles.append(np.asarray(forecast(rows[fit], rows[forecast_mask]), dtype="float64"))
         forecast_rows.append(rows[forecast_mask])
-        recent.append(np.full(int(forecast_mask.sum()), index >= len(windows) - recent_slices))
     if not quantiles:
         return Calibration(fitted_on={"rows": 0, "note": "no out-of-fold slice could be forecast"})
     slice_rows = pd.concat(forecast_rows)
-    calibration = fit_calibration(
-        np.vstack(quantiles),
-        slice_rows[label].to_numpy(dtype="float64"),
-        slice_rows["hm_prior_events"].to_numpy(),
-        recent=np.concatenate(recent),
+    sample = CalibrationSample(
+        quantiles=np.vstack(quantiles),
+        y=slice_rows[label].to_numpy(dtype="float64"),
+        prior=slice_rows["hm_prior_events"].to_numpy(dtype="float64"),
+        decided_at=pd.to_datetime(slice_rows["event_timestamp"], utc=True).to_numpy(dtype="datetime64[ns]"),
+        window_rows=len(rows),
+        pooled_share=slices * share,
+        recent_share=recent_share,
     )
+    recent = np.arange(len(sample.y)) >= len(sample.y) - round(len(rows) * recent_share)
+    calibration = fit_calibration(sample.quantiles, sample.y, sample.prior, recent=recent)
+    calibration.sample = sample
     calibration.fitted_on |= {
         "design": {
             "slices": slices,
-            "recent_slices": recent_slices,
+            "recent_share": recent_share,
             "slice_share": share,
             "pooled_weight": POOLED_WEIGHT,
             "stratum_shrinkage": STRATUM_SHRINKAGE,
@@ -286,3 +323,30 @@ def calibrate_window(
         "last_decision": str(slice_rows["event_timestamp"].max()),
     }
     return calibration
+
+
+def refit(
+    calibration: Calibration, quantiles: np.ndarray, y: np.ndarray, prior: np.ndarray, decided_at: np.ndarray
+) -> Calibration:
+    """`calibration` re-fitted as a training at a later time fits it, the boosters unchanged: its out-of-fold
+    sample plus the newly known events (the same model's raw (n, 5) `quantiles`, the moves `y`, prior trusted
+    moves and decision times), the window grown by them; the calibration rows are the latest
+    `pooled_share` of the grown window, the recent ones its latest `recent_share` (step 1). Without a sample
+    or new events: `calibration` itself."""
+    sample = calibration.sample
+    known = ~np.isnan(np.asarray(y, dtype="float64"))
+    if sample is None or not known.any():
+        return calibration
+    order = np.argsort(np.asarray(decided_at)[known], kind="mergesort")
+    q = np.vstack([sample.quantiles, np.asarray(quantiles, dtype="float64")[known][order]])
+    moves = np.concatenate([sample.y, np.asarray(y, dtype="float64")[known][order]])
+    priors = np.concatenate([sample.prior, np.asarray(prior, dtype="float64")[known][order]])
+    window = sample.window_rows + int(known.sum())
+    rows = min(len(moves), round(window * sample.pooled_share))
+    recent = np.arange(rows) >= rows - round(window * sample.recent_share)
+    refitted = fit_calibration(q[-rows:], moves[-rows:], priors[-rows:], recent=recent)
+    refitted.fitted_on |= {
+        "design": calibration.fitted_on.get("design"),
+        "refit": {"added_rows": int(known.sum()), "last_decision": str(np.asarray(decided_at)[known].max())},
+    }
+    return refitted

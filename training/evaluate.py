@@ -28,6 +28,7 @@ from ivcrush.training.evaluations import training_code
 from ivcrush.training.metrics import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, rounded
 from ivcrush.training.move_size import REFERENCE_NAMES
 from ivcrush.training.predict import predict_frame
+from ivcrush.training.recalibration import REFIT_DAYS, refreshed_forecasts
 from ivcrush.training.skill import compute_metrics
 from ivcrush.training.splits import EvaluationError, walk_forward_splits
 from ivcrush.training.train import (
@@ -89,12 +90,15 @@ def evaluate_frame(
     resamples: int = BOOTSTRAP_RESAMPLES,
     report: bool = True,
     context: dict[str, object] | None = None,
+    refit_days: int | None = REFIT_DAYS,
 ) -> dict[str, object]:
     """Walk-forward evaluation of `dataset` (a training set); writes predictions.csv, metrics.json, report.
 
     Test hooks: `shuffle_labels` permutes the labels of every training window (the model cannot learn);
     `features` may name extra columns (e.g. an injected look-ahead feature); `check_leakage=False` skips the
-    label-correlation check so that the evaluation's implausible-skill flag can be shown.
+    label-correlation check so that the evaluation's implausible-skill flag can be shown. `refit_days`: the
+    calibrations are re-fitted every so many days within each fold from the outcomes known by then, as the
+    daily main job recalibrates (`training.recalibration`); None holds each fold's calibration still.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -132,6 +136,10 @@ def evaluate_frame(
         notes.update(models.notes)
         importances.append(feature_importance(models, "q50"))
         predictions = predict_frame(models, test)
+        if refit_days:
+            predictions, info["calibration_refits"] = refreshed_forecasts(
+                models, test, predictions, pd.Timestamp(split["test_start"]), refit_days, trusted_only
+            )
         baselines = baseline_frame(test, dataset, train)
         iv_baseline = _iv_baseline(models, train, trusted_only)
         # the test rows without the features the metrics never read (they are most of a large frame)
@@ -161,9 +169,11 @@ def evaluate_frame(
         "shuffled_labels": shuffle_labels,
         "training_code": training_code(),
         "point_estimate": "median of the calibrated move distribution (q50; calibration leaves the median)",
+        "calibration_refresh": _refresh_words(refit_days),
         "folds": fold_info,
         "notes": notes,
     }
+    metrics["summary"].append(f"Calibration: {_refresh_words(refit_days)}.")
     metrics["dataset"] = {**(context or {}), "rows": len(dataset), "frame_hash": frame_hash(dataset)}
     metrics["feature_importance_gain_q50"] = {k: rounded(v, 2) for k, v in importance.head(25).items()}
     metrics["created_at"] = datetime.now(UTC).isoformat()
@@ -215,6 +225,16 @@ def evaluate(
         folds=folds,
         context=context,
         **options,  # type: ignore[arg-type]
+    )
+
+
+def _refresh_words(refit_days: int | None) -> str:
+    if not refit_days:
+        return "each fold's calibration held still over the fold"
+    every = "every day" if refit_days == 1 else f"every {refit_days} days"
+    return (
+        f"re-fitted {every} within each fold on the outcomes known by then, as the daily main job recalibrates "
+        "(the boosters are trained once per fold)"
     )
 
 

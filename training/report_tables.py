@@ -65,6 +65,8 @@ def headline(metrics: Mapping[str, Any]) -> list[str]:
         f"Tested out of sample on {trusted.get('n', 0)} events with trusted labels in {len(folds)} fold(s){window}; "
         f"{metrics.get('untrusted', {}).get('n', 0)} events with untrusted labels are kept apart."
     ]
+    if setup.get("calibration_refresh"):
+        lines.append(f"Calibration: {setup['calibration_refresh']}.")
     targets = _gate_targets(metrics)
     if targets:
         words = "; ".join(f"{name}: {verdict_words(v)[0]}" for name, v in targets.items())
