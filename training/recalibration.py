@@ -18,6 +18,7 @@ import pandas as pd
 
 from ivcrush.constants import QUANTILE_NAMES
 from ivcrush.training.calibration import Calibration, refit
+from ivcrush.training.distribution import MoveDistribution
 from ivcrush.training.move_size import REFERENCE_NAMES
 from ivcrush.training.predict import Predictor, confidence, prior_events
 from ivcrush.training.train import MOVE_LABEL, scaled_quantiles
@@ -55,21 +56,23 @@ def refreshed_forecasts(
         y = np.where(test["label_trusted"].astype(bool).to_numpy(), y, np.nan)
     prior = prior_events(test)
     decided = pd.to_datetime(test["event_timestamp"], utc=True).to_numpy(dtype="datetime64[ns]")
-    known = pd.to_datetime(test["outcome_known_at"], utc=True)
-    times = refit_times(start, test["event_timestamp"], days)
-    quantiles = {name: np.empty((len(test), len(QUANTILE_NAMES))) for name in raw}
+    known = pd.to_datetime(test["outcome_known_at"], utc=True).to_numpy(dtype="datetime64[ns]")
+    times = refit_times(start, test["event_timestamp"], days).to_numpy(dtype="datetime64[ns]")
+    adjusted = {name: np.empty((len(test), len(QUANTILE_NAMES))) for name in raw}
     tails = {name: np.empty((len(test), 2)) for name in raw}
     fitted: dict[tuple[str, int], Calibration] = {}
     for time in np.unique(times):
-        rows = (times == time).to_numpy()
-        pool = ((known < time).to_numpy()) & ~np.isnan(y)
+        rows = times == time
+        pool = (known < time) & ~np.isnan(y)
         for name in raw:
             key = (name, int(pool.sum()))  # the pool only grows with time: its size names it
             if key not in fitted:
                 fitted[key] = refit(calibrations[name], raw[name][pool], y[pool], prior[pool], decided[pool])
-            distribution = fitted[key].distribution(raw[name][rows], prior[rows])
-            quantiles[name][rows] = distribution.quantiles
-            tails[name][rows] = np.column_stack([distribution.tail_shape, distribution.tail_scale])
+            adjusted[name][rows] = fitted[key].adjust(raw[name][rows], prior[rows])
+            tails[name][rows] = fitted[key].tail_shape, fitted[key].tail_scale
+    distributions = {name: MoveDistribution(adjusted[name], tails[name][:, 0], tails[name][:, 1]) for name in raw}
+    quantiles = {name: distribution.quantiles for name, distribution in distributions.items()}
+    tails = {name: np.column_stack([d.tail_shape, d.tail_scale]) for name, d in distributions.items()}
     out = predictions.copy()
     out[list(QUANTILE_NAMES)] = quantiles["model"]
     out["tail_shape"], out["tail_scale"] = tails["model"][:, 0], tails["model"][:, 1]
