@@ -31,8 +31,9 @@ forecast by a model trained on the outcomes known before it, calibrated as at a 
 days; error = mean |coverage - 0.8| + |share below q10 - 0.1| + |share below q90 - 0.9| over the 7 windows:
 per-quantile 30%/15% daily 0.033 (weekly 0.036, every 3 days 0.040, 30 days 0.047, held still 0.085);
 per-quantile 60%/30% daily 0.043 (held still 0.073); nested intervals 60%/30% (the former design) daily 0.060,
-held still 0.073; nested 30%/15% daily 0.059. `POOLED_WEIGHT` 300 and `STRATUM_SHRINKAGE` 100 were compared
-earlier the same way (README, "Models and evidence").
+held still 0.073; nested 30%/15% daily 0.059. Shorter windows and adaptive conformal updates (better shares,
+worse pinball) were not adopted; `POOLED_WEIGHT` 300 and `STRATUM_SHRINKAGE` 100 were compared earlier the same
+way (README, "Models and evidence").
 
 `Calibration` is plain numbers (JSON with the model) and applies to any model's quantiles at predict time.
 """

@@ -51,8 +51,8 @@ FEATURES_READ_BY_METRICS = {IMPLIED_COLUMN, "vol_up_rate_8q", "hm_prior_events"}
 HYPERPARAMETERS = (
     "fixed settings, checked on inner folds only (the latest 30% of each walk-forward training window, each slice "
     "forecast from the outcomes known before it): 50 quantile rounds, no blend with the reference, the tree "
-    "settings, the scaled target's 8 pseudo-events and the calibration design; the folds evaluated here are never "
-    "used to choose"
+    "settings, the scaled target's 8 pseudo-events, the calibration design and its daily re-fit in the evaluation; the "
+    "folds evaluated here are never used to choose"
 )
 
 
