@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -111,6 +111,7 @@ class Forest:
     depth: Mapping[str, int]  # each booster's deepest tree (splits from root to leaf)
     sigmoid: Mapping[str, float | None]  # each booster's sigmoid parameter (None: the raw score)
     features: int  # the input's number of columns
+    plans: dict[tuple[str, ...], _Plan] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def compile(cls, models: Mapping[str, tuple[Section, list[Section]]], features: Sequence[str]) -> Forest:
@@ -146,23 +147,59 @@ class Forest:
         """Each named booster's predictions for the rows of `x` ((n, features) float64), as `booster.predict`."""
         if x.ndim != 2 or x.shape[1] != self.features:
             raise ValueError(f"expected an (n, {self.features}) feature array, got {x.shape}")
-        rows = x.shape[0]
-        roots = np.concatenate([self.roots[name] for name in names]) if names else np.zeros(0, dtype=np.intp)
-        prepared = prepare(x)
+        plan = self._plan(tuple(names))
+        rows, prepared = x.shape[0], prepare(x)
+        # the first step from the roots (the same nodes in every row), then one gather per array and level
+        node = plan.first_child + (prepared[:, plan.first_column] <= plan.first_threshold)
         flat, offset = prepared.ravel(), (np.arange(rows, dtype=np.intp) * prepared.shape[1])[:, None]
-        node = np.broadcast_to(roots, (rows, len(roots)))
-        for _ in range(max((self.depth[name] for name in names), default=0)):
+        for _ in range(plan.depth - 1):
             node = self.child[node] + (flat[offset + self.column[node]] <= self.threshold[node])
         leaves = self.value[node]
-        out, start = {}, 0
-        for name in names:
-            stop = start + len(self.roots[name])
-            raw = leaves[:, start:stop].cumsum(axis=1)[:, -1] if stop > start else np.zeros(rows)
-            sigmoid = self.sigmoid[name]
-            if sigmoid is not None:  # LightGBM's 1 / (1 + exp(-sigmoid x)), with libm's exp
-                raw = np.array([1.0 / (1.0 + math.exp(-sigmoid * v)) for v in raw.tolist()], dtype=np.float64)
-            out[name], start = raw, stop
-        return out
+        out = {}
+        for start, group, trees in plan.groups:  # boosters with as many trees: one sequential sum
+            # LightGBM adds the trees in order to 0.0 (+ 0.0: the same sum, and never -0.0)
+            sums = leaves[:, start : start + len(group) * trees].reshape(rows, len(group), trees)
+            raw = sums.cumsum(axis=2)[:, :, -1] + 0.0 if trees else np.zeros((rows, len(group)))
+            for j, name in enumerate(group):
+                sigmoid = self.sigmoid[name]
+                if sigmoid is None:
+                    out[name] = raw[:, j].copy()
+                else:  # LightGBM's 1 / (1 + exp(-sigmoid x)), with libm's exp
+                    out[name] = np.array([1.0 / (1.0 + math.exp(-sigmoid * v)) for v in raw[:, j].tolist()])
+        return {name: out[name] for name in names}
+
+    def _plan(self, names: tuple[str, ...]) -> _Plan:
+        """What predicting these boosters walks, made once per set of names."""
+        plan = self.plans.get(names)
+        if plan is None:
+            roots = np.concatenate([self.roots[name] for name in names]) if names else np.zeros(0, dtype=np.intp)
+            groups: list[tuple[int, list[str], int]] = []
+            start = 0
+            for name in names:
+                trees = len(self.roots[name])
+                if groups and groups[-1][2] == trees:
+                    groups[-1][1].append(name)
+                else:
+                    groups.append((start, [name], trees))
+                start += trees
+            plan = _Plan(
+                first_column=self.column[roots],
+                first_threshold=self.threshold[roots],
+                first_child=self.child[roots],
+                depth=max([self.depth[name] for name in names], default=0),
+                groups=groups,
+            )
+            self.plans[names] = plan  # the same plan whichever thread stores it
+        return plan
+
+
+@dataclass(frozen=True)
+class _Plan:
+    first_column: np.ndarray  # the roots' columns, thresholds and right children
+    first_threshold: np.ndarray
+    first_child: np.ndarray
+    depth: int  # the deepest tree's depth: the steps that bring every row of every tree to its leaf
+    groups: list[tuple[int, list[str], int]]  # (first tree, boosters, trees each) of consecutive equal-size boosters
 
 
 def _add_tree(tree: Section, columns: Sequence[int], features: int, nodes: list[tuple[int, float, int, float]]) -> int:

@@ -115,7 +115,7 @@ def feature_matrix(frame: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame
 def feature_array(frame: pd.DataFrame, features: Sequence[str]) -> np.ndarray:
     """`feature_matrix`'s values as an (n, features) float64 array; when the features are numeric numpy columns
     (serving's frames are float64) without building that frame, whose checks cost more than a few rows."""
-    positions = _positions(tuple(frame.columns), tuple(features))
+    positions = _positions(tuple(frame.columns.tolist()), tuple(features))
     if positions is not None:
         values = frame.take(positions, axis=1).to_numpy()
         if values.dtype == np.float64:  # numpy int and float columns: astype("float64")'s values
