@@ -1,7 +1,11 @@
 """Predictions from trained or registered models: the calibrated move distribution of each event, and the
 forecasts serving consumes.
 
-Move size: the boosters' raw quantiles (`training.train.scaled_quantiles`) are calibrated by the model's
+The boosters predict from one float64 feature array (`training.train.feature_array`), all at once where they
+can (`JointBoosters`: serving's compiled forest), else one `predict` each; `ensemble` predicts only the boosters
+whose forecasts it serves.
+
+Move size: the boosters' raw quantiles (`training.train.rescale_quantiles`) are calibrated by the model's
 `Calibration` (conformal shifts, then the widening of the thin-history strata by prior trusted moves) and get
 its generalized Pareto tail: one `MoveDistribution` (training.distribution) per event, the same object the
 evaluation scores, serving decides on and both backtests trade on. The trusted scaled-history reference,
