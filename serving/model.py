@@ -1,19 +1,20 @@
-"""The registered model as serving holds it: the same boosters, features and calibration, with each booster
-predicting from the feature matrix's values.
+"""The registered model as serving holds it: the same boosters, features and calibration, with the boosters
+compiled once (when the serving state loads) into one forest that predicts them together from the feature
+array (`ivcrush.serving.forest`: LightGBM's predictions exactly, without its ~0.3 ms per `predict` call).
 
-LightGBM checks and converts a pandas frame on every `predict` (about 0.3 ms per call for one row, most of a
-prediction's model time); serving's frames are `training.train.feature_matrix`'s float64 columns in the
-model's feature order, so their values are what LightGBM would convert them to. One thread per call: a
-request predicts a few rows, where waking the thread pool costs more than it saves.
+A booster the forest cannot reproduce (categorical splits, linear trees, ...) keeps `booster.predict`, on one
+thread: a request predicts a few rows, where waking the thread pool costs more than it saves.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+from ivcrush.serving.forest import compile_boosters
 
 if TYPE_CHECKING:
     import lightgbm as lgb
@@ -21,20 +22,37 @@ if TYPE_CHECKING:
     from ivcrush.training.registry import LoadedModel
 
 
-@dataclass(frozen=True)
-class ArrayBooster:
-    """A LightGBM booster fed the values of a float64 feature frame."""
+class ServingBoosters(Mapping[str, "lgb.Booster"]):
+    """A model's LightGBM boosters by name, predicting together from a float64 array of the model's features
+    (`predict_many`, what `ivcrush.training.predict.ensemble` uses)."""
 
-    booster: lgb.Booster = field(repr=False)
-    features: tuple[str, ...]  # the booster's feature names, in its order
+    def __init__(self, boosters: Mapping[str, lgb.Booster], features: Sequence[str]) -> None:
+        self._boosters = dict(boosters)
+        self.features = tuple(features)
+        # the boosters the forest cannot reproduce, with the reason: they predict with booster.predict
+        self.forest, self.fallback = compile_boosters(self._boosters, self.features)
 
-    def predict(self, x: pd.DataFrame) -> np.ndarray:
-        if tuple(x.columns) != self.features:
-            raise ValueError("the feature frame's columns are not the booster's features, in its order")
-        return np.asarray(self.booster.predict(x.to_numpy(dtype="float64"), num_threads=1))
+    def __getitem__(self, name: str) -> lgb.Booster:
+        return self._boosters[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._boosters)
+
+    def __len__(self) -> int:
+        return len(self._boosters)
+
+    def predict_many(self, x: np.ndarray, names: Sequence[str]) -> dict[str, np.ndarray]:
+        """Each named booster's predictions for the rows of `x` ((n, features) float64, in the model's order)."""
+        out = self.forest.predict(x, [name for name in names if name not in self.fallback])
+        for name in names:
+            if name in self.fallback:
+                booster = self._boosters[name]
+                if tuple(booster.feature_name()) != self.features:
+                    raise ValueError(f"booster {name} does not read the model's features, in its order")
+                out[name] = np.asarray(booster.predict(x, num_threads=1))
+        return {name: out[name] for name in names}
 
 
 def serving_model(model: LoadedModel) -> LoadedModel:
-    """The model with its boosters predicting from arrays (the same predictions)."""
-    boosters = {name: ArrayBooster(booster, tuple(booster.feature_name())) for name, booster in model.boosters.items()}
-    return replace(model, boosters=boosters)  # type: ignore[arg-type]  # the boosters' one method used here
+    """The model with its boosters compiled to predict together (the same predictions)."""
+    return replace(model, boosters=ServingBoosters(model.boosters, model.features))  # type: ignore[arg-type]

@@ -1,7 +1,11 @@
 """Predictions from trained or registered models: the calibrated move distribution of each event, and the
 forecasts serving consumes.
 
-Move size: the boosters' raw quantiles (`training.train.scaled_quantiles`) are calibrated by the model's
+The boosters predict from one float64 feature array (`training.train.feature_array`), all at once where they
+can (`JointBoosters`: serving's compiled forest), else one `predict` each; `ensemble` predicts only the boosters
+whose forecasts it serves.
+
+Move size: the boosters' raw quantiles (`training.train.rescale_quantiles`) are calibrated by the model's
 `Calibration` (conformal shifts, then the widening of the thin-history strata by prior trusted moves) and get
 its generalized Pareto tail: one `MoveDistribution` (training.distribution) per event, the same object the
 evaluation scores, serving decides on and both backtests trade on. The trusted scaled-history reference,
@@ -15,7 +19,7 @@ A degenerate median (<= 0) gives confidence 0.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -24,7 +28,7 @@ from ivcrush.constants import QUANTILE_LEVELS, QUANTILE_NAMES
 from ivcrush.training.calibration import THIN_STRATA, history_stratum
 from ivcrush.training.distribution import MoveDistribution
 from ivcrush.training.move_size import REFERENCE_NAMES, MoveSizeModel
-from ivcrush.training.train import feature_matrix, scaled_quantiles
+from ivcrush.training.train import feature_array, rescale_quantiles
 
 if TYPE_CHECKING:
     import lightgbm as lgb
@@ -34,6 +38,7 @@ PRIOR_EVENTS = "hm_prior_events"
 AMC_PRIOR_CAP = 2
 MODEL_BASIS = "model"
 REFERENCE_BASIS = "trusted scaled history"
+MEDIAN = QUANTILE_LEVELS.index(0.5)
 
 
 class Predictor(Protocol):
@@ -50,6 +55,23 @@ class Predictor(Protocol):
     def move_size(self) -> MoveSizeModel: ...
 
 
+@runtime_checkable
+class JointBoosters(Protocol):
+    """Boosters that predict several of themselves at once from one float64 feature array (serving's compiled
+    forest, `ivcrush.serving.model.ServingBoosters`)."""
+
+    def predict_many(self, x: np.ndarray, names: Sequence[str]) -> dict[str, np.ndarray]: ...
+
+
+def booster_predictions(models: Predictor, x: np.ndarray, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Each named booster's predictions for the rows of the feature array `x` (all at once where the boosters
+    can)."""
+    boosters = models.boosters
+    if isinstance(boosters, JointBoosters):
+        return boosters.predict_many(x, names)
+    return {name: np.asarray(boosters[name].predict(x)) for name in names}
+
+
 def confidence(q10: np.ndarray | float, q50: np.ndarray | float, q90: np.ndarray | float) -> np.ndarray:
     """1 / (1 + (q90 - q10) / q50), in [0, 1]; 0 where the median is not positive."""
     q10, q50, q90 = (np.asarray(v, dtype="float64") for v in (q10, q50, q90))
@@ -63,15 +85,26 @@ def prior_events(frame: pd.DataFrame) -> np.ndarray:
     """Each event's number of prior trusted moves (0 where missing)."""
     if PRIOR_EVENTS not in frame:
         return np.zeros(len(frame))
-    return pd.to_numeric(frame[PRIOR_EVENTS], errors="coerce").fillna(0).to_numpy(dtype="float64")
+    column = frame[PRIOR_EVENTS]
+    if column.dtype == np.float64:  # serving's frames: no conversion to make
+        values = column.to_numpy()
+        return np.where(np.isnan(values), 0.0, values)
+    return pd.to_numeric(column, errors="coerce").fillna(0).to_numpy(dtype="float64")
 
 
 def move_distribution(models: Predictor, frame: pd.DataFrame, prior: np.ndarray | None = None) -> MoveDistribution:
     """The model's calibrated |move| distribution per row (`prior`: the prior trusted moves that choose the
     thin-history widening; default the rows' own)."""
-    raw = scaled_quantiles(dict(models.boosters), models.features, frame, models.move_size.scale_mean)
-    calibration = models.move_size.calibration
-    return calibration.distribution(raw, prior_events(frame) if prior is None else prior)
+    outputs = booster_predictions(models, feature_array(frame, models.features), QUANTILE_NAMES)
+    return _model_distribution(models, frame, outputs, prior)
+
+
+def _model_distribution(
+    models: Predictor, frame: pd.DataFrame, outputs: Mapping[str, np.ndarray], prior: np.ndarray | None
+) -> MoveDistribution:
+    raw = np.column_stack([outputs[name] for name in QUANTILE_NAMES])
+    quantiles = rescale_quantiles(raw, frame, models.move_size.scale_mean)
+    return models.move_size.calibration.distribution(quantiles, prior_events(frame) if prior is None else prior)
 
 
 def reference_distribution(models: Predictor, frame: pd.DataFrame, prior: np.ndarray | None = None) -> MoveDistribution:
@@ -84,15 +117,17 @@ def reference_distribution(models: Predictor, frame: pd.DataFrame, prior: np.nda
 def predict_frame(models: Predictor, frame: pd.DataFrame) -> pd.DataFrame:
     """Per row: the model's calibrated q10..q90 and tail (tail_shape, tail_scale), point (= q50), p_up,
     iv_crush_ratio (NaN if untrained), confidence, and the reference's ref_q10..ref_q90 and tail."""
-    model = move_distribution(models, frame)
+    iv = "iv_crush" in models.boosters
+    outputs = booster_predictions(
+        models, feature_array(frame, models.features), [*QUANTILE_NAMES, "direction", *(["iv_crush"] if iv else [])]
+    )
+    model = _model_distribution(models, frame, outputs, None)
     reference = reference_distribution(models, frame)
     out = pd.DataFrame(model.quantiles, columns=list(QUANTILE_NAMES), index=frame.index)
     out["tail_shape"], out["tail_scale"] = model.tail_shape, model.tail_scale
     out["point"] = out["q50"]
-    x = feature_matrix(frame, models.features)
-    out["p_up"] = models.boosters["direction"].predict(x)
-    iv = models.boosters.get("iv_crush")
-    out["iv_crush_ratio"] = iv.predict(x) if iv is not None else np.nan
+    out["p_up"] = outputs["direction"]
+    out["iv_crush_ratio"] = outputs["iv_crush"] if iv else np.nan
     out["confidence"] = confidence(out["q10"], out["q50"], out["q90"])
     out[list(REFERENCE_NAMES)] = reference.quantiles
     out["ref_tail_shape"], out["ref_tail_scale"] = reference.tail_shape, reference.tail_scale
@@ -102,10 +137,13 @@ def predict_frame(models: Predictor, frame: pd.DataFrame) -> pd.DataFrame:
 def serving_prior(frame: pd.DataFrame, amc_labels_untrusted: bool) -> np.ndarray:
     """The prior trusted moves that choose each served event's widening: an AMC event is widened at least like
     the 1-2 stratum while AMC labels sit on the announcement day (no reaction-day prices to validate on)."""
-    prior = prior_events(frame)
+    return _serving_prior(frame, prior_events(frame), amc_labels_untrusted)
+
+
+def _serving_prior(frame: pd.DataFrame, prior: np.ndarray, amc_labels_untrusted: bool) -> np.ndarray:
     if not amc_labels_untrusted or "timing" not in frame:
         return prior
-    amc = frame["timing"].astype(str).eq("AMC").to_numpy()
+    amc = np.array([str(timing) == "AMC" for timing in frame["timing"].tolist()], dtype=bool)
     return np.where(amc, np.minimum(prior, AMC_PRIOR_CAP), prior)
 
 
@@ -126,34 +164,47 @@ def ensemble(
     """
     verdicts = verdicts if verdicts is not None else getattr(models, "verdicts", {}) or {}
     move_skill = bool(verdicts.get("move_size", {}).get("skill", False))
-    prior = serving_prior(frame, amc_labels_untrusted)
-    chosen = move_distribution(models, frame, prior) if move_skill else reference_distribution(models, frame, prior)
-    x = feature_matrix(frame, models.features)
-    p_up = models.boosters["direction"].predict(x)
-    iv = models.boosters.get("iv_crush")
-    iv_ratio = iv.predict(x) if iv is not None else np.full(len(frame), np.nan)
     use_direction = bool(verdicts.get("direction", {}).get("skill", False))
-    use_iv = iv is not None and bool(verdicts.get("iv_crush", {}).get("skill", False))
-    q = chosen.quantiles
+    use_iv = "iv_crush" in models.boosters and bool(verdicts.get("iv_crush", {}).get("skill", False))
+    served = [*(QUANTILE_NAMES if move_skill else ()), *(["direction"] * use_direction), *(["iv_crush"] * use_iv)]
+    outputs = booster_predictions(models, feature_array(frame, models.features), served)  # only the served ones
     own = prior_events(frame)
-    strata = history_stratum(own)
+    prior = _serving_prior(frame, own, amc_labels_untrusted)
+    if move_skill:
+        chosen = _model_distribution(models, frame, outputs, prior)
+    else:
+        chosen = reference_distribution(models, frame, prior)
+    q = chosen.quantiles
+    columns = {
+        "ticker": frame["ticker"].tolist() if "ticker" in frame.columns else [None] * len(frame),
+        "quantiles": q.tolist(),
+        "tail_shape": chosen.tail_shape.tolist(),
+        "tail_scale": chosen.tail_scale.tolist(),
+        "p_up": outputs["direction"].tolist() if use_direction else [None] * len(frame),
+        "iv_crush_ratio": outputs["iv_crush"].tolist() if use_iv else [None] * len(frame),
+        "confidence": confidence(q[:, 0], q[:, 2], q[:, -1]).tolist(),
+        "prior_trusted_moves": [int(moves) for moves in own.tolist()],
+        "history_stratum": history_stratum(own).tolist(),
+    }
+    basis = MODEL_BASIS if move_skill else REFERENCE_BASIS
     results = []
-    for i in range(len(frame)):
+    for row in zip(*columns.values(), strict=True):  # one pass over plain lists: no numpy scalar per value
+        ticker, quantiles, tail_shape, tail_scale, p_up, iv_ratio, trust, prior_moves, stratum = row
         results.append(
             {
-                "ticker": frame["ticker"].iloc[i] if "ticker" in frame.columns else None,
-                "basis": MODEL_BASIS if move_skill else REFERENCE_BASIS,
-                "quantiles": {level: float(q[i, j]) for j, level in enumerate(QUANTILE_LEVELS)},
-                "tail_shape": float(chosen.tail_shape[i]),
-                "tail_scale": float(chosen.tail_scale[i]),
-                "point": float(q[i, QUANTILE_LEVELS.index(0.5)]),
-                "p_up": float(p_up[i]) if use_direction else None,
-                "iv_crush_ratio": float(iv_ratio[i]) if use_iv else None,
-                "confidence": float(confidence(q[i, 0], q[i, 2], q[i, -1])),
+                "ticker": ticker,
+                "basis": basis,
+                "quantiles": dict(zip(QUANTILE_LEVELS, quantiles, strict=True)),
+                "tail_shape": tail_shape,
+                "tail_scale": tail_scale,
+                "point": quantiles[MEDIAN],
+                "p_up": p_up,
+                "iv_crush_ratio": iv_ratio,
+                "confidence": trust,
                 "move_size_skill": move_skill,
-                "prior_trusted_moves": int(own[i]),
-                "history_stratum": str(strata[i]),
-                "thin_history": bool(strata[i] in THIN_STRATA),
+                "prior_trusted_moves": prior_moves,
+                "history_stratum": str(stratum),
+                "thin_history": stratum in THIN_STRATA,
             }
         )
     return results

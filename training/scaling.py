@@ -32,4 +32,7 @@ def history_scale(events: pd.DataFrame, overall_mean: float, prior_weight: float
 def _column(events: pd.DataFrame, name: str, missing: float) -> np.ndarray:
     if name not in events:
         return np.full(len(events), missing)
-    return pd.to_numeric(events[name], errors="coerce").to_numpy(dtype="float64")
+    column = events[name]
+    if column.dtype == np.float64:  # serving's frames: nothing to convert
+        return column.to_numpy(copy=True)
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype="float64")

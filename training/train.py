@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import lightgbm as lgb
 import numpy as np
@@ -111,6 +112,26 @@ def feature_matrix(frame: pd.DataFrame, features: Sequence[str]) -> pd.DataFrame
     return matrix.astype("float64", copy=False)
 
 
+def feature_array(frame: pd.DataFrame, features: Sequence[str]) -> np.ndarray:
+    """`feature_matrix`'s values as an (n, features) float64 array; when the features are numeric numpy columns
+    (serving's frames are float64) without building that frame, whose checks cost more than a few rows."""
+    positions = _positions(tuple(frame.columns.tolist()), tuple(features))
+    if positions is not None:
+        values = frame.take(positions, axis=1).to_numpy()
+        if values.dtype == np.float64:  # numpy int and float columns: astype("float64")'s values
+            return values
+    return feature_matrix(frame, features).to_numpy(dtype="float64")
+
+
+@lru_cache(maxsize=64)
+def _positions(columns: tuple[object, ...], features: tuple[str, ...]) -> list[int] | None:
+    """Each feature's position among unique `columns` (None when a name repeats or a feature is missing)."""
+    index = {name: j for j, name in enumerate(columns)}
+    if len(index) < len(columns) or any(name not in index for name in features):
+        return None
+    return [index[name] for name in features]
+
+
 def check_no_label_leak(
     frame: pd.DataFrame, features: Sequence[str], threshold: float = LEAK_CORRELATION, min_rows: int = 30
 ) -> None:
@@ -177,7 +198,12 @@ def scaled_quantiles(
     """(n, 5) raw (uncalibrated) quantiles q10..q90 of |move| per row of `frame`: the boosters' forecast of
     |move| / s times s, non-negative and non-crossing."""
     x = feature_matrix(frame, features)
-    raw = np.column_stack([boosters[name].predict(x) for name in QUANTILE_NAMES])
+    return rescale_quantiles(np.column_stack([boosters[name].predict(x) for name in QUANTILE_NAMES]), frame, scale_mean)
+
+
+def rescale_quantiles(raw: np.ndarray, frame: pd.DataFrame, scale_mean: float) -> np.ndarray:
+    """(n, 5) quantiles of |move| from the quantile boosters' (n, 5) forecasts of |move| / s for the rows of
+    `frame`: times s, non-negative and non-crossing."""
     return np.sort(np.maximum(raw * history_scale(frame, scale_mean)[:, None], 0.0), axis=1)
 
 
