@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from datetime import date
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 import pandas as pd
@@ -33,7 +33,7 @@ def black_scholes(
     if kind not in ("put", "call"):
         raise ValueError(f"option kind must be 'put' or 'call', not {kind!r}")
     values = (np.asarray(v, dtype="float64") for v in (spot, strike, sigma))
-    return _priced(*values, call=kind == "call")[()]
+    return option_values(*values, call=kind == "call")[()]
 
 
 def black_scholes_legs(spot: np.ndarray, strikes: np.ndarray, sigma: float, calls: np.ndarray) -> np.ndarray:
@@ -45,12 +45,13 @@ def black_scholes_legs(spot: np.ndarray, strikes: np.ndarray, sigma: float, call
     for call in (False, True):
         chosen = calls == call
         if chosen.any():
-            out[:, chosen] = _priced(column, strikes[chosen], sigma_array, call=call)
+            out[:, chosen] = option_values(column, strikes[chosen], sigma_array, call=call)
     return out
 
 
-def _priced(spot: np.ndarray, strike: np.ndarray, sigma: np.ndarray, *, call: bool) -> np.ndarray:
-    """Black-Scholes of broadcastable float arrays (see `black_scholes`)."""
+def option_values(spot: np.ndarray, strike: np.ndarray, sigma: np.ndarray, *, call: bool) -> np.ndarray:
+    """Black-Scholes of broadcastable float arrays (see `black_scholes`); a 0-d `sigma` at or below 0 gives the
+    intrinsic values."""
     if sigma.ndim == 0 and not sigma > 0:  # no time value anywhere: the intrinsic value
         positive_spot = spot if call else np.maximum(spot, 0.0)
         return np.maximum(spot - strike, 0.0) if call else np.maximum(strike - positive_spot, 0.0)
@@ -88,6 +89,7 @@ def _holidays() -> np.ndarray:
     return pd.read_csv(HOLIDAYS_SEED)["holiday_date"].to_numpy(dtype="datetime64[D]")
 
 
+@lru_cache(maxsize=4096)  # a scan asks for the same few decision and expiration days again and again
 def trading_days_after(start: date, end: date) -> int:
     """NYSE trading days d with start < d <= end (weekdays that are not holidays of the dbt seed)."""
     first = np.datetime64(start, "D") + 1
@@ -95,6 +97,7 @@ def trading_days_after(start: date, end: date) -> int:
     return int(np.busday_count(first, last, holidays=_holidays())) if last > first else 0
 
 
+@lru_cache(maxsize=4096)
 def last_trading_day(day: date) -> date:
     """`day` if it is a trading day, else the trading day before it."""
     rolled = np.busday_offset(np.datetime64(day, "D"), 0, roll="backward", holidays=_holidays())
