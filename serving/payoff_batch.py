@@ -12,8 +12,10 @@ for all brackets together (`brent.brentq_many`, scipy's steps).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -58,20 +60,25 @@ class Positions:
     def __len__(self) -> int:
         return len(self.spot)
 
-    @property
+    @cached_property
     def credit(self) -> np.ndarray:
         """Net premium per share (`Position.credit`: leg by leg from 0)."""
         total = np.zeros(len(self))
         for j in range(SLOTS):
-            signed = np.where(self.short[:, j], self.premium[:, j], -self.premium[:, j])
-            total = total + np.where(self.present[:, j], signed, 0.0)
+            total = total + self.premium[:, j] * self.sign[:, j]
         return total
+
+    @cached_property
+    def sign(self) -> np.ndarray:
+        """+1 for a short leg (its value is owed at the exit), -1 for a long one, 0 for padding."""
+        return np.where(self.present, np.where(self.short, 1.0, -1.0), 0.0)
 
     def leg_strike(self, call: bool, short: bool) -> np.ndarray:
         """Each position's strike of that leg (NaN where it has none)."""
         chosen = self.present & (self.call == call) & (self.short == short)
         return np.where(chosen.any(axis=1), self.strike[np.arange(len(self)), chosen.argmax(axis=1)], np.nan)
 
+    @cached_property
     def distances(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """`Position.distances` of every position, NaN for None: put and call distances, their wings' widths."""
         found = []
@@ -87,20 +94,20 @@ class Positions:
         rows = np.arange(len(self)) if rows is None else rows
         prices = np.maximum(self.spot[rows][:, None] * (1 + moves / 100), 0.0)
         present = self.present[rows]
-        values = np.zeros((*prices.shape, SLOTS))
+        values = np.zeros((SLOTS, *prices.shape))
         at, slot = np.nonzero(present)
-        for call in (False, True):
-            chosen = self.call[rows[at], slot] == call
+        timed = np.zeros(len(rows), dtype=bool) if intrinsic else self.exit_sigma[rows] > 0
+        for call, with_time in itertools.product((False, True), (False, True)):
+            chosen = (self.call[rows[at], slot] == call) & (timed[at] == with_time)
             if not chosen.any():
                 continue
             a, s = at[chosen], slot[chosen]
-            sigma = np.zeros(()) if intrinsic else self.exit_sigma[rows[a]][:, None]
-            values[a, :, s] = option_values(prices[a], self.strike[rows[a], s][:, None], sigma, call=call)
+            sigma = self.exit_sigma[rows[a]][:, None] if with_time else np.zeros(())  # none left: intrinsic
+            values[s, a] = option_values(prices[a], self.strike[rows[a], s][:, None], sigma, call=call)
         total = np.zeros(prices.shape)
-        short = self.short[rows]
-        for j in range(SLOTS):  # leg by leg, in order, as Position.exit_value sums them
-            signed = np.where(short[:, j, None], values[:, :, j], -values[:, :, j])
-            total = total + np.where(present[:, j, None], signed, 0.0)
+        sign = self.sign[rows]
+        for j in np.flatnonzero(present.any(axis=0)):  # leg by leg, in order, as Position.exit_value sums them
+            total = total + values[j] * sign[:, j, None]  # x 1 or x -1: exactly the value or its negation
         return total
 
     def pnl(self, exit_values: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
@@ -108,16 +115,17 @@ class Positions:
         rows = np.arange(len(self)) if rows is None else rows
         return SHARES_PER_CONTRACT * (self.credit[rows][:, None] - exit_values) - self.cost[rows][:, None]
 
+    @cached_property
     def naked(self) -> np.ndarray:
-        put_distance, call_distance, put_width, call_width = self.distances()
+        put_distance, call_distance, put_width, call_width = self.distances
         return (~np.isnan(put_distance) & np.isnan(put_width)) | (~np.isnan(call_distance) & np.isnan(call_width))
 
     def max_loss(self) -> np.ndarray:
         """`Position.max_loss` (NaN for naked positions)."""
-        _, _, put_width, call_width = self.distances()
+        _, _, put_width, call_width = self.distances
         widest = np.fmax(np.fmax(put_width, call_width), 0.0) * self.spot / 100
         loss = np.maximum(SHARES_PER_CONTRACT * (widest - self.credit) + self.cost, 0.0)
-        return np.where(self.naked(), np.nan, loss)
+        return np.where(self.naked, np.nan, loss)
 
 
 @dataclass(frozen=True)
@@ -130,7 +138,7 @@ class EconomicsBatch:
 
 def evaluate_many(positions: Positions, distribution: MoveDistribution, p_up: np.ndarray) -> EconomicsBatch:
     """`payoff.evaluate` of position i over event i's distribution, for every i."""
-    put_distance, call_distance, put_width, call_width = positions.distances()
+    put_distance, call_distance, put_width, call_width = positions.distances
     uppers = (put_distance + np.maximum(put_width, 0.0), call_distance + np.maximum(call_width, 0.0))
     excess = distribution.expected_excess(np.nan_to_num(np.stack([put_distance, uppers[0], call_distance, uppers[1]])))
     put = np.where(np.isnan(put_width), excess[0], excess[0] - excess[1])
@@ -147,8 +155,11 @@ def evaluate_many(positions: Positions, distribution: MoveDistribution, p_up: np
     exit_values = positions.exit_values(np.concatenate([moves, -extra, extra], axis=1))
     pnl = positions.pnl(exit_values)
     node_pnl = pnl[:, : 2 * m]
-    left = exit_values[:, : 2 * m] - positions.exit_values(moves, intrinsic=True)
-    time_value = np.where(positions.exit_sigma > 0, SHARES_PER_CONTRACT * np.sum(signed_weights * left, axis=1), 0.0)
+    time_value = np.zeros(len(positions))
+    timed = np.flatnonzero(positions.exit_sigma > 0)
+    if timed.size:
+        left = exit_values[timed, : 2 * m] - positions.exit_values(moves[timed], timed, intrinsic=True)
+        time_value[timed] = SHARES_PER_CONTRACT * np.sum(signed_weights[timed] * left, axis=1)
     credit = SHARES_PER_CONTRACT * positions.credit
     gross = credit - intrinsic - time_value
     k = extra.shape[1]  # the last extra point is q99: the stress loss

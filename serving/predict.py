@@ -97,6 +97,13 @@ def _qualifiers(
     return notes, None
 
 
+def _records(frame: pd.DataFrame) -> list[dict[str, object]]:
+    """The frame's rows as dicts of plain values, as `to_dict("records")` gives them, from one object array
+    (`to_dict` reads a wide frame column by column)."""
+    columns = list(frame.columns)
+    return [dict(zip(columns, values, strict=True)) for values in frame.to_numpy(dtype=object).tolist()]
+
+
 def check_serving_state(settings: Settings, generation: Generation) -> LoadedModel:
     """The generation must come from the latest build and serve the model's feature service; else refuse.
 
@@ -204,12 +211,12 @@ def recommend(
         list[ModelForecast],
         ensemble(model, features, model.verdicts, amc_labels_untrusted=settings.amc_labels_untrusted),
     )
-    given = {} if implied is None else {row["ticker"]: row for row in implied.to_dict("records")}
+    given = {} if implied is None else {row["ticker"]: row for row in _records(implied)}
     chains = {} if quotes is None else dict(tuple(quotes.groupby("ticker", sort=False)))
     newest = state.newest
     refusals: list[Refusal] = []
     served: list[tuple[dict[str, object], ModelForecast, MarketInputs, list[str], float | None]] = []
-    for row, prediction in zip(features.to_dict("records"), predictions, strict=True):
+    for row, prediction in zip(_records(features), predictions, strict=True):
         ticker = row["ticker"]
         decided, reacted = dates[row["event_id"]]
         try:

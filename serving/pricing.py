@@ -55,6 +55,8 @@ def option_values(spot: np.ndarray, strike: np.ndarray, sigma: np.ndarray, *, ca
     if sigma.ndim == 0 and not sigma > 0:  # no time value anywhere: the intrinsic value
         positive_spot = spot if call else np.maximum(spot, 0.0)
         return np.maximum(spot - strike, 0.0) if call else np.maximum(strike - positive_spot, 0.0)
+    if np.all(sigma > 0) and np.all(strike > 0):  # the common case, in fewer passes: only a spot can be 0
+        return _spot_guarded(spot, strike, sigma, call=call)
     positive = (spot > 0) & (sigma > 0) & (strike > 0)
     safe_spot = np.where(positive, spot, 1.0)
     safe_strike = np.where(positive, strike, 1.0)
@@ -67,6 +69,20 @@ def option_values(spot: np.ndarray, strike: np.ndarray, sigma: np.ndarray, *, ca
     else:
         priced = strike * ndtr(-d2) - spot * ndtr(-d1)
         intrinsic = np.maximum(strike - np.maximum(spot, 0.0), 0.0)
+    return np.where(positive, np.maximum(priced, 0.0), intrinsic)
+
+
+def _spot_guarded(spot: np.ndarray, strike: np.ndarray, sigma: np.ndarray, *, call: bool) -> np.ndarray:
+    """`option_values` where every strike and volatility is positive: the same numbers, the intrinsic value
+    only where the spot is not."""
+    positive = spot > 0
+    everywhere = bool(positive.all())
+    d1 = np.log((spot if everywhere else np.where(positive, spot, 1.0)) / strike) / sigma + sigma / 2
+    d2 = d1 - sigma
+    priced = spot * ndtr(d1) - strike * ndtr(d2) if call else strike * ndtr(-d2) - spot * ndtr(-d1)
+    if everywhere:
+        return np.maximum(priced, 0.0)
+    intrinsic = np.maximum(spot - strike, 0.0) if call else np.maximum(strike - np.maximum(spot, 0.0), 0.0)
     return np.where(positive, np.maximum(priced, 0.0), intrinsic)
 
 

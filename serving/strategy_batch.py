@@ -76,7 +76,7 @@ def decide_many(
     if sized:
         pnl = np.stack([batch.economics[i].node_pnl for i in sized])
         full_kelly[sized] = log_optimal_many(pnl, batch.weights[sized], account.equity)
-    naked = positions.naked().tolist()
+    naked = positions.naked.tolist()
     return [
         conclude(
             Case(quantiles[i], markets[i], means[i], p_breach[i], prob_up[i], hist[i], preset, strike_quantile),
