@@ -4,12 +4,14 @@ while the function is evaluated once per step for all the brackets still open.""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
 
 SCIPY_RTOL = 4 * np.finfo(float).eps  # scipy.optimize.brentq's default rtol
 MAX_ITERATIONS = 100  # ... and its default maxiter
+FEW = 8  # up to this many brackets the steps run on Python floats (the same IEEE doubles, without numpy's calls)
 
 # f(x, which): the function of each bracket `which` (indices into the brackets) at x, one value per bracket
 BracketFunction = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -29,6 +31,8 @@ def brentq_many(
     n = a.size
     xtol = np.broadcast_to(np.asarray(xtol, dtype="float64"), (n,))
     rtol = np.broadcast_to(np.asarray(rtol, dtype="float64"), (n,))
+    if n <= FEW:
+        return _few(f, a.tolist(), b.tolist(), xtol.tolist(), rtol.tolist(), maxiter)
     everyone = np.arange(n)
     xpre, xcur = a.copy(), b.copy()
     fpre, fcur = _checked(f(xpre, everyone)), _checked(f(xcur, everyone))
@@ -74,6 +78,61 @@ def brentq_many(
     if open_.any():
         raise RuntimeError(f"Failed to converge after {maxiter} iterations")
     return root
+
+
+def _few(
+    f: BracketFunction, a: list[float], b: list[float], xtol: list[float], rtol: list[float], maxiter: int
+) -> np.ndarray:
+    """`brentq_many` for a few brackets: each bracket's steps on Python floats, f still once per step."""
+    n = len(a)
+    xpre, xcur = a, b
+    fpre, fcur = (_checked(f(np.array(x), np.arange(n))).tolist() for x in (a, b))
+    if any(fp * fc > 0 for fp, fc in zip(fpre, fcur, strict=True)):
+        raise ValueError("f(a) and f(b) must have different signs")
+    root = [xp if fp == 0 else xc for xp, xc, fp in zip(xpre, xcur, fpre, strict=True)]
+    going = [i for i in range(n) if fpre[i] != 0 and fcur[i] != 0]
+    xblk, fblk, spre, scur = [0.0] * n, [0.0] * n, [0.0] * n, [0.0] * n
+    for _ in range(maxiter):
+        if not going:
+            return np.array(root)
+        stepped = []
+        for i in going:
+            xp, xc, xb, fp, fc, fb, sp, sc = xpre[i], xcur[i], xblk[i], fpre[i], fcur[i], fblk[i], spre[i], scur[i]
+            if fp != 0 and fc != 0 and (fp < 0) != (fc < 0):
+                xb, fb = xp, fp
+                sp = sc = xc - xp
+            if abs(fb) < abs(fc):
+                xp, xc, xb = xc, xb, xc
+                fp, fc, fb = fc, fb, fc
+            delta = (xtol[i] + rtol[i] * abs(xc)) / 2
+            sbis = (xb - xc) / 2
+            if fc == 0 or abs(sbis) < delta:
+                root[i] = xc
+                continue
+            if abs(sp) > delta and abs(fc) < abs(fp):
+                try:
+                    if xp == xb:
+                        stry = -fc * (xc - xp) / (fc - fp)
+                    else:
+                        dpre, dblk = (fp - fc) / (xp - xc), (fb - fc) / (xb - xc)
+                        stry = -fc * (fb * dblk - fp * dpre) / (dblk * dpre * (fb - fp))
+                except ZeroDivisionError:  # C's division gives inf or nan there: never a short step
+                    stry = math.nan
+                bound = abs(sp) if abs(sp) < 3 * abs(sbis) - delta else 3 * abs(sbis) - delta
+                sp, sc = (sc, stry) if 2 * abs(stry) < bound else (sbis, sbis)
+            else:
+                sp = sc = sbis
+            xpre[i], fpre[i], xblk[i], fblk[i], spre[i], scur[i] = xc, fc, xb, fb, sp, sc
+            xcur[i] = xc + (sc if abs(sc) > delta else (delta if sbis > 0 else -delta))
+            stepped.append(i)
+        if stepped:
+            values = _checked(f(np.array([xcur[i] for i in stepped]), np.array(stepped))).tolist()
+            for i, value in zip(stepped, values, strict=True):
+                fcur[i] = value
+        going = stepped
+    if going:
+        raise RuntimeError(f"Failed to converge after {maxiter} iterations")
+    return np.array(root)
 
 
 def _checked(values: np.ndarray) -> np.ndarray:

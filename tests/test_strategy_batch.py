@@ -140,6 +140,13 @@ def test_brentq_many_finds_scipys_roots() -> None:
         return np.sign(x - shift[which]) * np.abs(x - shift[which]) ** power[which] - 1e-3 * np.cos(x)
 
     roots = brentq_many(f, lo, hi, xtol=1e-11)
+    few = np.concatenate(
+        [
+            brentq_many(lambda x, w, i=i: f(x, w + i), lo[i : i + 5], hi[i : i + 5], xtol=1e-11)  # type: ignore[misc]
+            for i in range(0, 200, 5)
+        ]
+    )
+    assert few.tolist() == roots.tolist()  # a few brackets take the Python-float path: the same floats
     for i in range(200):
         want = brentq(lambda x, i=i: float(f(np.array([x]), np.array([i]))[0]), lo[i], hi[i], xtol=1e-11)
         assert roots[i] == want or (math.isnan(roots[i]) and math.isnan(want))
