@@ -12,7 +12,6 @@ for all brackets together (`brent.brentq_many`, scipy's steps).
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -93,20 +92,26 @@ class Positions:
         at the exit's volatility or, `intrinsic`, at none (`Position.exit_value`)."""
         rows = np.arange(len(self)) if rows is None else rows
         prices = np.maximum(self.spot[rows][:, None] * (1 + moves / 100), 0.0)
-        present = self.present[rows]
+        present, strike = self.present[rows], self.strike[rows]
+        # Intrinsic values everywhere first: max(S - K, 0) for a call, max(K - S, 0) = max(-(S - K), 0) for a put
+        # (prices are never negative here, and negating a difference is exact)
+        kind = np.where(self.call[rows], 1.0, -1.0)
         values = np.zeros((SLOTS, *prices.shape))
-        at, slot = np.nonzero(present)
+        used = np.flatnonzero(present.any(axis=0))
+        for j in used:
+            values[j] = np.maximum(kind[:, j, None] * (prices - strike[:, j, None]), 0.0)
         timed = np.zeros(len(rows), dtype=bool) if intrinsic else self.exit_sigma[rows] > 0
-        for call, with_time in itertools.product((False, True), (False, True)):
-            chosen = (self.call[rows[at], slot] == call) & (timed[at] == with_time)
-            if not chosen.any():
-                continue
-            a, s = at[chosen], slot[chosen]
-            sigma = self.exit_sigma[rows[a]][:, None] if with_time else np.zeros(())  # none left: intrinsic
-            values[s, a] = option_values(prices[a], self.strike[rows[a], s][:, None], sigma, call=call)
+        if timed.any():  # ... then Black-Scholes where volatility is left
+            at, slot = np.nonzero(present & timed[:, None])
+            for call in (False, True):
+                chosen = self.call[rows[at], slot] == call
+                if chosen.any():
+                    a, s = at[chosen], slot[chosen]
+                    sigma = self.exit_sigma[rows[a]][:, None]
+                    values[s, a] = option_values(prices[a], strike[a, s][:, None], sigma, call=call)
         total = np.zeros(prices.shape)
         sign = self.sign[rows]
-        for j in np.flatnonzero(present.any(axis=0)):  # leg by leg, in order, as Position.exit_value sums them
+        for j in used:  # leg by leg, in order, as Position.exit_value sums them
             total = total + values[j] * sign[:, j, None]  # x 1 or x -1: exactly the value or its negation
         return total
 
