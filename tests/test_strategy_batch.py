@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
@@ -95,6 +96,7 @@ def test_the_batch_decides_every_event_as_decide_does(
             **options,  # type: ignore[arg-type]
         )
         assert json.dumps(decision.to_dict()) == json.dumps(one.to_dict())
+        assert json.dumps(one.to_dict()) == json.dumps(asdict(one))
 
 
 def test_a_batch_of_none_is_refused_with_mismatched_inputs() -> None:
