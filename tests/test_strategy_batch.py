@@ -22,6 +22,7 @@ from ivcrush.serving.strategy_batch import decide_many
 from ivcrush.settings import Account, Costs
 from ivcrush.training.distribution import MoveDistribution
 from ivcrush.training.economics import quadrature_nodes, quantile_quadrature
+from tests.test_strategy_reference import REFERENCE, _cases
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
@@ -97,6 +98,35 @@ def test_the_batch_decides_every_event_as_decide_does(
         )
         assert json.dumps(decision.to_dict()) == json.dumps(one.to_dict())
         assert json.dumps(one.to_dict()) == json.dumps(asdict(one))
+
+
+def test_the_batch_reproduces_the_pinned_reference_decisions() -> None:
+    """The 200 pinned cases of test_strategy_reference, decided in batches of one preset and strike quantile."""
+    reference = json.loads(REFERENCE.read_text())
+    groups: dict[tuple[str, float], list[int]] = {}
+    cases = _cases()
+    for i, (_, options) in enumerate(cases):
+        groups.setdefault((str(options["preset"]), float(options["strike_quantile"])), []).append(i)  # type: ignore[arg-type]
+    for (preset, strike_quantile), members in groups.items():
+        distributions = [cases[i][0] for i in members]
+        batch = MoveDistribution(
+            np.vstack([d.quantiles for d in distributions]),
+            np.concatenate([d.tail_shape for d in distributions]),
+            np.concatenate([d.tail_scale for d in distributions]),
+        )
+        decisions = decide_many(
+            batch,
+            markets=[cases[i][1]["market"] for i in members],  # type: ignore[misc]
+            prob_up=[cases[i][1]["prob_up"] for i in members],  # type: ignore[misc]
+            hist_mean_2_0_pct=[cases[i][1]["hist_mean_2_0_pct"] for i in members],  # type: ignore[misc]
+            account=Account(),
+            costs=Costs(),
+            preset=preset,
+            strike_quantile=strike_quantile,
+        )
+        for i, decision in zip(members, decisions, strict=True):
+            got = json.loads(json.dumps(decision.to_dict()))
+            assert got == reference[i] or json.dumps(got) == json.dumps(reference[i]), f"case {i}"
 
 
 def test_a_batch_of_none_is_refused_with_mismatched_inputs() -> None:
