@@ -3,10 +3,10 @@ float operations in the same order), computed with arrays over all the events of
 
 P(loss) finds the same break-even brackets as `payoff.prob_loss`'s grid without pricing all of it: an
 event's P&L as a function of the size of a move on one side is quasi-concave (short options less their wings:
-convex, monotone, or for an iron condor decreasing then increasing in the stock price), so its losing set
-is at most the two ends of the grid. The P&L is known at the quadrature nodes (the sizing needs it), at 0, the
-strikes and the grid's end; only between consecutive such points where the sign changes, or around the
-largest value when no point is profitable, are the grid's regular points priced. The roots are then found
+convex, monotone, or for an iron condor decreasing then increasing in the stock price), so it is not negative
+on one interval and loses only at the grid's two ends. The P&L is known at the quadrature nodes (the sizing
+needs it), at 0, the strikes and the grid's end; the grid's regular points are priced only between two such
+neighbours whose signs differ, or around the largest value when none is profitable. The roots are then found
 for all brackets together (`brent.brentq_many`, scipy's steps).
 """
 

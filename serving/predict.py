@@ -194,8 +194,9 @@ def recommend(
     preset: str = "balanced",
     strike_quantile: float = 0.9,
 ) -> tuple[list[Recommendation], list[Refusal]]:
-    """Forecast, decision and size for each event of the state's build; events that cannot be served are
-    refused with a reason."""
+    """Forecast, decision and size for each event of the state's build, all events decided at once
+    (`decide_many`: the same decisions as `decide` event by event); events that cannot be served are refused
+    with a reason."""
     from ivcrush.training.predict import ensemble
 
     settings = state.settings

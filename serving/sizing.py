@@ -83,17 +83,18 @@ def log_optimal_many(pnl: np.ndarray, weights: np.ndarray, equity: float) -> np.
     `brentq_many`, scipy's steps)."""
     pnl, weights = np.asarray(pnl, dtype="float64"), np.asarray(weights, dtype="float64")
     full = np.zeros(len(pnl))
-    edge = np.sum(weights * pnl, axis=1) > 0
+    weighted = weights * pnl
+    edge = np.sum(weighted, axis=1) > 0
     worst = np.where(weights > 0, -pnl, -np.inf).max(axis=1)
     unbounded = edge & (worst <= 0)
     full[unbounded] = math.inf
     rows = np.flatnonzero(edge & ~unbounded)
     ruin = equity / worst[rows]
     upper = ruin * (1 - 1e-12)
+    weighted, pnl = weighted[rows], pnl[rows]
 
-    def slope(c: np.ndarray, which: np.ndarray) -> np.ndarray:
-        chosen = rows[which]
-        return np.sum(weights[chosen] * pnl[chosen] / (equity + c[:, None] * pnl[chosen]), axis=1)
+    def slope(c: np.ndarray, which: np.ndarray) -> np.ndarray:  # weights x pnl / (equity + c pnl), summed
+        return np.sum(weighted[which] / (equity + c[:, None] * pnl[which]), axis=1)
 
     at_ruin = slope(upper, np.arange(len(rows))) >= 0
     full[rows[at_ruin]] = upper[at_ruin]

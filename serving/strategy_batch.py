@@ -52,9 +52,11 @@ def decide_many(
     quantiles = [dict(zip(QUANTILE_LEVELS, row, strict=True)) for row in distribution.quantiles.tolist()]
     earnings = np.array([market.earnings_move_pct for market in markets])
     means = np.broadcast_to(distribution.mean(), (n,)).tolist()
-    p_breach = np.broadcast_to(distribution.sf(earnings), (n,)).tolist()
     distances = [max(q[strike_quantile], e) for q, e in zip(quantiles, earnings.tolist(), strict=True)]
-    p_beyond = np.broadcast_to(distribution.sf(np.array(distances) * WING_MULTIPLE), (n,)).tolist()
+    # P(|move| > earnings-only implied) and P(|move| > the wing's multiple of the short distance), in one call
+    p_breach, p_beyond = np.broadcast_to(
+        distribution.sf(np.stack([earnings, np.array(distances) * WING_MULTIPLE])), (2, n)
+    ).tolist()
     structures = [
         choose_structure(q, distance, up, beyond)
         for q, distance, up, beyond in zip(quantiles, distances, prob_up, p_beyond, strict=True)
