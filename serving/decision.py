@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 
 from ivcrush.serving.market import MarketInputs
 from ivcrush.serving.payoff import Economics
@@ -81,7 +81,14 @@ class Decision:
     explain: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        """Every field as `dataclasses.asdict` gives it (its values are plain; `explain` copied), without its
+        recursive deep copy."""
+        out = {name: getattr(self, name) for name in _DECISION_FIELDS}
+        out["explain"] = dict(self.explain)
+        return out
+
+
+_DECISION_FIELDS = tuple(f.name for f in fields(Decision))
 
 
 def explain(

@@ -113,7 +113,10 @@ class MarketInputs:
         return "market quotes" if self.quotes is not None else "modelled"
 
 
-def _number(value: object) -> float | None:
+def number_or_none(value: object) -> float | None:
+    """A served value as a float, None where missing or not a number (plain floats and ints directly)."""
+    if isinstance(value, float | int):
+        return None if math.isnan(value) else float(value)
     number = pd.to_numeric(value, errors="coerce")
     return None if pd.isna(number) else float(number)
 
@@ -126,10 +129,10 @@ def _date(value: object) -> date | None:
 
 def ordinary_move(row: Mapping[str, object]) -> tuple[float, str]:
     """The ticker's ordinary-day mean |move| in % and where it comes from (see the module docstring)."""
-    realised = _number(row.get(REALISED_VOLATILITY))
+    realised = number_or_none(row.get(REALISED_VOLATILITY))
     if realised is not None and realised > 0:
         return realised * math.sqrt(2 / math.pi), "daily prices: 20-day realised volatility x sqrt(2/pi)"
-    proxy = _number(row.get(ORDINARY_PROXY))
+    proxy = number_or_none(row.get(ORDINARY_PROXY))
     if proxy is not None and proxy > 0:
         return proxy, (
             "proxy: mean |close move| of the ticker's last 8 after-close announcement days (not reaction days; "
@@ -151,10 +154,10 @@ def event_market(
 ) -> MarketInputs:
     """The event's `MarketInputs` from its served features (`row`: 2.0's scan and the proxy), the user's
     `override` (implied_move_pct, spot, expiration) and its quotes; StrategyError where unusable."""
-    spot = _number(override.get("spot"))
+    spot = number_or_none(override.get("spot"))
     spot_source = "user"
     if spot is None:
-        spot, spot_source = _number(row.get("opt_stock_price")), "2.0 iv_log scan"
+        spot, spot_source = number_or_none(row.get("opt_stock_price")), "2.0 iv_log scan"
     ordinary, ordinary_source = ordinary_move(row)
     notes: list[str] = []
     if quotes is not None and not quotes.empty:
@@ -197,25 +200,25 @@ def event_market(
             notes=tuple(notes),
         )
     scan_expiration = None
-    days_to_expiration = _number(row.get("opt_days_to_expiration"))
+    days_to_expiration = number_or_none(row.get("opt_days_to_expiration"))
     if days_to_expiration is not None:
         scan_expiration = reaction_date + timedelta(days=int(days_to_expiration))
-    given = _number(override.get("implied_move_pct"))
-    stored = _number(row.get("opt_quote_implied_move_pct"))
+    given = number_or_none(override.get("implied_move_pct"))
+    stored = number_or_none(row.get("opt_quote_implied_move_pct"))
     if given is not None:
         implied, implied_source, quote_day = check_implied_move(given), "user", decision_date
         expiration = _date(override.get("expiration")) or scan_expiration
     elif stored is not None:
         implied, implied_source, quote_day = check_implied_move(stored), "market store quotes", decision_date
-        expiration = reaction_date + timedelta(days=int(_number(row.get("opt_quote_expiration_days")) or 0))
+        expiration = reaction_date + timedelta(days=int(number_or_none(row.get("opt_quote_expiration_days")) or 0))
         if spot is None:
-            spot, spot_source = _number(row.get("opt_quote_spot")), "market store quotes (put-call parity)"
-        term_ordinary = _number(row.get("opt_quote_ordinary_move_pct"))
+            spot, spot_source = number_or_none(row.get("opt_quote_spot")), "market store quotes (put-call parity)"
+        term_ordinary = number_or_none(row.get("opt_quote_ordinary_move_pct"))
         if term_ordinary is not None and term_ordinary > 0:
             ordinary, ordinary_source = term_ordinary, "term structure of the market store's quotes"
     else:
-        implied, implied_source = check_implied_move(_number(row.get("opt_implied_move_pct"))), "2.0 iv_log scan"
-        scan_age = _number(row.get("opt_scan_age_days")) or 0.0
+        implied, implied_source = check_implied_move(number_or_none(row.get("opt_implied_move_pct"))), "2.0 iv_log scan"
+        scan_age = number_or_none(row.get("opt_scan_age_days")) or 0.0
         quote_day = last_trading_day(decision_date - timedelta(days=int(scan_age)))
         expiration = scan_expiration
     if expiration is None:

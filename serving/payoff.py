@@ -20,7 +20,7 @@ from ivcrush.serving.pricing import black_scholes_legs
 from ivcrush.training.distribution import MoveDistribution
 from ivcrush.training.economics import SHARES_PER_CONTRACT, quantile_quadrature, signed_nodes
 
-_GRID_POINTS = 600
+GRID_POINTS = 600
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def _moves(distribution: MoveDistribution, position: Position) -> np.ndarray:
     nodes, _ = quantile_quadrature(distribution)
     strikes = [100 * abs(leg.strike / position.spot - 1) for leg in position.legs]
     reach = 2 * (max(strikes) + 100 * abs(position.credit) / position.spot) + 1.0
-    regular = np.linspace(0.0, max(float(nodes.max()), reach), _GRID_POINTS)
+    regular = np.linspace(0.0, max(float(nodes.max()), reach), GRID_POINTS)
     return np.unique(np.concatenate([[0.0], nodes, strikes, regular]))
 
 

@@ -18,7 +18,7 @@ keeps one between requests until something newer is published.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Unpack, cast
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Unpack, cast
 import numpy as np
 import pandas as pd
 
-from ivcrush.serving.market import StrategyError, event_market
+from ivcrush.serving.market import MarketInputs, StrategyError, event_market, number_or_none
 from ivcrush.serving.model import serving_model
 from ivcrush.serving.online import (
     NotServableError,
@@ -41,9 +41,9 @@ from ivcrush.serving.recommendation import (
     Recommendation,
     RecommendOptions,
     Refusal,
-    forecast_distribution,
+    forecast_distributions,
 )
-from ivcrush.serving.strategy import decide
+from ivcrush.serving.strategy_batch import decide_many
 from ivcrush.settings import Account, Costs, Settings
 from ivcrush.workspace import Generation, current_build, published
 
@@ -65,7 +65,7 @@ def _stale_days(decided_at: object, newest: pd.Timestamp | None) -> float | None
 
 
 def _qualifiers(
-    settings: Settings, row: pd.Series, prediction: ModelForecast, stale_days: float | None
+    settings: Settings, row: Mapping[str, object], prediction: ModelForecast, stale_days: float | None
 ) -> tuple[list[str], str | None]:
     """The notes that qualify one event's forecast, and the reason to refuse it (None: serve it)."""
     notes: list[str] = []
@@ -97,9 +97,11 @@ def _qualifiers(
     return notes, None
 
 
-def _number(value: object) -> float | None:
-    number = pd.to_numeric(value, errors="coerce")
-    return None if pd.isna(number) else float(number)
+def _records(frame: pd.DataFrame) -> list[dict[str, object]]:
+    """The frame's rows as dicts of plain values, as `to_dict("records")` gives them, from one object array
+    (`to_dict` reads a wide frame column by column)."""
+    columns = list(frame.columns)
+    return [dict(zip(columns, values, strict=True)) for values in frame.to_numpy(dtype=object).tolist()]
 
 
 def check_serving_state(settings: Settings, generation: Generation) -> LoadedModel:
@@ -192,8 +194,9 @@ def recommend(
     preset: str = "balanced",
     strike_quantile: float = 0.9,
 ) -> tuple[list[Recommendation], list[Refusal]]:
-    """Forecast, decision and size for each event of the state's build; events that cannot be served are
-    refused with a reason."""
+    """Forecast, decision and size for each event of the state's build, all events decided at once
+    (`decide_many`: the same decisions as `decide` event by event); events that cannot be served are refused
+    with a reason."""
     from ivcrush.training.predict import ensemble
 
     settings = state.settings
@@ -209,63 +212,68 @@ def recommend(
         list[ModelForecast],
         ensemble(model, features, model.verdicts, amc_labels_untrusted=settings.amc_labels_untrusted),
     )
-    given = {} if implied is None else {row["ticker"]: row for row in implied.to_dict("records")}
+    given = {} if implied is None else {row["ticker"]: row for row in _records(implied)}
+    chains = {} if quotes is None else dict(tuple(quotes.groupby("ticker", sort=False)))
     newest = state.newest
-    recommendations, refusals = [], []
-    for (_, row), prediction in zip(features.iterrows(), predictions, strict=True):
+    refusals: list[Refusal] = []
+    served: list[tuple[dict[str, object], ModelForecast, MarketInputs, list[str], float | None]] = []
+    for row, prediction in zip(_records(features), predictions, strict=True):
         ticker = row["ticker"]
-        override = given.get(ticker, {})
-        chain = None if quotes is None else quotes[quotes["ticker"] == ticker]
         decided, reacted = dates[row["event_id"]]
         try:
             market = event_market(
                 row,
-                override,
-                chain,
+                given.get(ticker, {}),
+                chains.get(ticker),
                 decision_date=pd.Timestamp(decided).date(),
                 reaction_date=pd.Timestamp(reacted).date(),
             )
         except StrategyError as exc:
-            refusals.append(Refusal(ticker, str(exc)))
+            refusals.append(Refusal(cast(str, ticker), str(exc)))
             continue
         stale_days = _stale_days(row.get("event_timestamp"), newest)
         notes, refusal = _qualifiers(settings, row, prediction, stale_days)
         if refusal is not None:
-            refusals.append(Refusal(ticker, refusal))
+            refusals.append(Refusal(cast(str, ticker), refusal))
             continue
-        notes.extend(market.notes)
-        distribution = forecast_distribution(prediction)
-        hist_mean = _number(row.get("hm_close_mean_12q_all_rows"))
-        decision = decide(
-            distribution,
-            market=market,
-            prob_up=prediction["p_up"],
-            account=account,
-            costs=costs,
-            hist_mean_2_0_pct=hist_mean,
-            preset=preset,
-            strike_quantile=strike_quantile,
+        served.append((row, prediction, market, [*notes, *market.notes], stale_days))
+    if not served:
+        return [], refusals
+    distribution = forecast_distributions([prediction for _, prediction, _, _, _ in served])
+    decisions = decide_many(
+        distribution,
+        markets=[market for _, _, market, _, _ in served],
+        prob_up=[prediction["p_up"] for _, prediction, _, _, _ in served],
+        account=account,
+        costs=costs,
+        hist_mean_2_0_pct=[number_or_none(row.get("hm_close_mean_12q_all_rows")) for row, *_ in served],
+        preset=preset,
+        strike_quantile=strike_quantile,
+    )
+    means = np.broadcast_to(distribution.mean(), (len(served),)).tolist()
+    recommendations = [
+        Recommendation(
+            ticker=cast(str, row["ticker"]),
+            event_id=cast(str, row["event_id"]),
+            earnings_date=pd.Timestamp(row["earnings_date"]).date().isoformat(),  # type: ignore[arg-type]
+            timing=cast(str, row["timing"]),
+            implied_source=market.implied_source,
+            spot_source=market.spot_source,
+            basis=prediction["basis"],
+            forecast={
+                **prediction,
+                "quantiles": {str(k): v for k, v in prediction["quantiles"].items()},
+                "mean": mean,
+                "market_features_stale": stale_days is not None and stale_days > settings.stale_market_days,
+            },
+            decision=decision,
+            distribution=distribution.event(i),
+            notes=notes,
         )
-        recommendations.append(
-            Recommendation(
-                ticker=ticker,
-                event_id=row["event_id"],
-                earnings_date=pd.Timestamp(row["earnings_date"]).date().isoformat(),
-                timing=row["timing"],
-                implied_source=market.implied_source,
-                spot_source=market.spot_source,
-                basis=prediction["basis"],
-                forecast={
-                    **prediction,
-                    "quantiles": {str(k): v for k, v in prediction["quantiles"].items()},
-                    "mean": float(distribution.mean()),
-                    "market_features_stale": stale_days is not None and stale_days > settings.stale_market_days,
-                },
-                decision=decision,
-                distribution=distribution,
-                notes=notes,
-            )
+        for i, ((row, prediction, market, notes, stale_days), decision, mean) in enumerate(
+            zip(served, decisions, means, strict=True)
         )
+    ]
     recommendations.sort(key=lambda r: (r.decision.contracts == 0, -r.decision.ev_per_risk))
     return recommendations, refusals
 

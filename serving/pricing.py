@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from datetime import date
-from functools import cache
+from functools import cache, lru_cache
 
 import numpy as np
 import pandas as pd
@@ -33,7 +33,7 @@ def black_scholes(
     if kind not in ("put", "call"):
         raise ValueError(f"option kind must be 'put' or 'call', not {kind!r}")
     values = (np.asarray(v, dtype="float64") for v in (spot, strike, sigma))
-    return _priced(*values, call=kind == "call")[()]
+    return option_values(*values, call=kind == "call")[()]
 
 
 def black_scholes_legs(spot: np.ndarray, strikes: np.ndarray, sigma: float, calls: np.ndarray) -> np.ndarray:
@@ -45,15 +45,18 @@ def black_scholes_legs(spot: np.ndarray, strikes: np.ndarray, sigma: float, call
     for call in (False, True):
         chosen = calls == call
         if chosen.any():
-            out[:, chosen] = _priced(column, strikes[chosen], sigma_array, call=call)
+            out[:, chosen] = option_values(column, strikes[chosen], sigma_array, call=call)
     return out
 
 
-def _priced(spot: np.ndarray, strike: np.ndarray, sigma: np.ndarray, *, call: bool) -> np.ndarray:
-    """Black-Scholes of broadcastable float arrays (see `black_scholes`)."""
+def option_values(spot: np.ndarray, strike: np.ndarray, sigma: np.ndarray, *, call: bool) -> np.ndarray:
+    """Black-Scholes of broadcastable float arrays (see `black_scholes`); a 0-d `sigma` at or below 0 gives the
+    intrinsic values."""
     if sigma.ndim == 0 and not sigma > 0:  # no time value anywhere: the intrinsic value
         positive_spot = spot if call else np.maximum(spot, 0.0)
         return np.maximum(spot - strike, 0.0) if call else np.maximum(strike - positive_spot, 0.0)
+    if np.all(sigma > 0) and np.all(strike > 0):  # the common case, in fewer passes: only a spot can be 0
+        return _spot_guarded(spot, strike, sigma, call=call)
     positive = (spot > 0) & (sigma > 0) & (strike > 0)
     safe_spot = np.where(positive, spot, 1.0)
     safe_strike = np.where(positive, strike, 1.0)
@@ -66,6 +69,20 @@ def _priced(spot: np.ndarray, strike: np.ndarray, sigma: np.ndarray, *, call: bo
     else:
         priced = strike * ndtr(-d2) - spot * ndtr(-d1)
         intrinsic = np.maximum(strike - np.maximum(spot, 0.0), 0.0)
+    return np.where(positive, np.maximum(priced, 0.0), intrinsic)
+
+
+def _spot_guarded(spot: np.ndarray, strike: np.ndarray, sigma: np.ndarray, *, call: bool) -> np.ndarray:
+    """`option_values` where every strike and volatility is positive: the same numbers, the intrinsic value
+    only where the spot is not."""
+    positive = spot > 0
+    everywhere = bool(positive.all())
+    d1 = np.log((spot if everywhere else np.where(positive, spot, 1.0)) / strike) / sigma + sigma / 2
+    d2 = d1 - sigma
+    priced = spot * ndtr(d1) - strike * ndtr(d2) if call else strike * ndtr(-d2) - spot * ndtr(-d1)
+    if everywhere:
+        return np.maximum(priced, 0.0)
+    intrinsic = np.maximum(spot - strike, 0.0) if call else np.maximum(strike - np.maximum(spot, 0.0), 0.0)
     return np.where(positive, np.maximum(priced, 0.0), intrinsic)
 
 
@@ -88,6 +105,7 @@ def _holidays() -> np.ndarray:
     return pd.read_csv(HOLIDAYS_SEED)["holiday_date"].to_numpy(dtype="datetime64[D]")
 
 
+@lru_cache(maxsize=4096)  # a scan asks for the same few decision and expiration days again and again
 def trading_days_after(start: date, end: date) -> int:
     """NYSE trading days d with start < d <= end (weekdays that are not holidays of the dbt seed)."""
     first = np.datetime64(start, "D") + 1
@@ -95,6 +113,7 @@ def trading_days_after(start: date, end: date) -> int:
     return int(np.busday_count(first, last, holidays=_holidays())) if last > first else 0
 
 
+@lru_cache(maxsize=4096)
 def last_trading_day(day: date) -> date:
     """`day` if it is a trading day, else the trading day before it."""
     rolled = np.busday_offset(np.datetime64(day, "D"), 0, roll="backward", holidays=_holidays())

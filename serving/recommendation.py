@@ -3,9 +3,11 @@ qualifiers), its `Recommendation` or `Refusal`, and the options of a request (`R
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TypedDict
 
+import numpy as np
 import pandas as pd
 
 from ivcrush.constants import QUANTILE_LEVELS
@@ -97,3 +99,11 @@ def forecast_distribution(forecast: ModelForecast) -> MoveDistribution:
     """The one-event `MoveDistribution` a forecast's parameters describe."""
     quantiles = [forecast["quantiles"][level] for level in QUANTILE_LEVELS]
     return MoveDistribution(quantiles, forecast["tail_shape"], forecast["tail_scale"])
+
+
+def forecast_distributions(forecasts: Sequence[ModelForecast]) -> MoveDistribution:
+    """The n-event `MoveDistribution` of n forecasts (event i: exactly `forecast_distribution(forecasts[i])`)."""
+    quantiles = np.array([[f["quantiles"][level] for level in QUANTILE_LEVELS] for f in forecasts], dtype="float64")
+    shapes = np.array([f["tail_shape"] for f in forecasts], dtype="float64")
+    scales = np.array([f["tail_scale"] for f in forecasts], dtype="float64")
+    return MoveDistribution(quantiles.reshape(-1, len(QUANTILE_LEVELS)), shapes, scales)

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ivcrush.serving.brent import brentq_many
 from ivcrush.settings import Account
-from ivcrush.training.economics import log_optimal_contracts
 
 
 @dataclass(frozen=True)
@@ -22,10 +22,14 @@ class Sizing:
     kelly_fraction_of_equity: float  # full Kelly's contracts x risk per contract / equity
 
 
+def wants_size(gross_ev: float, ev: float) -> bool:
+    """Whether a position is sized at all (its full-Kelly size is needed): an edge before and after costs."""
+    return gross_ev > 0 and ev > 0
+
+
 def size_position(
     *,
-    pnl: np.ndarray,
-    weights: np.ndarray,
+    full_kelly: float,
     gross_ev: float,
     ev: float,
     cost: float,
@@ -35,14 +39,14 @@ def size_position(
     account: Account,
     blocked: str | None = None,
 ) -> Sizing:
-    """Contracts for one position: `pnl` (dollars per contract, costs included) at the quadrature nodes with
-    `weights`; `risk_per_contract` the loss the per-trade cap divides (max loss, or a stress loss);
+    """Contracts for one position: `full_kelly` the log-optimal contracts over its distribution (needed only
+    where `wants_size`); `risk_per_contract` the loss the per-trade cap divides (max loss, or a stress loss);
     `blocked` a reason to trade nothing whatever the numbers (e.g. the VRP tier)."""
     if gross_ev <= 0:
         return Sizing(0, "EV <= 0", f"EV ${gross_ev:,.0f} <= 0 before costs", 0.0, 0.0)
     if ev <= 0:
         return Sizing(0, "EV < costs", f"EV < costs (${gross_ev:,.0f} before ${cost:,.0f} costs)", 0.0, 0.0)
-    full = log_optimal_contracts(pnl, weights, account.equity)
+    full = full_kelly
     fraction = full * risk_per_contract / account.equity if math.isfinite(full) else math.inf
     if blocked is not None:
         return Sizing(0, "VRP tier", blocked, full, fraction)
@@ -72,3 +76,32 @@ def size_position(
     if contracts == 0:
         reason = f"{reason} = {value:.2f}, rounds down to 0"
     return Sizing(contracts, limit, reason, full, fraction)
+
+
+def log_optimal_many(pnl: np.ndarray, weights: np.ndarray, equity: float) -> np.ndarray:
+    """`log_optimal_contracts` of every row of `pnl` / `weights` (n, m) at once, the same floats (its root by
+    `brentq_many`, scipy's steps)."""
+    pnl, weights = np.asarray(pnl, dtype="float64"), np.asarray(weights, dtype="float64")
+    full = np.zeros(len(pnl))
+    weighted = weights * pnl
+    edge = np.sum(weighted, axis=1) > 0
+    worst = np.where(weights > 0, -pnl, -np.inf).max(axis=1)
+    unbounded = edge & (worst <= 0)
+    full[unbounded] = math.inf
+    rows = np.flatnonzero(edge & ~unbounded)
+    ruin = equity / worst[rows]
+    upper = ruin * (1 - 1e-12)
+    weighted, pnl = weighted[rows], pnl[rows]
+
+    def slope(c: np.ndarray, which: np.ndarray) -> np.ndarray:  # weights x pnl / (equity + c pnl), summed
+        return np.sum(weighted[which] / (equity + c[:, None] * pnl[which]), axis=1)
+
+    at_ruin = slope(upper, np.arange(len(rows))) >= 0
+    full[rows[at_ruin]] = upper[at_ruin]
+    searched = np.flatnonzero(~at_ruin)
+    if searched.size:
+        zero = np.zeros(searched.size)
+        full[rows[searched]] = brentq_many(
+            lambda c, which: slope(c, searched[which]), zero, upper[searched], xtol=1e-12 * ruin[searched], rtol=1e-12
+        )
+    return full

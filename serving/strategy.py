@@ -15,6 +15,7 @@ recommendation, a structure, strikes, economics and a position size.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -22,12 +23,18 @@ from ivcrush.constants import QUANTILE_LEVELS, TIER_PRESETS
 from ivcrush.serving.chain import listed_beyond
 from ivcrush.serving.decision import Decision, explain
 from ivcrush.serving.market import MarketInputs
-from ivcrush.serving.payoff import Leg, Position, evaluate
+from ivcrush.serving.payoff import Economics, Leg, Position, evaluate
 from ivcrush.serving.pricing import black_scholes
-from ivcrush.serving.sizing import size_position
+from ivcrush.serving.sizing import size_position, wants_size
 from ivcrush.settings import Account, Costs
 from ivcrush.training.distribution import MoveDistribution
-from ivcrush.training.economics import modelled_bid_ask, reg_t_naked_margin, round_trip_cost, signed_nodes
+from ivcrush.training.economics import (
+    log_optimal_contracts,
+    modelled_bid_ask,
+    reg_t_naked_margin,
+    round_trip_cost,
+    signed_nodes,
+)
 
 WING_MULTIPLE = 1.5
 DIRECTION_THRESHOLD = 0.1  # |P(up) - 0.5| a gated direction needs before a one-sided spread is chosen
@@ -57,14 +64,13 @@ def _round_away(price: float, increment: float, down: bool) -> float:
     return round(steps * increment, 2)
 
 
-def _choose_structure(
-    distribution: MoveDistribution, quantiles: dict[float, float], distance: float, prob_up: float | None
+def choose_structure(
+    quantiles: dict[float, float], distance: float, prob_up: float | None, p_beyond_wing: float
 ) -> tuple[str, float, str]:
     """(structure, confidence, why): a spread against a gated direction, an iron condor for heavy tails,
-    else a short strangle."""
+    else a short strangle (`p_beyond_wing`: P(|move| > WING_MULTIPLE x distance))."""
     median = quantiles[0.5]
     tail_ratio = quantiles[0.9] / median if median > 0 else math.inf
-    p_beyond_wing = float(distribution.sf(distance * WING_MULTIPLE))
     if prob_up is not None and abs(prob_up - 0.5) >= DIRECTION_THRESHOLD:
         structure = "put credit spread" if prob_up > 0.5 else "call credit spread"
         why = f"direction model P(up) {prob_up:.0%} puts the short side against the move"
@@ -78,7 +84,7 @@ def _choose_structure(
 Target = tuple[str, float, bool]  # (kind, price the strike must reach, short)
 
 
-def _targets(structure: str, distance: float, spot: float) -> list[Target]:
+def targets_of(structure: str, distance: float, spot: float) -> list[Target]:
     """The structure's legs as prices their strikes must reach: shorts `distance` % from spot, wings further."""
     targets: list[Target] = []
     if structure != "call credit spread":
@@ -90,7 +96,7 @@ def _targets(structure: str, distance: float, spot: float) -> list[Target]:
     return targets
 
 
-def _quoted_legs(targets: list[Target], chain: pd.DataFrame) -> tuple[Leg, ...] | str:
+def quoted_legs(targets: list[Target], chain: pd.DataFrame) -> tuple[Leg, ...] | str:
     """Legs at the quoted strikes nearest each target on its far side, at their mids; else why not."""
     legs: list[Leg] = []
     shorts: dict[str, float] = {}
@@ -104,15 +110,24 @@ def _quoted_legs(targets: list[Target], chain: pd.DataFrame) -> tuple[Leg, ...] 
     return tuple(legs)
 
 
+def modelled_strikes(targets: list[Target], spot: float) -> list[float]:
+    """Listed-looking strikes at or beyond each target (puts rounded down, calls up)."""
+    increment = strike_increment(spot)
+    return [_round_away(price, increment, down=kind == "put") for kind, price, _ in targets]
+
+
+def modelled_leg(kind: str, strike: float, short: bool, premium: float, costs: Costs) -> Leg:
+    """A leg priced by the model, with the bid-ask spread assumed for its value."""
+    return Leg(kind, strike, short, premium, modelled_bid_ask(costs, premium))
+
+
 def _modelled_legs(targets: list[Target], market: MarketInputs, costs: Costs) -> tuple[Leg, ...]:
     """Legs at listed-looking strikes, priced by Black-Scholes at the volatility that reprices the straddle."""
-    increment = strike_increment(market.spot)
-    legs = []
-    for kind, price, short in targets:
-        strike = _round_away(price, increment, down=kind == "put")
-        premium = float(black_scholes(market.spot, strike, market.entry_sigma, kind))
-        legs.append(Leg(kind, strike, short, premium, modelled_bid_ask(costs, premium)))
-    return tuple(legs)
+    strikes = modelled_strikes(targets, market.spot)
+    return tuple(
+        modelled_leg(kind, strike, short, float(black_scholes(market.spot, strike, market.entry_sigma, kind)), costs)
+        for (kind, _, short), strike in zip(targets, strikes, strict=True)
+    )
 
 
 def _strike(legs: tuple[Leg, ...], kind: str, short: bool) -> float | None:
@@ -133,36 +148,84 @@ def decide(
     """Recommendation, structure, strikes, economics and size for selling premium into one event.
 
     `distribution`: the event's forecast of |move| (one event); `prob_up`: the direction model's P(up), None
-    unless it passed its gate (then both sides are equally likely)."""
+    unless it passed its gate (then both sides are equally likely). `strategy_batch.decide_many` gives the same
+    decisions for many events at once."""
     if len(distribution) != 1:
         raise ValueError(f"decide takes one event's distribution, got {len(distribution)}")
     quantiles = dict(zip(QUANTILE_LEVELS, distribution.quantiles[0].tolist(), strict=True))
     earnings = market.earnings_move_pct
     mean = float(distribution.mean())
     p_breach = float(distribution.sf(earnings))
-    vrp_ml = earnings / mean if mean > 0 else math.inf
-    vrp_2_0 = earnings / hist_mean_2_0_pct if hist_mean_2_0_pct else None
-    tier_ml, tier_2_0 = tier(vrp_ml, preset), tier(vrp_2_0, preset)
-
     # Short strikes outside the chosen forecast quantile and never inside the earnings-only implied move.
     distance = max(quantiles[strike_quantile], earnings)
-    structure, confidence, structure_why = _choose_structure(distribution, quantiles, distance, prob_up)
-    targets = _targets(structure, distance, market.spot)
-    quoted = None if market.quotes is None else _quoted_legs(targets, market.quotes)
+    p_beyond_wing = float(distribution.sf(distance * WING_MULTIPLE))
+    structure = choose_structure(quantiles, distance, prob_up, p_beyond_wing)
+    targets = targets_of(structure[0], distance, market.spot)
+    quoted = None if market.quotes is None else quoted_legs(targets, market.quotes)
     legs = quoted if isinstance(quoted, tuple) else _modelled_legs(targets, market, costs)
-    quotes_missing = quoted if isinstance(quoted, str) else None
     position = Position(legs, market.spot, market.exit_sigma, round_trip_cost(costs, [leg.bid_ask for leg in legs]))
     p_up = 0.5 if prob_up is None else prob_up
     economics = evaluate(position, distribution, p_up)
-    naked_shorts = [(leg.kind, leg.strike, leg.premium) for leg in legs if leg.short] if position.naked else []
-    margin = reg_t_naked_margin(market.spot, naked_shorts) if position.naked else None
-    risk_label = "stress loss at q99" if position.naked else "max loss"
+    full_kelly = 0.0
+    if wants_size(economics.gross_ev, economics.ev):
+        _, weights = signed_nodes(distribution, p_up)
+        full_kelly = log_optimal_contracts(economics.node_pnl, weights, account.equity)
+    return conclude(
+        Case(quantiles, market, mean, p_breach, prob_up, hist_mean_2_0_pct, preset, strike_quantile),
+        structure=structure,
+        legs=legs,
+        quotes_missing=quoted if isinstance(quoted, str) else None,
+        naked=position.naked,
+        economics=economics,
+        full_kelly=full_kelly,
+        account=account,
+        costs=costs,
+    )
+
+
+@dataclass(frozen=True)
+class Case:
+    """One event's inputs to its decision besides the position: forecast quantiles, market, mean |move|,
+    P(|move| > earnings-only implied), direction, 2.0's mean and the options."""
+
+    quantiles: dict[float, float]
+    market: MarketInputs
+    mean: float
+    p_breach: float
+    prob_up: float | None
+    hist_mean_2_0_pct: float | None
+    preset: str
+    strike_quantile: float
+
+
+def conclude(
+    case: Case,
+    *,
+    structure: tuple[str, float, str],
+    legs: tuple[Leg, ...],
+    quotes_missing: str | None,
+    naked: bool,
+    economics: Economics,
+    full_kelly: float,
+    account: Account,
+    costs: Costs,
+) -> Decision:
+    """The decision from the event's case, its position's legs and economics and its full-Kelly size
+    (computed where `wants_size`): tiers, recommendation, margin, risk, size and the explanation."""
+    market, quantiles, prob_up, preset = case.market, case.quantiles, case.prob_up, case.preset
+    earnings, mean, hist_mean_2_0_pct = market.earnings_move_pct, case.mean, case.hist_mean_2_0_pct
+    vrp_ml = earnings / mean if mean > 0 else math.inf
+    vrp_2_0 = earnings / hist_mean_2_0_pct if hist_mean_2_0_pct else None
+    tier_ml, tier_2_0 = tier(vrp_ml, preset), tier(vrp_2_0, preset)
+    naked_shorts = [(leg.kind, leg.strike, leg.premium) for leg in legs if leg.short] if naked else []
+    margin = reg_t_naked_margin(market.spot, naked_shorts) if naked else None
+    risk_label = "stress loss at q99" if naked else "max loss"
     cap_risk = max(economics.stress_loss if economics.max_loss is None else economics.max_loss, 1.0)
     rank_risk = max(margin if margin is not None else cap_risk, 1.0)
 
     if economics.ev <= 0 or tier_ml in {"skip", "n/a"}:
         recommendation = "skip"
-    elif tier_ml == "excellent" and p_breach < 0.3:
+    elif tier_ml == "excellent" and case.p_breach < 0.3:
         recommendation = "sell premium (strong)"
     elif tier_ml in {"excellent", "good"}:
         recommendation = "sell premium"
@@ -172,10 +235,8 @@ def decide(
     if tier_ml in {"skip", "n/a"}:
         marginal = TIER_PRESETS[preset]["marginal"]
         blocked = f"VRP {vrp_ml:.2f} below the {preset} tiers' marginal {marginal:g}: no trade"
-    _, weights = signed_nodes(distribution, p_up)
     sizing = size_position(
-        pnl=economics.node_pnl,
-        weights=weights,
+        full_kelly=full_kelly,
         gross_ev=economics.gross_ev,
         ev=economics.ev,
         cost=economics.cost,
@@ -185,6 +246,7 @@ def decide(
         account=account,
         blocked=blocked,
     )
+    structure_name, confidence, structure_why = structure
     decision = Decision(
         implied_total_pct=market.implied_total_pct,
         implied_earnings_pct=earnings,
@@ -194,21 +256,21 @@ def decide(
         forecast_median_pct=quantiles[0.5],
         forecast_mean_pct=mean,
         hist_mean_2_0_pct=hist_mean_2_0_pct,
-        prob_move_exceeds_implied=p_breach,
+        prob_move_exceeds_implied=case.p_breach,
         straddle_ev_per_premium=(earnings - mean) / earnings if earnings > 0 else -math.inf,
         vrp_ml=vrp_ml,
         vrp_2_0=vrp_2_0,
         tier_ml=tier_ml,
         tier_2_0=tier_2_0,
         recommendation=recommendation,
-        structure=structure,
+        structure=structure_name,
         structure_confidence=round(confidence, 3),
         short_put_strike=_strike(legs, "put", True),
         short_call_strike=_strike(legs, "call", True),
         long_put_strike=_strike(legs, "put", False),
         long_call_strike=_strike(legs, "call", False),
-        strike_quantile=strike_quantile,
-        credit_source="market quotes" if isinstance(quoted, tuple) else "modelled",
+        strike_quantile=case.strike_quantile,
+        credit_source="market quotes" if market.quotes is not None and quotes_missing is None else "modelled",
         credit_per_contract=economics.credit,
         expected_payout_per_contract=economics.expected_intrinsic + economics.expected_time_value,
         costs_per_contract=economics.cost,
@@ -223,7 +285,7 @@ def decide(
         size_limit=sizing.limit,
         size_reason=sizing.reason,
         direction_used=prob_up is not None,
-        prob_up=p_up,
+        prob_up=0.5 if prob_up is None else prob_up,
     )
     decision.explain = explain(
         decision,

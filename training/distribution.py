@@ -106,6 +106,20 @@ class MoveDistribution:
     def q90(self) -> np.ndarray:
         return self.knots[:, -1]
 
+    def event(self, i: int) -> MoveDistribution:
+        """Event i's one-event distribution: the numbers building it alone gives, sliced without recomputing."""
+        one = object.__new__(MoveDistribution)
+        rows = slice(i, i + 1)
+        one.valid, one.knots, one._slopes, one._cum_sf = (
+            self.valid[rows],
+            self.knots[rows],
+            self._slopes[rows],
+            self._cum_sf[rows],
+        )
+        one.tail_shape, one.tail_scale = self.tail_shape[rows], self.tail_scale[rows]
+        one._mean = None if self._mean is None else np.broadcast_to(self._mean, (len(self),))[i]
+        return one
+
     def take(self, index: int | Sequence[int] | np.ndarray) -> MoveDistribution:
         """The distributions of the events at `index` (a position or positions)."""
         rows = np.atleast_1d(np.arange(len(self))[index])
@@ -133,6 +147,16 @@ class MoveDistribution:
     def ppf(self, p: float | np.ndarray) -> np.ndarray:
         """The quantile function: the x with P(|X| <= x) = p (0 at p = 0, inf at p = 1)."""
         p, row = self._broadcast(p)
+        return self._finish(self._ppf(p, row), row, p)
+
+    def ppf_each(self, p: np.ndarray) -> np.ndarray:
+        """The quantiles at levels `p` (m,) of every event, shape (n, m): row i is exactly `ppf(p)` of event i's
+        one-event distribution (the Newton iterations stop event by event, as they do for one event)."""
+        p = np.broadcast_to(np.asarray(p, dtype="float64"), (len(self), len(p))).copy()
+        row = np.broadcast_to(np.arange(len(self))[:, None], p.shape)
+        return self._finish(self._ppf(p, row, each=True), row, p)
+
+    def _ppf(self, p: np.ndarray, row: np.ndarray, *, each: bool = False) -> np.ndarray:
         out = np.full_like(p, np.nan)
         inside = (p >= 0) & (p <= 1)
         tail = inside & (p > LEVELS[-1])
@@ -142,8 +166,8 @@ class MoveDistribution:
         )
         out[inside & (p == 1)] = np.inf
         body = inside & ~tail
-        out[body] = self._body_ppf(p[body], row[body])
-        return self._finish(out, row, p)
+        out[body] = self._body_ppf(p[body], row[body], each=each)
+        return out
 
     def pdf(self, x: float | np.ndarray) -> np.ndarray:
         """The density of |X| (for plots and tests)."""
@@ -276,40 +300,46 @@ class MoveDistribution:
         return j, np.clip((x - lo) / h, 0.0, 1.0), h
 
     def _hermite(self, j: np.ndarray, t: np.ndarray, h: np.ndarray, row: np.ndarray) -> np.ndarray:
-        t2, t3 = t * t, t * t * t
-        m0, m1 = self._slopes[row, j], self._slopes[row, j + 1]
-        return (
-            (2 * t3 - 3 * t2 + 1) * LEVELS[j]
-            + (t3 - 2 * t2 + t) * h * m0
-            + (-2 * t3 + 3 * t2) * LEVELS[j + 1]
-            + (t3 - t2) * h * m1
-        )
+        return _hermite(t, h, LEVELS[j], LEVELS[j + 1], self._slopes[row, j], self._slopes[row, j + 1])
 
     def _body_cdf(self, x: np.ndarray, row: np.ndarray) -> np.ndarray:
         j, t, h = self._segment(x, row)
         return self._hermite(j, t, h, row)
 
-    def _body_ppf(self, p: np.ndarray, row: np.ndarray) -> np.ndarray:
-        """Inverts the monotone cubic of p's segment: Newton steps kept inside a shrinking bracket."""
+    def _body_ppf(self, p: np.ndarray, row: np.ndarray, *, each: bool = False) -> np.ndarray:
+        """Inverts the monotone cubic of p's segment: Newton steps kept inside a shrinking bracket, until every
+        element has converged (`each`: until every element of its event has, event by event). Only the
+        elements still iterating are computed."""
         j = np.clip(np.searchsorted(LEVELS, p, side="right") - 1, 0, len(LEVELS) - 2)
         lo_x = self.knots[row, j]
         h = self.knots[row, j + 1] - lo_x
         lo, hi = np.zeros_like(p), np.ones_like(p)
         t = (p - LEVELS[j]) / (LEVELS[j + 1] - LEVELS[j])
-        m0, m1 = self._slopes[row, j], self._slopes[row, j + 1]
+        l0, l1, m0, m1 = LEVELS[j], LEVELS[j + 1], self._slopes[row, j], self._slopes[row, j + 1]
+        groups = len(self) if each else 1
+        group = row if each else np.zeros_like(row)
+        stuck = np.zeros(groups, dtype=np.int64)  # elements of each group fixed short of converging
+        live = np.arange(p.size)  # the elements still changing, of groups that have not converged
         for _ in range(_NEWTON_STEPS):
-            error = self._hermite(j, t, h, row) - p
-            lo, hi = np.where(error < 0, t, lo), np.where(error > 0, t, hi)
-            if np.all(np.abs(error) < 1e-13):
+            if live.size == 0:
                 break
-            t2 = t * t
-            slope = (
-                (6 * t2 - 6 * t) * (LEVELS[j] - LEVELS[j + 1])
-                + (3 * t2 - 4 * t + 1) * h * m0
-                + (3 * t2 - 2 * t) * h * m1
-            )
-            step = np.where(slope > 0, t - error / np.where(slope > 0, slope, 1.0), -1.0)
-            t = np.where((step > lo) & (step < hi), step, (lo + hi) / 2)
+            tl, hl, l0l, l1l, m0l, m1l = t[live], h[live], l0[live], l1[live], m0[live], m1[live]
+            error = _hermite(tl, hl, l0l, l1l, m0l, m1l) - p[live]
+            lo_l, hi_l = np.where(error < 0, tl, lo[live]), np.where(error > 0, tl, hi[live])
+            unconverged = ~(np.abs(error) < 1e-13)
+            keep = (np.bincount(group[live[unconverged]], minlength=groups) + stuck)[group[live]] > 0
+            if not keep.all():
+                live, tl, hl, l0l, l1l, m0l, m1l = (a[keep] for a in (live, tl, hl, l0l, l1l, m0l, m1l))
+                error, lo_l, hi_l, unconverged = error[keep], lo_l[keep], hi_l[keep], unconverged[keep]
+            t2 = tl * tl
+            slope = (6 * t2 - 6 * tl) * (l0l - l1l) + (3 * t2 - 4 * tl + 1) * hl * m0l + (3 * t2 - 2 * tl) * hl * m1l
+            step = np.where(slope > 0, tl - error / np.where(slope > 0, slope, 1.0), -1.0)
+            stepped = np.where((step > lo_l) & (step < hi_l), step, (lo_l + hi_l) / 2)
+            # an element whose t, lo and hi no longer change stays so: it leaves the computation
+            fixed = (stepped == tl) & (lo_l == lo[live]) & (hi_l == hi[live])
+            t[live], lo[live], hi[live] = stepped, lo_l, hi_l
+            stuck += np.bincount(group[live[fixed & unconverged]], minlength=groups)
+            live = live[~fixed]
         return lo_x + t * h
 
     def _tail_sf(self, x: np.ndarray, row: np.ndarray) -> np.ndarray:
@@ -342,6 +372,16 @@ class MoveDistribution:
         below_zero = np.maximum(-k[body], 0.0)  # P(|X| > x) = 1 for x < 0
         out[body] = self._cum_sf[rb, -1] - up_to_k + self._tail_excess(self.q90[rb], rb) + below_zero
         return out
+
+
+def _hermite(
+    t: np.ndarray, h: np.ndarray, level0: np.ndarray, level1: np.ndarray, m0: np.ndarray, m1: np.ndarray
+) -> np.ndarray:
+    """The cubic Hermite CDF at position t of a segment of width h between the levels, with end slopes m0, m1."""
+    t2, t3 = t * t, t * t * t
+    return (
+        (2 * t3 - 3 * t2 + 1) * level0 + (t3 - 2 * t2 + t) * h * m0 + (-2 * t3 + 3 * t2) * level1 + (t3 - t2) * h * m1
+    )
 
 
 def _log1p_over(xi: np.ndarray, z: np.ndarray) -> np.ndarray:

@@ -136,6 +136,14 @@ def quantile_quadrature(distribution: MoveDistribution) -> tuple[np.ndarray, np.
     return nodes, _WEIGHTS
 
 
+def quadrature_nodes(distribution: MoveDistribution) -> tuple[np.ndarray, np.ndarray]:
+    """`quantile_quadrature` for every event of a distribution at once: nodes (n, m), row i exactly event i's
+    nodes, and the weights (m,)."""
+    nodes = distribution.ppf_each(_LEVELS)
+    nodes[:, -1] = np.maximum(nodes[:, -1], DISASTER_MOVE_PCT)
+    return nodes, _WEIGHTS
+
+
 def signed_nodes(distribution: MoveDistribution, p_up: float) -> tuple[np.ndarray, np.ndarray]:
     """Signed moves and weights: the |x| nodes of `quantile_quadrature` down with weight 1 - p_up, up with p_up."""
     nodes, weights = quantile_quadrature(distribution)

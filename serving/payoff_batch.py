@@ -1,0 +1,298 @@
+"""`payoff` for n positions at once: the same numbers as `Position` and `evaluate` event by event (the same
+float operations in the same order), computed with arrays over all the events of a scan.
+
+P(loss) finds the same break-even brackets as `payoff.prob_loss`'s grid without pricing all of it: an
+event's P&L as a function of the size of a move on one side is quasi-concave (short options less their wings:
+convex, monotone, or for an iron condor decreasing then increasing in the stock price), so it is not negative
+on one interval and loses only at the grid's two ends. The P&L is known at the quadrature nodes (the sizing
+needs it), at 0, the strikes and the grid's end; the grid's regular points are priced only between two such
+neighbours whose signs differ, or around the largest value when none is profitable. The roots are then found
+for all brackets together (`brent.brentq_many`, scipy's steps).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from ivcrush.serving.brent import brentq_many
+from ivcrush.serving.payoff import GRID_POINTS, Economics, Leg
+from ivcrush.serving.pricing import option_values
+from ivcrush.training.distribution import MoveDistribution
+from ivcrush.training.economics import SHARES_PER_CONTRACT, quadrature_nodes
+
+SLOTS = 4  # the most legs a position has (an iron condor)
+PEAK_MARGIN = 1e-6  # dollars: far beyond the rounding of a P&L, so "credit - costs < -PEAK_MARGIN" is certain
+
+
+@dataclass(frozen=True)
+class Positions:
+    """n positions' legs in (n, SLOTS) arrays, each position's legs in its order then padding (`present`
+    False); spot, the volatility left at the exit and the round-trip cost per position (n,)."""
+
+    present: np.ndarray
+    call: np.ndarray
+    short: np.ndarray
+    strike: np.ndarray
+    premium: np.ndarray
+    spot: np.ndarray
+    exit_sigma: np.ndarray
+    cost: np.ndarray
+
+    @classmethod
+    def of(
+        cls, legs: Sequence[tuple[Leg, ...]], spot: Sequence[float], exit_sigma: Sequence[float], cost: np.ndarray
+    ) -> Positions:
+        n = len(legs)
+        present, call, short = (np.zeros((n, SLOTS), dtype=bool) for _ in range(3))
+        strike, premium = np.zeros((n, SLOTS)), np.zeros((n, SLOTS))
+        for i, position in enumerate(legs):
+            for j, leg in enumerate(position):
+                present[i, j], call[i, j], short[i, j] = True, leg.kind == "call", leg.short
+                strike[i, j], premium[i, j] = leg.strike, leg.premium
+        spots, sigmas = (np.asarray(v, dtype="float64") for v in (spot, exit_sigma))
+        return cls(present, call, short, strike, premium, spots, sigmas, cost)
+
+    def __len__(self) -> int:
+        return len(self.spot)
+
+    @cached_property
+    def credit(self) -> np.ndarray:
+        """Net premium per share (`Position.credit`: leg by leg from 0)."""
+        total = np.zeros(len(self))
+        for j in range(SLOTS):
+            total = total + self.premium[:, j] * self.sign[:, j]
+        return total
+
+    @cached_property
+    def sign(self) -> np.ndarray:
+        """+1 for a short leg (its value is owed at the exit), -1 for a long one, 0 for padding."""
+        return np.where(self.present, np.where(self.short, 1.0, -1.0), 0.0)
+
+    def leg_strike(self, call: bool, short: bool) -> np.ndarray:
+        """Each position's strike of that leg (NaN where it has none)."""
+        chosen = self.present & (self.call == call) & (self.short == short)
+        return np.where(chosen.any(axis=1), self.strike[np.arange(len(self)), chosen.argmax(axis=1)], np.nan)
+
+    @cached_property
+    def distances(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """`Position.distances` of every position, NaN for None: put and call distances, their wings' widths."""
+        found = []
+        for call, side in ((False, -1.0), (True, 1.0)):
+            short, long = self.leg_strike(call, True), self.leg_strike(call, False)
+            found += [100 * side * (short / self.spot - 1), 100 * np.abs(short - long) / self.spot]
+        put_distance, put_width, call_distance, call_width = found
+        return put_distance, call_distance, put_width, call_width
+
+    def exit_values(self, moves: np.ndarray, rows: np.ndarray | None = None, *, intrinsic: bool = False) -> np.ndarray:
+        """Per share, what buying positions `rows` (all by default) back costs after the signed moves (rows, m),
+        at the exit's volatility or, `intrinsic`, at none (`Position.exit_value`)."""
+        rows = np.arange(len(self)) if rows is None else rows
+        prices = np.maximum(self.spot[rows][:, None] * (1 + moves / 100), 0.0)
+        present, strike = self.present[rows], self.strike[rows]
+        # Intrinsic values everywhere first: max(S - K, 0) for a call, max(K - S, 0) = max(-(S - K), 0) for a put
+        # (prices are never negative here, and negating a difference is exact)
+        kind = np.where(self.call[rows], 1.0, -1.0)
+        values = np.zeros((SLOTS, *prices.shape))
+        used = np.flatnonzero(present.any(axis=0))
+        for j in used:
+            values[j] = np.maximum(kind[:, j, None] * (prices - strike[:, j, None]), 0.0)
+        timed = np.zeros(len(rows), dtype=bool) if intrinsic else self.exit_sigma[rows] > 0
+        if timed.any():  # ... then Black-Scholes where volatility is left
+            at, slot = np.nonzero(present & timed[:, None])
+            for call in (False, True):
+                chosen = self.call[rows[at], slot] == call
+                if chosen.any():
+                    a, s = at[chosen], slot[chosen]
+                    sigma = self.exit_sigma[rows[a]][:, None]
+                    values[s, a] = option_values(prices[a], strike[a, s][:, None], sigma, call=call)
+        total = np.zeros(prices.shape)
+        sign = self.sign[rows]
+        for j in used:  # leg by leg, in order, as Position.exit_value sums them
+            total = total + values[j] * sign[:, j, None]  # x 1 or x -1: exactly the value or its negation
+        return total
+
+    def pnl(self, exit_values: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Dollars per contract given the exit values (rows, m), costs included (`Position.pnl`)."""
+        rows = np.arange(len(self)) if rows is None else rows
+        return SHARES_PER_CONTRACT * (self.credit[rows][:, None] - exit_values) - self.cost[rows][:, None]
+
+    @cached_property
+    def naked(self) -> np.ndarray:
+        put_distance, call_distance, put_width, call_width = self.distances
+        return (~np.isnan(put_distance) & np.isnan(put_width)) | (~np.isnan(call_distance) & np.isnan(call_width))
+
+    def max_loss(self) -> np.ndarray:
+        """`Position.max_loss` (NaN for naked positions)."""
+        _, _, put_width, call_width = self.distances
+        widest = np.fmax(np.fmax(put_width, call_width), 0.0) * self.spot / 100
+        loss = np.maximum(SHARES_PER_CONTRACT * (widest - self.credit) + self.cost, 0.0)
+        return np.where(self.naked, np.nan, loss)
+
+
+@dataclass(frozen=True)
+class EconomicsBatch:
+    """Each position's `Economics`, and the signed quadrature moves' weights (n, 2m) its sizing uses."""
+
+    economics: list[Economics]
+    weights: np.ndarray
+
+
+def evaluate_many(positions: Positions, distribution: MoveDistribution, p_up: np.ndarray) -> EconomicsBatch:
+    """`payoff.evaluate` of position i over event i's distribution, for every i."""
+    put_distance, call_distance, put_width, call_width = positions.distances
+    uppers = (put_distance + np.maximum(put_width, 0.0), call_distance + np.maximum(call_width, 0.0))
+    excess = distribution.expected_excess(np.nan_to_num(np.stack([put_distance, uppers[0], call_distance, uppers[1]])))
+    put = np.where(np.isnan(put_width), excess[0], excess[0] - excess[1])
+    call = np.where(np.isnan(call_width), excess[2], excess[2] - excess[3])
+    payout = 0.0 + np.where(np.isnan(put_distance), 0.0, (1.0 - p_up) * put)
+    payout = payout + np.where(np.isnan(call_distance), 0.0, p_up * call)
+    intrinsic = positions.spot * payout
+
+    nodes, weights = quadrature_nodes(distribution)
+    m = nodes.shape[1]
+    moves = np.concatenate([-nodes, nodes], axis=1)
+    signed_weights = np.concatenate([(1 - p_up)[:, None] * weights, p_up[:, None] * weights], axis=1)
+    stops, extra = _grid_ends(positions, nodes, distribution.ppf(0.99))
+    exit_values = positions.exit_values(np.concatenate([moves, -extra, extra], axis=1))
+    pnl = positions.pnl(exit_values)
+    node_pnl = pnl[:, : 2 * m]
+    time_value = np.zeros(len(positions))
+    timed = np.flatnonzero(positions.exit_sigma > 0)
+    if timed.size:
+        left = exit_values[timed, : 2 * m] - positions.exit_values(moves[timed], timed, intrinsic=True)
+        time_value[timed] = SHARES_PER_CONTRACT * np.sum(signed_weights[timed] * left, axis=1)
+    credit = SHARES_PER_CONTRACT * positions.credit
+    gross = credit - intrinsic - time_value
+    k = extra.shape[1]  # the last extra point is q99: the stress loss
+    down, up = pnl[:, 2 * m : 2 * m + k], pnl[:, 2 * m + k :]
+    stress = -np.minimum(down[:, -1], up[:, -1])
+    points = np.concatenate([nodes, extra[:, :-1]], axis=1)
+    sides = (
+        np.concatenate([node_pnl[:, :m], down[:, :-1]], axis=1),
+        np.concatenate([node_pnl[:, m:], up[:, :-1]], axis=1),
+    )
+    losses = _prob_loss(positions, distribution, p_up, points, sides, stops)
+    max_loss = positions.max_loss()
+    values = zip(credit, intrinsic, time_value, positions.cost, gross, losses, stress, max_loss, strict=True)
+    economics = [
+        Economics(
+            credit=float(c),
+            expected_intrinsic=float(i),
+            expected_time_value=float(t),
+            cost=float(cost),
+            gross_ev=float(g),
+            ev=float(g - cost),
+            prob_loss=loss,
+            stress_loss=max(float(s), 0.0),
+            max_loss=None if np.isnan(worst) else float(worst),
+            node_pnl=node_pnl[e],
+        )
+        for e, (c, i, t, cost, g, loss, s, worst) in enumerate(values)
+    ]
+    return EconomicsBatch(economics, signed_weights)
+
+
+def _grid_ends(positions: Positions, nodes: np.ndarray, q99: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each position's end of `payoff._moves`' grid, and the |moves| whose P&L is needed besides the nodes:
+    0, the strikes' distances (0 for padding), the grid's end, and q99 last (the stress loss)."""
+    distances = np.where(positions.present, 100 * np.abs(positions.strike / positions.spot[:, None] - 1), 0.0)
+    farthest = np.where(positions.present, distances, -np.inf).max(axis=1)
+    reach = 2 * (farthest + 100 * np.abs(positions.credit) / positions.spot) + 1.0
+    top = nodes.max(axis=1)
+    stops = np.where(reach > top, reach, top)
+    return stops, np.column_stack([np.zeros(len(positions)), distances, stops, q99])
+
+
+def _prob_loss(
+    positions: Positions,
+    distribution: MoveDistribution,
+    p_up: np.ndarray,
+    points: np.ndarray,
+    sides: tuple[np.ndarray, np.ndarray],
+    stops: np.ndarray,
+) -> list[float]:
+    """`payoff.prob_loss` of every position: its grid's brackets where the P&L changes sign (see the module
+    docstring), their roots, and the distribution's mass between them."""
+    n = len(positions)
+    # The exit value is never negative (short options are nearer the money than their wings), so the P&L never
+    # exceeds credit - costs: where that is negative every move loses, and no profitable peak can hide.
+    may_profit = SHARES_PER_CONTRACT * positions.credit - positions.cost >= -PEAK_MARGIN
+    order = np.argsort(points, axis=1, kind="stable")
+    xs = np.take_along_axis(points, order, axis=1)
+    regular = np.linspace(0.0, stops, GRID_POINTS, axis=1)
+    starts_losing, found = [], []
+    for side, pnl in enumerate(sides):
+        values = np.take_along_axis(pnl, order, axis=1)
+        losing = values < 0
+        starts_losing.append(losing[:, 0])
+        best = values.max(axis=1)
+        at_best = (values == best[:, None]) & ((best < 0) & may_profit)[:, None]
+        flagged = (losing[:, 1:] != losing[:, :-1]) | at_best[:, 1:] | at_best[:, :-1]
+        share = p_up if side else 1.0 - p_up
+        flagged &= (share > 0)[:, None]
+        found.append(_brackets(positions, side, regular, xs, losing, flagged))
+    event = np.concatenate([f[0] for f in found])
+    sign = np.concatenate([np.full(len(f[0]), -1.0 if side == 0 else 1.0) for side, f in enumerate(found)])
+    lo, hi = np.concatenate([f[1] for f in found]), np.concatenate([f[2] for f in found])
+
+    def side_pnl(x: np.ndarray, which: np.ndarray) -> np.ndarray:
+        rows = event[which]
+        return positions.pnl(positions.exit_values((sign[which] * x)[:, None], rows), rows)[:, 0]
+
+    roots = brentq_many(side_pnl, lo, hi, xtol=1e-10) if len(event) else np.zeros(0)
+    edges: list[list[list[float]]] = [[[0.0] if starts_losing[side][e] else [] for side in (0, 1)] for e in range(n)]
+    for e, s, root in zip(event.tolist(), sign.tolist(), roots.tolist(), strict=True):
+        edges[e][s > 0].append(root)
+    for per_event in edges:
+        for side_edges in per_event:
+            if len(side_edges) % 2:
+                side_edges.append(np.inf)
+    width = max([len(side_edges) for per_event in edges for side_edges in per_event] + [1])
+    table = np.zeros((2, width, n))
+    for e, per_event in enumerate(edges):
+        for side, side_edges in enumerate(per_event):
+            table[side, : len(side_edges), e] = side_edges
+    cdf = distribution.cdf(table).tolist()
+    shares = (1.0 - p_up).tolist(), p_up.tolist()
+    losses = []
+    for e, per_event in enumerate(edges):
+        total = 0.0
+        for side, side_edges in enumerate(per_event):
+            share = shares[side][e]
+            if share <= 0:
+                continue
+            column = [cdf[side][i][e] for i in range(len(side_edges))]
+            for start, end in zip(column[::2], column[1::2], strict=True):
+                total += share * (end - start)
+        losses.append(total)
+    return losses
+
+
+def _brackets(
+    positions: Positions, side: int, regular: np.ndarray, xs: np.ndarray, losing: np.ndarray, flagged: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(event, lo, hi) of the grid's neighbours on one side where the P&L changes sign, in grid order per
+    event: the flagged intervals between the known points, with the regular grid points inside them priced."""
+    event, k = np.nonzero(flagged)
+    left, right = xs[event, k], xs[event, k + 1]
+    first = (regular[event] <= left[:, None]).sum(axis=1)
+    count = np.maximum((regular[event] < right[:, None]).sum(axis=1) - first, 0)
+    interval = np.repeat(np.arange(len(event)), count)
+    offset = np.arange(interval.size) - np.repeat(np.cumsum(count) - count, count)
+    inside = regular[event[interval], first[interval] + offset]
+    sign = -1.0 if side == 0 else 1.0
+    rows = event[interval]
+    priced = positions.pnl(positions.exit_values((sign * inside)[:, None], rows), rows)[:, 0] < 0
+    # each interval's points in order: its left end, the priced points inside, its right end
+    ids = np.concatenate([np.arange(len(event)), interval, np.arange(len(event))])
+    rank = np.concatenate([np.zeros(len(event)), 1 + offset, np.full(len(event), np.inf)])
+    x = np.concatenate([left, inside, right])
+    sign_of = np.concatenate([losing[event, k], priced, losing[event, k + 1]])
+    ordered = np.lexsort((rank, ids))
+    ids, x, sign_of = ids[ordered], x[ordered], sign_of[ordered]
+    flips = np.flatnonzero((ids[1:] == ids[:-1]) & (sign_of[1:] != sign_of[:-1]))
+    return event[ids[flips]], x[flips], x[flips + 1]
