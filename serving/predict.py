@@ -288,18 +288,18 @@ def predict_state(
     rows = state.by_ticker.get(ticker)
     if rows is None:
         raise UnknownEventError(f"unknown ticker {ticker}: not in the calendar or the stored moves")
-    mine, dates = state.events.iloc[rows], state.days[rows]
+    dates = state.days[rows]  # selected by position: a frame is made only of the chosen rows
     if earnings_date is None:
         as_of = date.fromisoformat(state.generation.as_of)
-        upcoming = mine[(dates >= as_of) & ~mine["has_outcome"]]
-        if upcoming.empty:
+        upcoming = rows[(dates >= as_of) & ~state.events["has_outcome"].to_numpy()[rows]]
+        if not len(upcoming):
             raise UnknownEventError(f"no upcoming calendar event for {ticker} after {as_of}")
-        chosen = upcoming.sort_values("earnings_date").head(1)
+        chosen = upcoming[np.argsort(state.days[upcoming], kind="stable")[:1]]
     else:
-        chosen = mine[dates == earnings_date]
-        if chosen.empty:
+        chosen = rows[dates == earnings_date]
+        if not len(chosen):
             raise UnknownEventError(f"no calendar event for {ticker} on {earnings_date}")
-    recommendations, refusals = recommend(state, chosen.reset_index(drop=True), **options)
+    recommendations, refusals = recommend(state, state.events.iloc[chosen].reset_index(drop=True), **options)
     if refusals:
         raise ServingError(f"{ticker}: {refusals[0].reason}")
     return recommendations[0]
