@@ -130,9 +130,12 @@ def in_process(settings: Settings, day: date, ticker: str, repeats: int) -> None
     options = {"implied": implied, "account": settings.account, "costs": settings.costs}
     hundred = _repeat(lambda: recommend(state, served, **options), max(repeats // 10, 20))
     print(f"{f'scan of {len(served)} events (recommend)':<52} {_ms(hundred)}")
+    reader = state.reader()
+    read_all = _repeat(lambda: reader.features(served), max(repeats // 10, 20))
+    print(f"{f'  part: online features of the {len(served)} events':<52} {_ms(read_all)}")
     # the parts of one prediction
     mine = served[served["ticker"] == ticker] if ticker in set(served["ticker"]) else served.head(1)
-    reader, model = state.reader(), state.serving_model()
+    model = state.serving_model()
     read = _repeat(lambda: reader.features(mine), repeats)
     print(f"{'  part: online features (read + event check)':<52} {_ms(read)}")
     frame = reader.features(mine)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlite3
 import struct
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ivcrush.errors import IvcrushError
 from ivcrush.feature_repo.store import open_published_store
@@ -98,11 +98,9 @@ def feast_value(raw: bytes, value_type: str) -> object:
     return feast_value_type_to_python_type(Value.FromString(raw), ValueType[value_type])
 
 
-def requested_features(layout: dict[str, object], service: str, extra: tuple[str, str]) -> dict[str, list[str]]:
+def requested_features(layout: dict[str, Any], service: str, extra: tuple[str, str]) -> dict[str, list[str]]:
     """{view: [feature]} of a feature service in a recorded layout, with one `(view, feature)` more."""
-    services = layout["feature_services"]
-    assert isinstance(services, dict)
-    views = {view: list(features) for view, features in services[service].items()}
+    views = {view: list(features) for view, features in layout["feature_services"][service].items()}
     wanted = views.setdefault(extra[0], [])
     if extra[1] not in wanted:
         wanted.append(extra[1])
@@ -122,16 +120,11 @@ class SqliteRows:
             )
         self.views = requested_features(layout, generation.feature_service, extra)
         self.types = {f: layout["views"][view]["features"][f] for view, names in self.views.items() for f in names}
-        tables = [layout["views"][view]["table"] for view in self.views]
+        self._tables = [layout["views"][view]["table"] for view in self.views]
         self._wanted = [set(names) for names in self.views.values()]
         self._version = int(layout["entity_key_serialization_version"])
-        path = generation.path(settings.feast_dir) / layout["online_store_file"]
-        self._connection = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
-        self._query = " UNION ALL ".join(
-            f'SELECT {i}, entity_key, feature_name, value FROM "{table}" WHERE entity_key IN ({{marks}})'
-            for i, table in enumerate(tables)
-        )
-        self._tables = len(tables)
+        path = (generation.path(settings.feast_dir) / layout["online_store_file"]).resolve()
+        self._connection = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
         self._lock = threading.Lock()
         self._keys: dict[str, bytes] = {}
 
@@ -144,9 +137,13 @@ class SqliteRows:
     def rows(self, tickers: list[str]) -> Rows:
         """{ticker: {feature: value}} of distinct tickers (a ticker without rows: absent)."""
         keys = {self._key(t): t for t in tickers}
-        query = self._query.format(marks=",".join("?" * len(keys)))
+        marks = ",".join("?" * len(keys))
+        query = " UNION ALL ".join(
+            f'SELECT {i}, entity_key, feature_name, value FROM "{table}" WHERE entity_key IN ({marks})'
+            for i, table in enumerate(self._tables)
+        )
         with self._lock:
-            fetched = self._connection.execute(query, list(keys) * self._tables).fetchall()
+            fetched = self._connection.execute(query, list(keys) * len(self._tables)).fetchall()
         wanted, rows = self._wanted, Rows()
         for view, key, feature, raw in fetched:
             if feature in wanted[view]:
