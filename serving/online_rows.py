@@ -29,6 +29,7 @@ STRING_TYPE = 2  # feast.value_type.ValueType.STRING
 OTHER = object()  # a value of a kind `plain_value` leaves to Feast's decoder
 # (field number << 3 | wire type) of the plain kinds of Feast's Value message (one byte: fields 2-7)
 STRING_TAG, INT32_TAG, INT64_TAG, DOUBLE_TAG, FLOAT_TAG, BOOL_TAG = 0x12, 0x18, 0x20, 0x29, 0x35, 0x38
+NAME_SEPARATOR = "\x1f"  # between the feature names of a row (a control character: in no column name)
 PLAIN_KINDS = frozenset({"double_val", "float_val", "int64_val", "int32_val", "string_val", "bool_val"})
 _DOUBLE, _FLOAT = struct.Struct("<d"), struct.Struct("<f")
 
@@ -138,19 +139,23 @@ class SqliteRows:
         """{ticker: {feature: value}} of distinct tickers (a ticker without rows: absent)."""
         keys = {self._key(t): t for t in tickers}
         marks = ",".join("?" * len(keys))
+        # one row per (view, ticker): its feature names and hex values, in the same order (both aggregates step
+        # through the same rows); sqlite3 costs about 1 us per row returned, ten times a value's decoding
         query = " UNION ALL ".join(
-            f'SELECT {i}, entity_key, feature_name, value FROM "{table}" WHERE entity_key IN ({marks})'
+            f"SELECT {i}, entity_key, group_concat(feature_name, char({ord(NAME_SEPARATOR)})), "
+            f"group_concat(hex(value), ',') FROM \"{table}\" WHERE entity_key IN ({marks}) GROUP BY entity_key"
             for i, table in enumerate(self._tables)
         )
         with self._lock:
             fetched = self._connection.execute(query, list(keys) * len(self._tables)).fetchall()
-        wanted, rows = self._wanted, Rows()
-        for view, key, feature, raw in fetched:
-            if feature in wanted[view]:
-                value = plain_value(raw)
-                if value is OTHER:
-                    value = feast_value(raw, self.types[feature])
-                rows.setdefault(keys[key], {})[feature] = value
+        wanted, rows, unhex = self._wanted, Rows(), bytes.fromhex
+        for view, key, names, values in fetched:
+            row = rows.setdefault(keys[key], {})
+            for feature, hexed in zip(names.split(NAME_SEPARATOR), values.split(","), strict=True):
+                if feature in wanted[view]:
+                    raw = unhex(hexed)
+                    value = plain_value(raw)
+                    row[feature] = feast_value(raw, self.types[feature]) if value is OTHER else value
         return rows
 
 

@@ -4,7 +4,10 @@ and the values it decodes (the plain kinds itself, any other kind through Feast'
 from __future__ import annotations
 
 import math
+import sqlite3
 import warnings
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from feast.infra.key_encoding_utils import serialize_entity_key
@@ -13,7 +16,9 @@ from feast.protos.feast.types.Value_pb2 import DoubleList, Null, Value
 from feast.type_map import feast_value_type_to_python_type
 from feast.value_type import ValueType
 
-from ivcrush.serving.online_rows import OTHER, entity_key, feast_value, plain_value
+from ivcrush.serving.online_rows import OTHER, SqliteRows, entity_key, feast_value, plain_value
+from ivcrush.settings import Settings
+from ivcrush.workspace import Generation
 
 PLAIN = [
     (Value(double_val=2.5), "DOUBLE"),
@@ -90,3 +95,51 @@ def test_entity_keys_are_the_bytes_feast_serializes(ticker: str, version: int) -
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Feast warns that version 2 is deprecated
         assert entity_key(ticker, version) == serialize_entity_key(key, entity_key_serialization_version=version)
+
+
+FEAST_TABLE = (
+    "CREATE TABLE {} (entity_key BLOB, feature_name TEXT, value BLOB, value_text TEXT, vector_value BLOB, "
+    "event_ts timestamp, created_ts timestamp, PRIMARY KEY(entity_key, feature_name))"
+)
+
+
+def test_sqlite_rows_read_the_requested_features_of_each_view(tmp_path: Path) -> None:
+    """Rows in Feast's SQLite table layout: only the service's features of each view (`x` of view a, not the `x`
+    of view b), a value without a kind is None, another kind goes to Feast's decoder, a ticker without rows
+    is absent."""
+    settings = Settings(workdir=tmp_path / "work")
+    generation = Generation("g1", "p", "b1", "", "svc", "2025-01-02", "", "sqlite", 2, "now")
+    folder = generation.path(settings.feast_dir)
+    folder.mkdir(parents=True)
+    stored = {
+        ("p_a", "AAPL"): {"x": Value(double_val=1.5), "n": Value(), "ts": Value(unix_timestamp_val=5), "y": Value()},
+        ("p_b", "AAPL"): {"event_id": Value(string_val="AAPL:1"), "x": Value(double_val=2.0)},
+        ("p_b", "MSFT"): {"event_id": Value(string_val="MSFT:1"), "x": Value(double_val=3.0)},
+    }
+    with sqlite3.connect(folder / "online.db") as db:
+        for table in ("p_a", "p_b"):
+            db.execute(FEAST_TABLE.format(table))
+        for (table, ticker), values in stored.items():
+            key = serialize_entity_key(EntityKey(join_keys=["ticker"], entity_values=[Value(string_val=ticker)]))
+            for name, value in values.items():
+                db.execute(
+                    f"INSERT INTO {table} VALUES (?, ?, ?, NULL, NULL, 0, 0)", (key, name, value.SerializeToString())
+                )
+    db.close()
+    views = {
+        "a": {"table": "p_a", "features": {"x": "DOUBLE", "n": "DOUBLE", "ts": "UNIX_TIMESTAMP", "y": "DOUBLE"}},
+        "b": {"table": "p_b", "features": {"event_id": "STRING", "x": "DOUBLE"}},
+    }
+    layout = {
+        "online_store_file": "online.db",
+        "entity_key_serialization_version": 3,
+        "views": views,
+        "feature_services": {"svc": {"a": ["x", "n", "ts"]}},
+    }
+    rows = SqliteRows(settings, replace(generation, online_layout=layout), ("b", "event_id"))
+    assert rows.types == {"x": "DOUBLE", "n": "DOUBLE", "ts": "UNIX_TIMESTAMP", "event_id": "STRING"}
+    timestamp = feast_value(Value(unix_timestamp_val=5).SerializeToString(), "UNIX_TIMESTAMP")
+    assert rows.rows(["AAPL", "MSFT", "ZZZZ"]) == {
+        "AAPL": {"x": 1.5, "n": None, "ts": timestamp, "event_id": "AAPL:1"},
+        "MSFT": {"event_id": "MSFT:1"},
+    }
