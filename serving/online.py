@@ -126,7 +126,7 @@ class OnlineReader:
         numbers = np.array([[row.get(f) for f in self._numeric] for row in rows], dtype="float64")
         # built from arrays (a column selection and reset_index of `events` cost more than the rest)
         texts = {f: [row.get(f) for row in rows] for f in self._texts}
-        parts = [pd.DataFrame({**{c: events[c].array for c in EVENT_COLUMNS}, **texts}, copy=False)]
+        parts = [pd.DataFrame({**{c: events[c].array for c in EVENT_COLUMNS}, **texts})]
         numeric = pd.DataFrame(numbers.reshape(len(rows), -1), columns=self._numeric_columns, copy=False)
         return pd.concat([*parts, numeric], axis=1)
 
