@@ -30,8 +30,15 @@ from ivcrush.build import build
 from ivcrush.cli.app import app
 from ivcrush.feature_repo.materialize import materialize
 from ivcrush.feature_repo.store import open_published_store
-from ivcrush.serving.online import EVENT_ID_REF, NotServableError, OnlineReader, calendar_events, events_on
-from ivcrush.serving.predict import predict_one, scan, scan_payload
+from ivcrush.serving.online import (
+    EVENT_ID_REF,
+    NotServableError,
+    OnlineReader,
+    UnknownEventError,
+    calendar_events,
+    events_on,
+)
+from ivcrush.serving.predict import predict_one, predict_state, scan, scan_payload
 from ivcrush.serving.predictor import Predictor
 from ivcrush.settings import Settings
 from ivcrush.training.release import train_and_register
@@ -155,6 +162,23 @@ def test_the_predictor_answers_as_the_one_request_functions(served: tuple[Settin
     expected = predict_one(settings, first, day, account=settings.account, costs=settings.costs)
     assert again.recommendation.to_dict() == expected.to_dict()
     assert again.state is answer.state  # nothing published in between: the same state, loaded once
+
+
+def test_predict_without_a_date_serves_the_tickers_next_upcoming_event(served: tuple[Settings, date]) -> None:
+    settings, day = served
+    predictor = Predictor(settings)
+    state = predictor.state()
+    events = state.events.assign(day=pd.to_datetime(state.events["earnings_date"]).dt.date)
+    upcoming = events[(events["day"] >= date.fromisoformat(state.generation.as_of)) & ~events["has_outcome"]]
+    next_day = upcoming.groupby("ticker")["day"].min()
+    recommended = {r.ticker for r in predictor.scan(day).recommendations}
+    ticker = next(t for t in next_day[next_day == day].index if t in recommended)  # its event on `day` is served
+    answer = predictor.predict(ticker, implied_move=7.5).recommendation
+    assert answer.earnings_date == day.isoformat()
+    assert answer.to_dict() == predictor.predict(ticker, day, implied_move=7.5).recommendation.to_dict()
+    all_known = replace(state, events=state.events.assign(has_outcome=True))  # every outcome stored: none upcoming
+    with pytest.raises(UnknownEventError, match=f"no upcoming calendar event for {ticker}"):
+        predict_state(all_known, ticker, None)
 
 
 def test_a_new_generation_or_model_is_taken_between_requests_and_never_mixed(
