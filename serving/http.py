@@ -25,13 +25,12 @@ from starlette.responses import Response
 
 from ivcrush.constants import TIER_PRESETS
 from ivcrush.errors import IvcrushError
-from ivcrush.events import merged_notes
 from ivcrush.feature_repo.store import OnlineStoreError
 from ivcrush.serving.online import NotServableError, UnknownEventError
 from ivcrush.serving.predict import ServingState, scan_payload
 from ivcrush.serving.predictor import Predictor
 from ivcrush.settings import Settings, load_settings
-from ivcrush.workspace import NotPublishedError, generation_build
+from ivcrush.workspace import NotPublishedError
 
 GENERATION_HEADER = "X-Ivcrush-Generation"
 MODEL_HEADER = "X-Ivcrush-Model"
@@ -130,7 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """`ivcrush scan DATE --json`: every calendar event of the day, ranked. Query: preset."""
         day = _day(request.path_params["day"], "earnings_date")
         answer = predictor.scan(day, preset=_preset(request.query_params.get("preset", "balanced")))
-        merged = merged_notes(generation_build(answer.state.generation), answer.day)
+        merged = answer.state.merged_notes(answer.day)
         return _json(scan_payload(answer.day, answer.recommendations, answer.refusals, merged), state=answer.state)
 
     app.router.add_route("/health", health, methods=["GET"])

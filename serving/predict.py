@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Unpack, cast
 import numpy as np
 import pandas as pd
 
+from ivcrush.events import merged_notes
 from ivcrush.serving.market import StrategyError, event_market
 from ivcrush.serving.model import serving_model
 from ivcrush.serving.online import (
@@ -45,7 +46,7 @@ from ivcrush.serving.recommendation import (
 )
 from ivcrush.serving.strategy import decide
 from ivcrush.settings import Account, Costs, Settings
-from ivcrush.workspace import Generation, current_build, published
+from ivcrush.workspace import Generation, current_build, generation_build, published
 
 if TYPE_CHECKING:
     from ivcrush.training.registry import LoadedModel
@@ -146,6 +147,7 @@ class ServingState:
     refusal: NotServableError | None
     _reader: list[OnlineReader] = field(default_factory=list, repr=False, compare=False)
     _reader_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _merged: dict[date, list[str]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def model_id(self) -> str | None:
@@ -163,6 +165,14 @@ class ServingState:
             if not self._reader:
                 self._reader.append(OnlineReader(self.settings, self.generation))
             return self._reader[0]
+
+    def merged_notes(self, day: date) -> list[str]:
+        """The calendar rows dated `day` that the generation's build merged into events of other dates
+        (`events.merged_notes`), read once per day: a build never changes."""
+        notes = self._merged.get(day)
+        if notes is None:
+            notes = self._merged[day] = merged_notes(generation_build(self.generation), day)
+        return notes
 
 
 def load_state(settings: Settings) -> ServingState:

@@ -28,6 +28,7 @@ from typer.testing import CliRunner
 
 from ivcrush.build import build
 from ivcrush.cli.app import app
+from ivcrush.events import merged_notes
 from ivcrush.feature_repo.materialize import materialize
 from ivcrush.feature_repo.store import open_published_store
 from ivcrush.serving.online import (
@@ -42,7 +43,7 @@ from ivcrush.serving.predict import predict_one, predict_state, scan, scan_paylo
 from ivcrush.serving.predictor import Predictor
 from ivcrush.settings import Settings
 from ivcrush.training.release import train_and_register
-from ivcrush.workspace import POINTER, published
+from ivcrush.workspace import POINTER, generation_build, published
 from tests.redis_server import redis_server, wait_for_port
 
 runner = CliRunner()
@@ -162,6 +163,9 @@ def test_the_predictor_answers_as_the_one_request_functions(served: tuple[Settin
     expected = predict_one(settings, first, day, account=settings.account, costs=settings.costs)
     assert again.recommendation.to_dict() == expected.to_dict()
     assert again.state is answer.state  # nothing published in between: the same state, loaded once
+    state = answer.state
+    assert state.merged_notes(day) == merged_notes(generation_build(state.generation), day)
+    assert state.merged_notes(day) is state.merged_notes(day)  # read once per day
 
 
 def test_predict_without_a_date_serves_the_tickers_next_upcoming_event(served: tuple[Settings, date]) -> None:
