@@ -12,8 +12,10 @@ servers and redis-server are started here on 127.0.0.1 and stopped by their pid.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import os
+import resource
 import shutil
 import socket
 import statistics
@@ -31,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psutil
 
 from benchmarks import SHARED_SNAPSHOT
 from ivcrush.build import build
@@ -89,14 +92,25 @@ def _wait_for(port: int, process: subprocess.Popen[bytes], what: str) -> None:
 
 
 @contextmanager
-def _process(command: list[str], port: int, what: str) -> Iterator[None]:
+def _process(command: list[str], port: int, what: str) -> Iterator[subprocess.Popen[bytes]]:
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_for(port, process, what)
-        yield
+        yield process
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its children (uvicorn's workers)."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for process in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = process.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 def in_process(settings: Settings, day: date, ticker: str, repeats: int) -> None:
@@ -116,9 +130,12 @@ def in_process(settings: Settings, day: date, ticker: str, repeats: int) -> None
     options = {"implied": implied, "account": settings.account, "costs": settings.costs}
     hundred = _repeat(lambda: recommend(state, served, **options), max(repeats // 10, 20))
     print(f"{f'scan of {len(served)} events (recommend)':<52} {_ms(hundred)}")
+    reader = state.reader()
+    read_all = _repeat(lambda: reader.features(served), max(repeats // 10, 20))
+    print(f"{f'  part: online features of the {len(served)} events':<52} {_ms(read_all)}")
     # the parts of one prediction
     mine = served[served["ticker"] == ticker] if ticker in set(served["ticker"]) else served.head(1)
-    reader, model = state.reader(), state.serving_model()
+    model = state.serving_model()
     read = _repeat(lambda: reader.features(mine), repeats)
     print(f"{'  part: online features (read + event check)':<52} {_ms(read)}")
     frame = reader.features(mine)
@@ -140,16 +157,26 @@ def in_process(settings: Settings, day: date, ticker: str, repeats: int) -> None
     print(f"{'  all: recommend (+ market, strategy, sizing)':<52} {_ms(with_strategy)}")
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def cold_predict(settings: Settings, day: date, ticker: str, runs: int) -> None:
-    """`ivcrush predict` as its own process: imports, state, one prediction."""
+    """`ivcrush predict` as its own process: imports, state, one prediction (wall time, and the CPU time of
+    the process: what it costs whatever else runs on this shared machine)."""
     command = [sys.executable, "-m", "ivcrush.cli", "predict", ticker, "--date", day.isoformat(), "--implied-move", "6"]
-    seconds = []
+    seconds, cpus = [], []
     for _ in range(runs):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), _children_cpu()
         subprocess.run([*command, "--workdir", str(settings.workdir), "--json"], check=True, capture_output=True)
         seconds.append(time.perf_counter() - started)
+        cpus.append(_children_cpu() - cpu)
     spread = f"{min(seconds):.2f}-{max(seconds):.2f}"
-    print(f"\n`ivcrush predict` cold: median {statistics.median(seconds):.2f} s, range {spread} s")
+    print(
+        f"\n`ivcrush predict` cold: median {statistics.median(seconds):.2f} s, range {spread} s; "
+        f"CPU median {statistics.median(cpus):.2f} s"
+    )
 
 
 def _load(port: int, path: str, clients: int, requests: int, max_seconds: float) -> tuple[list[float], float, int]:
@@ -187,23 +214,27 @@ def _load(port: int, path: str, clients: int, requests: int, max_seconds: float)
 
 
 def over_http(settings: Settings, label: str, day: date, ticker: str, args: argparse.Namespace) -> None:
-    """`ivcrush serve` (one worker, and two) under 1, 8 and 32 concurrent clients."""
+    """`ivcrush serve` (one worker, and two) under 1, 8 and 32 concurrent clients: /health (the framework's own
+    cost: a state check and a small JSON), /predict and /scan; with the servers' CPU ms per request."""
     for workers in (1, 2):
         port = _free_port()
         command = [sys.executable, "-m", "ivcrush.cli", "serve", "--port", str(port), "--workers", str(workers)]
-        with _process([*command, "--workdir", str(settings.workdir)], port, "ivcrush serve"):
+        with _process([*command, "--workdir", str(settings.workdir)], port, "ivcrush serve") as server:
             paths = {
+                "health": "/health",
                 "predict": f"/predict/{ticker}?date={day}&implied_move=6",
                 "scan": f"/scan/{day}",
             }
             for name, path in paths.items():
                 _load(port, path, 1, 20, args.max_seconds)  # warm every worker
                 for clients in CLIENTS:
-                    count = args.requests if name == "predict" else max(args.requests // 10, clients * 2)
+                    count = max(args.requests // 10, clients * 2) if name == "scan" else args.requests
+                    cpu = _tree_cpu(server.pid)
                     latencies, seconds, errors = _load(port, path, clients, count, args.max_seconds)
+                    cpu_ms = (_tree_cpu(server.pid) - cpu) * 1000 / max(len(latencies), 1)
                     print(
                         f"{label:<7} {workers:>7} {name:<8} {clients:>7} {len(latencies):>8} {_ms(latencies)} "
-                        f"{len(latencies) / seconds:10.0f} {errors:>6}"
+                        f"{len(latencies) / seconds:10.0f} {cpu_ms:>8.2f} {errors:>6}"
                     )
 
 
@@ -236,6 +267,7 @@ def main() -> None:
             build(settings)
             materialize(settings, args.day)
             train_and_register(settings, num_boost_round=100, quick_folds=2)
+        materialize(settings, args.day, reuse=True)  # again where the kept one predates what serving reads
         state = Predictor(settings).state()
         day_events = state.events.iloc[state.by_day[args.day]]
         ticker = str(day_events.sort_values("ticker")["ticker"].iloc[0])
@@ -244,7 +276,7 @@ def main() -> None:
         cold_predict(settings, args.day, ticker, 5)
         print(
             f"\n{'store':<7} {'workers':>7} {'path':<8} {'clients':>7} {'requests':>8} {'p50 ms':>8} {'p99 ms':>8} "
-            f"{'req/s':>10} {'errors':>6}"
+            f"{'req/s':>10} {'cpu ms':>8} {'errors':>6}"
         )
         over_http(settings, "sqlite", args.day, ticker, args)
         with _redis() as url:

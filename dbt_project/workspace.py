@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ivcrush.errors import IvcrushError
 from ivcrush.settings import Settings
@@ -157,6 +158,10 @@ class Generation:
     online_rows: int
     published_at: str
     online_store_url: str = ""  # the Redis server it was written to (without credentials); "" for SQLite
+    # What serving reads the online rows by without opening Feast (`feature_repo.materialize.online_layout`):
+    # the online-store file, each view's table and typed features, the feature services, the key encoding.
+    # Empty in a generation published before it was recorded.
+    online_layout: dict[str, Any] = field(default_factory=dict)
 
     def path(self, feast_dir: Path) -> Path:
         return feast_dir / "generations" / self.generation_id

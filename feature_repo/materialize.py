@@ -17,6 +17,7 @@ from dataclasses import asdict, replace
 from datetime import UTC, date, datetime
 from datetime import time as clock_time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -44,6 +45,9 @@ from ivcrush.workspace import (
     write_pointer,
 )
 
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
 GENERATIONS_KEPT = 2
 INTENT = "intent.json"  # the generation's record while it is being made
 
@@ -55,6 +59,34 @@ class MaterializeError(IvcrushError):
 def as_of_end(as_of: date) -> datetime:
     """Online rows are those of events decided up to the end of `as_of` (UTC)."""
     return datetime.combine(as_of, clock_time(23, 59, 59), tzinfo=UTC)
+
+
+def online_layout(store: FeatureStore, folder: Path) -> dict[str, Any]:
+    """What serving needs to read the generation's online rows without Feast: the SQLite online-store file
+    (relative to the generation's folder), each view's table and its features' Feast value types, each feature
+    service's features by view, and how entity keys are serialized."""
+    from feast.infra.online_stores.helpers import compute_table_id
+
+    config = store.config
+    versioned = config.registry.enable_online_feature_view_versioning
+    views = {
+        view.name: {
+            "table": compute_table_id(config.project, view, versioned),
+            "features": {field.name: field.dtype.to_value_type().name for field in view.features},
+        }
+        for view in store.list_feature_views()
+    }
+    services = {
+        service.name: {p.name: [f.name for f in p.features] for p in service.feature_view_projections}
+        for service in store.list_feature_services()
+    }
+    path = Path(config.online_store.path) if config.online_store.type == "sqlite" else None
+    return {
+        "online_store_file": str(path.relative_to(folder)) if path is not None else "",
+        "entity_key_serialization_version": config.entity_key_serialization_version,
+        "views": views,
+        "feature_services": services,
+    }
 
 
 def _drop_generation(settings: Settings, generation: Generation, reachable: bool = True) -> None:
@@ -101,6 +133,7 @@ def unchanged_generation(settings: Settings, as_of: date) -> Generation | None:
         and generation.online_store == settings.online_store
         and generation.online_store_url == (recorded_redis_url(settings.redis_url) if redis else "")
         and (generation.path(settings.feast_dir) / GENERATION_MANIFEST).is_file()
+        and bool(generation.online_layout)  # one published before the layout was recorded is made again
     )
     return generation if same else None
 
@@ -166,7 +199,10 @@ def _materialize(settings: Settings, as_of: date | None) -> Generation:
         events = pd.read_parquet(mart_path(build_dir, "earnings_events"), columns=["ticker", "event_timestamp"])
         in_window = events[(events["event_timestamp"] <= end) & (events["event_timestamp"] > end - QUARTERLY_TTL)]
         generation = replace(
-            generation, online_rows=int(in_window["ticker"].nunique()), published_at=datetime.now(UTC).isoformat()
+            generation,
+            online_rows=int(in_window["ticker"].nunique()),
+            published_at=datetime.now(UTC).isoformat(),
+            online_layout=online_layout(store, folder),
         )
         (folder / GENERATION_MANIFEST).write_text(json.dumps(asdict(generation), indent=2))
         write_pointer(settings.feast_dir, generation)

@@ -17,22 +17,20 @@ from __future__ import annotations
 
 import contextlib
 import json
-from datetime import date
-from typing import Annotated
+from datetime import date, datetime
 
-from fastapi import FastAPI, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import Response
+from fastapi import FastAPI
+from starlette.requests import Request
+from starlette.responses import Response
 
 from ivcrush.constants import TIER_PRESETS
 from ivcrush.errors import IvcrushError
-from ivcrush.events import merged_notes
 from ivcrush.feature_repo.store import OnlineStoreError
 from ivcrush.serving.online import NotServableError, UnknownEventError
 from ivcrush.serving.predict import ServingState, scan_payload
 from ivcrush.serving.predictor import Predictor
 from ivcrush.settings import Settings, load_settings
-from ivcrush.workspace import NotPublishedError, generation_build
+from ivcrush.workspace import NotPublishedError
 
 GENERATION_HEADER = "X-Ivcrush-Generation"
 MODEL_HEADER = "X-Ivcrush-Model"
@@ -54,20 +52,38 @@ class BadRequestError(IvcrushError):
 def _day(value: str, name: str) -> date:
     """A date given as YYYY-MM-DD, refused with the CLI's wording otherwise."""
     try:
-        return date.fromisoformat(value)
+        return datetime.strptime(value, "%Y-%m-%d").date()
     except ValueError:
-        raise BadRequestError(f"Invalid value for '{name}': '{value}' does not match the format '%Y-%m-%d'.") from None
+        message = f"Value error, '{value}' does not match the formats '%Y-%m-%d'."
+        raise BadRequestError(f"Invalid value for '{name}': {message}") from None
 
 
 def _preset(value: str) -> str:
     if value not in TIER_PRESETS:
-        raise BadRequestError(f"Invalid value for '--preset': {value!r} is not one of {', '.join(TIER_PRESETS)}")
+        choices = ", ".join(f"'{preset}'" for preset in TIER_PRESETS)
+        raise BadRequestError(f"Invalid value for '--preset': Value error, '{value}' is not one of {choices}.")
     return value
+
+
+def _float(request: Request, name: str, option: str) -> float | None:
+    """A number parameter (None where absent), refused with the CLI's wording for its option."""
+    value = request.query_params.get(name)
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        message = "Input should be a valid number, unable to parse string as a number"
+        raise BadRequestError(f"Invalid value for '{option}': {message}") from None
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The API over one `Predictor` of the workspace (`settings`, else the environment's: `ivcrush serve`
-    passes its workspace to its worker processes as IVCRUSH_HOME)."""
+    passes its workspace to its worker processes as IVCRUSH_HOME).
+
+    The routes are plain Starlette endpoints that parse their few parameters themselves: FastAPI's parameter
+    validation (pydantic) cost more per request than the routing, the answer's JSON and the headers together.
+    """
     predictor = Predictor(settings or load_settings())
     with contextlib.suppress(IvcrushError):  # warm: the state and its online-store reader before the first request
         predictor.state().reader()
@@ -78,13 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         status = 404 if isinstance(exc, UnknownEventError) else 503 if isinstance(exc, UNAVAILABLE) else 400
         return _json({"error": str(exc)}, status)
 
-    @app.exception_handler(RequestValidationError)
-    async def bad_parameter(_: Request, exc: RequestValidationError) -> Response:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in exc.errors())
-        return _json({"error": f"invalid request: {problems}"}, 400)
-
-    @app.get("/health")
-    async def health() -> Response:
+    async def health(_: Request) -> Response:
         """The generation, model and as-of date that requests are answered from now."""
         state = predictor.state()
         generation = state.generation
@@ -99,33 +109,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         }
         return _json(payload, 200 if state.model is not None else 503, state)
 
-    @app.get("/predict/{ticker}")
-    async def predict(
-        ticker: str,
-        day: Annotated[str | None, Query(alias="date")] = None,
-        implied_move: float | None = None,
-        straddle: float | None = None,
-        spot: float | None = None,
-        expiration: str | None = None,
-        preset: str = "balanced",
-    ) -> Response:
-        """`ivcrush predict TICKER --json`: the ticker's event (its next one if no date) with the full reasoning."""
+    async def predict(request: Request) -> Response:
+        """`ivcrush predict TICKER --json`: the ticker's event (its next one if no date) with the full reasoning.
+        Query: date, implied_move, straddle, spot, expiration, preset."""
+        query = request.query_params
+        day, expiration = query.get("date"), query.get("expiration")
         answer = predictor.predict(
-            ticker,
+            request.path_params["ticker"],
             None if day is None else _day(day, "--date"),
-            implied_move=implied_move,
-            straddle=straddle,
-            spot=spot,
+            implied_move=_float(request, "implied_move", "--implied-move"),
+            straddle=_float(request, "straddle", "--straddle"),
+            spot=_float(request, "spot", "--spot"),
             expiration=None if expiration is None else _day(expiration, "--expiration"),
-            preset=_preset(preset),
+            preset=_preset(query.get("preset", "balanced")),
         )
         return _json(answer.recommendation.to_dict(), state=answer.state)
 
-    @app.get("/scan/{day}")
-    async def scan(day: str, preset: str = "balanced") -> Response:
-        """`ivcrush scan DATE --json`: every calendar event of the day, ranked."""
-        answer = predictor.scan(_day(day, "EARNINGS_DATE"), preset=_preset(preset))
-        merged = merged_notes(generation_build(answer.state.generation), answer.day)
+    async def scan(request: Request) -> Response:
+        """`ivcrush scan DATE --json`: every calendar event of the day, ranked. Query: preset."""
+        day = _day(request.path_params["day"], "earnings_date")
+        answer = predictor.scan(day, preset=_preset(request.query_params.get("preset", "balanced")))
+        merged = answer.state.merged_notes(answer.day)
         return _json(scan_payload(answer.day, answer.recommendations, answer.refusals, merged), state=answer.state)
 
+    app.router.add_route("/health", health, methods=["GET"])
+    app.router.add_route("/predict/{ticker}", predict, methods=["GET"])
+    app.router.add_route("/scan/{day}", scan, methods=["GET"])
     return app

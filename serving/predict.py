@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Unpack, cast
 import numpy as np
 import pandas as pd
 
+from ivcrush.events import merged_notes
 from ivcrush.serving.market import MarketInputs, StrategyError, event_market, number_or_none
 from ivcrush.serving.model import serving_model
 from ivcrush.serving.online import (
@@ -45,7 +46,7 @@ from ivcrush.serving.recommendation import (
 )
 from ivcrush.serving.strategy_batch import decide_many
 from ivcrush.settings import Account, Costs, Settings
-from ivcrush.workspace import Generation, current_build, published
+from ivcrush.workspace import Generation, current_build, generation_build, published
 
 if TYPE_CHECKING:
     from ivcrush.training.registry import LoadedModel
@@ -148,6 +149,7 @@ class ServingState:
     refusal: NotServableError | None
     _reader: list[OnlineReader] = field(default_factory=list, repr=False, compare=False)
     _reader_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _merged: dict[date, list[str]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def model_id(self) -> str | None:
@@ -165,6 +167,14 @@ class ServingState:
             if not self._reader:
                 self._reader.append(OnlineReader(self.settings, self.generation))
             return self._reader[0]
+
+    def merged_notes(self, day: date) -> list[str]:
+        """The calendar rows dated `day` that the generation's build merged into events of other dates
+        (`events.merged_notes`), read once per day: a build never changes."""
+        notes = self._merged.get(day)
+        if notes is None:
+            notes = self._merged[day] = merged_notes(generation_build(self.generation), day)
+        return notes
 
 
 def load_state(settings: Settings) -> ServingState:
@@ -296,18 +306,18 @@ def predict_state(
     rows = state.by_ticker.get(ticker)
     if rows is None:
         raise UnknownEventError(f"unknown ticker {ticker}: not in the calendar or the stored moves")
-    mine, dates = state.events.iloc[rows], state.days[rows]
+    dates = state.days[rows]  # selected by position: a frame is made only of the chosen rows
     if earnings_date is None:
         as_of = date.fromisoformat(state.generation.as_of)
-        upcoming = mine[(dates >= as_of) & ~mine["has_outcome"]]
-        if upcoming.empty:
+        upcoming = rows[(dates >= as_of) & ~state.events["has_outcome"].to_numpy()[rows]]
+        if not len(upcoming):
             raise UnknownEventError(f"no upcoming calendar event for {ticker} after {as_of}")
-        chosen = upcoming.sort_values("earnings_date").head(1)
+        chosen = upcoming[np.argsort(state.days[upcoming], kind="stable")[:1]]
     else:
-        chosen = mine[dates == earnings_date]
-        if chosen.empty:
+        chosen = rows[dates == earnings_date]
+        if not len(chosen):
             raise UnknownEventError(f"no calendar event for {ticker} on {earnings_date}")
-    recommendations, refusals = recommend(state, chosen.reset_index(drop=True), **options)
+    recommendations, refusals = recommend(state, state.events.iloc[chosen].reset_index(drop=True), **options)
     if refusals:
         raise ServingError(f"{ticker}: {refusals[0].reason}")
     return recommendations[0]

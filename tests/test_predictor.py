@@ -28,14 +28,22 @@ from typer.testing import CliRunner
 
 from ivcrush.build import build
 from ivcrush.cli.app import app
+from ivcrush.events import merged_notes
 from ivcrush.feature_repo.materialize import materialize
 from ivcrush.feature_repo.store import open_published_store
-from ivcrush.serving.online import EVENT_ID_REF, OnlineReader, calendar_events, events_on
-from ivcrush.serving.predict import predict_one, scan, scan_payload
+from ivcrush.serving.online import (
+    EVENT_ID_REF,
+    NotServableError,
+    OnlineReader,
+    UnknownEventError,
+    calendar_events,
+    events_on,
+)
+from ivcrush.serving.predict import predict_one, predict_state, scan, scan_payload
 from ivcrush.serving.predictor import Predictor
 from ivcrush.settings import Settings
 from ivcrush.training.release import train_and_register
-from ivcrush.workspace import published
+from ivcrush.workspace import POINTER, generation_build, published
 from tests.redis_server import redis_server, wait_for_port
 
 runner = CliRunner()
@@ -94,6 +102,55 @@ def test_the_online_reader_reads_what_feast_serves_from_sqlite(served: tuple[Set
     _assert_reader_equals_feast(*served)
 
 
+NO_FEAST = """
+import runpy, sys
+from datetime import date
+from pathlib import Path
+from ivcrush.serving.predictor import Predictor
+from ivcrush.settings import Settings
+
+settings = Settings(workdir=Path(sys.argv[1]), db=Path(sys.argv[2]))
+answer = Predictor(settings).scan(date.fromisoformat(sys.argv[3]))
+assert answer.recommendations
+sys.argv = ["ivcrush", "predict", answer.recommendations[0].ticker, "--date", sys.argv[3], "--json",
+            "--workdir", sys.argv[1]]
+try:
+    runpy.run_module("ivcrush.cli", run_name="__main__")
+except SystemExit as exit:
+    assert not exit.code, exit.code
+print("imported:", sorted({m.split(".")[0] for m in sys.modules} & {"feast", "ibis", "dbt", "great_expectations"}))
+"""
+
+
+def test_serving_from_sqlite_imports_no_feast(served: tuple[Settings, date]) -> None:
+    """A scan by the Predictor and `ivcrush predict` (the CLI, in the same process) read SQLite without Feast."""
+    settings, day = served
+    args = [str(settings.workdir), str(settings.db), day.isoformat()]
+    done = subprocess.run([sys.executable, "-c", NO_FEAST, *args], capture_output=True, text=True, check=True)
+    assert done.stdout.splitlines()[-1] == "imported: []", done.stdout[-2000:]
+    assert json.loads("\n".join(done.stdout.splitlines()[:-1]))["earnings_date"] == day.isoformat()
+
+
+def test_a_generation_without_its_layout_is_refused_until_materialized_again(
+    served: tuple[Settings, date], tmp_path: Path
+) -> None:
+    """A generation published before its online-store layout was recorded: a NotServableError naming
+    `ivcrush materialize`, in the API's 503 class; the main job's materialize (`reuse`) makes it again."""
+    settings, day = served
+    settings = _copy(settings, tmp_path / "work")
+    pointer = settings.feast_dir / POINTER
+    old = {k: v for k, v in json.loads(pointer.read_text()).items() if k != "online_layout"}
+    pointer.write_text(json.dumps(old))
+    ticker = events_on(published(settings), day)["ticker"].iloc[0]
+    with pytest.raises(NotServableError, match="re-run `ivcrush materialize`"):
+        Predictor(settings).scan(day)
+    message = _cli_error("predict", ticker, "--date", day.isoformat(), "--workdir", str(settings.workdir))
+    assert "does not record its online-store layout; re-run `ivcrush materialize`" in message
+    remade = materialize(settings, day, reuse=True)
+    assert remade.generation_id != old["generation_id"] and remade.online_layout
+    assert Predictor(settings).scan(day).recommendations
+
+
 def test_the_predictor_answers_as_the_one_request_functions(served: tuple[Settings, date]) -> None:
     settings, day = served
     predictor = Predictor(settings)
@@ -106,6 +163,26 @@ def test_the_predictor_answers_as_the_one_request_functions(served: tuple[Settin
     expected = predict_one(settings, first, day, account=settings.account, costs=settings.costs)
     assert again.recommendation.to_dict() == expected.to_dict()
     assert again.state is answer.state  # nothing published in between: the same state, loaded once
+    state = answer.state
+    assert state.merged_notes(day) == merged_notes(generation_build(state.generation), day)
+    assert state.merged_notes(day) is state.merged_notes(day)  # read once per day
+
+
+def test_predict_without_a_date_serves_the_tickers_next_upcoming_event(served: tuple[Settings, date]) -> None:
+    settings, day = served
+    predictor = Predictor(settings)
+    state = predictor.state()
+    events = state.events.assign(day=pd.to_datetime(state.events["earnings_date"]).dt.date)
+    upcoming = events[(events["day"] >= date.fromisoformat(state.generation.as_of)) & ~events["has_outcome"]]
+    next_day = upcoming.groupby("ticker")["day"].min()
+    recommended = {r.ticker for r in predictor.scan(day).recommendations}
+    ticker = next(t for t in next_day[next_day == day].index if t in recommended)  # its event on `day` is served
+    answer = predictor.predict(ticker, implied_move=7.5).recommendation
+    assert answer.earnings_date == day.isoformat()
+    assert answer.to_dict() == predictor.predict(ticker, day, implied_move=7.5).recommendation.to_dict()
+    all_known = replace(state, events=state.events.assign(has_outcome=True))  # every outcome stored: none upcoming
+    with pytest.raises(UnknownEventError, match=f"no upcoming calendar event for {ticker}"):
+        predict_state(all_known, ticker, None)
 
 
 def test_a_new_generation_or_model_is_taken_between_requests_and_never_mixed(
@@ -210,6 +287,14 @@ def _cli_error(*args: str) -> str:
     return " ".join(result.output.split()).removeprefix("error: ")
 
 
+def _cli_usage_error(*args: str) -> str:
+    """The message of the CLI's usage error (an option or argument it cannot parse), its box's lines joined."""
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 2, result.output
+    lines = [line.strip("│ ") for line in result.output.splitlines() if line.startswith("│")]
+    return " ".join(" ".join(lines).split())
+
+
 def _check_api(base: str, settings: Settings, day: date) -> dict[str, object]:
     """The API's answers equal the CLI's `--json`, its errors carry the CLI's messages; returns its bodies."""
     work = ["--workdir", str(settings.workdir)]
@@ -242,6 +327,17 @@ def _check_api(base: str, settings: Settings, day: date) -> dict[str, object]:
         assert error == {"error": _cli_error(*args, *work)}, path
     status, _, error = _get(f"{base}/predict/{ticker}?date=2025-13-01")
     assert status == 400 and "does not match the format" in str(error)
+    usage = [
+        (f"/predict/{ticker}?date=2025-13-01", ["predict", ticker, "--date", "2025-13-01"]),
+        (f"/predict/{ticker}?date=20251030", ["predict", ticker, "--date", "20251030"]),
+        (f"/predict/{ticker}?date={day}&implied_move=abc", ["predict", ticker, "--implied-move", "abc"]),
+        (f"/predict/{ticker}?date={day}&preset=foo", ["predict", ticker, "--preset", "foo"]),
+        (f"/predict/{ticker}?expiration=2025-1", ["predict", ticker, "--expiration", "2025-1"]),
+        ("/scan/2025-13-01", ["scan", "2025-13-01"]),
+    ]
+    for path, args in usage:
+        status, _, error = _get(base + path)
+        assert status == 400 and error == {"error": _cli_usage_error(*args, *work)}, path
     return {"scan": body, "predict": single}
 
 
