@@ -22,7 +22,9 @@ the 3- and 4-fold walk-forwards, each slice forecast by a model trained on the o
 pinball over the 7 windows; 5 slices of 6% for rounds and blend, 3 of 10% for the rest). Kept: 50 rounds
 (25/50/100/150: 0.9929/0.9883/0.9910/0.9953), no blend with the scaled-history reference (best blend 0.9881,
 within noise of none), the tree settings of `BASE_PARAMS` (0.9913; 3 leaves and depth 2 0.9915, 60 rows per leaf
-0.9963) and `PRIOR_WEIGHT` 8 (4: 0.9914, 16: 0.9970). The gating folds of `ivcrush evaluate` never choose.
+0.9963) and `PRIOR_WEIGHT` 8 (4: 0.9914, 16: 0.9970); not adopted: a log target log(|move| / s + c) (c = 0.05:
+0.9900, ahead in 2 of 7 windows) and seed bagging (mean of 3 boosters per level: 0.9897, ahead in 6 of 7 by 0.17%
+for 2.6x the training time; README, "Models and evidence"). The gating folds of `ivcrush evaluate` never choose.
 OpenMP waits passively (set in `ivcrush.training`'s `__init__`).
 """
 
