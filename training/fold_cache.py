@@ -10,8 +10,11 @@ fresh index, so a reused result is the one a recomputation gives (tests/test_inc
 
 A new earnings day moves no walk-forward fold whose cut-off stays put (`training.splits`: blocks of equal
 counts, cut at a decision time), so its fold's models are reused and only its predictions recomputed; the
-final training is reused where the day adds no trusted row. Entries live in `<workdir>/model_cache/<key>/`,
-written under a temporary name and moved into place in one rename; the newest `KEPT` are kept.
+final training is reused where the day adds no trusted row. Where a training is done, the quantile boosters
+of each of its calibration slices (`training.calibration.calibration_slices`, trained on the outcomes known
+before the slice) are reused the same way (`quantiles_key`): a new day rarely moves a slice's start.
+Entries live in `<workdir>/model_cache/<key>/`, written under a temporary name and moved into place in one
+rename; the newest `KEPT` are kept.
 """
 
 from __future__ import annotations
@@ -29,10 +32,18 @@ import pandas as pd
 
 from ivcrush.training.evaluations import training_code
 from ivcrush.training.move_size import MoveSizeModel
-from ivcrush.training.train import MIN_IV_ROWS, NUM_BOOST_ROUND, TrainedModels, train_models, training_rows
+from ivcrush.training.train import (
+    MIN_IV_ROWS,
+    NUM_BOOST_ROUND,
+    QUANTILE_ROUNDS,
+    TrainedModels,
+    fit_quantile_boosters,
+    train_models,
+    training_rows,
+)
 
 CACHE_FOLDER = "model_cache"
-KEPT = 12  # entries (a main job uses 4: three folds and the final training)
+KEPT = 80  # entries (a main job writes 32: 4 trainings, each with its quantile boosters and 6 calibration slices')
 ENTRY = "models.json"
 FITTING_PACKAGES = ("lightgbm", "numpy", "pandas", "scipy")
 
@@ -45,17 +56,26 @@ def rows_digest(rows: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def training_key(frame: pd.DataFrame, options: dict[str, object]) -> str:
-    """The cache key of `train_models(frame, **options)`: the rows it trains on, its options, the code and the
-    fitting packages' versions."""
-    trusted_only = bool(options.get("trusted_only", True))
+def _key(rows: pd.DataFrame, options: dict[str, object]) -> str:
     given = {
-        "rows": rows_digest(training_rows(frame, trusted_only)),
+        "rows": rows_digest(rows),
         "options": json.dumps(options, sort_keys=True, default=repr),
         "code": training_code(),
         "packages": [version(name) for name in FITTING_PACKAGES],
     }
     return hashlib.sha256(json.dumps(given, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def training_key(frame: pd.DataFrame, options: dict[str, object]) -> str:
+    """The cache key of `train_models(frame, **options)`: the rows it trains on, its options, the code and the
+    fitting packages' versions."""
+    return _key(training_rows(frame, bool(options.get("trusted_only", True))), {"train_models": options})
+
+
+def quantiles_key(rows: pd.DataFrame, features: Sequence[str], scale_mean: float, params: object) -> str:
+    """The cache key of `fit_quantile_boosters(rows, features, scale_mean, params)` (a calibration slice's
+    boosters too): all of its input rows, its arguments, the code and the packages' versions."""
+    return _key(rows, {"fit_quantile_boosters": [list(features), repr(float(scale_mean)), params, QUANTILE_ROUNDS]})
 
 
 class ModelCache:
@@ -67,6 +87,7 @@ class ModelCache:
         self.reuse = reuse
         self.reused = 0
         self.trained = 0
+        self.quantile_sets_reused = 0  # of the quantile boosters of the calibration slices of a training
 
     def models(
         self,
@@ -88,18 +109,35 @@ class ModelCache:
             "min_iv_rows": min_iv_rows,
             "check_leakage": check_leakage,
         }
-        key = training_key(frame, options)
-        entry = self.folder / key
-        if self.reuse and (entry / ENTRY).is_file():
-            os.utime(entry)  # the newest entries are the ones kept
+        entry = self.folder / training_key(frame, options)
+        if self._hit(entry):
             self.reused += 1
             return _read(entry)
         rows = training_rows(frame, trusted_only).reset_index(drop=True)  # the one input of both paths
-        models = train_models(rows, **options)  # type: ignore[arg-type]
+        models = train_models(rows, **options, fit_quantiles=self.quantile_boosters)  # type: ignore[arg-type]
         self.trained += 1
         _write(entry, models)
         self._prune()
         return models
+
+    def quantile_boosters(
+        self, rows: pd.DataFrame, features: Sequence[str], scale_mean: float, params: dict[str, object] | None
+    ) -> dict[str, lgb.Booster]:
+        """`fit_quantile_boosters(rows, ...)`, reused where fitted on the same rows and arguments (a calibration
+        slice whose start a new day did not move)."""
+        entry = self.folder / quantiles_key(rows, features, scale_mean, params)
+        if self._hit(entry):
+            self.quantile_sets_reused += 1
+            return _read_boosters(entry, json.loads((entry / ENTRY).read_text())["boosters"])
+        boosters = fit_quantile_boosters(rows.reset_index(drop=True), features, scale_mean, params)
+        _write_entry(entry, boosters, {"boosters": sorted(boosters)})
+        return boosters
+
+    def _hit(self, entry: Path) -> bool:
+        if not self.reuse or not (entry / ENTRY).is_file():
+            return False
+        os.utime(entry)  # the newest entries are the ones kept
+        return True
 
     def _prune(self) -> None:
         entries = sorted((p for p in self.folder.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
@@ -123,7 +161,10 @@ def _numbers(models: TrainedModels) -> dict[str, object]:
 
 def _write(entry: Path, models: TrainedModels) -> None:
     """Keep `models` in `entry`, where their numbers read back exactly as they are (else not at all)."""
-    numbers = _numbers(models)
+    _write_entry(entry, models.boosters, _numbers(models))
+
+
+def _write_entry(entry: Path, boosters: dict[str, lgb.Booster], numbers: dict[str, object]) -> None:
     try:
         text = json.dumps(numbers, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError):
@@ -134,7 +175,7 @@ def _write(entry: Path, models: TrainedModels) -> None:
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir(parents=True)
     try:
-        for name, booster in models.boosters.items():
+        for name, booster in boosters.items():
             (temporary / f"{name}.txt").write_text(booster.model_to_string())
         (temporary / ENTRY).write_text(text)
         shutil.rmtree(entry, ignore_errors=True)
@@ -144,9 +185,13 @@ def _write(entry: Path, models: TrainedModels) -> None:
         raise
 
 
+def _read_boosters(entry: Path, names: Sequence[str]) -> dict[str, lgb.Booster]:
+    return {name: lgb.Booster(model_str=(entry / f"{name}.txt").read_text()) for name in names}
+
+
 def _read(entry: Path) -> TrainedModels:
     numbers = json.loads((entry / ENTRY).read_text())
-    boosters = {name: lgb.Booster(model_str=(entry / f"{name}.txt").read_text()) for name in numbers["boosters"]}
+    boosters = _read_boosters(entry, numbers["boosters"])
     return TrainedModels(
         boosters=boosters,
         features=list(numbers["features"]),

@@ -39,6 +39,15 @@ class _Laps:
         self._last = now
 
 
+def _reuse_note(trainings: dict[str, int]) -> str:
+    done = trainings["reused"] + trainings["trained"]
+    return (
+        f"models: {trainings['reused']} of {done} trainings (walk-forward folds and the final one) reused, and "
+        f"{trainings['quantile_sets_reused']} sets of quantile boosters of the others' calibration slices: trained "
+        "on the same rows and options before"
+    )
+
+
 def _import_later_stages() -> None:
     """Import Feast, LightGBM, matplotlib and the training code (seconds) while the marts are checked."""
     for module in LATER_STAGES:
@@ -74,7 +83,7 @@ def run(
     laps.lap("materialize")
     if show:
         console.rule("walk-forward evaluation")
-    trainings = {"reused": 0, "trained": 0}  # of the models (folds and final), by the model cache
+    trainings = {"reused": 0, "trained": 0, "quantile_sets_reused": 0}  # by the model cache (fold_cache)
     evaluation = None if force else reusable_evaluation(settings, generation.build_id, EVALUATION_FOLDS)
     model_id = None if evaluation is None else reusable_model(settings, generation, evaluation)
     if evaluation is not None and model_id is not None:
@@ -104,13 +113,13 @@ def run(
             print_evaluation(evaluation)
         model_id = run_train(settings, evaluation, dataset, generation, show=show, models_cache=models_cache)
         laps.lap("training")
-        trainings = {"reused": models_cache.reused, "trained": models_cache.trained}
-        if show and models_cache.reused:
-            console.print(
-                f"models: {models_cache.reused} of {sum(trainings.values())} trainings (walk-forward folds and the "
-                "final one) reused: trained on the same rows and options before",
-                highlight=False,
-            )
+        trainings = {
+            "reused": models_cache.reused,
+            "trained": models_cache.trained,
+            "quantile_sets_reused": models_cache.quantile_sets_reused,
+        }
+        if show and (models_cache.reused or models_cache.quantile_sets_reused):
+            console.print(_reuse_note(trainings), highlight=False)
         del dataset  # free it before the scan: large at scale
     scanned = None
     if next_date is None and show:
