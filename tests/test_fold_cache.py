@@ -12,7 +12,7 @@ import pytest
 from ivcrush.feature_repo.feature_names import MODEL_FEATURE_COLUMNS
 from ivcrush.training.fold_cache import ModelCache, quantiles_key, training_key
 from ivcrush.training.predict import predict_frame
-from ivcrush.training.train import TrainedModels
+from ivcrush.training.train import TrainedModels, train_models
 
 ROUNDS = 20
 
@@ -53,6 +53,7 @@ def test_a_reused_training_is_the_recomputed_one(tmp_path: Path) -> None:
     reused = cache.models(frame.set_axis(frame.index + 1000), num_boost_round=ROUNDS)  # another index
     assert (cache.trained, cache.reused) == (1, 1)
     _same(trained, reused, frame)
+    _same(train_models(frame, num_boost_round=ROUNDS), reused, frame)  # what the evaluation trains without it
     forced = ModelCache(tmp_path, reuse=False)  # `--force`: trained again, and the same
     _same(forced.models(frame, num_boost_round=ROUNDS), reused, frame)
     assert (forced.trained, forced.reused, forced.quantile_sets_reused) == (1, 0, 0)

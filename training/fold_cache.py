@@ -3,7 +3,8 @@
 `train_models` is deterministic: its result is a function of the labelled rows it trains on (by default the
 trusted ones), its options, the training code and the packages that fit the trees. `ModelCache.models` keys a
 training by exactly these (`training_key`): the content (values, dtypes and column names, in order) of
-`training_rows(frame)`, the options, `training_code()` and the versions of LightGBM, NumPy, pandas and SciPy.
+`training_rows(frame)`, the options, `training_code()` (with the constants and feature names it reads from
+below) and the versions of LightGBM, NumPy, pandas and SciPy.
 On a hit it loads the boosters (LightGBM's text format) and the move-size numbers (JSON) written by the same
 training; on a miss it trains and keeps the result. Both paths train from the same input, the rows with a
 fresh index, so a reused result is the one a recomputation gives (tests/test_incremental.py checks it).
@@ -30,6 +31,9 @@ from pathlib import Path
 import lightgbm as lgb
 import pandas as pd
 
+from ivcrush import constants
+from ivcrush.feature_repo import feature_names
+from ivcrush.feature_repo.feature_names import MODEL_FEATURE_COLUMNS
 from ivcrush.training.evaluations import training_code
 from ivcrush.training.move_size import MoveSizeModel
 from ivcrush.training.train import (
@@ -56,11 +60,20 @@ def rows_digest(rows: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
+def _code() -> str:
+    """The training code's fingerprint and the lower modules it takes its constants from (quantile levels,
+    feature columns)."""
+    digest = hashlib.sha256(training_code().encode())
+    for module in (constants, feature_names):
+        digest.update(Path(str(module.__file__)).read_bytes())
+    return digest.hexdigest()
+
+
 def _key(rows: pd.DataFrame, options: dict[str, object]) -> str:
     given = {
         "rows": rows_digest(rows),
         "options": json.dumps(options, sort_keys=True, default=repr),
-        "code": training_code(),
+        "code": _code(),
         "packages": [version(name) for name in FITTING_PACKAGES],
     }
     return hashlib.sha256(json.dumps(given, sort_keys=True).encode()).hexdigest()[:24]
@@ -102,7 +115,7 @@ class ModelCache:
     ) -> TrainedModels:
         """`train_models(frame, ...)`, reused from the cache where it was trained on the same rows and options."""
         options: dict[str, object] = {
-            "features": list(features) if features is not None else None,
+            "features": list(features or MODEL_FEATURE_COLUMNS),
             "trusted_only": trusted_only,
             "num_boost_round": num_boost_round,
             "params": params,
