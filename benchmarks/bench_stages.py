@@ -3,20 +3,29 @@
 
     python -m benchmarks.bench_stages [--scales real,1,10,100] [--stages build,validate,...] [--repeat N]
     python -m benchmarks.bench_stages --scales real --stages main --repeat 5   # the README's main job
+    python -m benchmarks.bench_stages --incremental [--repeat N]   # the main job's re-runs (issue 17)
 
 Each stage runs as its own `ivcrush` process (as a user would run it), so its figures include imports;
 peak memory is the largest sum of the resident set sizes of the stage's processes (the build runs dbt and
 Great Expectations in processes of their own), sampled every 20 ms. With --repeat, each figure is the
 median of N runs and the wall-time range is printed too (a shared 2-core machine varies by +-15%).
 Sample databases are generated once per scale (the generation time is printed, not counted).
+
+--incremental: the main job (`ivcrush run --json`, one process each) in one workspace on a private copy of
+the real snapshot: from scratch without the snapshot's latest earnings day, unchanged, with that day's
+outcomes added (the snapshot as it is), unchanged, `--force`; each run's wall time, its stages' seconds and
+the trainings it reused. The shared snapshot is only read (copied).
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
+import resource
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -95,13 +104,87 @@ def _database(scale: str, folder: Path) -> tuple[Path, str]:
     return path, "2025-07-01"
 
 
+SEQUENCE = (
+    ("scratch", "without the latest day", ()),
+    ("unchanged", "without the latest day", ()),
+    ("new day", "the snapshot", ()),
+    ("unchanged", "the snapshot", ()),
+    ("--force", "the snapshot", ("--force",)),
+)
+LATEST_DAY = "(SELECT max(earnings_date) FROM historical_moves)"
+
+
+def _cpu_seconds() -> float:
+    """User + system seconds of this process's waited-for children (and theirs: the build's workers)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def incremental_sequence(root: Path) -> list[tuple[str, float, float, dict[str, object]]]:
+    """The main job's runs of `SEQUENCE` in one fresh workspace: (run, wall seconds, CPU seconds, its JSON
+    document). On a shared machine the CPU seconds move less with the load than the wall time."""
+    whole, before = root / "snapshot.db", root / "before.db"
+    shutil.copyfile(SHARED_SNAPSHOT, whole)  # read only: every write goes to the copies
+    shutil.copyfile(whole, before)
+    con = sqlite3.connect(before)
+    try:
+        with con:
+            con.execute(f"DELETE FROM historical_moves WHERE earnings_date = {LATEST_DAY}")
+    finally:
+        con.close()  # the deletion checkpointed into the file that is copied
+    database, workdir = root / "ivcrush.db", root / "work"
+    shutil.rmtree(workdir, ignore_errors=True)
+    runs = []
+    for name, state, extra in SEQUENCE:
+        shutil.copyfile(before if state.startswith("without") else whole, database)
+        started, cpu = time.perf_counter(), _cpu_seconds()
+        done = subprocess.run(
+            [_ivcrush(), "run", "--db", str(database), "--workdir", str(workdir), "--json", *extra],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        runs.append((name, time.perf_counter() - started, _cpu_seconds() - cpu, json.loads(done.stdout)))
+    return runs
+
+
+def print_incremental(repeat: int, root: Path) -> None:
+    """Each run of `repeat` sequences, then the median wall time of each kind of run."""
+    walls: dict[str, list[tuple[float, float]]] = {}
+    for number in range(1, repeat + 1):
+        for name, seconds, cpu, document in incremental_sequence(root):
+            walls.setdefault(name, []).append((seconds, cpu))
+            stages = " ".join(f"{k} {v:.1f}" for k, v in document.get("stage_seconds", {}).items())
+            print(
+                f"# {number} {name:<10} {seconds:6.1f} s (CPU {cpu:5.1f} s, load {os.getloadavg()[0]:.1f})  "
+                f"[{stages}]  {document.get('trainings')}",
+                flush=True,
+            )
+    for name, runs in walls.items():
+        wall, cpu = [run[0] for run in runs], [run[1] for run in runs]
+        print(
+            f"{name:<10} median {statistics.median(wall):6.1f} s (range {min(wall):.1f}-{max(wall):.1f}), "
+            f"CPU {statistics.median(cpu):.1f} s"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scales", default="real,1,10,100")
     parser.add_argument("--stages", default=",".join(s for s in STAGES if s != "main"))
     parser.add_argument("--repeat", type=int, default=1, help="runs per figure (the median is reported)")
     parser.add_argument("--keep", type=Path, help="keep workspaces and databases here")
+    parser.add_argument("--incremental", action="store_true", help="the main job's re-runs (see above)")
     args = parser.parse_args()
+    if args.incremental:
+        root = Path(args.keep or tempfile.mkdtemp(prefix="ivcrush-bench-"))
+        root.mkdir(parents=True, exist_ok=True)
+        try:
+            print_incremental(args.repeat, root)
+        finally:
+            if args.keep is None:
+                shutil.rmtree(root, ignore_errors=True)
+        return
     stages = [s for s in args.stages.split(",") if _available(s)]
     root = Path(args.keep or tempfile.mkdtemp(prefix="ivcrush-bench-"))
     root.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
+import importlib
 import json
 import logging
 import os
@@ -208,32 +209,45 @@ def _quality_worker(
         conn.close()
 
 
-def _dbt_worker(conn: Connection, parent_pid: int, build_dir: Path, settings: Settings, args: list[str]) -> None:
-    """The dbt process: one dbt command against the build folder, then its outcome."""
+def _dbt_worker(conn: Connection, parent_pid: int) -> None:
+    """The dbt process: imports dbt at once (seconds, while the build loads the raw tables), then runs the one
+    dbt command it is sent against the build folder, and sends its outcome."""
     workers.die_with_parent(parent_pid)
     logging.raiseExceptions = False  # a log file that cannot be written (disk full) prints no tracebacks
     try:
+        os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+        importlib.import_module("dbt.cli.main")  # run_dbt imports it again at no cost
+        build_dir, settings, args = conn.recv()
         run_dbt(build_dir, settings, args)
         conn.send(("ok", None))
+    except EOFError:  # the build stopped before it needed dbt
+        pass
     except BaseException as exc:
         conn.send(("error", (type(exc).__name__, str(exc))))
     finally:
         conn.close()
 
 
-def _run_dbt_worker(build_dir: Path, settings: Settings) -> IvcrushError | None:
-    """dbt's production build in its own process; its failure returned (a failed raw check wins over it)."""
-    process, conn = workers.start(_dbt_worker, (build_dir, settings, PRODUCTION_BUILD), "ivcrush-dbt")
-    try:
-        kind, payload = workers.receive(process, conn, "dbt")
-    except BaseException:
-        workers.stop(process, conn)
-        raise
-    workers.stop(process, conn, grace=workers.STOP_TIMEOUT_S)  # it exits by itself once dbt has closed its files
-    if kind == "ok":
-        return None
-    name, message = payload
-    return BuildError(message) if name == "BuildError" else _worker_error("dbt", name, message)
+class DbtWorker:
+    """dbt's production build in a spawned process, started before the raw tables are loaded so that its
+    seconds of imports overlap them; its failure returned by `run` (a failed raw check wins over it)."""
+
+    def __init__(self) -> None:
+        self._process, self._conn = workers.start(_dbt_worker, (), "ivcrush-dbt")
+        self._finished = False
+
+    def run(self, build_dir: Path, settings: Settings) -> IvcrushError | None:
+        self._conn.send((build_dir, settings, PRODUCTION_BUILD))
+        kind, payload = workers.receive(self._process, self._conn, "dbt")
+        self._finished = True
+        if kind == "ok":
+            return None
+        name, message = payload
+        return BuildError(message) if name == "BuildError" else _worker_error("dbt", name, message)
+
+    def close(self) -> None:
+        """Stop it: after `run` it exits by itself (waited for at the end of the build), before that it is killed."""
+        workers.stop(self._process, self._conn, grace=workers.STOP_TIMEOUT_S if self._finished else 0.0)
 
 
 @contextlib.contextmanager
@@ -322,7 +336,9 @@ def _build(
     build_id = f"{now:%Y%m%dT%H%M%S%fZ}-{snapshot.fingerprint[:8]}"
     build_dir = settings.builds_dir / build_id
     quality = QualityWorker(snapshot, settings.severity)
+    dbt = None
     try:
+        dbt = DbtWorker()
         (build_dir / "marts").mkdir(parents=True)
         progress.step("loading the raw tables into DuckDB")
         step = time.perf_counter()
@@ -331,7 +347,7 @@ def _build(
         timings["load_raw"] = time.perf_counter() - step
         progress.step("dbt build: models and tests (raw tables checked meanwhile)")
         step = time.perf_counter()
-        dbt_error = _run_dbt_worker(build_dir, settings)
+        dbt_error = dbt.run(build_dir, settings)
         timings["dbt_build"] = time.perf_counter() - step
         progress.step("checking the raw tables (Great Expectations)")
         step = time.perf_counter()
@@ -371,9 +387,15 @@ def _build(
         (build_dir / BUILD_MANIFEST).write_text(json.dumps(asdict(result), indent=2))
         publish(settings, build_dir)
     except BaseException:
-        quality.close()  # before removing the folder it may be writing its report into
+        _close(quality, dbt)  # before removing the folder they may be writing into
         shutil.rmtree(build_dir, ignore_errors=True)
         raise
     finally:
-        quality.close()
+        _close(quality, dbt)
     return result
+
+
+def _close(quality: QualityWorker, dbt: DbtWorker | None) -> None:
+    quality.close()
+    if dbt is not None:
+        dbt.close()

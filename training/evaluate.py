@@ -25,6 +25,7 @@ from ivcrush.settings import Settings
 from ivcrush.training.baselines import EMPIRICAL_NAMES, POINT_BASELINES, baseline_frame
 from ivcrush.training.data import training_set
 from ivcrush.training.evaluations import training_code
+from ivcrush.training.fold_cache import ModelCache
 from ivcrush.training.metrics import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, rounded
 from ivcrush.training.move_size import REFERENCE_NAMES
 from ivcrush.training.predict import predict_frame
@@ -91,8 +92,11 @@ def evaluate_frame(
     report: bool = True,
     context: dict[str, object] | None = None,
     refit_days: int | None = REFIT_DAYS,
+    models_cache: ModelCache | None = None,
 ) -> dict[str, object]:
     """Walk-forward evaluation of `dataset` (a training set); writes predictions.csv, metrics.json, report.
+
+    `models_cache` (the main job's): each fold's models reused where trained on the same rows and options.
 
     Test hooks: `shuffle_labels` permutes the labels of every training window (the model cannot learn);
     `features` may name extra columns (e.g. an injected look-ahead feature); `check_leakage=False` skips the
@@ -125,7 +129,8 @@ def evaluate_frame(
             fold_info.append(info)
             continue
         fit_on = _shuffled(train, seed=BOOTSTRAP_SEED + int(split["fold"])) if shuffle_labels else train
-        models = train_models(
+        fit = models_cache.models if models_cache else train_models  # hook: the incremental main job's cache
+        models = fit(
             fit_on,
             features=features,
             trusted_only=trusted_only,

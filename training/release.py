@@ -13,6 +13,7 @@ from ivcrush.settings import Settings
 from ivcrush.training.data import training_set
 from ivcrush.training.evaluate import evaluate, frame_hash
 from ivcrush.training.evaluations import latest_evaluation, training_code
+from ivcrush.training.fold_cache import ModelCache
 from ivcrush.training.registry import METADATA, RegistryError, list_models, register
 from ivcrush.training.train import NUM_BOOST_ROUND, train_models
 from ivcrush.workspace import Generation, current_build, generation_build, published
@@ -32,6 +33,7 @@ def train_and_register(
     quick_folds: int = 2,
     dataset: pd.DataFrame | None = None,
     generation: Generation | None = None,
+    models_cache: ModelCache | None = None,
 ) -> str:
     """Train on every past event (trusted labels by default) and register; return the model_id.
 
@@ -67,10 +69,16 @@ def train_and_register(
         evaluation = latest_evaluation(settings, build.build_id)
     if evaluation is None:
         evaluation = evaluate(
-            settings, folds=quick_folds, num_boost_round=num_boost_round, dataset=dataset, generation=generation
+            settings,
+            folds=quick_folds,
+            num_boost_round=num_boost_round,
+            dataset=dataset,
+            generation=generation,
+            models_cache=models_cache,
         )
     progress.step("training the models on every past event")
-    models = train_models(dataset, trusted_only=trusted_only, num_boost_round=num_boost_round)
+    fit = models_cache.models if models_cache else train_models
+    models = fit(dataset, trusted_only=trusted_only, num_boost_round=num_boost_round)
     metrics = {
         "verdicts": evaluation.get("verdicts", {}),
         "summary": evaluation.get("summary", []),

@@ -30,7 +30,7 @@ OpenMP waits passively (set in `ivcrush.training`'s `__init__`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -209,17 +209,24 @@ def rescale_quantiles(raw: np.ndarray, frame: pd.DataFrame, scale_mean: float) -
     return np.sort(np.maximum(raw * history_scale(frame, scale_mean)[:, None], 0.0), axis=1)
 
 
+# fit_quantile_boosters or what gives the same boosters (the main job's cache, `training.fold_cache`)
+QuantileFit = Callable[[pd.DataFrame, Sequence[str], float, dict[str, object] | None], dict[str, lgb.Booster]]
+
+
 def fit_move_size(
-    rows: pd.DataFrame, features: Sequence[str], params: dict[str, object] | None = None
+    rows: pd.DataFrame,
+    features: Sequence[str],
+    params: dict[str, object] | None = None,
+    fit_quantiles: QuantileFit = fit_quantile_boosters,
 ) -> tuple[dict[str, lgb.Booster], MoveSizeModel]:
     """The quantile boosters on the window's labelled `rows` (sorted by decision time) and their calibration,
     reference and reference calibration, each from these rows alone."""
     scale_mean = float(rows[MOVE_LABEL].mean())
-    boosters = fit_quantile_boosters(rows, features, scale_mean, params)
+    boosters = fit_quantiles(rows, features, scale_mean, params)
 
     def model_forecast(fit: pd.DataFrame, target: pd.DataFrame) -> np.ndarray:
         mean = float(fit[MOVE_LABEL].mean())
-        return scaled_quantiles(fit_quantile_boosters(fit, features, mean, params), features, target, mean)
+        return scaled_quantiles(fit_quantiles(fit, features, mean, params), features, target, mean)
 
     def reference_forecast(fit: pd.DataFrame, target: pd.DataFrame) -> np.ndarray:
         return ScaledHistory.fit(fit).quantiles(target)
@@ -258,13 +265,14 @@ def train_models(
     params: dict[str, object] | None = None,
     min_iv_rows: int = MIN_IV_ROWS,
     check_leakage: bool = True,
+    fit_quantiles: QuantileFit = fit_quantile_boosters,
 ) -> TrainedModels:
     """Train the move-size quantile (with its calibration and reference), direction and (where possible)
     IV-crush models on `frame`.
 
     `frame` is (a window of) `training_set(settings)`; only its labelled, by default trusted, rows are used.
     `num_boost_round` and `params` apply to the direction and IV-crush models; the move-size quantile models
-    take `QUANTILE_ROUNDS` rounds and `params`.
+    take `QUANTILE_ROUNDS` rounds and `params`. `fit_quantiles`: hook of the main job's cache (same boosters).
     """
     features = list(features or MODEL_FEATURE_COLUMNS)
     rows = training_rows(frame, trusted_only).sort_values(["event_timestamp", "ticker"], kind="mergesort")
@@ -273,7 +281,7 @@ def train_models(
     if check_leakage:
         check_no_label_leak(rows, features)
     x = feature_matrix(rows, features)
-    boosters, move_size = fit_move_size(rows, features, params)
+    boosters, move_size = fit_move_size(rows, features, params, fit_quantiles)
     up = rows[DIRECTION_LABEL].astype(float).to_numpy()
     boosters["direction"] = _train_one(x, up, _params(params, len(rows), objective="binary"), num_boost_round)
 

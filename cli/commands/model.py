@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from ivcrush.settings import Settings
+    from ivcrush.training.fold_cache import ModelCache
     from ivcrush.workspace import Generation
 
 
@@ -24,11 +25,14 @@ def run_train(
     generation: Generation | None = None,
     as_json: bool = False,
     show: bool = True,
+    models_cache: ModelCache | None = None,
 ) -> str:
-    """Train and register the models; show where. Returns the model id."""
+    """Train and register the models; show where. Returns the model id. `models_cache`: the main job's."""
     from ivcrush.training.release import train_and_register
 
-    model_id = train_and_register(settings, evaluation=evaluation, dataset=dataset, generation=generation)
+    model_id = train_and_register(
+        settings, evaluation=evaluation, dataset=dataset, generation=generation, models_cache=models_cache
+    )
     if show and as_json:
         print_json({"model_id": model_id, "models_dir": str(settings.workdir / "models")})
     elif show:

@@ -26,6 +26,28 @@ LATER_STAGES = (
 )
 
 
+class _Laps:
+    """Seconds of each stage of the main job, in order (the JSON document's `stage_seconds`)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.seconds[stage] = round(now - self._last, 2)
+        self._last = now
+
+
+def _reuse_note(trainings: dict[str, int]) -> str:
+    done = trainings["reused"] + trainings["trained"]
+    return (
+        f"models: {trainings['reused']} of {done} trainings (walk-forward folds and the final one) reused, and "
+        f"{trainings['quantile_sets_reused']} sets of quantile boosters of the others' calibration slices: trained "
+        "on the same rows and options before"
+    )
+
+
 def _import_later_stages() -> None:
     """Import Feast, LightGBM, matplotlib and the training code (seconds) while the marts are checked."""
     for module in LATER_STAGES:
@@ -41,21 +63,27 @@ def run(
     """The main job, end to end: (sample database,) build and validate the feature tables, publish them to
     the feature store, evaluate walk-forward against 2.0, train and register, scan the next earnings date with
     2.0 implied moves (else the next calendar date). A stage whose inputs are unchanged since its last run is
-    skipped (and says so), unless --force. With --json, one JSON document of every stage's result."""
+    skipped (and says so), unless --force; a model trained on the same rows and options before (a walk-forward
+    fold a new day did not move) is reused. With --json, one JSON document of every stage's result, with its
+    seconds (`stage_seconds`) and the trainings reused and done."""
     from ivcrush.events import next_scan_date
 
     started = time.perf_counter()
+    laps = _Laps()
     settings = settings_for(workdir, db)
     ensure_sample(settings)
     show = not as_json
     built = run_build(settings, meanwhile=_import_later_stages, show=show, reuse=not force)
+    laps.lap("build")
     from ivcrush.serving.run_index import write_run_index  # imported meanwhile: after the build, at no cost
     from ivcrush.training.release import reusable_evaluation, reusable_model
 
     next_date, which = next_scan_date(built)
     generation = run_materialize(settings, next_date, show=show, reuse=not force)
+    laps.lap("materialize")
     if show:
         console.rule("walk-forward evaluation")
+    trainings = {"reused": 0, "trained": 0, "quantile_sets_reused": 0}  # by the model cache (fold_cache)
     evaluation = None if force else reusable_evaluation(settings, generation.build_id, EVALUATION_FOLDS)
     model_id = None if evaluation is None else reusable_model(settings, generation, evaluation)
     if evaluation is not None and model_id is not None:
@@ -69,15 +97,29 @@ def run(
     else:
         from ivcrush.training.data import training_set
         from ivcrush.training.evaluate import evaluate
+        from ivcrush.training.fold_cache import ModelCache, cache_folder
 
+        models_cache = ModelCache(cache_folder(settings.workdir), reuse=not force)
         dataset = training_set(settings, generation=generation)  # retrieved once for the evaluation and training
+        laps.lap("training_set")
         if evaluation is None:
-            evaluation = evaluate(settings, folds=EVALUATION_FOLDS, dataset=dataset, generation=generation)
+            evaluation = evaluate(
+                settings, folds=EVALUATION_FOLDS, dataset=dataset, generation=generation, models_cache=models_cache
+            )
         elif show:
             console.print(f"evaluation: unchanged since {evaluation.get('path')}, skipped", highlight=False)
+        laps.lap("evaluation")
         if show:
             print_evaluation(evaluation)
-        model_id = run_train(settings, evaluation, dataset, generation, show=show)
+        model_id = run_train(settings, evaluation, dataset, generation, show=show, models_cache=models_cache)
+        laps.lap("training")
+        trainings = {
+            "reused": models_cache.reused,
+            "trained": models_cache.trained,
+            "quantile_sets_reused": models_cache.quantile_sets_reused,
+        }
+        if show and (models_cache.reused or models_cache.quantile_sets_reused):
+            console.print(_reuse_note(trainings), highlight=False)
         del dataset  # free it before the scan: large at scale
     scanned = None
     if next_date is None and show:
@@ -86,6 +128,7 @@ def run(
         if show:
             console.rule(f"scan of {next_date}: {which}")
         scanned = run_scan(settings, next_date, None, "balanced", write_back=False, as_json=False, show=show)
+    laps.lap("scan")
     index = write_run_index(
         settings,
         generation,
@@ -95,6 +138,7 @@ def run(
         recommendations=scanned.recommendations if scanned else (),
         refusals=scanned.refusals if scanned else (),
     )
+    laps.lap("report")
     seconds = time.perf_counter() - started
     if as_json:
         print_json(
@@ -103,11 +147,13 @@ def run(
                 "generation": asdict(generation),
                 "evaluation": {key: evaluation.get(key) for key in ("summary", "verdicts", "out_dir", "path")},
                 "model_id": model_id,
+                "trainings": trainings,
                 "scan_date": None if next_date is None else next_date.isoformat(),
                 "scan_date_is": which,
                 "scan": scanned.payload if scanned else None,
                 "report": str(index),
                 "seconds": round(seconds, 1),
+                "stage_seconds": laps.seconds,
             }
         )
     else:

@@ -3,7 +3,8 @@
 -- above 5%, and where the date sits in the quarter's earnings season. Only means, shares and ratios: a
 -- count of events would track how much of the market the database covers, not the market. Where the
 -- market store has the index (SPY) and VIX series: their trend, volatility and level before the decision
--- time (NULL without them).
+-- time (NULL without them). The means add their moves in one order (outcome time, then size): a float sum
+-- in join order would change in its last bits when a later outcome is added, and the events' features with it.
 with events as (
     select * from {{ ref('int_earnings_events_timed') }}
 ),
@@ -22,7 +23,7 @@ decision_times as (
 trailing_windows as (
     select
         decision_times.event_timestamp,
-        avg(outcomes.abs_close_move_pct) filter (
+        avg(outcomes.abs_close_move_pct order by outcomes.outcome_known_at, outcomes.abs_close_move_pct) filter (
             where outcomes.outcome_known_at >= decision_times.event_timestamp - interval 30 day
         ) as mkt_mean_abs_move_30d,
         avg((outcomes.abs_close_move_pct > 5)::double) filter (
@@ -31,7 +32,8 @@ trailing_windows as (
         count(outcomes.abs_close_move_pct) filter (
             where outcomes.outcome_known_at >= decision_times.event_timestamp - interval 30 day
         ) as events_30d,
-        avg(outcomes.abs_close_move_pct) as mkt_mean_abs_move_90d,
+        avg(outcomes.abs_close_move_pct order by outcomes.outcome_known_at, outcomes.abs_close_move_pct)
+            as mkt_mean_abs_move_90d,
         avg((outcomes.abs_close_move_pct > 5)::double) as mkt_big_move_share_90d,
         count(outcomes.abs_close_move_pct) as events_90d,
         max(outcomes.outcome_known_at) as mkt_inputs_known_at

@@ -1,0 +1,105 @@
+"""The model cache of the incremental main job (`training.fold_cache`): a reused training is the one a
+recomputation gives, and a change of the rows, the training code or an option trains again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ivcrush.feature_repo.feature_names import MODEL_FEATURE_COLUMNS
+from ivcrush.training.fold_cache import ModelCache, quantiles_key, training_key
+from ivcrush.training.predict import predict_frame
+from ivcrush.training.train import TrainedModels, train_models
+
+ROUNDS = 20
+
+
+def _frame(rows: int = 240, seed: int = 5) -> pd.DataFrame:
+    """A synthetic training set: random features, moves scaled by their history level, 4 decisions a day."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(rng.normal(size=(rows, len(MODEL_FEATURE_COLUMNS))), columns=list(MODEL_FEATURE_COLUMNS))
+    frame["hm_prior_events"] = rng.integers(0, 12, rows)
+    frame["hm_close_mean_12q"] = rng.uniform(1.0, 6.0, rows)
+    frame["opt_implied_move_pct"] = np.nan
+    decided = pd.Timestamp("2023-01-02", tz="UTC") + pd.to_timedelta(np.arange(rows) // 4, unit="D")  # 4 a day
+    signed = frame["hm_close_mean_12q"] * rng.standard_normal(rows)
+    return frame.assign(
+        ticker=[f"T{i % 17}" for i in range(rows)],
+        event_timestamp=decided,
+        outcome_known_at=decided + pd.Timedelta(days=1),
+        label_trusted=rng.uniform(size=rows) > 0.2,
+        abs_close_move_pct=signed.abs(),
+        signed_close_move_pct=signed,
+        moved_up=signed > 0,
+    )
+
+
+def _same(first: TrainedModels, second: TrainedModels, frame: pd.DataFrame) -> None:
+    assert set(first.boosters) == set(second.boosters)
+    for name, booster in first.boosters.items():
+        assert booster.model_to_string() == second.boosters[name].model_to_string(), name
+    assert first.move_size.to_dict() == second.move_size.to_dict()
+    assert (first.notes, first.training, first.features) == (second.notes, second.training, second.features)
+    pd.testing.assert_frame_equal(predict_frame(first, frame), predict_frame(second, frame), check_exact=True)
+
+
+def test_a_reused_training_is_the_recomputed_one(tmp_path: Path) -> None:
+    frame = _frame()
+    cache = ModelCache(tmp_path)
+    trained = cache.models(frame, num_boost_round=ROUNDS)
+    reused = cache.models(frame.set_axis(frame.index + 1000), num_boost_round=ROUNDS)  # another index
+    assert (cache.trained, cache.reused) == (1, 1)
+    _same(trained, reused, frame)
+    _same(train_models(frame, num_boost_round=ROUNDS), reused, frame)  # what the evaluation trains without it
+    forced = ModelCache(tmp_path, reuse=False)  # `--force`: trained again, and the same
+    _same(forced.models(frame, num_boost_round=ROUNDS), reused, frame)
+    assert (forced.trained, forced.reused, forced.quantile_sets_reused) == (1, 0, 0)
+
+
+def test_a_new_day_trains_again_reusing_the_slices_it_did_not_move(tmp_path: Path) -> None:
+    frame = _frame()
+    cache = ModelCache(tmp_path)
+    cache.models(frame, num_boost_round=ROUNDS)
+    new_day = frame.tail(1).assign(
+        event_timestamp=frame["event_timestamp"].max() + pd.Timedelta(days=1),
+        outcome_known_at=frame["outcome_known_at"].max() + pd.Timedelta(days=1),
+        label_trusted=True,
+    )
+    grown = pd.concat([frame, new_day], ignore_index=True)
+    incremental = cache.models(grown, num_boost_round=ROUNDS)
+    assert (cache.trained, cache.reused) == (2, 0) and cache.quantile_sets_reused >= 1
+    forced = ModelCache(tmp_path, reuse=False)
+    _same(forced.models(grown, num_boost_round=ROUNDS), incremental, grown)
+
+
+def test_rows_code_and_options_are_in_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    frame = _frame()
+    options: dict[str, object] = {"trusted_only": True, "num_boost_round": ROUNDS, "params": None}
+    key = training_key(frame, options)
+    assert training_key(frame.copy(), dict(options)) == key
+    changed = frame.copy()
+    changed.loc[changed.index[3], "hm_close_last"] += 1e-12  # one value of one row, in its last bits
+    assert training_key(changed, options) != key
+    changed = frame.copy()
+    changed.loc[changed.index[5], "label_trusted"] = not changed.loc[changed.index[5], "label_trusted"]
+    assert training_key(changed, options) != key
+    untrusted = frame.copy()  # a row the training does not read (untrusted) changes nothing
+    row = untrusted.index[~untrusted["label_trusted"]][0]
+    untrusted.loc[row, "hm_close_last"] += 1.0
+    assert training_key(untrusted, options) == key
+    assert training_key(frame, {**options, "num_boost_round": ROUNDS + 1}) != key
+    assert training_key(frame, {**options, "params": {"num_leaves": 3}}) != key
+    assert training_key(frame, {**options, "trusted_only": False}) != key
+    rows = frame[frame["label_trusted"]]
+    quantiles = quantiles_key(rows, MODEL_FEATURE_COLUMNS, 3.0, None)
+    assert quantiles_key(rows.copy(), list(MODEL_FEATURE_COLUMNS), 3.0, None) == quantiles
+    assert quantiles_key(rows.iloc[1:], MODEL_FEATURE_COLUMNS, 3.0, None) != quantiles
+    assert quantiles_key(rows, MODEL_FEATURE_COLUMNS, 3.0 + 1e-15, None) != quantiles
+    assert quantiles_key(rows, MODEL_FEATURE_COLUMNS[1:], 3.0, None) != quantiles
+    assert quantiles_key(rows, MODEL_FEATURE_COLUMNS, 3.0, {"num_leaves": 3}) != quantiles
+    monkeypatch.setattr("ivcrush.training.fold_cache.training_code", lambda: "other code")
+    assert training_key(frame, options) != key
+    assert quantiles_key(rows, MODEL_FEATURE_COLUMNS, 3.0, None) != quantiles

@@ -1,0 +1,214 @@
+"""Trained models kept on disk, keyed by everything they are a function of (the incremental main job).
+
+`train_models` is deterministic: its result is a function of the labelled rows it trains on (by default the
+trusted ones), its options, the training code and the packages that fit the trees. `ModelCache.models` keys a
+training by exactly these (`training_key`): the content (values, dtypes and column names, in order) of
+`training_rows(frame)`, the options, `training_code()` (with the constants and feature names it reads from
+below) and the versions of LightGBM, NumPy, pandas and SciPy.
+On a hit it loads the boosters (LightGBM's text format) and the move-size numbers (JSON) written by the same
+training; on a miss it trains and keeps the result. Both paths train from the same input, the rows with a
+fresh index, so a reused result is the one a recomputation gives (tests/test_incremental.py checks it).
+
+A new earnings day moves no walk-forward fold whose cut-off stays put (`training.splits`: blocks of equal
+counts, cut at a decision time), so its fold's models are reused and only its predictions recomputed; the
+final training is reused where the day adds no trusted row. Where a training is done, the quantile boosters
+of each of its calibration slices (`training.calibration.calibration_slices`, trained on the outcomes known
+before the slice) are reused the same way (`quantiles_key`): a new day rarely moves a slice's start.
+Entries live in `<workdir>/model_cache/<key>/`, written under a temporary name and moved into place in one
+rename; the newest `KEPT` are kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from importlib.metadata import version
+from pathlib import Path
+
+import lightgbm as lgb
+import pandas as pd
+
+from ivcrush import constants
+from ivcrush.feature_repo import feature_names
+from ivcrush.feature_repo.feature_names import MODEL_FEATURE_COLUMNS
+from ivcrush.training.evaluations import training_code
+from ivcrush.training.move_size import MoveSizeModel
+from ivcrush.training.train import (
+    MIN_IV_ROWS,
+    NUM_BOOST_ROUND,
+    QUANTILE_ROUNDS,
+    TrainedModels,
+    fit_quantile_boosters,
+    train_models,
+    training_rows,
+)
+
+CACHE_FOLDER = "model_cache"
+KEPT = 80  # entries (a main job writes 32: 4 trainings, each with its quantile boosters and 6 calibration slices')
+ENTRY = "models.json"
+FITTING_PACKAGES = ("lightgbm", "numpy", "pandas", "scipy")
+
+
+def rows_digest(rows: pd.DataFrame) -> str:
+    """A content hash of a frame: column names, dtypes and values in order (not the index)."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([[str(c), str(t)] for c, t in rows.dtypes.items()]).encode())
+    digest.update(pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _code() -> str:
+    """The training code's fingerprint and the lower modules it takes its constants from (quantile levels,
+    feature columns)."""
+    digest = hashlib.sha256(training_code().encode())
+    for module in (constants, feature_names):
+        digest.update(Path(str(module.__file__)).read_bytes())
+    return digest.hexdigest()
+
+
+def _key(rows: pd.DataFrame, options: dict[str, object]) -> str:
+    given = {
+        "rows": rows_digest(rows),
+        "options": json.dumps(options, sort_keys=True, default=repr),
+        "code": _code(),
+        "packages": [version(name) for name in FITTING_PACKAGES],
+    }
+    return hashlib.sha256(json.dumps(given, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def training_key(frame: pd.DataFrame, options: dict[str, object]) -> str:
+    """The cache key of `train_models(frame, **options)`: the rows it trains on, its options, the code and the
+    fitting packages' versions."""
+    return _key(training_rows(frame, bool(options.get("trusted_only", True))), {"train_models": options})
+
+
+def quantiles_key(rows: pd.DataFrame, features: Sequence[str], scale_mean: float, params: object) -> str:
+    """The cache key of `fit_quantile_boosters(rows, features, scale_mean, params)` (a calibration slice's
+    boosters too): all of its input rows, its arguments, the code and the packages' versions."""
+    return _key(rows, {"fit_quantile_boosters": [list(features), repr(float(scale_mean)), params, QUANTILE_ROUNDS]})
+
+
+class ModelCache:
+    """Trained models by `training_key` in `folder`; with `reuse=False` (`--force`) every training is done
+    again (and kept). `reused` and `trained` count the trainings of each kind since it was made."""
+
+    def __init__(self, folder: Path, *, reuse: bool = True) -> None:
+        self.folder = Path(folder)
+        self.reuse = reuse
+        self.reused = 0
+        self.trained = 0
+        self.quantile_sets_reused = 0  # of the quantile boosters of the calibration slices of a training
+
+    def models(
+        self,
+        frame: pd.DataFrame,
+        *,
+        features: Sequence[str] | None = None,
+        trusted_only: bool = True,
+        num_boost_round: int = NUM_BOOST_ROUND,
+        params: dict[str, object] | None = None,
+        min_iv_rows: int = MIN_IV_ROWS,
+        check_leakage: bool = True,
+    ) -> TrainedModels:
+        """`train_models(frame, ...)`, reused from the cache where it was trained on the same rows and options."""
+        options: dict[str, object] = {
+            "features": list(features or MODEL_FEATURE_COLUMNS),
+            "trusted_only": trusted_only,
+            "num_boost_round": num_boost_round,
+            "params": params,
+            "min_iv_rows": min_iv_rows,
+            "check_leakage": check_leakage,
+        }
+        entry = self.folder / training_key(frame, options)
+        if self._hit(entry):
+            self.reused += 1
+            return _read(entry)
+        rows = training_rows(frame, trusted_only).reset_index(drop=True)  # the one input of both paths
+        models = train_models(rows, **options, fit_quantiles=self.quantile_boosters)  # type: ignore[arg-type]
+        self.trained += 1
+        _write(entry, models)
+        self._prune()
+        return models
+
+    def quantile_boosters(
+        self, rows: pd.DataFrame, features: Sequence[str], scale_mean: float, params: dict[str, object] | None
+    ) -> dict[str, lgb.Booster]:
+        """`fit_quantile_boosters(rows, ...)`, reused where fitted on the same rows and arguments (a calibration
+        slice whose start a new day did not move)."""
+        entry = self.folder / quantiles_key(rows, features, scale_mean, params)
+        if self._hit(entry):
+            self.quantile_sets_reused += 1
+            return _read_boosters(entry, json.loads((entry / ENTRY).read_text())["boosters"])
+        boosters = fit_quantile_boosters(rows.reset_index(drop=True), features, scale_mean, params)
+        _write_entry(entry, boosters, {"boosters": sorted(boosters)})
+        return boosters
+
+    def _hit(self, entry: Path) -> bool:
+        if not self.reuse or not (entry / ENTRY).is_file():
+            return False
+        os.utime(entry)  # the newest entries are the ones kept
+        return True
+
+    def _prune(self) -> None:
+        entries = sorted((p for p in self.folder.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+        for old in entries[:-KEPT]:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def cache_folder(workdir: Path) -> Path:
+    return Path(workdir) / CACHE_FOLDER
+
+
+def _numbers(models: TrainedModels) -> dict[str, object]:
+    return {
+        "boosters": sorted(models.boosters),
+        "features": models.features,
+        "move_size": models.move_size.to_dict(),
+        "notes": models.notes,
+        "training": models.training,
+    }
+
+
+def _write(entry: Path, models: TrainedModels) -> None:
+    """Keep `models` in `entry`, where their numbers read back exactly as they are (else not at all)."""
+    _write_entry(entry, models.boosters, _numbers(models))
+
+
+def _write_entry(entry: Path, boosters: dict[str, lgb.Booster], numbers: dict[str, object]) -> None:
+    try:
+        text = json.dumps(numbers, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError):
+        return  # a value JSON cannot hold exactly: not kept, trained again next time
+    if json.loads(text) != numbers:
+        return
+    temporary = entry.with_name(f".tmp-{entry.name}-{os.getpid()}")
+    shutil.rmtree(temporary, ignore_errors=True)
+    temporary.mkdir(parents=True)
+    try:
+        for name, booster in boosters.items():
+            (temporary / f"{name}.txt").write_text(booster.model_to_string())
+        (temporary / ENTRY).write_text(text)
+        shutil.rmtree(entry, ignore_errors=True)
+        os.replace(temporary, entry)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+
+
+def _read_boosters(entry: Path, names: Sequence[str]) -> dict[str, lgb.Booster]:
+    return {name: lgb.Booster(model_str=(entry / f"{name}.txt").read_text()) for name in names}
+
+
+def _read(entry: Path) -> TrainedModels:
+    numbers = json.loads((entry / ENTRY).read_text())
+    boosters = _read_boosters(entry, numbers["boosters"])
+    return TrainedModels(
+        boosters=boosters,
+        features=list(numbers["features"]),
+        move_size=MoveSizeModel.from_dict(numbers["move_size"]),
+        notes=dict(numbers["notes"]),
+        training=dict(numbers["training"]),
+    )
