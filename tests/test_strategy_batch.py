@@ -22,7 +22,7 @@ from ivcrush.serving.strategy_batch import decide_many
 from ivcrush.settings import Account, Costs
 from ivcrush.training.distribution import MoveDistribution
 from ivcrush.training.economics import quadrature_nodes, quantile_quadrature
-from tests.test_strategy_reference import REFERENCE, _cases
+from tests.test_strategy_reference import REFERENCE, _cases, chain_of
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
@@ -32,13 +32,7 @@ SPOTS = [0.8, 3.7, 18.0, 47.5, 100.0, 163.2, 420.0, 2500.0]
 
 
 def _chain(spot: float, reach: float) -> pd.DataFrame:
-    strikes = np.round(spot * np.linspace(0.5, reach, 41), 2)
-    rows = []
-    for kind in ("put", "call"):
-        for strike in strikes:
-            mid = max(0.01, (strike - spot if kind == "call" else spot - strike) * -0.02 + spot * 0.01)
-            rows.append({"strike": strike, "type": kind, "bid": mid * 0.95, "ask": mid * 1.05, "mid": mid})
-    return pd.DataFrame(rows)
+    return chain_of(spot, np.round(spot * np.linspace(0.5, reach, 41), 2))
 
 
 @st.composite

@@ -22,15 +22,19 @@ REFERENCE = Path(__file__).parent / "data" / "decide_reference.json"
 CASES = 200
 
 
-def _chain(rng: np.random.Generator, spot: float) -> pd.DataFrame:
-    """A quoted chain of puts and calls around spot, sometimes too short to reach the wings."""
-    strikes = np.round(spot * np.linspace(0.6, 1.4 if rng.random() < 0.8 else 1.1, 33), 2)
+def chain_of(spot: float, strikes: np.ndarray) -> pd.DataFrame:
+    """A quoted chain of puts and calls at these strikes, mids falling away from spot."""
     rows = []
     for kind in ("put", "call"):
         for strike in strikes:
             mid = max(0.01, (strike - spot if kind == "call" else spot - strike) * -0.02 + spot * 0.01)
             rows.append({"strike": strike, "type": kind, "bid": mid * 0.95, "ask": mid * 1.05, "mid": mid})
     return pd.DataFrame(rows)
+
+
+def _chain(rng: np.random.Generator, spot: float) -> pd.DataFrame:
+    """A quoted chain of puts and calls around spot, sometimes too short to reach the wings."""
+    return chain_of(spot, np.round(spot * np.linspace(0.6, 1.4 if rng.random() < 0.8 else 1.1, 33), 2))
 
 
 def _cases() -> list[tuple[MoveDistribution, dict[str, object]]]:
