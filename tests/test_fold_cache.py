@@ -12,6 +12,7 @@ import pytest
 from ivcrush.feature_repo.feature_names import MODEL_FEATURE_COLUMNS
 from ivcrush.training.fold_cache import ModelCache, quantiles_key, training_key
 from ivcrush.training.predict import predict_frame
+from ivcrush.training.recalibration import refreshed_forecasts
 from ivcrush.training.train import TrainedModels, train_models
 
 ROUNDS = 20
@@ -44,6 +45,24 @@ def _same(first: TrainedModels, second: TrainedModels, frame: pd.DataFrame) -> N
     assert first.move_size.to_dict() == second.move_size.to_dict()
     assert (first.notes, first.training, first.features) == (second.notes, second.training, second.features)
     pd.testing.assert_frame_equal(predict_frame(first, frame), predict_frame(second, frame), check_exact=True)
+    # the out-of-fold samples the walk-forward's daily re-fits grow: kept exactly, so a reused fold's
+    # re-fitted forecasts are the recomputed ones
+    for a, b in (
+        (first.move_size.calibration, second.move_size.calibration),
+        (first.move_size.reference_calibration, second.move_size.reference_calibration),
+    ):
+        assert a.sample is not None and b.sample is not None
+        for field in ("quantiles", "y", "prior", "decided_at"):
+            np.testing.assert_array_equal(getattr(a.sample, field), getattr(b.sample, field))
+        assert (a.sample.window_rows, a.sample.pooled_share, a.sample.recent_share) == (
+            b.sample.window_rows,
+            b.sample.pooled_share,
+            b.sample.recent_share,
+        )
+    test = frame.tail(60).reset_index(drop=True)
+    start = pd.Timestamp(test["event_timestamp"].min())
+    refreshed = [refreshed_forecasts(m, test, predict_frame(m, test), start)[0] for m in (first, second)]
+    pd.testing.assert_frame_equal(*refreshed, check_exact=True)
 
 
 def test_a_reused_training_is_the_recomputed_one(tmp_path: Path) -> None:

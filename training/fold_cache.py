@@ -5,8 +5,9 @@ trusted ones), its options, the training code and the packages that fit the tree
 training by exactly these (`training_key`): the content (values, dtypes and column names, in order) of
 `training_rows(frame)`, the options, `training_code()` (with the constants and feature names it reads from
 below) and the versions of LightGBM, NumPy, pandas and SciPy.
-On a hit it loads the boosters (LightGBM's text format) and the move-size numbers (JSON) written by the same
-training; on a miss it trains and keeps the result. Both paths train from the same input, the rows with a
+On a hit it loads the boosters (LightGBM's text format), the move-size numbers (JSON) and the calibrations'
+out-of-fold samples (`samples.npz`: what the walk-forward's daily re-fits add the fold's outcomes to) written by
+the same training; on a miss it trains and keeps the result. Both paths train from the same input, the rows with a
 fresh index, so a reused result is the one a recomputation gives (tests/test_incremental.py checks it).
 
 A new earnings day moves no walk-forward fold whose cut-off stays put (`training.splits`: blocks of equal
@@ -29,11 +30,13 @@ from importlib.metadata import version
 from pathlib import Path
 
 import lightgbm as lgb
+import numpy as np
 import pandas as pd
 
 from ivcrush import constants
 from ivcrush.feature_repo import feature_names
 from ivcrush.feature_repo.feature_names import MODEL_FEATURE_COLUMNS
+from ivcrush.training.calibration import Calibration, CalibrationSample
 from ivcrush.training.evaluations import training_code
 from ivcrush.training.move_size import MoveSizeModel
 from ivcrush.training.train import (
@@ -47,8 +50,10 @@ from ivcrush.training.train import (
 )
 
 CACHE_FOLDER = "model_cache"
-KEPT = 80  # entries (a main job writes 32: 4 trainings, each with its quantile boosters and 6 calibration slices')
+KEPT = 80  # entries (a main job writes 4 trainings, each with the quantile boosters of its calibration slices)
 ENTRY = "models.json"
+SAMPLES = "samples.npz"
+SAMPLE_ARRAYS = ("quantiles", "y", "prior", "decided_at")  # CalibrationSample's arrays, stored exactly
 FITTING_PACKAGES = ("lightgbm", "numpy", "pandas", "scipy")
 
 
@@ -172,12 +177,30 @@ def _numbers(models: TrainedModels) -> dict[str, object]:
     }
 
 
+def _calibrations(move_size: MoveSizeModel) -> dict[str, Calibration]:
+    return {"calibration": move_size.calibration, "reference_calibration": move_size.reference_calibration}
+
+
 def _write(entry: Path, models: TrainedModels) -> None:
-    """Keep `models` in `entry`, where their numbers read back exactly as they are (else not at all)."""
-    _write_entry(entry, models.boosters, _numbers(models))
+    """Keep `models` in `entry`, where their numbers read back exactly as they are (else not at all), with
+    their calibrations' out-of-fold samples."""
+    numbers, arrays = _numbers(models), {}
+    samples: dict[str, object] = {}
+    for name, calibration in _calibrations(models.move_size).items():
+        sample = calibration.sample
+        if sample is not None:
+            samples[name] = [sample.window_rows, sample.pooled_share, sample.recent_share]
+            for field in SAMPLE_ARRAYS:
+                arrays[f"{name}.{field}"] = getattr(sample, field)
+    _write_entry(entry, models.boosters, {**numbers, "samples": samples}, arrays)
 
 
-def _write_entry(entry: Path, boosters: dict[str, lgb.Booster], numbers: dict[str, object]) -> None:
+def _write_entry(
+    entry: Path,
+    boosters: dict[str, lgb.Booster],
+    numbers: dict[str, object],
+    arrays: dict[str, np.ndarray] | None = None,
+) -> None:
     try:
         text = json.dumps(numbers, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError):
@@ -190,6 +213,8 @@ def _write_entry(entry: Path, boosters: dict[str, lgb.Booster], numbers: dict[st
     try:
         for name, booster in boosters.items():
             (temporary / f"{name}.txt").write_text(booster.model_to_string())
+        if arrays:
+            np.savez(temporary / SAMPLES, allow_pickle=False, **arrays)
         (temporary / ENTRY).write_text(text)
         shutil.rmtree(entry, ignore_errors=True)
         os.replace(temporary, entry)
@@ -205,10 +230,20 @@ def _read_boosters(entry: Path, names: Sequence[str]) -> dict[str, lgb.Booster]:
 def _read(entry: Path) -> TrainedModels:
     numbers = json.loads((entry / ENTRY).read_text())
     boosters = _read_boosters(entry, numbers["boosters"])
+    move_size = MoveSizeModel.from_dict(numbers["move_size"])
+    if numbers["samples"]:
+        with np.load(entry / SAMPLES, allow_pickle=False) as arrays:
+            for name, calibration in _calibrations(move_size).items():
+                if name in numbers["samples"]:
+                    window_rows, pooled_share, recent_share = numbers["samples"][name]
+                    columns = {field: arrays[f"{name}.{field}"] for field in SAMPLE_ARRAYS}
+                    calibration.sample = CalibrationSample(
+                        **columns, window_rows=window_rows, pooled_share=pooled_share, recent_share=recent_share
+                    )
     return TrainedModels(
         boosters=boosters,
         features=list(numbers["features"]),
-        move_size=MoveSizeModel.from_dict(numbers["move_size"]),
+        move_size=move_size,
         notes=dict(numbers["notes"]),
         training=dict(numbers["training"]),
     )
