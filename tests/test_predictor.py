@@ -118,7 +118,7 @@ try:
     runpy.run_module("ivcrush.cli", run_name="__main__")
 except SystemExit as exit:
     assert not exit.code, exit.code
-slow = ("feast", "ibis", "dbt", "great_expectations", "scipy.optimize", "jinja2")
+slow = ("feast", "ibis", "dbt", "great_expectations", "scipy.optimize", "jinja2", "lightgbm")
 print("imported:", sorted(name for name in slow if name in sys.modules))
 """
 
