@@ -42,6 +42,7 @@ from ivcrush.serving.online import (
 from ivcrush.serving.predict import predict_one, predict_state, scan, scan_payload
 from ivcrush.serving.predictor import Predictor
 from ivcrush.settings import Settings
+from ivcrush.training.registry import StoredBoosters, load_latest
 from ivcrush.training.release import train_and_register
 from ivcrush.workspace import POINTER, generation_build, published
 from tests.redis_server import redis_server, wait_for_port
@@ -118,7 +119,7 @@ try:
     runpy.run_module("ivcrush.cli", run_name="__main__")
 except SystemExit as exit:
     assert not exit.code, exit.code
-slow = ("feast", "ibis", "dbt", "great_expectations", "scipy.optimize", "jinja2", "lightgbm")
+slow = ("feast", "ibis", "dbt", "great_expectations", "matplotlib", "scipy.optimize", "jinja2", "lightgbm")
 print("imported:", sorted(name for name in slow if name in sys.modules))
 """
 
@@ -131,6 +132,16 @@ def test_serving_from_sqlite_imports_no_feast(served: tuple[Settings, date]) -> 
     done = subprocess.run([sys.executable, "-c", NO_FEAST, *args], capture_output=True, text=True, check=True)
     assert done.stdout.splitlines()[-1] == "imported: []", done.stdout[-2000:]
     assert json.loads("\n".join(done.stdout.splitlines()[:-1]))["earnings_date"] == day.isoformat()
+
+
+def test_a_registered_model_gives_its_boosters_text_as_lightgbm_does(served: tuple[Settings, date]) -> None:
+    """What serving compiles without LightGBM (the files' text) is what the loaded boosters give."""
+    boosters = load_latest(served[0].workdir).boosters
+    assert isinstance(boosters, StoredBoosters) and "q50" in boosters and "absent" not in boosters
+    texts = boosters.text_models()
+    assert set(texts) == set(boosters)
+    for name, text in texts.items():
+        assert text.model_to_string() == boosters[name].model_to_string(), name
 
 
 def test_a_generation_without_its_layout_is_refused_until_materialized_again(
