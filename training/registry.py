@@ -1,9 +1,10 @@
 """Model registry in `<workdir>/models/<model_id>/`: LightGBM's native text format plus metadata.json.
 
 No pickle or joblib: every booster is written with `booster.save_model` (text) and read back with
-`lgb.Booster(model_file=...)`; the move-size forecast's calibration, tail and reference are plain numbers in
-the metadata ("move_size"). A model folder is written under a temporary name and moved into place with
-one `os.replace`, so a reader never sees a half-written model.
+`lgb.Booster(model_file=...)` when first asked for (serving compiles the text itself, without LightGBM); the
+move-size forecast's calibration, tail and reference are plain numbers in the metadata ("move_size"). A model
+folder is written under a temporary name and moved into place with one `os.replace`, so a reader never sees a
+half-written model.
 """
 
 from __future__ import annotations
