@@ -13,7 +13,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from ivcrush.cli.options import console
-from ivcrush.quality.docs import SUMMARY_FILE
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -118,6 +117,8 @@ def print_sample_counts(path: Path, counts: dict[str, int]) -> None:
 
 
 def print_build(result: BuildResult) -> None:
+    from ivcrush.quality.docs import SUMMARY_FILE  # imported here: it loads jinja2, which no other command needs
+
     table = Table(title=f"build {result.build_id}", title_justify="left")
     table.add_column("mart")
     table.add_column("rows", justify="right")

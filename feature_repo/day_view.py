@@ -16,12 +16,12 @@ def view_of_day(settings: Settings, day: date) -> tuple[Generation | None, bool]
     a new one materialized now (then True). None where nothing was ever published and nothing is to be."""
     build = current_build(settings)
     generation = read_pointer(settings.feast_dir)
-    if build is not None and not has_events_on(build, day):
-        return generation, False
     if (
         generation is not None
         and generation.as_of == day.isoformat()
         and (build is None or generation.build_id == build.build_id)
     ):
+        return generation, False
+    if build is not None and not has_events_on(build, day):  # a Parquet read: after the pointer's check
         return generation, False
     return materialize(settings, day), True

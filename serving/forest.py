@@ -28,12 +28,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
-
-if TYPE_CHECKING:
-    import lightgbm as lgb
 
 ZERO_THRESHOLD = float(np.float32(1e-35))  # LightGBM's kZeroThreshold (a float literal, 1e-35f)
 IDENTITY_OBJECTIVES = frozenset({"regression", "regression_l1", "quantile", "huber", "fair", "mape"})
@@ -233,7 +230,13 @@ def _add_tree(tree: Section, columns: Sequence[int], features: int, nodes: list[
     return max(level) + 1
 
 
-def compile_boosters(boosters: Mapping[str, lgb.Booster], features: Sequence[str]) -> tuple[Forest, dict[str, str]]:
+class TextModelSource(Protocol):
+    """What the forest compiles: a `lgb.Booster`, or a registered booster's file (the same text)."""
+
+    def model_to_string(self) -> str: ...
+
+
+def compile_boosters(boosters: Mapping[str, TextModelSource], features: Sequence[str]) -> tuple[Forest, dict[str, str]]:
     """The forest of the boosters that can be compiled, and why each other one cannot (it keeps `predict`)."""
     models = {name: parse_model(booster.model_to_string()) for name, booster in boosters.items()}
     reasons = {name: unsupported(*model, features) for name, model in models.items()}

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ivcrush.serving.forest import compile_boosters
+from ivcrush.training.registry import StoredBoosters
 
 if TYPE_CHECKING:
     import lightgbm as lgb
@@ -27,13 +28,18 @@ class ServingBoosters(Mapping[str, "lgb.Booster"]):
     (`predict_many`, what `ivcrush.training.predict.ensemble` uses)."""
 
     def __init__(self, boosters: Mapping[str, lgb.Booster], features: Sequence[str]) -> None:
-        self._boosters = dict(boosters)
+        self._boosters = boosters
         self.features = tuple(features)
+        # registered boosters compile from their files' text: LightGBM is loaded only for a fallback booster
+        texts = boosters.text_models() if isinstance(boosters, StoredBoosters) else boosters
         # the boosters the forest cannot reproduce, with the reason: they predict with booster.predict
-        self.forest, self.fallback = compile_boosters(self._boosters, self.features)
+        self.forest, self.fallback = compile_boosters(texts, self.features)
 
     def __getitem__(self, name: str) -> lgb.Booster:
         return self._boosters[name]
+
+    def __contains__(self, name: object) -> bool:  # Mapping's would load the booster
+        return name in self._boosters
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._boosters)

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
-from scipy.optimize import brentq
 
 from ivcrush.serving.pricing import black_scholes_legs
 from ivcrush.training.distribution import MoveDistribution
@@ -127,6 +126,8 @@ def _moves(distribution: MoveDistribution, position: Position) -> np.ndarray:
 
 def prob_loss(position: Position, distribution: MoveDistribution, p_up: float) -> float:
     """P(PnL < 0): per side, the distribution's mass where the P&L after a move of that size is negative."""
+    from scipy.optimize import brentq  # imported here: serving never calls it, scipy.optimize is slow to import
+
     grid = _moves(distribution, position)
     both = position.pnl(np.concatenate([-grid, grid]))  # the down side's P&L, then the up side's
     total = 0.0

@@ -42,6 +42,7 @@ from ivcrush.serving.online import (
 from ivcrush.serving.predict import predict_one, predict_state, scan, scan_payload
 from ivcrush.serving.predictor import Predictor
 from ivcrush.settings import Settings
+from ivcrush.training.registry import StoredBoosters, load_latest
 from ivcrush.training.release import train_and_register
 from ivcrush.workspace import POINTER, generation_build, published
 from tests.redis_server import redis_server, wait_for_port
@@ -118,17 +119,29 @@ try:
     runpy.run_module("ivcrush.cli", run_name="__main__")
 except SystemExit as exit:
     assert not exit.code, exit.code
-print("imported:", sorted({m.split(".")[0] for m in sys.modules} & {"feast", "ibis", "dbt", "great_expectations"}))
+slow = ("feast", "ibis", "dbt", "great_expectations", "matplotlib", "scipy.optimize", "jinja2", "lightgbm")
+print("imported:", sorted(name for name in slow if name in sys.modules))
 """
 
 
 def test_serving_from_sqlite_imports_no_feast(served: tuple[Settings, date]) -> None:
-    """A scan by the Predictor and `ivcrush predict` (the CLI, in the same process) read SQLite without Feast."""
+    """A scan by the Predictor and `ivcrush predict` (the CLI, in the same process) read SQLite without Feast,
+    and import none of the slow packages serving does not need."""
     settings, day = served
     args = [str(settings.workdir), str(settings.db), day.isoformat()]
     done = subprocess.run([sys.executable, "-c", NO_FEAST, *args], capture_output=True, text=True, check=True)
     assert done.stdout.splitlines()[-1] == "imported: []", done.stdout[-2000:]
     assert json.loads("\n".join(done.stdout.splitlines()[:-1]))["earnings_date"] == day.isoformat()
+
+
+def test_a_registered_model_gives_its_boosters_text_as_lightgbm_does(served: tuple[Settings, date]) -> None:
+    """What serving compiles without LightGBM (the files' text) is what the loaded boosters give."""
+    boosters = load_latest(served[0].workdir).boosters
+    assert isinstance(boosters, StoredBoosters) and "q50" in boosters and "absent" not in boosters
+    texts = boosters.text_models()
+    assert set(texts) == set(boosters)
+    for name, text in texts.items():
+        assert text.model_to_string() == boosters[name].model_to_string(), name
 
 
 def test_a_generation_without_its_layout_is_refused_until_materialized_again(

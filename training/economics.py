@@ -13,7 +13,6 @@ import weakref
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.optimize import brentq
 
 from ivcrush.constants import QUANTILE_LEVELS
 from ivcrush.settings import Costs
@@ -165,6 +164,8 @@ def log_optimal_contracts(pnl: np.ndarray, weights: np.ndarray, equity: float) -
     """The number of contracts (continuous) that maximises E[log(1 + c PnL / equity)] over the outcomes
     `pnl` (dollars per contract) with probabilities `weights`: 0 when E[PnL] <= 0, infinite when no outcome
     loses. Always below equity / (the worst loss): the log-optimal size never stakes the whole equity."""
+    from scipy.optimize import brentq  # imported here: serving never calls it, scipy.optimize is slow to import
+
     pnl = np.asarray(pnl, dtype="float64")
     weights = np.asarray(weights, dtype="float64")
     if float(np.sum(weights * pnl)) <= 0:

@@ -1,9 +1,10 @@
 """Model registry in `<workdir>/models/<model_id>/`: LightGBM's native text format plus metadata.json.
 
 No pickle or joblib: every booster is written with `booster.save_model` (text) and read back with
-`lgb.Booster(model_file=...)`; the move-size forecast's calibration, tail and reference are plain numbers in
-the metadata ("move_size"). A model folder is written under a temporary name and moved into place with
-one `os.replace`, so a reader never sees a half-written model.
+`lgb.Booster(model_file=...)` when first asked for (serving compiles the text itself, without LightGBM); the
+move-size forecast's calibration, tail and reference are plain numbers in the metadata ("move_size"). A model
+folder is written under a temporary name and moved into place with one `os.replace`, so a reader never sees a
+half-written model.
 """
 
 from __future__ import annotations
@@ -12,16 +13,19 @@ import hashlib
 import json
 import os
 import shutil
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-
-import lightgbm as lgb
+from typing import TYPE_CHECKING
 
 from ivcrush.errors import IvcrushError
 from ivcrush.training.move_size import MoveSizeModel
 from ivcrush.training.train import TrainedModels
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
 
 METADATA = "metadata.json"
 PACKAGES = ("lightgbm", "pandas", "numpy", "feast", "scipy")
@@ -31,12 +35,52 @@ class RegistryError(IvcrushError):
     """No model could be registered or loaded; the message says why."""
 
 
+@dataclass(frozen=True)
+class TextModel:
+    """One registered booster's text model file, read as `booster.model_to_string()` gives it (what it was
+    written from), without LightGBM."""
+
+    path: Path
+
+    def model_to_string(self) -> str:
+        return self.path.read_text()
+
+
+class StoredBoosters(Mapping[str, "lgb.Booster"]):
+    """A registered model's boosters by name, each read into a `lgb.Booster` (importing LightGBM) the first time
+    it is asked for; `text_models()` gives their text models without LightGBM (what serving compiles)."""
+
+    def __init__(self, files: Mapping[str, Path]) -> None:
+        self._files = dict(files)
+        self._loaded: dict[str, lgb.Booster] = {}
+
+    def text_models(self) -> dict[str, TextModel]:
+        return {name: TextModel(path) for name, path in self._files.items()}
+
+    def __getitem__(self, name: str) -> lgb.Booster:
+        booster = self._loaded.get(name)
+        if booster is None:
+            import lightgbm as lgb  # here, not at the top: serving predicts from the text models
+
+            booster = self._loaded[name] = lgb.Booster(model_file=str(self._files[name]))
+        return booster
+
+    def __contains__(self, name: object) -> bool:  # Mapping's would load the booster
+        return name in self._files
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._files)
+
+    def __len__(self) -> int:
+        return len(self._files)
+
+
 @dataclass
 class LoadedModel:
     """A registered model read back: its boosters (by name), features, move-size calibration and metadata."""
 
     model_id: str
-    boosters: dict[str, lgb.Booster]
+    boosters: Mapping[str, lgb.Booster]
     features: list[str]
     move_size: MoveSizeModel
     metadata: dict[str, object] = field(default_factory=dict)
@@ -148,10 +192,9 @@ def load_model(workdir: Path, model_id: str) -> LoadedModel:
         raise RegistryError(
             f"model {model_id} has no calibrated move-size forecast (registered before it existed); run `ivcrush train`"
         )
-    boosters = {name: lgb.Booster(model_file=str(folder / file)) for name, file in metadata["models"].items()}
     return LoadedModel(
         model_id=model_id,
-        boosters=boosters,
+        boosters=StoredBoosters({name: folder / file for name, file in metadata["models"].items()}),
         features=list(metadata["features"]),
         move_size=MoveSizeModel.from_dict(metadata["move_size"]),
         metadata=metadata,

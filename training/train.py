@@ -33,8 +33,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
@@ -45,6 +45,9 @@ from ivcrush.training.calibration import calibrate_window
 from ivcrush.training.move_size import MoveSizeModel
 from ivcrush.training.reference import ScaledHistory
 from ivcrush.training.scaling import history_scale
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
 
 MOVE_LABEL = "abs_close_move_pct"
 DIRECTION_LABEL = "moved_up"
@@ -172,6 +175,8 @@ def _params(extra: dict[str, object] | None, rows: int = 0, **objective: object)
 
 
 def _train_one(x: pd.DataFrame, y: np.ndarray, params: dict[str, object], num_boost_round: int) -> lgb.Booster:
+    import lightgbm as lgb  # here, not at the top: serving imports this module and never trains
+
     dataset = lgb.Dataset(x, label=y, free_raw_data=True, params={"verbose": -1})
     return lgb.train(params, dataset, num_boost_round=num_boost_round)
 
@@ -185,6 +190,8 @@ def fit_quantile_boosters(
 ) -> dict[str, lgb.Booster]:
     """The move-size quantile boosters (q10..q90) of |move| / s on labelled `rows`; `scale_mean` is their
     mean |move| (the level s shrinks towards)."""
+    import lightgbm as lgb  # here, not at the top: serving imports this module and never trains
+
     target = rows[MOVE_LABEL].to_numpy(dtype="float64") / history_scale(rows, scale_mean)
     # one Dataset (binned once) for the five levels: the same trees as one Dataset each, in less time
     dataset = lgb.Dataset(feature_matrix(rows, features), label=target, free_raw_data=True, params={"verbose": -1})
