@@ -217,7 +217,7 @@ def rescale_quantiles(raw: np.ndarray, frame: pd.DataFrame, scale_mean: float) -
 
 
 # fit_quantile_boosters or what gives the same boosters (the main job's cache, `training.fold_cache`)
-QuantileFit = Callable[[pd.DataFrame, Sequence[str], float, dict[str, object] | None], dict[str, lgb.Booster]]
+QuantileFit = Callable[[pd.DataFrame, Sequence[str], float, dict[str, object] | None], "dict[str, lgb.Booster]"]
 
 
 def fit_move_size(
