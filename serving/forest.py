@@ -50,13 +50,18 @@ def prepare(x: np.ndarray) -> np.ndarray:
 
 
 def parse_model(text: str) -> tuple[Section, list[Section]]:
-    """The header and the trees of a LightGBM text model (`booster.model_to_string()`)."""
+    """The header and the trees of a LightGBM text model (`booster.model_to_string()`); ValueError where the
+    text is not a whole model (cut short: its trees are not the ones its header lists)."""
+    if "end of trees" not in text:
+        raise ValueError("not a whole LightGBM text model (no 'end of trees')")
     head, _, body = text.partition("\nTree=")
     lines = head.splitlines()
     header = dict(line.split("=", 1) for line in lines if "=" in line)
     header["average_output"] = str("average_output" in lines)
     blocks = ("Tree=" + body).split("end of trees")[0].split("\n\n") if body else []
     trees = [dict(line.split("=", 1) for line in block.strip().splitlines()) for block in blocks if block.strip()]
+    if len(trees) != len(header.get("tree_sizes", "").split()):
+        raise ValueError(f"a LightGBM text model with {len(trees)} trees where its header lists a different number")
     return header, trees
 
 

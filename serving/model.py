@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ivcrush.serving.forest import compile_boosters
-from ivcrush.training.registry import StoredBoosters
+from ivcrush.serving.online import NotServableError
+from ivcrush.training.registry import RegistryError, StoredBoosters
 
 if TYPE_CHECKING:
     import lightgbm as lgb
@@ -60,5 +61,14 @@ class ServingBoosters(Mapping[str, "lgb.Booster"]):
 
 
 def serving_model(model: LoadedModel) -> LoadedModel:
-    """The model with its boosters compiled to predict together (the same predictions)."""
-    return replace(model, boosters=ServingBoosters(model.boosters, model.features))  # type: ignore[arg-type]
+    """The model with its boosters compiled to predict together (the same predictions); NotServableError where
+    its booster files are missing, unreadable or not whole models (the state then refuses every request)."""
+    try:
+        boosters = ServingBoosters(model.boosters, model.features)
+    except RegistryError as exc:
+        raise NotServableError(str(exc)) from exc
+    except (ValueError, KeyError) as exc:
+        raise NotServableError(
+            f"model {model.model_id}: a booster's text model cannot be read ({exc}); run `ivcrush train`"
+        ) from exc
+    return replace(model, boosters=boosters)  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 
 import lightgbm as lgb
 import numpy as np
@@ -18,10 +19,12 @@ from hypothesis.extra import numpy as hnp
 
 from ivcrush.feature_repo.materialize import materialize
 from ivcrush.serving.forest import Forest, compile_boosters, parse_model, unsupported
-from ivcrush.serving.model import ServingBoosters
+from ivcrush.serving.model import ServingBoosters, serving_model
+from ivcrush.serving.online import NotServableError
 from ivcrush.settings import Settings
 from ivcrush.training.data import training_set
 from ivcrush.training.predict import ensemble, predict_frame
+from ivcrush.training.registry import LoadedModel, StoredBoosters, model_digest
 from ivcrush.training.train import TrainedModels, feature_array, feature_matrix, train_models
 
 FEATURES = [f"f{j}" for j in range(4)]
@@ -194,3 +197,44 @@ def test_feature_array_takes_the_numbers_feature_matrix_makes() -> None:
         expected = feature_matrix(frame, features).to_numpy(dtype="float64")
         np.testing.assert_array_equal(feature_array(frame, features), expected)
     assert feature_array(frame, ["a", "b"]).dtype == np.float64
+
+
+def _registered_file(folder: Path) -> tuple[str, Path]:
+    """A small booster written as the registry writes it, and the model id its text's digest ends."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(200, 3))
+    booster = lgb.train({"verbose": -1, "num_leaves": 4}, lgb.Dataset(x, label=x[:, 0] + rng.normal(size=200)), 10)
+    path = folder / "q50.txt"
+    booster.save_model(str(path))
+    return f"20260101T000000000000-{model_digest({'q50': booster.model_to_string()})}", path
+
+
+@pytest.mark.parametrize("damage", ["truncated", "changed", "missing", "empty"])
+def test_a_damaged_booster_file_is_refused_with_its_name_never_served(tmp_path: Path, damage: str) -> None:
+    """A registered booster file cut short, changed, missing or empty: the model is not servable (a
+    NotServableError naming the file and what to run), never a traceback or a forest of the trees left."""
+    model_id, path = _registered_file(tmp_path)
+    text = path.read_text()
+    model = LoadedModel(model_id, StoredBoosters(model_id, {"q50": path}), ["Column_0", "Column_1", "Column_2"], None)  # type: ignore[arg-type]
+    assert serving_model(model).boosters["q50"] is not None  # whole: served
+    if damage == "truncated":
+        path.write_text(text[: text.index("Tree=5")])
+    elif damage == "changed":
+        path.write_text(text.replace("leaf_value=", "leaf_value=1", 1))
+    elif damage == "missing":
+        path.unlink()
+    else:
+        path.write_text("")
+    with pytest.raises(NotServableError, match=rf"model {model_id}: .*run `ivcrush train`") as raised:
+        serving_model(model)
+    assert str(path) in str(raised.value) or str(tmp_path) in str(raised.value)
+
+
+def test_a_text_model_cut_short_does_not_parse() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(100, 2))
+    text = lgb.train({"verbose": -1}, lgb.Dataset(x, label=x[:, 0]), 6).model_to_string()
+    parse_model(text)
+    for cut in (text[: text.index("Tree=3")], text[: text.index("end of trees")], ""):
+        with pytest.raises(ValueError, match="LightGBM text model"):
+            parse_model(cut)

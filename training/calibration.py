@@ -166,8 +166,9 @@ def fit_tail(exceedances: np.ndarray) -> tuple[float, float]:
 
 @dataclass
 class CalibrationSample:
-    """The out-of-fold rows a calibration was fitted on, oldest first (in memory only, never stored with the
-    model): what a later re-fit (`refit`) adds the newly known outcomes to."""
+    """The out-of-fold rows a calibration was fitted on, oldest first: what a later re-fit (`refit`) adds the
+    newly known outcomes to. Not stored in the registry (serving never re-fits); the main job's model cache
+    keeps it (`training.fold_cache`, samples.npz)."""
 
     quantiles: np.ndarray  # (n, 5) raw forecasts q10..q90
     y: np.ndarray

@@ -134,13 +134,11 @@ def predict_frame(models: Predictor, frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def serving_prior(frame: pd.DataFrame, amc_labels_untrusted: bool) -> np.ndarray:
+def serving_prior(frame: pd.DataFrame, amc_labels_untrusted: bool, prior: np.ndarray | None = None) -> np.ndarray:
     """The prior trusted moves that choose each served event's widening: an AMC event is widened at least like
-    the 1-2 stratum while AMC labels sit on the announcement day (no reaction-day prices to validate on)."""
-    return _serving_prior(frame, prior_events(frame), amc_labels_untrusted)
-
-
-def _serving_prior(frame: pd.DataFrame, prior: np.ndarray, amc_labels_untrusted: bool) -> np.ndarray:
+    the 1-2 stratum while AMC labels sit on the announcement day (no reaction-day prices to validate on).
+    `prior`: the rows' own prior trusted moves, where already read."""
+    prior = prior_events(frame) if prior is None else prior
     if not amc_labels_untrusted or "timing" not in frame:
         return prior
     amc = np.array([str(timing) == "AMC" for timing in frame["timing"].tolist()], dtype=bool)
@@ -169,7 +167,7 @@ def ensemble(
     served = [*(QUANTILE_NAMES if move_skill else ()), *(["direction"] * use_direction), *(["iv_crush"] * use_iv)]
     outputs = booster_predictions(models, feature_array(frame, models.features), served)  # only the served ones
     own = prior_events(frame)
-    prior = _serving_prior(frame, own, amc_labels_untrusted)
+    prior = serving_prior(frame, amc_labels_untrusted, own)
     if move_skill:
         chosen = _model_distribution(models, frame, outputs, prior)
     else:

@@ -35,34 +35,63 @@ class RegistryError(IvcrushError):
     """No model could be registered or loaded; the message says why."""
 
 
+def model_digest(texts: Mapping[str, str]) -> str:
+    """The digest of a model's booster text models that ends its model id (what `register` wrote)."""
+    return hashlib.sha256("".join(texts[name] for name in sorted(texts)).encode()).hexdigest()[:8]
+
+
 @dataclass(frozen=True)
 class TextModel:
-    """One registered booster's text model file, read as `booster.model_to_string()` gives it (what it was
-    written from), without LightGBM."""
+    """One registered booster's text model, as `booster.model_to_string()` gives it (what its file was written
+    from), read without LightGBM."""
 
-    path: Path
+    text: str
 
     def model_to_string(self) -> str:
-        return self.path.read_text()
+        return self.text
 
 
 class StoredBoosters(Mapping[str, "lgb.Booster"]):
     """A registered model's boosters by name, each read into a `lgb.Booster` (importing LightGBM) the first time
-    it is asked for; `text_models()` gives their text models without LightGBM (what serving compiles)."""
+    it is asked for; `text_models()` gives their text models without LightGBM (what serving compiles), checked
+    against the digest in the model id."""
 
-    def __init__(self, files: Mapping[str, Path]) -> None:
+    def __init__(self, model_id: str, files: Mapping[str, Path]) -> None:
+        self.model_id = model_id
         self._files = dict(files)
         self._loaded: dict[str, lgb.Booster] = {}
 
+    def _unreadable(self, name: str, why: object) -> RegistryError:
+        return RegistryError(
+            f"model {self.model_id}: booster file {self._files[name]} cannot be read ({why}); run `ivcrush train`"
+        )
+
     def text_models(self) -> dict[str, TextModel]:
-        return {name: TextModel(path) for name, path in self._files.items()}
+        """Every booster's text model; RegistryError where a file is missing, unreadable, or not the text
+        registered (truncated, changed)."""
+        texts = {}
+        for name, path in self._files.items():
+            try:
+                texts[name] = path.read_text()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise self._unreadable(name, exc) from exc
+        digest = model_digest(texts)
+        if not self.model_id.endswith(f"-{digest}"):
+            raise RegistryError(
+                f"model {self.model_id}: its booster files in {next(iter(self._files.values())).parent} are not "
+                f"the ones registered (their digest is {digest}: truncated or changed); run `ivcrush train`"
+            )
+        return {name: TextModel(text) for name, text in texts.items()}
 
     def __getitem__(self, name: str) -> lgb.Booster:
         booster = self._loaded.get(name)
         if booster is None:
             import lightgbm as lgb  # here, not at the top: serving predicts from the text models
 
-            booster = self._loaded[name] = lgb.Booster(model_file=str(self._files[name]))
+            try:
+                booster = self._loaded[name] = lgb.Booster(model_file=str(self._files[name]))
+            except lgb.basic.LightGBMError as exc:
+                raise self._unreadable(name, exc) from exc
         return booster
 
     def __contains__(self, name: object) -> bool:  # Mapping's would load the booster
@@ -121,8 +150,7 @@ def register(
     """Write the models and their metadata atomically; return the new model_id."""
     created = datetime.now(UTC)
     texts = {name: booster.model_to_string() for name, booster in models.boosters.items()}
-    digest = hashlib.sha256("".join(texts[name] for name in sorted(texts)).encode()).hexdigest()[:8]
-    model_id = f"{created:%Y%m%dT%H%M%S%f}-{digest}"
+    model_id = f"{created:%Y%m%dT%H%M%S%f}-{model_digest(texts)}"
     root = models_dir(workdir)
     root.mkdir(parents=True, exist_ok=True)
     temporary = root / f".tmp-{model_id}"
@@ -194,7 +222,7 @@ def load_model(workdir: Path, model_id: str) -> LoadedModel:
         )
     return LoadedModel(
         model_id=model_id,
-        boosters=StoredBoosters({name: folder / file for name, file in metadata["models"].items()}),
+        boosters=StoredBoosters(model_id, {name: folder / file for name, file in metadata["models"].items()}),
         features=list(metadata["features"]),
         move_size=MoveSizeModel.from_dict(metadata["move_size"]),
         metadata=metadata,
