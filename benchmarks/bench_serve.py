@@ -17,7 +17,6 @@ import http.client
 import os
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,6 +45,7 @@ from ivcrush.serving.strategy import decide
 from ivcrush.settings import Settings
 from ivcrush.training.predict import ensemble
 from ivcrush.training.release import train_and_register
+from tests.redis_server import free_port, wait_for_port
 
 CLIENTS = (1, 8, 32)
 TARGETS = "targets: warm predict p99 <= 2 ms; 100-event scan p99 <= 20 ms; HTTP 8 clients SQLite p99 <= 10 ms"
@@ -73,29 +73,11 @@ def _repeat(action: Callable[[], object], count: int) -> tuple[list[float], list
     return walls, cpus
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for(port: int, process: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError(f"{what} did not start on port {port}") from None
-            time.sleep(0.1)
-
-
 @contextmanager
 def _process(command: list[str], port: int, what: str) -> Iterator[subprocess.Popen[bytes]]:
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_for(port, process, what)
+        wait_for_port(port, process, 120, what)
         yield process
     finally:
         process.terminate()
@@ -217,7 +199,7 @@ def over_http(settings: Settings, label: str, day: date, ticker: str, args: argp
     """`ivcrush serve` (one worker, and two) under 1, 8 and 32 concurrent clients: /health (the framework's own
     cost: a state check and a small JSON), /predict and /scan; with the servers' CPU ms per request."""
     for workers in (1, 2):
-        port = _free_port()
+        port = free_port()
         command = [sys.executable, "-m", "ivcrush.cli", "serve", "--port", str(port), "--workers", str(workers)]
         with _process([*command, "--workdir", str(settings.workdir)], port, "ivcrush serve") as server:
             paths = {
@@ -243,7 +225,7 @@ def _redis() -> Iterator[str]:
     binary = shutil.which("redis-server")
     if binary is None:
         raise RuntimeError("redis-server is not installed (Debian package redis-server)")
-    port = _free_port()
+    port = free_port()
     command = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"]
     with _process(command, port, "redis-server"):
         yield f"127.0.0.1:{port}"

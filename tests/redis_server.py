@@ -1,4 +1,5 @@
-"""A real redis-server on 127.0.0.1 for the tests: started on a free port, stopped by its pid."""
+"""A real redis-server on 127.0.0.1 for the tests: started on a free port, stopped by its pid; the port helpers
+the API tests and benchmarks/bench_serve.py share."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from contextlib import contextmanager
 import pytest
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])
 
 
 @contextmanager
@@ -28,7 +30,7 @@ def redis_server() -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
         stdout=subprocess.DEVNULL,

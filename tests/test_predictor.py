@@ -45,7 +45,7 @@ from ivcrush.settings import Settings
 from ivcrush.training.registry import StoredBoosters, load_latest
 from ivcrush.training.release import train_and_register
 from ivcrush.workspace import POINTER, generation_build, published
-from tests.redis_server import redis_server, wait_for_port
+from tests.redis_server import free_port, redis_server, wait_for_port
 
 runner = CliRunner()
 SCANNED_MOST = "SELECT earnings_date FROM iv_log GROUP BY earnings_date ORDER BY count(*) DESC, earnings_date LIMIT 1"
@@ -254,12 +254,6 @@ def test_a_new_generation_or_model_is_taken_between_requests_and_never_mixed(
 # --- the HTTP API -----------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _get(url: str) -> tuple[int, dict[str, str], object]:
     try:
         with urllib.request.urlopen(url, timeout=30) as response:
@@ -271,7 +265,7 @@ def _get(url: str) -> tuple[int, dict[str, str], object]:
 @contextmanager
 def api_server(settings: Settings, workers: int = 1) -> Iterator[str]:
     """`ivcrush serve` on 127.0.0.1 (a free port) over the workspace; stopped by its pid."""
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "ivcrush.cli", "serve", "--port", str(port), "--workers", str(workers)]
     process = subprocess.Popen(
         [*command, "--workdir", str(settings.workdir)],
