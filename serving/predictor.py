@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Unpack
 
-import pandas as pd
-
 from ivcrush.serving.implied import implied_from_options, normalise_ticker
 from ivcrush.serving.predict import (
     Recommendation,
@@ -57,14 +55,13 @@ def given_implied(
     straddle: float | None = None,
     spot: float | None = None,
     expiration: date | None = None,
-) -> pd.DataFrame | None:
+) -> dict[str, object] | None:
     """The implied move, spot and expiration given with one request (`ivcrush predict`'s options), as the
-    one-row frame the serving path takes; None where none is given."""
+    row `predict_state` takes; None where none is given."""
     implied, spot_price = implied_from_options(implied_move, straddle, spot)
     if implied is None and spot_price is None:
         return None
-    given = {"ticker": ticker, "implied_move_pct": implied, "spot": spot_price, "expiration": expiration}
-    return pd.DataFrame({column: [value] for column, value in given.items()})  # columns: cheaper than records
+    return {"ticker": ticker, "implied_move_pct": implied, "spot": spot_price, "expiration": expiration}
 
 
 @dataclass(frozen=True)
@@ -132,12 +129,11 @@ class Predictor:
         implied = given_implied(symbol, implied_move, straddle, spot, expiration)
         state = self.state()
         options: RecommendOptions = {
-            "implied": implied,
             "account": self.settings.account,
             "costs": self.settings.costs,
             "preset": preset,
         }
-        return Prediction(state, predict_state(state, symbol, earnings_date, **options))
+        return Prediction(state, predict_state(state, symbol, earnings_date, given=implied, **options))
 
     def scan(self, earnings_date: date, **options: Unpack[RecommendOptions]) -> Scan:
         """Every calendar event on a date, ranked, as `ivcrush scan` gives it (the settings' account and costs

@@ -181,6 +181,31 @@ def test_the_predictor_answers_as_the_one_request_functions(served: tuple[Settin
     assert state.merged_notes(day) is state.merged_notes(day)  # read once per day
 
 
+def test_an_event_is_read_and_forecast_once_per_state_and_decided_per_request(
+    served: tuple[Settings, date], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one-event path (`decide_one` on the state's kept forecast) answers as the scan's batch and as a fresh
+    state; a kept event is not read again, while each request's implied move still makes its own decision."""
+    settings, day = served
+    predictor = Predictor(settings)
+    scanned = {r.ticker: r.to_dict() for r in predictor.scan(day).recommendations}
+    ticker = sorted(scanned)[0]
+    assert predictor.predict(ticker, day).recommendation.to_dict() == scanned[ticker]  # one event vs the batch
+
+    def unread(*_: object) -> None:
+        raise AssertionError("a kept event's online row was read again")
+
+    monkeypatch.setattr(OnlineReader, "features", unread)
+    for implied_move in (3.0, 9.0):
+        kept = predictor.predict(ticker, day, implied_move=implied_move, spot=50.0).recommendation
+        monkeypatch.undo()
+        given = pd.DataFrame({"ticker": [ticker], "implied_move_pct": [implied_move], "spot": [50.0]})
+        fresh = predict_one(settings, ticker, day, implied=given, account=settings.account, costs=settings.costs)
+        monkeypatch.setattr(OnlineReader, "features", unread)
+        assert kept.to_dict() == fresh.to_dict()
+        assert kept.decision.implied_total_pct == implied_move
+
+
 def test_predict_without_a_date_serves_the_tickers_next_upcoming_event(served: tuple[Settings, date]) -> None:
     settings, day = served
     predictor = Predictor(settings)
