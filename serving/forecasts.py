@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, cast
 import pandas as pd
 
 from ivcrush.serving.online import OnlineReader
+from ivcrush.serving.payoff_one import stress_quantile
 from ivcrush.serving.recommendation import ModelForecast, forecast_distribution
 from ivcrush.settings import Settings
 from ivcrush.training.distribution import MoveDistribution
@@ -96,10 +97,11 @@ class EventForecast:
 
     @cached_property
     def distribution(self) -> MoveDistribution:
-        """The forecast's one-event distribution, with its mean and quadrature nodes computed once."""
+        """The forecast's one-event distribution, with its mean, quadrature nodes and q99 computed once."""
         distribution = forecast_distribution(self.prediction)
         distribution.mean()
         quantile_quadrature(distribution)  # kept (weakly keyed) while this distribution lives
+        stress_quantile(distribution)  # ... as is its q99
         return distribution
 
 

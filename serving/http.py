@@ -84,7 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     The routes are plain Starlette endpoints that parse their few parameters themselves: FastAPI's parameter
     validation (pydantic) cost more per request than the routing, the answer's JSON and the headers together.
     """
-    predictor = Predictor(settings or load_settings())
+    predictor = Predictor(settings or load_settings(), warm=True)  # upcoming events forecast in the background
     with contextlib.suppress(IvcrushError):  # warm: the state and its online-store reader before the first request
         predictor.state().reader()
     app = FastAPI(title="ivcrush", summary="Earnings IV-crush recommendations from the published feature store")

@@ -53,18 +53,24 @@ def _sides(position: Position, p_up: float) -> list[tuple[float | None, float | 
 
 
 def evaluate_one(position: Position, distribution: MoveDistribution, p_up: float) -> Economics:
-    """`payoff.evaluate(position, distribution, p_up)`: the same `Economics`."""
+    """`payoff.evaluate(position, distribution, p_up)`: the same `Economics`. The position is priced once at
+    the exit's volatility for every move it needs (the quadrature's signed nodes, P(loss)'s grid on both sides,
+    the stress moves), and once more at the nodes without volatility (the time value)."""
     intrinsic = position.spot * intrinsic_payout(position, distribution, p_up)
     moves, weights = signed_nodes(distribution, p_up)
-    exit_value = position.exit_value(moves)
+    grid = loss_grid(distribution, position)
+    q99 = stress_quantile(distribution)
+    m, g = len(moves), len(grid)
+    values = position.exit_value(np.concatenate([moves, -grid, grid, [-q99, q99]]))
+    pnl = SHARES_PER_CONTRACT * (position.credit - values) - position.cost  # = position.pnl of those moves
+    exit_value = values[:m]
     time_value = 0.0
     if position.exit_sigma > 0:
         left = exit_value - position.exit_value(moves, sigma=0.0)
         time_value = SHARES_PER_CONTRACT * float(np.sum(weights * left))
     credit = SHARES_PER_CONTRACT * position.credit
     gross = credit - intrinsic - time_value
-    q99 = stress_quantile(distribution)
-    stress = -float(np.min(position.pnl(np.array([-q99, q99]))))
+    stress = -float(np.min(pnl[m + 2 * g :]))
     return Economics(
         credit=credit,
         expected_intrinsic=intrinsic,
@@ -72,17 +78,25 @@ def evaluate_one(position: Position, distribution: MoveDistribution, p_up: float
         cost=position.cost,
         gross_ev=gross,
         ev=gross - position.cost,
-        prob_loss=prob_loss_one(position, distribution, p_up),
+        prob_loss=prob_loss_one(position, distribution, p_up, grid, pnl[m : m + 2 * g]),
         stress_loss=max(stress, 0.0),
         max_loss=position.max_loss,
-        node_pnl=SHARES_PER_CONTRACT * (position.credit - exit_value) - position.cost,
+        node_pnl=pnl[:m],
     )
 
 
-def prob_loss_one(position: Position, distribution: MoveDistribution, p_up: float) -> float:
-    """`payoff.prob_loss`: the same brackets, roots and mass."""
-    grid = loss_grid(distribution, position)
-    both = position.pnl(np.concatenate([-grid, grid]))  # the down side's P&L, then the up side's
+def prob_loss_one(
+    position: Position,
+    distribution: MoveDistribution,
+    p_up: float,
+    grid: np.ndarray | None = None,
+    both: np.ndarray | None = None,
+) -> float:
+    """`payoff.prob_loss`: the same brackets, roots and mass (`grid`, `both`: `payoff.loss_grid` and the P&L
+    at its moves down then up, where already priced)."""
+    if grid is None or both is None:
+        grid = loss_grid(distribution, position)
+        both = position.pnl(np.concatenate([-grid, grid]))
     shares = (1.0 - p_up, p_up)
     starts: list[list[float]] = [[], []]
     lo, hi, signs, owner = [], [], [], []
@@ -133,7 +147,7 @@ def kelly_one(pnl: np.ndarray, weights: np.ndarray, equity: float) -> float:
     ruin = equity / worst
 
     def slope(c: float) -> float:
-        return float(np.sum(weighted / (equity + c * pnl)))
+        return float((weighted / (equity + c * pnl)).sum())
 
     upper = ruin * (1 - 1e-12)
     if slope(upper) >= 0:

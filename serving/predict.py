@@ -20,6 +20,8 @@ by `strategy.decide_one`, several by `strategy_batch.decide_many` (both exactly 
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +58,9 @@ from ivcrush.workspace import Generation, current_build, generation_build, publi
 
 if TYPE_CHECKING:
     from ivcrush.training.registry import LoadedModel
+
+# The most event forecasts a state keeps (each ~10 kB: its online row of ~130 features and its distribution)
+MAX_KEPT_FORECASTS = 4096
 
 
 def check_serving_state(settings: Settings, generation: Generation) -> LoadedModel:
@@ -104,6 +109,7 @@ class ServingState:
     _reader_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     _merged: dict[date, list[str]] = field(default_factory=dict, repr=False, compare=False)
     _forecasts: dict[str, EventForecast] = field(default_factory=dict, repr=False, compare=False)
+    _forecasts_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def model_id(self) -> str | None:
@@ -134,14 +140,44 @@ class ServingState:
         """Each event's `EventForecast` (`events`: rows of the calendar), read and forecast once per state: only
         the events not forecast yet are read from the online store (and verified) and passed to the models."""
         model = self.serving_model()
-        known = self._forecasts
         ids = events["event_id"].tolist()
-        missing = [i for i, event_id in enumerate(ids) if event_id not in known]
+        found = [self._forecasts.get(event_id) for event_id in ids]
+        missing = [i for i, forecast in enumerate(found) if forecast is None]
         if missing:
             unknown = events if len(missing) == len(ids) else events.iloc[missing].reset_index(drop=True)
             fresh = event_forecasts(self.settings, self.reader(), model, self.newest, unknown)
-            known.update(zip((ids[i] for i in missing), fresh, strict=True))
-        return [known[event_id] for event_id in ids]
+            for i, forecast in zip(missing, fresh, strict=True):
+                found[i] = forecast
+            self._keep({ids[i]: forecast for i, forecast in zip(missing, fresh, strict=True)})
+        return cast(list[EventForecast], found)
+
+    def _keep(self, fresh: dict[str, EventForecast]) -> None:
+        """Keep these forecasts, and at most MAX_KEPT_FORECASTS in all (the oldest go first)."""
+        with self._forecasts_lock:
+            kept = self._forecasts
+            kept.update(fresh)
+            for event_id in list(itertools.islice(kept, max(len(kept) - MAX_KEPT_FORECASTS, 0))):
+                del kept[event_id]
+
+    def warm(self) -> int:
+        """Read and forecast ahead of their requests the events the online store serves (each ticker's latest
+        event materialized) dated from the generation's as-of date on; the number of events kept."""
+        events = self.events
+        end = pd.Timestamp(self.generation.materialized_until)
+        stored = events[events["event_timestamp"] <= end].sort_values("event_timestamp").groupby("ticker").tail(1)
+        days = pd.to_datetime(stored["earnings_date"]).dt.date
+        ahead = stored[days >= date.fromisoformat(self.generation.as_of)].reset_index(drop=True)
+        ahead = ahead.head(MAX_KEPT_FORECASTS)
+        try:
+            forecasts = self.forecasts(ahead)
+        except ServingError:  # an event the store does not hold: the others one by one
+            forecasts = []
+            for i in range(len(ahead)):
+                with contextlib.suppress(ServingError):
+                    forecasts += self.forecasts(ahead.iloc[[i]].reset_index(drop=True))
+        for forecast in forecasts:
+            forecast.distribution  # noqa: B018 (computed once: its mean, quadrature nodes and q99)
+        return len(forecasts)
 
     def forget_forecasts(self) -> None:
         """Drop the kept forecasts (the benchmark's first request of an event: read and forecast again)."""

@@ -10,12 +10,14 @@ one for one request; `ivcrush serve` keeps one per worker process. Both answer t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from dataclasses import dataclass
 from datetime import date
 from typing import Unpack
 
+from ivcrush.errors import IvcrushError
 from ivcrush.serving.implied import implied_from_options, normalise_ticker
 from ivcrush.serving.predict import (
     Recommendation,
@@ -64,6 +66,12 @@ def given_implied(
     return {"ticker": ticker, "implied_move_pct": implied, "spot": spot_price, "expiration": expiration}
 
 
+def _warm(state: ServingState) -> None:
+    """`state.warm()`, where the state can serve (else its requests say why)."""
+    with contextlib.suppress(IvcrushError):
+        state.warm()
+
+
 @dataclass(frozen=True)
 class Prediction:
     """One ticker's answer and the state (generation and model) it came from."""
@@ -85,8 +93,11 @@ class Scan:
 class Predictor:
     """Serves `predict` and `scan` from a state loaded once per publication (thread-safe)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, warm: bool = False) -> None:
+        """`warm`: forecast each new state's upcoming events in a background thread (`ServingState.warm`), so
+        that their first requests find them kept (the server's choice; the CLI answers one request)."""
         self.settings = settings
+        self._warm = warm
         self._lock = threading.Lock()
         self._current: tuple[tuple[object, ...], ServingState] | None = None  # replaced whole, never changed
 
@@ -111,6 +122,8 @@ class Predictor:
             if current is None or current[0] != stamp:
                 # stamped before reading: a publication during the read is seen (and reloaded) by the next request
                 current = self._current = (stamp, load_state(self.settings))
+                if self._warm:
+                    threading.Thread(target=_warm, args=(current[1],), name="ivcrush-warm", daemon=True).start()
             return current[1]
 
     def predict(

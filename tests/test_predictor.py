@@ -31,6 +31,7 @@ from ivcrush.cli.app import app
 from ivcrush.events import merged_notes
 from ivcrush.feature_repo.materialize import materialize
 from ivcrush.feature_repo.store import open_published_store
+from ivcrush.serving import predict as predict_module
 from ivcrush.serving.online import (
     EVENT_ID_REF,
     NotServableError,
@@ -39,7 +40,7 @@ from ivcrush.serving.online import (
     calendar_events,
     events_on,
 )
-from ivcrush.serving.predict import predict_one, predict_state, scan, scan_payload
+from ivcrush.serving.predict import predict_one, predict_state, scan, scan_payload, scan_state
 from ivcrush.serving.predictor import Predictor
 from ivcrush.settings import Settings
 from ivcrush.training.registry import StoredBoosters, load_latest
@@ -204,6 +205,28 @@ def test_an_event_is_read_and_forecast_once_per_state_and_decided_per_request(
         monkeypatch.setattr(OnlineReader, "features", unread)
         assert kept.to_dict() == fresh.to_dict()
         assert kept.decision.implied_total_pct == implied_move
+
+
+def test_a_warmed_state_answers_its_upcoming_events_without_reading_and_keeps_a_bounded_number(
+    served: tuple[Settings, date], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, day = served
+    expected = scan_payload(day, *scan(settings, day, account=settings.account, costs=settings.costs))
+    state = Predictor(settings).state()
+    assert state.warm() >= len(expected["recommendations"])  # type: ignore[arg-type]
+
+    def unread(*_: object) -> None:
+        raise AssertionError("a warmed event's online row was read again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(OnlineReader, "features", unread)
+        warmed = scan_state(state, day, account=settings.account, costs=settings.costs)
+    assert scan_payload(day, *warmed) == expected
+    assert len(expected["recommendations"]) + len(expected["refused"]) >= 2  # type: ignore[arg-type]
+    monkeypatch.setattr(predict_module, "MAX_KEPT_FORECASTS", 1)
+    fresh = Predictor(settings).state()
+    assert scan_payload(day, *scan_state(fresh, day, account=settings.account, costs=settings.costs)) == expected
+    assert len(fresh._forecasts) == 1  # the newest of the day's events (served or refused)
 
 
 def test_predict_without_a_date_serves_the_tickers_next_upcoming_event(served: tuple[Settings, date]) -> None:
