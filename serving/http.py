@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from datetime import date, datetime
 
 from fastapi import FastAPI
@@ -32,9 +33,17 @@ from ivcrush.serving.predictor import Predictor
 from ivcrush.settings import Settings, load_settings
 from ivcrush.workspace import NotPublishedError
 
+MAX_DEFAULT_WORKERS = 4  # each worker holds its own state (the calendar, the model, the kept forecasts)
 GENERATION_HEADER = "X-Ivcrush-Generation"
 MODEL_HEADER = "X-Ivcrush-Model"
 UNAVAILABLE = (NotPublishedError, NotServableError, OnlineStoreError)
+
+
+def default_workers() -> int:
+    """`ivcrush serve`'s worker processes unless given: one per core this process may run on (at most
+    MAX_DEFAULT_WORKERS). A worker answers one request at a time, each a millisecond or two of CPU: with one
+    worker, concurrent clients queue even where a core is idle."""
+    return max(1, min(len(os.sched_getaffinity(0)), MAX_DEFAULT_WORKERS))
 
 
 def _json(payload: object, status: int = 200, state: ServingState | None = None) -> Response:

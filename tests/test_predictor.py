@@ -32,6 +32,7 @@ from ivcrush.events import merged_notes
 from ivcrush.feature_repo.materialize import materialize
 from ivcrush.feature_repo.store import open_published_store
 from ivcrush.serving import predict as predict_module
+from ivcrush.serving.http import default_workers
 from ivcrush.serving.online import (
     EVENT_ID_REF,
     NotServableError,
@@ -108,6 +109,7 @@ NO_FEAST = """
 import runpy, sys
 from datetime import date
 from pathlib import Path
+from ivcrush.serving.http import default_workers
 from ivcrush.serving.predictor import Predictor
 from ivcrush.settings import Settings
 
@@ -422,3 +424,9 @@ def test_serve_refuses_an_address_it_cannot_listen_on(tmp_path: Path) -> None:
         port = str(taken.getsockname()[1])
         message = _cli_error("serve", "--port", port, "--workdir", str(tmp_path / "work"))
     assert f"--port {port}: cannot listen there" in message
+
+
+@pytest.mark.parametrize(("cores", "workers"), [(1, 1), (2, 2), (16, 4)])
+def test_serve_runs_a_worker_per_core_unless_told(monkeypatch: pytest.MonkeyPatch, cores: int, workers: int) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: set(range(cores)))
+    assert default_workers() == workers
