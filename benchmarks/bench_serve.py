@@ -41,13 +41,14 @@ from ivcrush.serving.market import event_market
 from ivcrush.serving.predict import recommend
 from ivcrush.serving.predictor import Predictor
 from ivcrush.serving.recommendation import forecast_distribution
-from ivcrush.serving.strategy import decide
+from ivcrush.serving.strategy import decide_one
 from ivcrush.settings import Settings
 from ivcrush.training.predict import ensemble
 from ivcrush.training.release import train_and_register
 from tests.redis_server import free_port, wait_for_port
 
 CLIENTS = (1, 8, 32)
+PARTS = ("in-process", "cold", "sqlite", "redis")
 TARGETS = "targets: warm predict p99 <= 2 ms; 100-event scan p99 <= 20 ms; HTTP 8 clients SQLite p99 <= 10 ms"
 
 
@@ -102,16 +103,30 @@ def in_process(settings: Settings, day: date, ticker: str, repeats: int) -> None
     header = f"{'p50 ms':>8} {'p99 ms':>8} {'cpu p50':>8} {'cpu p99':>8}"
     print(f"\n{'in-process, warm (one Predictor)':<52} {header}")
     print(f"{'state check (stat of pointer, build link, models)':<52} {_ms(_repeat(predictor.state, repeats))}")
-    one = _repeat(lambda: predictor.predict(ticker, day, implied_move=6.0, spot=100.0), repeats)
-    print(f"{f'predict {ticker} {day} (features+models+strategy)':<52} {_ms(one)}")
+
+    def first() -> object:  # the event's first request of the state: online read, models, distribution, decision
+        state.forget_forecasts()
+        return predictor.predict(ticker, day, implied_move=6.0, spot=100.0)
+
+    print(f"{f'predict {ticker} {day}: first request of the event':<52} {_ms(_repeat(first, repeats))}")
+    implied_moves = iter(np.resize(np.linspace(3.0, 12.0, 37), repeats + 1).tolist())  # a new market each request
+    one = _repeat(lambda: predictor.predict(ticker, day, implied_move=next(implied_moves), spot=100.0), repeats)
+    print(f"{'  again (forecast kept; a new implied move)':<52} {_ms(one)}")
     end = pd.Timestamp(state.generation.materialized_until)
     events = state.events
     served = events[events["event_timestamp"] <= end].sort_values("event_timestamp").groupby("ticker").tail(1)
     served = served[served["event_timestamp"] > end - pd.Timedelta(days=120)].head(100).reset_index(drop=True)
     implied = pd.DataFrame({"ticker": served["ticker"], "implied_move_pct": 6.0, "spot": 100.0})
     options = {"implied": implied, "account": settings.account, "costs": settings.costs}
-    hundred = _repeat(lambda: recommend(state, served, **options), max(repeats // 10, 20))
-    print(f"{f'scan of {len(served)} events (recommend)':<52} {_ms(hundred)}")
+
+    def scan_first() -> object:  # every event's first request: the online reads and the models included
+        state.forget_forecasts()
+        return recommend(state, served, **options)
+
+    hundred = _repeat(scan_first, max(repeats // 10, 20))
+    print(f"{f'scan of {len(served)} events (recommend): first':<52} {_ms(hundred)}")
+    again = _repeat(lambda: recommend(state, served, **options), max(repeats // 10, 20))
+    print(f"{'  again: forecasts kept':<52} {_ms(again)}")
     reader = state.reader()
     read_all = _repeat(lambda: reader.features(served), max(repeats // 10, 20))
     print(f"{f'  part: online features of the {len(served)} events':<52} {_ms(read_all)}")
@@ -128,15 +143,17 @@ def in_process(settings: Settings, day: date, ticker: str, repeats: int) -> None
     dates = {key: pd.Timestamp(mine[key].iloc[0]).date() for key in ("decision_date", "reaction_date")}
     market = event_market(frame.iloc[0], override, None, **dates)
 
-    def strategy() -> object:  # a new distribution each time, as a request makes: nothing cached between calls
+    def strategy() -> object:  # a new distribution each time: nothing computed before (its q99, nodes, mean)
         distribution = forecast_distribution(prediction)  # type: ignore[arg-type]
-        return decide(
+        return decide_one(
             distribution, market=market, prob_up=prediction["p_up"], account=settings.account, costs=settings.costs
         )
 
-    print(f"{'  part: strategy (distribution + decide)':<52} {_ms(_repeat(strategy, repeats))}")
-    with_strategy = _repeat(lambda: recommend(state, mine, **options), repeats)
-    print(f"{'  all: recommend (+ market, strategy, sizing)':<52} {_ms(with_strategy)}")
+    print(f"{'  part: strategy (new distribution + decide_one)':<52} {_ms(_repeat(strategy, repeats))}")
+    kept = forecast_distribution(prediction)  # type: ignore[arg-type]
+    options_one = {"market": market, "prob_up": prediction["p_up"], "account": settings.account}
+    decided = _repeat(lambda: decide_one(kept, costs=settings.costs, **options_one), repeats)  # type: ignore[arg-type]
+    print(f"{'  part: decide_one on a kept distribution':<52} {_ms(decided)}")
 
 
 def _children_cpu() -> float:
@@ -197,8 +214,9 @@ def _load(port: int, path: str, clients: int, requests: int, max_seconds: float)
 
 def over_http(settings: Settings, label: str, day: date, ticker: str, args: argparse.Namespace) -> None:
     """`ivcrush serve` (one worker, and two) under 1, 8 and 32 concurrent clients: /health (the framework's own
-    cost: a state check and a small JSON), /predict and /scan; with the servers' CPU ms per request."""
-    for workers in (1, 2):
+    cost: a state check and a small JSON), /predict and /scan; with the CPU ms per request of the servers (`cpu
+    ms`) and of this process, the load generator (`load ms`: it shares the cores)."""
+    for workers in (int(count) for count in args.workers.split(",")):
         port = free_port()
         command = [sys.executable, "-m", "ivcrush.cli", "serve", "--port", str(port), "--workers", str(workers)]
         with _process([*command, "--workdir", str(settings.workdir)], port, "ivcrush serve") as server:
@@ -208,15 +226,18 @@ def over_http(settings: Settings, label: str, day: date, ticker: str, args: argp
                 "scan": f"/scan/{day}",
             }
             for name, path in paths.items():
+                if name not in args.paths.split(","):
+                    continue
                 _load(port, path, 1, 20, args.max_seconds)  # warm every worker
                 for clients in CLIENTS:
                     count = max(args.requests // 10, clients * 2) if name == "scan" else args.requests
-                    cpu = _tree_cpu(server.pid)
+                    cpu, client_cpu = _tree_cpu(server.pid), time.process_time()
                     latencies, seconds, errors = _load(port, path, clients, count, args.max_seconds)
                     cpu_ms = (_tree_cpu(server.pid) - cpu) * 1000 / max(len(latencies), 1)
+                    client_ms = (time.process_time() - client_cpu) * 1000 / max(len(latencies), 1)
                     print(
                         f"{label:<7} {workers:>7} {name:<8} {clients:>7} {len(latencies):>8} {_ms(latencies)} "
-                        f"{len(latencies) / seconds:10.0f} {cpu_ms:>8.2f} {errors:>6}"
+                        f"{len(latencies) / seconds:10.0f} {cpu_ms:>8.2f} {client_ms:>8.2f} {errors:>6}"
                     )
 
 
@@ -239,6 +260,11 @@ def main() -> None:
     parser.add_argument("--max-seconds", type=float, default=30.0, help="time limit per load level")
     parser.add_argument("--repeats", type=int, default=300)
     parser.add_argument("--workdir", type=Path, help="a workspace to keep (made once, reused when it exists)")
+    parser.add_argument(
+        "--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)} (default: all)"
+    )
+    parser.add_argument("--workers", default="1,2", help="comma-separated worker counts of the HTTP servers")
+    parser.add_argument("--paths", default="health,predict,scan", help="comma-separated, of health, predict, scan")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     os.environ.pop("IVCRUSH_ONLINE_STORE", None)
@@ -254,13 +280,21 @@ def main() -> None:
         day_events = state.events.iloc[state.by_day[args.day]]
         ticker = str(day_events.sort_values("ticker")["ticker"].iloc[0])
         print(f"real snapshot published as of {args.day} ({len(day_events)} events that day); {TARGETS}")
-        in_process(settings, args.day, ticker, args.repeats)
-        cold_predict(settings, args.day, ticker, 5)
+        parts = set(args.parts.split(","))
+        if "in-process" in parts:
+            in_process(settings, args.day, ticker, args.repeats)
+        if "cold" in parts:
+            cold_predict(settings, args.day, ticker, 5)
+        if not parts & {"sqlite", "redis"}:
+            return
         print(
             f"\n{'store':<7} {'workers':>7} {'path':<8} {'clients':>7} {'requests':>8} {'p50 ms':>8} {'p99 ms':>8} "
-            f"{'req/s':>10} {'cpu ms':>8} {'errors':>6}"
+            f"{'req/s':>10} {'cpu ms':>8} {'load ms':>8} {'errors':>6}"
         )
-        over_http(settings, "sqlite", args.day, ticker, args)
+        if "sqlite" in parts:
+            over_http(settings, "sqlite", args.day, ticker, args)
+        if "redis" not in parts:
+            return
         with _redis() as url:
             redis = replace(settings, workdir=Path(folder) / "redis-work", online_store="redis", redis_url=url)
             shutil.rmtree(redis.workdir, ignore_errors=True)

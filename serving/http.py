@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 from datetime import date, datetime
 
 from fastapi import FastAPI
@@ -32,9 +33,17 @@ from ivcrush.serving.predictor import Predictor
 from ivcrush.settings import Settings, load_settings
 from ivcrush.workspace import NotPublishedError
 
+MAX_DEFAULT_WORKERS = 4  # each worker holds its own state (the calendar, the model, the kept forecasts)
 GENERATION_HEADER = "X-Ivcrush-Generation"
 MODEL_HEADER = "X-Ivcrush-Model"
 UNAVAILABLE = (NotPublishedError, NotServableError, OnlineStoreError)
+
+
+def default_workers() -> int:
+    """`ivcrush serve`'s worker processes unless given: one per core this process may run on (at most
+    MAX_DEFAULT_WORKERS). A worker answers one request at a time, each a millisecond or two of CPU: with one
+    worker, concurrent clients queue even where a core is idle."""
+    return max(1, min(len(os.sched_getaffinity(0)), MAX_DEFAULT_WORKERS))
 
 
 def _json(payload: object, status: int = 200, state: ServingState | None = None) -> Response:
@@ -84,7 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     The routes are plain Starlette endpoints that parse their few parameters themselves: FastAPI's parameter
     validation (pydantic) cost more per request than the routing, the answer's JSON and the headers together.
     """
-    predictor = Predictor(settings or load_settings())
+    predictor = Predictor(settings or load_settings(), warm=True)  # upcoming events forecast in the background
     with contextlib.suppress(IvcrushError):  # warm: the state and its online-store reader before the first request
         predictor.state().reader()
     app = FastAPI(title="ivcrush", summary="Earnings IV-crush recommendations from the published feature store")

@@ -114,7 +114,7 @@ class Economics:
     node_pnl: np.ndarray = field(repr=False, compare=False)  # the P&L at `signed_nodes`, for the sizing
 
 
-def _moves(distribution: MoveDistribution, position: Position) -> np.ndarray:
+def loss_grid(distribution: MoveDistribution, position: Position) -> np.ndarray:
     """|move| grid for break-evens: the quadrature nodes, the strikes' distances and a regular grid that
     reaches well past the farthest strike plus the credit (where a losing side has started to lose)."""
     nodes, _ = quantile_quadrature(distribution)
@@ -128,7 +128,7 @@ def prob_loss(position: Position, distribution: MoveDistribution, p_up: float) -
     """P(PnL < 0): per side, the distribution's mass where the P&L after a move of that size is negative."""
     from scipy.optimize import brentq  # imported here: serving never calls it, scipy.optimize is slow to import
 
-    grid = _moves(distribution, position)
+    grid = loss_grid(distribution, position)
     both = position.pnl(np.concatenate([-grid, grid]))  # the down side's P&L, then the up side's
     total = 0.0
     for sign, share, values in ((-1.0, 1.0 - p_up, both[: len(grid)]), (1.0, p_up, both[len(grid) :])):

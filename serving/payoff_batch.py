@@ -197,7 +197,7 @@ def evaluate_many(positions: Positions, distribution: MoveDistribution, p_up: np
 
 
 def _grid_ends(positions: Positions, nodes: np.ndarray, q99: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each position's end of `payoff._moves`' grid, and the |moves| whose P&L is needed besides the nodes:
+    """Each position's end of grid (`payoff.loss_grid`), and the |moves| whose P&L is needed besides the nodes:
     0, the strikes' distances (0 for padding), the grid's end, and q99 last (the stress loss)."""
     distances = np.where(positions.present, 100 * np.abs(positions.strike / positions.spot[:, None] - 1), 0.0)
     farthest = np.where(positions.present, distances, -np.inf).max(axis=1)

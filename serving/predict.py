@@ -12,11 +12,16 @@ before the decision).
 Each request is answered from one `ServingState` (`load_state`): the published generation resolved once, its
 build's calendar, its online store and the registered model, checked against that same generation and the
 latest build. `scan` and `predict_one` load one for their request; `ivcrush.serving.predictor.Predictor`
-keeps one between requests until something newer is published.
+keeps one between requests until something newer is published. A state keeps each event's forecast once read
+(`forecasts.EventForecast`: its online row, the models' forecast, its qualifiers and distribution; all fixed by
+the generation, the model and the settings), so a request computes only its market and its decision: one event
+by `strategy.decide_one`, several by `strategy_batch.decide_many` (both exactly `decide`'s decisions).
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +32,8 @@ import numpy as np
 import pandas as pd
 
 from ivcrush.events import merged_notes
+from ivcrush.serving.decision import Decision
+from ivcrush.serving.forecasts import EventForecast, event_forecasts, records
 from ivcrush.serving.market import MarketInputs, StrategyError, event_market, number_or_none
 from ivcrush.serving.model import serving_model
 from ivcrush.serving.online import (
@@ -38,71 +45,22 @@ from ivcrush.serving.online import (
     newest_outcome,
 )
 from ivcrush.serving.recommendation import (
-    ModelForecast,
     Recommendation,
     RecommendOptions,
     Refusal,
     forecast_distributions,
 )
+from ivcrush.serving.strategy import decide_one
 from ivcrush.serving.strategy_batch import decide_many
 from ivcrush.settings import Account, Costs, Settings
+from ivcrush.training.distribution import MoveDistribution
 from ivcrush.workspace import Generation, current_build, generation_build, published
 
 if TYPE_CHECKING:
     from ivcrush.training.registry import LoadedModel
 
-
-AMC_NOTE = (
-    "AMC event: this forecast is NOT validated on AMC reactions (2.0 stores after-close moves on the announcement "
-    "day, so the walk-forward evaluation has no AMC reaction to score); its intervals are widened like thin history"
-)
-
-
-def _stale_days(decided_at: object, newest: pd.Timestamp | None) -> float | None:
-    """Days from the newest stored outcome to the decision (None where either is unknown)."""
-    if newest is None or pd.isna(decided_at):
-        return None
-    return (pd.Timestamp(decided_at) - newest).total_seconds() / 86_400
-
-
-def _qualifiers(
-    settings: Settings, row: Mapping[str, object], prediction: ModelForecast, stale_days: float | None
-) -> tuple[list[str], str | None]:
-    """The notes that qualify one event's forecast, and the reason to refuse it (None: serve it)."""
-    notes: list[str] = []
-    prior, stratum = prediction["prior_trusted_moves"], prediction["history_stratum"]
-    if prediction["thin_history"]:
-        if settings.thin_history == "refuse":
-            return notes, (
-                f'thin history: {prior} prior trusted move(s) (0-2); not served with thin_history = "refuse" '
-                '(set it to "widen" to serve it with widened intervals)'
-            )
-        notes.append(
-            f"thin history: {prior} prior trusted move(s); the intervals are widened by the {stratum} stratum's "
-            "out-of-fold calibration"
-        )
-    if settings.amc_labels_untrusted and str(row.get("timing")) == "AMC":
-        notes.append(AMC_NOTE)
-    if prediction["basis"] != "model":
-        notes.append(
-            "the move-size model has no pinball skill walk-forward: decisions use the trusted scaled-history "
-            "distribution (calibrated), not the model's quantiles"
-        )
-    if stale_days is not None and stale_days > settings.stale_market_days:
-        notes.append(
-            f"market features STALE: the newest stored outcome is {stale_days:.0f} days before the decision "
-            f"(more than {settings.stale_market_days}); the market-regime features describe the market as of then"
-        )
-    if prediction["p_up"] is None:
-        notes.append("direction not used: the direction model has no walk-forward skill")
-    return notes, None
-
-
-def _records(frame: pd.DataFrame) -> list[dict[str, object]]:
-    """The frame's rows as dicts of plain values, as `to_dict("records")` gives them, from one object array
-    (`to_dict` reads a wide frame column by column)."""
-    columns = list(frame.columns)
-    return [dict(zip(columns, values, strict=True)) for values in frame.to_numpy(dtype=object).tolist()]
+# The most event forecasts a state keeps (each ~10 kB: its online row of ~130 features and its distribution)
+MAX_KEPT_FORECASTS = 4096
 
 
 def check_serving_state(settings: Settings, generation: Generation) -> LoadedModel:
@@ -150,6 +108,8 @@ class ServingState:
     _reader: list[OnlineReader] = field(default_factory=list, repr=False, compare=False)
     _reader_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     _merged: dict[date, list[str]] = field(default_factory=dict, repr=False, compare=False)
+    _forecasts: dict[str, EventForecast] = field(default_factory=dict, repr=False, compare=False)
+    _forecasts_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @property
     def model_id(self) -> str | None:
@@ -176,6 +136,61 @@ class ServingState:
             notes = self._merged[day] = merged_notes(generation_build(self.generation), day)
         return notes
 
+    def forecasts(self, events: pd.DataFrame) -> list[EventForecast]:
+        """Each event's `EventForecast` (`events`: rows of the calendar), read and forecast once per state: only
+        the events not forecast yet are read from the online store (and verified) and passed to the models."""
+        model = self.serving_model()
+        ids = events["event_id"].tolist()
+        found = [self._forecasts.get(event_id) for event_id in ids]
+        missing = [i for i, forecast in enumerate(found) if forecast is None]
+        if missing:
+            unknown = events if len(missing) == len(ids) else events.iloc[missing].reset_index(drop=True)
+            fresh = event_forecasts(self.settings, self.reader(), model, self.newest, unknown)
+            for i, forecast in zip(missing, fresh, strict=True):
+                found[i] = forecast
+            self._keep({ids[i]: forecast for i, forecast in zip(missing, fresh, strict=True)})
+        return cast(list[EventForecast], found)
+
+    def _keep(self, fresh: dict[str, EventForecast]) -> None:
+        """Keep these forecasts, and at most MAX_KEPT_FORECASTS in all (the oldest go first)."""
+        with self._forecasts_lock:
+            kept = self._forecasts
+            kept.update(fresh)
+            for event_id in list(itertools.islice(kept, max(len(kept) - MAX_KEPT_FORECASTS, 0))):
+                del kept[event_id]
+
+    def warm(self) -> int:
+        """Read and forecast ahead of their requests the events the online store serves (each ticker's latest
+        event materialized) dated from the generation's as-of date on; the number of events kept."""
+        events = self.events
+        end = pd.Timestamp(self.generation.materialized_until)
+        stored = events[events["event_timestamp"] <= end].sort_values("event_timestamp").groupby("ticker").tail(1)
+        days = pd.to_datetime(stored["earnings_date"]).dt.date
+        ahead = stored[days >= date.fromisoformat(self.generation.as_of)].reset_index(drop=True)
+        ahead = ahead.head(MAX_KEPT_FORECASTS)
+        try:
+            forecasts = self.forecasts(ahead)
+        except ServingError:  # an event the store does not hold: the others one by one
+            forecasts = []
+            for i in range(len(ahead)):
+                with contextlib.suppress(ServingError):
+                    forecasts += self.forecasts(ahead.iloc[[i]].reset_index(drop=True))
+        for forecast in forecasts:
+            forecast.distribution  # noqa: B018 (computed once: its mean, quadrature nodes and q99)
+        return len(forecasts)
+
+    def forget_forecasts(self) -> None:
+        """Drop the kept forecasts (the benchmark's first request of an event: read and forecast again)."""
+        self._forecasts.clear()
+
+    def forecasts_at(self, rows: np.ndarray) -> list[EventForecast]:
+        """`forecasts` of the calendar's rows at these positions (a frame is made only where one is missing)."""
+        event_ids = self.events["event_id"].to_numpy()[rows].tolist()
+        known = [self._forecasts.get(event_id) for event_id in event_ids]
+        if any(forecast is None for forecast in known):
+            return self.forecasts(self.events.iloc[rows].reset_index(drop=True))
+        return cast(list[EventForecast], known)
+
 
 def load_state(settings: Settings) -> ServingState:
     """Resolve the published generation once and read what serving needs from it."""
@@ -194,9 +209,19 @@ def load_state(settings: Settings) -> ServingState:
 
 
 def recommend(
+    state: ServingState, events: pd.DataFrame, **options: Unpack[RecommendOptions]
+) -> tuple[list[Recommendation], list[Refusal]]:
+    """Forecast, decision and size for each event of the state's build (rows of its calendar), several events
+    decided at once (`decide_many`: the same decisions as `decide` event by event); events that cannot be
+    served are refused with a reason."""
+    return _recommend(state, state.forecasts(events), **options)
+
+
+def _recommend(
     state: ServingState,
-    events: pd.DataFrame,
+    forecasts: list[EventForecast],
     *,
+    given: Mapping[str, Mapping[str, object]] | None = None,
     implied: pd.DataFrame | None = None,
     quotes: pd.DataFrame | None = None,
     account: Account | None = None,
@@ -204,88 +229,105 @@ def recommend(
     preset: str = "balanced",
     strike_quantile: float = 0.9,
 ) -> tuple[list[Recommendation], list[Refusal]]:
-    """Forecast, decision and size for each event of the state's build, all events decided at once
-    (`decide_many`: the same decisions as `decide` event by event); events that cannot be served are refused
-    with a reason."""
-    from ivcrush.training.predict import ensemble
-
+    """`recommend` of the events' forecasts; `given`: market inputs by ticker besides `implied`'s rows."""
     settings = state.settings
     account = account or Account()
     costs = costs or Costs()
-    dates = dict(
-        zip(events["event_id"], zip(events["decision_date"], events["reaction_date"], strict=True), strict=True)
-    )
-    model = state.serving_model()
-    features = state.reader().features(events)
-    # ensemble's declared type is a plain dict per event; ModelForecast spells out what it holds
-    predictions = cast(
-        list[ModelForecast],
-        ensemble(model, features, model.verdicts, amc_labels_untrusted=settings.amc_labels_untrusted),
-    )
-    given = {} if implied is None else {row["ticker"]: row for row in _records(implied)}
+    overrides: dict[str, Mapping[str, object]] = {}
+    if implied is not None:
+        overrides.update((cast(str, row["ticker"]), row) for row in records(implied))
+    overrides.update(given or {})
     chains = {} if quotes is None else dict(tuple(quotes.groupby("ticker", sort=False)))
-    newest = state.newest
     refusals: list[Refusal] = []
-    served: list[tuple[dict[str, object], ModelForecast, MarketInputs, list[str], float | None]] = []
-    for row, prediction in zip(_records(features), predictions, strict=True):
-        ticker = row["ticker"]
-        decided, reacted = dates[row["event_id"]]
+    served: list[tuple[EventForecast, MarketInputs]] = []
+    for forecast in forecasts:
+        ticker = cast(str, forecast.row["ticker"])
         try:
             market = event_market(
-                row,
-                given.get(ticker, {}),
+                forecast.row,
+                overrides.get(ticker, {}),
                 chains.get(ticker),
-                decision_date=pd.Timestamp(decided).date(),
-                reaction_date=pd.Timestamp(reacted).date(),
+                decision_date=forecast.decision_date,
+                reaction_date=forecast.reaction_date,
             )
         except StrategyError as exc:
-            refusals.append(Refusal(cast(str, ticker), str(exc)))
+            refusals.append(Refusal(ticker, str(exc)))
             continue
-        stale_days = _stale_days(row.get("event_timestamp"), newest)
-        notes, refusal = _qualifiers(settings, row, prediction, stale_days)
-        if refusal is not None:
-            refusals.append(Refusal(cast(str, ticker), refusal))
+        if forecast.refusal is not None:
+            refusals.append(Refusal(ticker, forecast.refusal))
             continue
-        served.append((row, prediction, market, [*notes, *market.notes], stale_days))
+        served.append((forecast, market))
     if not served:
         return [], refusals
-    distribution = forecast_distributions([prediction for _, prediction, _, _, _ in served])
-    decisions = decide_many(
-        distribution,
-        markets=[market for _, _, market, _, _ in served],
-        prob_up=[prediction["p_up"] for _, prediction, _, _, _ in served],
-        account=account,
-        costs=costs,
-        hist_mean_2_0_pct=[number_or_none(row.get("hm_close_mean_12q_all_rows")) for row, *_ in served],
-        preset=preset,
-        strike_quantile=strike_quantile,
-    )
-    means = np.broadcast_to(distribution.mean(), (len(served),)).tolist()
+    forecasts = [forecast for forecast, _ in served]
+    markets = [market for _, market in served]
+    decisions, distributions = _decisions(forecasts, markets, account, costs, preset, strike_quantile)
     recommendations = [
         Recommendation(
-            ticker=cast(str, row["ticker"]),
-            event_id=cast(str, row["event_id"]),
-            earnings_date=pd.Timestamp(row["earnings_date"]).date().isoformat(),  # type: ignore[arg-type]
-            timing=cast(str, row["timing"]),
+            ticker=cast(str, forecast.row["ticker"]),
+            event_id=cast(str, forecast.row["event_id"]),
+            earnings_date=pd.Timestamp(forecast.row["earnings_date"]).date().isoformat(),  # type: ignore[arg-type]
+            timing=cast(str, forecast.row["timing"]),
             implied_source=market.implied_source,
             spot_source=market.spot_source,
-            basis=prediction["basis"],
+            basis=forecast.prediction["basis"],
             forecast={
-                **prediction,
-                "quantiles": {str(k): v for k, v in prediction["quantiles"].items()},
-                "mean": mean,
-                "market_features_stale": stale_days is not None and stale_days > settings.stale_market_days,
+                **forecast.prediction,
+                "quantiles": {str(k): v for k, v in forecast.prediction["quantiles"].items()},
+                "mean": decision.forecast_mean_pct,
+                "market_features_stale": _stale(forecast.stale_days, settings),
             },
             decision=decision,
-            distribution=distribution.event(i),
-            notes=notes,
+            distribution=distribution,
+            notes=[*forecast.notes, *market.notes],
         )
-        for i, ((row, prediction, market, notes, stale_days), decision, mean) in enumerate(
-            zip(served, decisions, means, strict=True)
-        )
+        for forecast, market, decision, distribution in zip(forecasts, markets, decisions, distributions, strict=True)
     ]
     recommendations.sort(key=lambda r: (r.decision.contracts == 0, -r.decision.ev_per_risk))
     return recommendations, refusals
+
+
+def _decisions(
+    forecasts: list[EventForecast],
+    markets: list[MarketInputs],
+    account: Account,
+    costs: Costs,
+    preset: str,
+    strike_quantile: float,
+) -> tuple[list[Decision], list[MoveDistribution]]:
+    """Each served event's decision and one-event distribution: one event by `decide_one` on its kept distribution,
+    several at once by `decide_many` (the same decisions as `decide` event by event)."""
+    hist = [number_or_none(forecast.row.get("hm_close_mean_12q_all_rows")) for forecast in forecasts]
+    prob_up = [forecast.prediction["p_up"] for forecast in forecasts]
+    if len(forecasts) == 1:
+        one = decide_one(
+            forecasts[0].distribution,
+            market=markets[0],
+            prob_up=prob_up[0],
+            account=account,
+            costs=costs,
+            hist_mean_2_0_pct=hist[0],
+            preset=preset,
+            strike_quantile=strike_quantile,
+        )
+        return [one], [forecasts[0].distribution]
+    distribution = forecast_distributions([forecast.prediction for forecast in forecasts])
+    many = decide_many(
+        distribution,
+        markets=markets,
+        prob_up=prob_up,
+        account=account,
+        costs=costs,
+        hist_mean_2_0_pct=hist,
+        preset=preset,
+        strike_quantile=strike_quantile,
+    )
+    return many, [distribution.event(i) for i in range(len(forecasts))]
+
+
+def _stale(days: float | None, settings: Settings) -> bool:
+    """Whether the market features are older than the settings allow."""
+    return days is not None and days > settings.stale_market_days
 
 
 def scan_state(
@@ -300,9 +342,15 @@ def scan_state(
 
 
 def predict_state(
-    state: ServingState, ticker: str, earnings_date: date | None, **options: Unpack[RecommendOptions]
+    state: ServingState,
+    ticker: str,
+    earnings_date: date | None,
+    *,
+    given: Mapping[str, object] | None = None,
+    **options: Unpack[RecommendOptions],
 ) -> Recommendation:
-    """The recommendation for one ticker's event of the state (its next event on the calendar if no date)."""
+    """The recommendation for one ticker's event of the state (its next event on the calendar if no date);
+    `given`: the ticker's market inputs of this request (`given_implied`), else `implied`'s row for it."""
     rows = state.by_ticker.get(ticker)
     if rows is None:
         raise UnknownEventError(f"unknown ticker {ticker}: not in the calendar or the stored moves")
@@ -317,7 +365,10 @@ def predict_state(
         chosen = rows[dates == earnings_date]
         if not len(chosen):
             raise UnknownEventError(f"no calendar event for {ticker} on {earnings_date}")
-    recommendations, refusals = recommend(state, state.events.iloc[chosen].reset_index(drop=True), **options)
+    forecasts = state.forecasts_at(chosen)
+    recommendations, refusals = _recommend(
+        state, forecasts, given=None if given is None else {ticker: given}, **options
+    )
     if refusals:
         raise ServingError(f"{ticker}: {refusals[0].reason}")
     return recommendations[0]

@@ -10,14 +10,14 @@ one for one request; `ivcrush serve` keeps one per worker process. Both answer t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from dataclasses import dataclass
 from datetime import date
 from typing import Unpack
 
-import pandas as pd
-
+from ivcrush.errors import IvcrushError
 from ivcrush.serving.implied import implied_from_options, normalise_ticker
 from ivcrush.serving.predict import (
     Recommendation,
@@ -57,14 +57,19 @@ def given_implied(
     straddle: float | None = None,
     spot: float | None = None,
     expiration: date | None = None,
-) -> pd.DataFrame | None:
+) -> dict[str, object] | None:
     """The implied move, spot and expiration given with one request (`ivcrush predict`'s options), as the
-    one-row frame the serving path takes; None where none is given."""
+    row `predict_state` takes; None where none is given."""
     implied, spot_price = implied_from_options(implied_move, straddle, spot)
     if implied is None and spot_price is None:
         return None
-    given = {"ticker": ticker, "implied_move_pct": implied, "spot": spot_price, "expiration": expiration}
-    return pd.DataFrame({column: [value] for column, value in given.items()})  # columns: cheaper than records
+    return {"ticker": ticker, "implied_move_pct": implied, "spot": spot_price, "expiration": expiration}
+
+
+def _warm(state: ServingState) -> None:
+    """`state.warm()`, where the state can serve (else its requests say why)."""
+    with contextlib.suppress(IvcrushError):
+        state.warm()
 
 
 @dataclass(frozen=True)
@@ -88,8 +93,11 @@ class Scan:
 class Predictor:
     """Serves `predict` and `scan` from a state loaded once per publication (thread-safe)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, warm: bool = False) -> None:
+        """`warm`: forecast each new state's upcoming events in a background thread (`ServingState.warm`), so
+        that their first requests find them kept (the server's choice; the CLI answers one request)."""
         self.settings = settings
+        self._warm = warm
         self._lock = threading.Lock()
         self._current: tuple[tuple[object, ...], ServingState] | None = None  # replaced whole, never changed
 
@@ -114,6 +122,8 @@ class Predictor:
             if current is None or current[0] != stamp:
                 # stamped before reading: a publication during the read is seen (and reloaded) by the next request
                 current = self._current = (stamp, load_state(self.settings))
+                if self._warm:
+                    threading.Thread(target=_warm, args=(current[1],), name="ivcrush-warm", daemon=True).start()
             return current[1]
 
     def predict(
@@ -132,12 +142,11 @@ class Predictor:
         implied = given_implied(symbol, implied_move, straddle, spot, expiration)
         state = self.state()
         options: RecommendOptions = {
-            "implied": implied,
             "account": self.settings.account,
             "costs": self.settings.costs,
             "preset": preset,
         }
-        return Prediction(state, predict_state(state, symbol, earnings_date, **options))
+        return Prediction(state, predict_state(state, symbol, earnings_date, given=implied, **options))
 
     def scan(self, earnings_date: date, **options: Unpack[RecommendOptions]) -> Scan:
         """Every calendar event on a date, ranked, as `ivcrush scan` gives it (the settings' account and costs

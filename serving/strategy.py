@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
+import numpy as np
 import pandas as pd
 
 from ivcrush.constants import QUANTILE_LEVELS, TIER_PRESETS
@@ -24,6 +26,7 @@ from ivcrush.serving.chain import listed_beyond
 from ivcrush.serving.decision import Decision, explain
 from ivcrush.serving.market import MarketInputs
 from ivcrush.serving.payoff import Economics, Leg, Position, evaluate
+from ivcrush.serving.payoff_one import evaluate_one, kelly_one
 from ivcrush.serving.pricing import black_scholes
 from ivcrush.serving.sizing import size_position, wants_size
 from ivcrush.settings import Account, Costs
@@ -149,27 +152,63 @@ def decide(
 
     `distribution`: the event's forecast of |move| (one event); `prob_up`: the direction model's P(up), None
     unless it passed its gate (then both sides are equally likely). `strategy_batch.decide_many` gives the same
-    decisions for many events at once."""
+    decisions for many events at once, `decide_one` for one event with fewer numpy calls."""
+    options = _Options(prob_up, account, costs, hist_mean_2_0_pct, preset, strike_quantile)
+    return _decide(distribution, market, options, one=False)
+
+
+def decide_one(
+    distribution: MoveDistribution,
+    *,
+    market: MarketInputs,
+    prob_up: float | None,
+    account: Account,
+    costs: Costs,
+    hist_mean_2_0_pct: float | None = None,
+    preset: str = "balanced",
+    strike_quantile: float = 0.9,
+) -> Decision:
+    """`decide` for one request: the same decision (the same floats), its economics and size by
+    `payoff_one` (no scipy.optimize), the two exceedance probabilities in one call. Serving's one-event path."""
+    options = _Options(prob_up, account, costs, hist_mean_2_0_pct, preset, strike_quantile)
+    return _decide(distribution, market, options, one=True)
+
+
+class _Options(NamedTuple):
+    prob_up: float | None
+    account: Account
+    costs: Costs
+    hist_mean_2_0_pct: float | None
+    preset: str
+    strike_quantile: float
+
+
+def _decide(distribution: MoveDistribution, market: MarketInputs, options: _Options, *, one: bool) -> Decision:
+    """`decide` (`one`: `decide_one`) of one event."""
     if len(distribution) != 1:
         raise ValueError(f"decide takes one event's distribution, got {len(distribution)}")
+    prob_up, account, costs, hist_mean_2_0_pct, preset, strike_quantile = options
     quantiles = dict(zip(QUANTILE_LEVELS, distribution.quantiles[0].tolist(), strict=True))
     earnings = market.earnings_move_pct
     mean = float(distribution.mean())
-    p_breach = float(distribution.sf(earnings))
     # Short strikes outside the chosen forecast quantile and never inside the earnings-only implied move.
     distance = max(quantiles[strike_quantile], earnings)
-    p_beyond_wing = float(distribution.sf(distance * WING_MULTIPLE))
+    if one:
+        p_breach, p_beyond_wing = distribution.sf(np.array([earnings, distance * WING_MULTIPLE])).tolist()
+    else:
+        p_breach = float(distribution.sf(earnings))
+        p_beyond_wing = float(distribution.sf(distance * WING_MULTIPLE))
     structure = choose_structure(quantiles, distance, prob_up, p_beyond_wing)
     targets = targets_of(structure[0], distance, market.spot)
     quoted = None if market.quotes is None else quoted_legs(targets, market.quotes)
     legs = quoted if isinstance(quoted, tuple) else _modelled_legs(targets, market, costs)
     position = Position(legs, market.spot, market.exit_sigma, round_trip_cost(costs, [leg.bid_ask for leg in legs]))
     p_up = 0.5 if prob_up is None else prob_up
-    economics = evaluate(position, distribution, p_up)
+    economics = (evaluate_one if one else evaluate)(position, distribution, p_up)
     full_kelly = 0.0
     if wants_size(economics.gross_ev, economics.ev):
         _, weights = signed_nodes(distribution, p_up)
-        full_kelly = log_optimal_contracts(economics.node_pnl, weights, account.equity)
+        full_kelly = (kelly_one if one else log_optimal_contracts)(economics.node_pnl, weights, account.equity)
     return conclude(
         Case(quantiles, market, mean, p_breach, prob_up, hist_mean_2_0_pct, preset, strike_quantile),
         structure=structure,

@@ -31,6 +31,8 @@ from ivcrush.cli.app import app
 from ivcrush.events import merged_notes
 from ivcrush.feature_repo.materialize import materialize
 from ivcrush.feature_repo.store import open_published_store
+from ivcrush.serving import predict as predict_module
+from ivcrush.serving.http import default_workers
 from ivcrush.serving.online import (
     EVENT_ID_REF,
     NotServableError,
@@ -39,7 +41,7 @@ from ivcrush.serving.online import (
     calendar_events,
     events_on,
 )
-from ivcrush.serving.predict import predict_one, predict_state, scan, scan_payload
+from ivcrush.serving.predict import predict_one, predict_state, scan, scan_payload, scan_state
 from ivcrush.serving.predictor import Predictor
 from ivcrush.settings import Settings
 from ivcrush.training.registry import StoredBoosters, load_latest
@@ -107,6 +109,7 @@ NO_FEAST = """
 import runpy, sys
 from datetime import date
 from pathlib import Path
+from ivcrush.serving.http import default_workers
 from ivcrush.serving.predictor import Predictor
 from ivcrush.settings import Settings
 
@@ -179,6 +182,53 @@ def test_the_predictor_answers_as_the_one_request_functions(served: tuple[Settin
     state = answer.state
     assert state.merged_notes(day) == merged_notes(generation_build(state.generation), day)
     assert state.merged_notes(day) is state.merged_notes(day)  # read once per day
+
+
+def test_an_event_is_read_and_forecast_once_per_state_and_decided_per_request(
+    served: tuple[Settings, date], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one-event path (`decide_one` on the state's kept forecast) answers as the scan's batch and as a fresh
+    state; a kept event is not read again, while each request's implied move still makes its own decision."""
+    settings, day = served
+    predictor = Predictor(settings)
+    scanned = {r.ticker: r.to_dict() for r in predictor.scan(day).recommendations}
+    ticker = sorted(scanned)[0]
+    assert predictor.predict(ticker, day).recommendation.to_dict() == scanned[ticker]  # one event vs the batch
+
+    def unread(*_: object) -> None:
+        raise AssertionError("a kept event's online row was read again")
+
+    monkeypatch.setattr(OnlineReader, "features", unread)
+    for implied_move in (3.0, 9.0):
+        kept = predictor.predict(ticker, day, implied_move=implied_move, spot=50.0).recommendation
+        monkeypatch.undo()
+        given = pd.DataFrame({"ticker": [ticker], "implied_move_pct": [implied_move], "spot": [50.0]})
+        fresh = predict_one(settings, ticker, day, implied=given, account=settings.account, costs=settings.costs)
+        monkeypatch.setattr(OnlineReader, "features", unread)
+        assert kept.to_dict() == fresh.to_dict()
+        assert kept.decision.implied_total_pct == implied_move
+
+
+def test_a_warmed_state_answers_its_upcoming_events_without_reading_and_keeps_a_bounded_number(
+    served: tuple[Settings, date], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings, day = served
+    expected = scan_payload(day, *scan(settings, day, account=settings.account, costs=settings.costs))
+    state = Predictor(settings).state()
+    assert state.warm() >= len(expected["recommendations"])  # type: ignore[arg-type]
+
+    def unread(*_: object) -> None:
+        raise AssertionError("a warmed event's online row was read again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(OnlineReader, "features", unread)
+        warmed = scan_state(state, day, account=settings.account, costs=settings.costs)
+    assert scan_payload(day, *warmed) == expected
+    assert len(expected["recommendations"]) + len(expected["refused"]) >= 2  # type: ignore[arg-type]
+    monkeypatch.setattr(predict_module, "MAX_KEPT_FORECASTS", 1)
+    fresh = Predictor(settings).state()
+    assert scan_payload(day, *scan_state(fresh, day, account=settings.account, costs=settings.costs)) == expected
+    assert len(fresh._forecasts) == 1  # the newest of the day's events (served or refused)
 
 
 def test_predict_without_a_date_serves_the_tickers_next_upcoming_event(served: tuple[Settings, date]) -> None:
@@ -374,3 +424,9 @@ def test_serve_refuses_an_address_it_cannot_listen_on(tmp_path: Path) -> None:
         port = str(taken.getsockname()[1])
         message = _cli_error("serve", "--port", port, "--workdir", str(tmp_path / "work"))
     assert f"--port {port}: cannot listen there" in message
+
+
+@pytest.mark.parametrize(("cores", "workers"), [(1, 1), (2, 2), (16, 4)])
+def test_serve_runs_a_worker_per_core_unless_told(monkeypatch: pytest.MonkeyPatch, cores: int, workers: int) -> None:
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: set(range(cores)))
+    assert default_workers() == workers

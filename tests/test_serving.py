@@ -23,8 +23,9 @@ from ivcrush.cli.app import app
 from ivcrush.constants import QUANTILE_LEVELS
 from ivcrush.feature_repo.materialize import materialize
 from ivcrush.serving import predict as serving_predict
+from ivcrush.serving.forecasts import AMC_NOTE
 from ivcrush.serving.online import ServingError, events_on, online_features, online_features_on
-from ivcrush.serving.predict import AMC_NOTE, predict_one, scan
+from ivcrush.serving.predict import predict_one, scan
 from ivcrush.serving.pricing import black_scholes
 from ivcrush.settings import Settings
 from ivcrush.training.predict import REFERENCE_BASIS, reference_distribution, serving_prior

@@ -26,13 +26,21 @@ def _check_free(host: str, port: int) -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker processes (each keeps its own predictor).", min=1)] = 1,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Worker processes, each keeping its own predictor; unless given, one per core (at most 4).", min=1
+        ),
+    ] = None,
     workdir: WorkdirOption = None,
 ) -> None:
     """Serve GET /predict/{ticker}, /scan/{date} and /health over HTTP; a new publication (materialize, train)
     is picked up by the next request."""
     import uvicorn
 
+    from ivcrush.serving.http import default_workers
+
+    workers = workers or default_workers()
     settings = settings_for(workdir)
     _check_free(host, port)
     os.environ["IVCRUSH_HOME"] = str(settings.workdir)  # the workers load their settings from the environment

@@ -1,0 +1,132 @@
+"""One event's forecast under one serving state: its online features, the models' calibrated forecast, the
+notes that qualify it (or the reason to refuse it) and its one-event `MoveDistribution`.
+
+All of it is a function of the published generation (its online rows and calendar never change once
+published), the registered model and the settings, never of a request's market inputs; a `ServingState`
+therefore keeps each event's `EventForecast` once read (at most one per ticker: the online store holds one
+row per ticker) and a request computes only its market and its decision. A new generation or model is a new
+state with an empty store of forecasts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from functools import cached_property
+from typing import TYPE_CHECKING, cast
+
+import pandas as pd
+
+from ivcrush.serving.online import OnlineReader
+from ivcrush.serving.payoff_one import stress_quantile
+from ivcrush.serving.recommendation import ModelForecast, forecast_distribution
+from ivcrush.settings import Settings
+from ivcrush.training.distribution import MoveDistribution
+from ivcrush.training.economics import quantile_quadrature
+
+if TYPE_CHECKING:
+    from ivcrush.training.registry import LoadedModel
+
+
+AMC_NOTE = (
+    "AMC event: this forecast is NOT validated on AMC reactions (2.0 stores after-close moves on the announcement "
+    "day, so the walk-forward evaluation has no AMC reaction to score); its intervals are widened like thin history"
+)
+
+
+def stale_days(decided_at: object, newest: pd.Timestamp | None) -> float | None:
+    """Days from the newest stored outcome to the decision (None where either is unknown)."""
+    if newest is None or pd.isna(decided_at):
+        return None
+    return (pd.Timestamp(decided_at) - newest).total_seconds() / 86_400
+
+
+def qualifiers(
+    settings: Settings, row: Mapping[str, object], prediction: ModelForecast, stale: float | None
+) -> tuple[list[str], str | None]:
+    """The notes that qualify one event's forecast, and the reason to refuse it (None: serve it)."""
+    notes: list[str] = []
+    prior, stratum = prediction["prior_trusted_moves"], prediction["history_stratum"]
+    if prediction["thin_history"]:
+        if settings.thin_history == "refuse":
+            return notes, (
+                f'thin history: {prior} prior trusted move(s) (0-2); not served with thin_history = "refuse" '
+                '(set it to "widen" to serve it with widened intervals)'
+            )
+        notes.append(
+            f"thin history: {prior} prior trusted move(s); the intervals are widened by the {stratum} stratum's "
+            "out-of-fold calibration"
+        )
+    if settings.amc_labels_untrusted and str(row.get("timing")) == "AMC":
+        notes.append(AMC_NOTE)
+    if prediction["basis"] != "model":
+        notes.append(
+            "the move-size model has no pinball skill walk-forward: decisions use the trusted scaled-history "
+            "distribution (calibrated), not the model's quantiles"
+        )
+    if stale is not None and stale > settings.stale_market_days:
+        notes.append(
+            f"market features STALE: the newest stored outcome is {stale:.0f} days before the decision "
+            f"(more than {settings.stale_market_days}); the market-regime features describe the market as of then"
+        )
+    if prediction["p_up"] is None:
+        notes.append("direction not used: the direction model has no walk-forward skill")
+    return notes, None
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, object]]:
+    """The frame's rows as dicts of plain values, as `to_dict("records")` gives them, from one object array
+    (`to_dict` reads a wide frame column by column)."""
+    columns = list(frame.columns)
+    return [dict(zip(columns, values, strict=True)) for values in frame.to_numpy(dtype=object).tolist()]
+
+
+@dataclass(frozen=True)
+class EventForecast:
+    """One event's served features (`row`), the models' forecast, its decision and reaction days, the days
+    its market features are stale by, the notes that qualify it and the reason to refuse it (None: served)."""
+
+    row: dict[str, object]
+    prediction: ModelForecast
+    decision_date: date
+    reaction_date: date
+    stale_days: float | None
+    notes: tuple[str, ...]
+    refusal: str | None
+
+    @cached_property
+    def distribution(self) -> MoveDistribution:
+        """The forecast's one-event distribution, with its mean, quadrature nodes and q99 computed once."""
+        distribution = forecast_distribution(self.prediction)
+        distribution.mean()
+        quantile_quadrature(distribution)  # kept (weakly keyed) while this distribution lives
+        stress_quantile(distribution)  # ... as is its q99
+        return distribution
+
+
+def event_forecasts(
+    settings: Settings,
+    reader: OnlineReader,
+    model: LoadedModel,
+    newest: pd.Timestamp | None,
+    events: pd.DataFrame,
+) -> list[EventForecast]:
+    """The `EventForecast` of each event (calendar rows), from one read of their online rows (verified to
+    belong to these events: else NotServableError) and one pass of the models."""
+    from ivcrush.training.predict import ensemble
+
+    features = reader.features(events)
+    # ensemble's declared type is a plain dict per event; ModelForecast spells out what it holds
+    predictions = cast(
+        list[ModelForecast],
+        ensemble(model, features, model.verdicts, amc_labels_untrusted=settings.amc_labels_untrusted),
+    )
+    days = zip(events["decision_date"].tolist(), events["reaction_date"].tolist(), strict=True)
+    out = []
+    for row, prediction, (decided, reacted) in zip(records(features), predictions, days, strict=True):
+        stale = stale_days(row.get("event_timestamp"), newest)
+        notes, refusal = qualifiers(settings, row, prediction, stale)
+        decision_date, reaction_date = pd.Timestamp(decided).date(), pd.Timestamp(reacted).date()
+        out.append(EventForecast(row, prediction, decision_date, reaction_date, stale, tuple(notes), refusal))
+    return out

@@ -1,0 +1,159 @@
+"""`payoff.evaluate` and the log-optimal size for one position, as a single request needs them: the same float
+operations in the same order, so the same numbers, with fewer numpy calls and without scipy.optimize (slow to
+import; `brent.brentq_many` takes scipy's steps).
+
+- The expected intrinsic payout: every side's exceedance integrals in one call of the distribution.
+- P(loss): the P&L on `payoff.loss_grid` (both sides in one pricing), every break-even bracket's root in one
+  `brentq_many` (each step prices all open brackets at once), the distribution's CDF at all edges in one call.
+- The Kelly root: the slope summed over 1-d arrays, the root by `brentq_many` of one bracket.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+
+import numpy as np
+
+from ivcrush.serving.brent import brentq_many
+from ivcrush.serving.payoff import Economics, Position, loss_grid
+from ivcrush.training.distribution import MoveDistribution
+from ivcrush.training.economics import SHARES_PER_CONTRACT, signed_nodes
+
+_Q99: weakref.WeakKeyDictionary[MoveDistribution, float] = weakref.WeakKeyDictionary()
+
+
+def stress_quantile(distribution: MoveDistribution) -> float:
+    """The one-event distribution's q99 (computed once per distribution object)."""
+    q99 = _Q99.get(distribution)
+    if q99 is None:
+        q99 = _Q99[distribution] = float(distribution.ppf(0.99))
+    return q99
+
+
+def intrinsic_payout(position: Position, distribution: MoveDistribution, p_up: float) -> float:
+    """`distribution.structure_payout` of the position's sides (per unit of spot, as a float)."""
+    sides = [(d, w, share) for d, w, share in _sides(position, p_up) if d is not None]
+    ks: list[float] = []
+    for distance, width, _ in sides:
+        ks += [distance] if width is None else [distance, distance + max(width, 0.0)]
+    excess = distribution.expected_excess(np.array(ks)).tolist()
+    total = 0.0
+    at = 0
+    for _, width, share in sides:
+        value = excess[at] if width is None else excess[at] - excess[at + 1]
+        at += 1 if width is None else 2
+        total = total + share * value
+    return total
+
+
+def _sides(position: Position, p_up: float) -> list[tuple[float | None, float | None, float]]:
+    put_distance, call_distance, put_width, call_width = position.distances()
+    return [(put_distance, put_width, 1.0 - p_up), (call_distance, call_width, p_up)]
+
+
+def evaluate_one(position: Position, distribution: MoveDistribution, p_up: float) -> Economics:
+    """`payoff.evaluate(position, distribution, p_up)`: the same `Economics`. The position is priced once at
+    the exit's volatility for every move it needs (the quadrature's signed nodes, P(loss)'s grid on both sides,
+    the stress moves), and once more at the nodes without volatility (the time value)."""
+    intrinsic = position.spot * intrinsic_payout(position, distribution, p_up)
+    moves, weights = signed_nodes(distribution, p_up)
+    grid = loss_grid(distribution, position)
+    q99 = stress_quantile(distribution)
+    m, g = len(moves), len(grid)
+    values = position.exit_value(np.concatenate([moves, -grid, grid, [-q99, q99]]))
+    pnl = SHARES_PER_CONTRACT * (position.credit - values) - position.cost  # = position.pnl of those moves
+    exit_value = values[:m]
+    time_value = 0.0
+    if position.exit_sigma > 0:
+        left = exit_value - position.exit_value(moves, sigma=0.0)
+        time_value = SHARES_PER_CONTRACT * float(np.sum(weights * left))
+    credit = SHARES_PER_CONTRACT * position.credit
+    gross = credit - intrinsic - time_value
+    stress = -float(np.min(pnl[m + 2 * g :]))
+    return Economics(
+        credit=credit,
+        expected_intrinsic=intrinsic,
+        expected_time_value=time_value,
+        cost=position.cost,
+        gross_ev=gross,
+        ev=gross - position.cost,
+        prob_loss=prob_loss_one(position, distribution, p_up, grid, pnl[m : m + 2 * g]),
+        stress_loss=max(stress, 0.0),
+        max_loss=position.max_loss,
+        node_pnl=pnl[:m],
+    )
+
+
+def prob_loss_one(
+    position: Position,
+    distribution: MoveDistribution,
+    p_up: float,
+    grid: np.ndarray | None = None,
+    both: np.ndarray | None = None,
+) -> float:
+    """`payoff.prob_loss`: the same brackets, roots and mass (`grid`, `both`: `payoff.loss_grid` and the P&L
+    at its moves down then up, where already priced)."""
+    if grid is None or both is None:
+        grid = loss_grid(distribution, position)
+        both = position.pnl(np.concatenate([-grid, grid]))
+    shares = (1.0 - p_up, p_up)
+    starts: list[list[float]] = [[], []]
+    lo, hi, signs, owner = [], [], [], []
+    for side, values in enumerate((both[: len(grid)], both[len(grid) :])):
+        if shares[side] <= 0:
+            continue
+        losing = values < 0
+        if losing[0]:
+            starts[side].append(0.0)
+        flips = np.flatnonzero(losing[1:] != losing[:-1])
+        lo.append(grid[flips])
+        hi.append(grid[flips + 1])
+        signs += [-1.0 if side == 0 else 1.0] * len(flips)
+        owner += [side] * len(flips)
+    edges = starts
+    if owner:
+        sign = np.array(signs)
+
+        def side_pnl(x: np.ndarray, which: np.ndarray) -> np.ndarray:
+            return position.pnl(sign[which] * x)
+
+        roots = brentq_many(side_pnl, np.concatenate(lo), np.concatenate(hi), xtol=1e-10).tolist()
+        for side, root in zip(owner, roots, strict=True):
+            edges[side].append(root)
+    for side_edges in edges:
+        if len(side_edges) % 2:
+            side_edges.append(math.inf)
+    cdf = distribution.cdf(np.array(edges[0] + edges[1])).tolist()
+    total = 0.0
+    at = 0
+    for side, side_edges in enumerate(edges):
+        column, at = cdf[at : at + len(side_edges)], at + len(side_edges)
+        if shares[side] <= 0:
+            continue
+        for start, end in zip(column[::2], column[1::2], strict=True):
+            total += shares[side] * (end - start)
+    return total
+
+
+def kelly_one(pnl: np.ndarray, weights: np.ndarray, equity: float) -> float:
+    """`economics.log_optimal_contracts(pnl, weights, equity)`: the same contracts."""
+    weighted = weights * pnl
+    if float(np.sum(weighted)) <= 0:
+        return 0.0
+    worst = float(np.max(-pnl[weights > 0]))
+    if worst <= 0:
+        return math.inf
+    ruin = equity / worst
+
+    def slope(c: float) -> float:
+        return float((weighted / (equity + c * pnl)).sum())
+
+    upper = ruin * (1 - 1e-12)
+    if slope(upper) >= 0:
+        return upper
+
+    def slopes(c: np.ndarray, _: np.ndarray) -> np.ndarray:
+        return np.array([slope(value) for value in c.tolist()])
+
+    return float(brentq_many(slopes, np.zeros(1), np.array([upper]), xtol=1e-12 * ruin, rtol=1e-12)[0])
