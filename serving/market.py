@@ -51,8 +51,10 @@ class StrategyError(IvcrushError, ValueError):
 
 def check_implied_move(implied_move_pct: float | None) -> float:
     """The implied move in %, refused where missing, zero, negative or absurd."""
-    if implied_move_pct is None or not math.isfinite(implied_move_pct):
+    if implied_move_pct is None or math.isnan(implied_move_pct):
         raise StrategyError(IMPLIED_MOVE_MISSING)
+    if not math.isfinite(implied_move_pct):
+        raise StrategyError(f"implied move {implied_move_pct:g}% is not a finite number")
     if implied_move_pct <= 0:
         raise StrategyError(f"implied move {implied_move_pct:g}% is not positive")
     if implied_move_pct > MAX_IMPLIED_MOVE_PCT:

@@ -27,6 +27,12 @@ def test_absurd_implied_moves_are_refused(bad: float | None) -> None:
         check_implied_move(bad)
 
 
+@pytest.mark.parametrize("bad", [float("inf"), float("-inf")])
+def test_an_infinite_implied_move_is_named_not_called_missing(bad: float) -> None:
+    with pytest.raises(StrategyError, match="is not a finite number"):
+        check_implied_move(bad)
+
+
 def test_implied_move_from_straddle() -> None:
     assert implied_move_from_straddle(5.0, 100.0) == pytest.approx(5.0)
     with pytest.raises(StrategyError):
