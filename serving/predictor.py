@@ -10,6 +10,7 @@ one for one request; `ivcrush serve` keeps one per worker process. Both answer t
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 from dataclasses import dataclass
@@ -67,6 +68,17 @@ def given_implied(
     return pd.DataFrame({column: [value] for column, value in given.items()})  # columns: cheaper than records
 
 
+def _out_of_gc_sight(replaced: bool) -> None:
+    """Moves every object alive now (the new state, the modules) to the garbage collector's permanent
+    generation: a full collection walked them all (~40 ms on the snapshot, about once in 100 scans: their
+    p99), now it walks only what requests made since. Where a state was `replaced`, what it left is collected
+    first (~60 ms, once per publication)."""
+    if replaced:
+        gc.unfreeze()
+        gc.collect()
+    gc.freeze()
+
+
 @dataclass(frozen=True)
 class Prediction:
     """One ticker's answer and the state (generation and model) it came from."""
@@ -113,7 +125,9 @@ class Predictor:
             current = self._current
             if current is None or current[0] != stamp:
                 # stamped before reading: a publication during the read is seen (and reloaded) by the next request
+                replaced = current is not None
                 current = self._current = (stamp, load_state(self.settings))
+                _out_of_gc_sight(replaced)
             return current[1]
 
     def predict(
