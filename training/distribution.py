@@ -117,7 +117,8 @@ class MoveDistribution:
             self._cum_sf[rows],
         )
         one.tail_shape, one.tail_scale = self.tail_shape[rows], self.tail_scale[rows]
-        one._mean = None if self._mean is None else np.broadcast_to(self._mean, (len(self),))[i]
+        mean = self._mean
+        one._mean = None if mean is None else mean[i] if isinstance(mean, np.ndarray) else mean
         return one
 
     def take(self, index: int | Sequence[int] | np.ndarray) -> MoveDistribution:
