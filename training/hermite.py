@@ -76,18 +76,20 @@ def hermite_inverse_rows(
     is computed again with the same result (its t, lo and hi are what they were), so only the rows still
     changing are kept."""
     n = len(h)
-    t = np.tile((p - level0) / (level1 - level0), (n, 1))
-    lo, hi = np.zeros_like(t), np.ones_like(t)
+    t = (p - level0) / (level1 - level0)  # (m,): every row starts there (tiled once the rows part)
+    lo, hi = np.zeros(h.shape), np.ones(h.shape)
     live = np.arange(n)  # the rows still changing
     for _ in range(NEWTON_STEPS):
         if live.size == 0:
             break
         every = live.size == n
-        tl, hl, m0l, m1l, lol, hil = (a if every else a[live] for a in (t, h, m0, m1, lo, hi))
+        tl = t if every or t.ndim == 1 else t[live]
+        hl, m0l, m1l, lol, hil = (a if every else a[live] for a in (h, m0, m1, lo, hi))
         error = hermite(tl, hl, level0, level1, m0l, m1l) - p
         going = ~(np.abs(error) < CONVERGED).all(axis=1)  # some element of the row has not converged
         if not going.all():
-            live, tl, hl, m0l, m1l, lol, hil, error = (a[going] for a in (live, tl, hl, m0l, m1l, lol, hil, error))
+            live, hl, m0l, m1l, lol, hil, error = (a[going] for a in (live, hl, m0l, m1l, lol, hil, error))
+            tl = tl if tl.ndim == 1 else tl[going]
             every = False
         lo_l, hi_l = np.where(error < 0, tl, lol), np.where(error > 0, tl, hil)
         stepped = _newton_step(tl, (hl, level0, level1, m0l, m1l), error, lo_l, hi_l)
@@ -95,6 +97,7 @@ def hermite_inverse_rows(
         if every:
             t, lo, hi = stepped, lo_l, hi_l
         else:
+            t = np.tile(t, (n, 1)) if t.ndim == 1 else t
             t[live], lo[live], hi[live] = stepped, lo_l, hi_l
         live = live[~fixed]
     return t
