@@ -65,7 +65,9 @@ def main() -> None:
     os.environ.pop("IVCRUSH_ONLINE_STORE", None)
     settings = Settings(workdir=args.workdir, db=args.db.resolve())
     materialize(settings, args.day, reuse=True)
-    state = Predictor(settings).state()
+    predictor = Predictor(settings)
+    predictor.state()
+    state = predictor.state()  # asked again, as a server does: settled out of the garbage collector's sight
     served = hundred_events(state)
     implied = pd.DataFrame({"ticker": served["ticker"], "implied_move_pct": 6.0, "spot": 100.0})
     options = {"implied": implied, "account": settings.account, "costs": settings.costs}
