@@ -191,12 +191,16 @@ class SqliteRows(GenerationRows):
             fetched = self._connection.execute(query, list(keys) * len(self._tables)).fetchall()
         wanted, rows, unhex = self._wanted, Rows(), bytes.fromhex
         for view, key, names, values in fetched:
-            row = rows.setdefault(keys[key], {})
+            row, wanted_here = rows.setdefault(keys[key], {}), wanted[view]
             for feature, hexed in zip(names.split(NAME_SEPARATOR), values.split(","), strict=True):
-                if feature in wanted[view]:
-                    raw = unhex(hexed)
-                    value = plain_value(raw)
-                    row[feature] = feast_value(raw, self.types[feature]) if value is OTHER else value
+                if feature not in wanted_here:
+                    continue
+                if not hexed:  # no value set (about half the values here): `plain_value(b"")`
+                    row[feature] = None
+                    continue
+                raw = unhex(hexed)
+                value = plain_value(raw)
+                row[feature] = feast_value(raw, self.types[feature]) if value is OTHER else value
         return rows
 
 
