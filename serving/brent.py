@@ -41,39 +41,37 @@ def brentq_many(
     root = np.where(fpre == 0, xpre, xcur)
     open_ = (fpre != 0) & (fcur != 0)
     xblk, fblk, spre, scur = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+    # Every bracket steps on the whole arrays (fewer numpy calls than gathering the open ones); a closed one's
+    # numbers go on changing unused: its root is taken when it closes, and f is asked only for open ones.
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for _ in range(maxiter):
-            i = np.flatnonzero(open_)
-            if i.size == 0:
+            if not open_.any():
                 return root
-            xp, xc, xb, fp, fc, fb, sp, sc = xpre[i], xcur[i], xblk[i], fpre[i], fcur[i], fblk[i], spre[i], scur[i]
-            flip = (fp != 0) & (fc != 0) & (np.signbit(fp) != np.signbit(fc))
-            xb, fb = np.where(flip, xp, xb), np.where(flip, fp, fb)
-            sp, sc = np.where(flip, xc - xp, sp), np.where(flip, xc - xp, sc)
-            swap = np.abs(fb) < np.abs(fc)
-            xp, xc, xb = np.where(swap, xc, xp), np.where(swap, xb, xc), np.where(swap, xc, xb)
-            fp, fc, fb = np.where(swap, fc, fp), np.where(swap, fb, fc), np.where(swap, fc, fb)
-            delta = (xtol[i] + rtol[i] * np.abs(xc)) / 2
-            sbis = (xb - xc) / 2
-            done = (fc == 0) | (np.abs(sbis) < delta)
-            root[i[done]] = xc[done]
-            open_[i[done]] = False
-            interpolated = -fc * (xc - xp) / (fc - fp)
-            dpre = (fp - fc) / (xp - xc)
-            dblk = (fb - fc) / (xb - xc)
-            extrapolated = -fc * (fb * dblk - fp * dpre) / (dblk * dpre * (fb - fp))
-            stry = np.where(xp == xb, interpolated, extrapolated)
-            tried = (np.abs(sp) > delta) & (np.abs(fc) < np.abs(fp))
-            bound = np.where(np.abs(sp) < 3 * np.abs(sbis) - delta, np.abs(sp), 3 * np.abs(sbis) - delta)
+            flip = (fpre != 0) & (fcur != 0) & (np.signbit(fpre) != np.signbit(fcur))
+            xblk, fblk = np.where(flip, xpre, xblk), np.where(flip, fpre, fblk)
+            spre, scur = np.where(flip, xcur - xpre, spre), np.where(flip, xcur - xpre, scur)
+            swap = np.abs(fblk) < np.abs(fcur)
+            xpre, xcur, xblk = np.where(swap, xcur, xpre), np.where(swap, xblk, xcur), np.where(swap, xcur, xblk)
+            fpre, fcur, fblk = np.where(swap, fcur, fpre), np.where(swap, fblk, fcur), np.where(swap, fcur, fblk)
+            delta = (xtol + rtol * np.abs(xcur)) / 2
+            sbis = (xblk - xcur) / 2
+            done = (fcur == 0) | (np.abs(sbis) < delta)
+            np.copyto(root, xcur, where=done & open_)
+            open_ &= ~done
+            interpolated = -fcur * (xcur - xpre) / (fcur - fpre)
+            dpre = (fpre - fcur) / (xpre - xcur)
+            dblk = (fblk - fcur) / (xblk - xcur)
+            extrapolated = -fcur * (fblk * dblk - fpre * dpre) / (dblk * dpre * (fblk - fpre))
+            stry = np.where(xpre == xblk, interpolated, extrapolated)
+            tried = (np.abs(spre) > delta) & (np.abs(fcur) < np.abs(fpre))
+            bound = np.where(np.abs(spre) < 3 * np.abs(sbis) - delta, np.abs(spre), 3 * np.abs(sbis) - delta)
             short = tried & (2 * np.abs(stry) < bound)
-            sp, sc = np.where(short, sc, sbis), np.where(short, stry, sbis)
-            step = np.where(np.abs(sc) > delta, sc, np.where(sbis > 0, delta, -delta))
-            going = ~done
-            k = i[going]
-            xpre[k], fpre[k], xblk[k], fblk[k] = xc[going], fc[going], xb[going], fb[going]
-            spre[k], scur[k] = sp[going], sc[going]
-            xcur[k] = xc[going] + step[going]
+            spre, scur = np.where(short, scur, sbis), np.where(short, stry, sbis)
+            xpre, fpre = xcur, fcur
+            xcur = xcur + np.where(np.abs(scur) > delta, scur, np.where(sbis > 0, delta, -delta))
+            k = np.flatnonzero(open_)
             if k.size:
+                fcur = fcur.copy()
                 fcur[k] = _checked(f(xcur[k], k))
     if open_.any():
         raise RuntimeError(f"Failed to converge after {maxiter} iterations")

@@ -91,28 +91,35 @@ class Positions:
         """Per share, what buying positions `rows` (all by default) back costs after the signed moves (rows, m),
         at the exit's volatility or, `intrinsic`, at none (`Position.exit_value`)."""
         rows = np.arange(len(self)) if rows is None else rows
-        prices = np.maximum(self.spot[rows][:, None] * (1 + moves / 100), 0.0)
+        # in place, the same operations as new arrays: max(spot x (1 + moves / 100), 0)
+        prices = moves / 100
+        np.add(1, prices, out=prices)
+        np.multiply(self.spot[rows][:, None], prices, out=prices)
+        np.maximum(prices, 0.0, out=prices)
         present, strike = self.present[rows], self.strike[rows]
-        # Intrinsic values everywhere first: max(S - K, 0) for a call, max(K - S, 0) = max(-(S - K), 0) for a put
-        # (prices are never negative here, and negating a difference is exact)
-        kind = np.where(self.call[rows], 1.0, -1.0)
-        values = np.zeros((SLOTS, *prices.shape))
-        used = np.flatnonzero(present.any(axis=0))
-        for j in used:
-            values[j] = np.maximum(kind[:, j, None] * (prices - strike[:, j, None]), 0.0)
         timed = np.zeros(len(rows), dtype=bool) if intrinsic else self.exit_sigma[rows] > 0
-        if timed.any():  # ... then Black-Scholes where volatility is left
+        priced: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (position, slot, values) at Black-Scholes
+        if timed.any():
             at, slot = np.nonzero(present & timed[:, None])
             for call in (False, True):
                 chosen = self.call[rows[at], slot] == call
                 if chosen.any():
                     a, s = at[chosen], slot[chosen]
                     sigma = self.exit_sigma[rows[a]][:, None]
-                    values[s, a] = option_values(prices[a], strike[a, s][:, None], sigma, call=call)
-        total = np.zeros(prices.shape)
+                    priced.append((a, s, option_values(prices[a], strike[a, s][:, None], sigma, call=call)))
+        # Intrinsic values first: max(S - K, 0) for a call, max(K - S, 0) = max(-(S - K), 0) for a put (prices
+        # are never negative here, and negating a difference is exact), Black-Scholes where volatility is left
+        kind = np.where(self.call[rows], 1.0, -1.0)
         sign = self.sign[rows]
-        for j in used:  # leg by leg, in order, as Position.exit_value sums them
-            total = total + values[j] * sign[:, j, None]  # x 1 or x -1: exactly the value or its negation
+        total, value = np.zeros(prices.shape), np.empty(prices.shape)
+        for j in np.flatnonzero(present.any(axis=0)):  # leg by leg, in order, as Position.exit_value sums them
+            np.subtract(prices, strike[:, j, None], out=value)
+            np.multiply(kind[:, j, None], value, out=value)
+            np.maximum(value, 0.0, out=value)
+            for a, s, values in priced:
+                value[a[s == j]] = values[s == j]
+            np.multiply(value, sign[:, j, None], out=value)  # x 1 or x -1: exactly the value or its negation
+            np.add(total, value, out=total)
         return total
 
     def pnl(self, exit_values: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:

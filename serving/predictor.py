@@ -11,6 +11,7 @@ one for one request; `ivcrush serve` keeps one per worker process. Both answer t
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import threading
 from dataclasses import dataclass
@@ -72,6 +73,16 @@ def _warm(state: ServingState) -> None:
         state.warm()
 
 
+def _out_of_gc_sight() -> None:
+    """Collects what is garbage, then moves every object alive (the state, the modules) to the garbage
+    collector's permanent generation: a full collection walked them all (~40 ms on the snapshot, about once in
+    100 scans: their p99); now it walks only what requests made since. Frozen objects that die later (a
+    replaced state) are collected when the next state settles."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
 @dataclass(frozen=True)
 class Prediction:
     """One ticker's answer and the state (generation and model) it came from."""
@@ -100,6 +111,7 @@ class Predictor:
         self._warm = warm
         self._lock = threading.Lock()
         self._current: tuple[tuple[object, ...], ServingState] | None = None  # replaced whole, never changed
+        self._settled: ServingState | None = None  # the state that serves a second request is out of gc's sight
 
     def _watched(self) -> tuple[object, ...]:
         """What a publication changes: the generation pointer (replaced by a rename), the `current` build link,
@@ -112,10 +124,17 @@ class Predictor:
         )
 
     def state(self) -> ServingState:
-        """The current state: the one in memory while nothing was published since it was read, else a new one."""
+        """The current state: the one in memory while nothing was published since it was read, else a new one.
+        A state asked for again is long-lived (a server's, not one CLI request's): it is then moved out of the
+        garbage collector's sight once (`_out_of_gc_sight`, ~60 ms)."""
         stamp = self._watched()
         current = self._current
         if current is not None and current[0] == stamp:
+            if self._settled is not current[1]:
+                with self._lock:
+                    if self._settled is not current[1]:
+                        _out_of_gc_sight()
+                        self._settled = current[1]
             return current[1]
         with self._lock:
             current = self._current

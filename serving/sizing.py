@@ -92,9 +92,15 @@ def log_optimal_many(pnl: np.ndarray, weights: np.ndarray, equity: float) -> np.
     ruin = equity / worst[rows]
     upper = ruin * (1 - 1e-12)
     weighted, pnl = weighted[rows], pnl[rows]
+    space = np.empty_like(pnl)  # the terms, in place: the same floats as new arrays, in memory already cached
 
     def slope(c: np.ndarray, which: np.ndarray) -> np.ndarray:  # weights x pnl / (equity + c pnl), summed
-        return np.sum(weighted[which] / (equity + c[:, None] * pnl[which]), axis=1)
+        terms = space[: len(which)]
+        every = len(which) == len(pnl)  # then `which` is every row in order (brentq_many's rows are sorted)
+        np.multiply(c[:, None], pnl if every else pnl[which], out=terms)
+        np.add(equity, terms, out=terms)
+        np.divide(weighted if every else weighted[which], terms, out=terms)
+        return np.sum(terms, axis=1)
 
     at_ruin = slope(upper, np.arange(len(rows))) >= 0
     full[rows[at_ruin]] = upper[at_ruin]

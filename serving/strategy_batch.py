@@ -105,6 +105,7 @@ def _legs(
     one Black-Scholes call per option kind."""
     modelled = [i for i, q in enumerate(quoted) if not isinstance(q, tuple)]
     strikes = {i: modelled_strikes(targets[i], markets[i].spot) for i in modelled}
+    sigmas = {i: markets[i].entry_sigma for i in modelled}  # a property computed on each reading: read once
     flat = [(i, j, kind == "call") for i in modelled for j, (kind, _, _) in enumerate(targets[i])]
     premiums: dict[tuple[int, int], float] = {}
     for call in (False, True):
@@ -112,7 +113,7 @@ def _legs(
         if chosen:
             spot = np.array([markets[i].spot for i, _ in chosen])
             strike = np.array([strikes[i][j] for i, j in chosen])
-            sigma = np.array([markets[i].entry_sigma for i, _ in chosen])
+            sigma = np.array([sigmas[i] for i, _ in chosen])
             premiums.update(zip(chosen, option_values(spot, strike, sigma, call=call).tolist(), strict=True))
     legs: list[tuple[Leg, ...]] = []
     for i, q in enumerate(quoted):

@@ -129,3 +129,17 @@ def test_from_frame_reads_quantile_and_tail_columns() -> None:
     assert dist.tail_shape[0] == 0.2 and dist.tail_scale[0] == 0.3
     assert np.allclose(dist.quantiles, [[1.0, 2.0, 3.0, 4.0, 5.0]])
     assert MoveDistribution.from_frame(frame[list(QUANTILE_NAMES)], tail_shape=0.0).tail_shape[0] == 0.0
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_quantiles_of_many_events_are_each_events_own_float_for_float(seed: int) -> None:
+    """`ppf_each` (the events' Newton steps on one array, each event stopping on its own) gives every event's
+    one-event `ppf`: with ties, zero and tiny quantiles, an invalid row, levels outside [0, 1] or missing."""
+    quantiles, shapes, scales = random_quantiles(seed, 30)
+    quantiles[::9] *= 1e-7
+    quantiles[4, 2], quantiles[5] = np.nan, 0.0
+    levels = np.concatenate([np.random.default_rng(seed).random(60), [0.0, 0.1, 0.9, 0.95, 1.0, np.nan, -0.5, 1.5]])
+    many = MoveDistribution(quantiles, shapes, scales).ppf_each(levels)
+    for i in range(len(quantiles)):
+        alone = np.asarray(MoveDistribution(quantiles[i], shapes[i], scales[i]).ppf(levels))
+        assert many[i].tobytes() == alone.tobytes(), i

@@ -16,6 +16,7 @@ from feast.protos.feast.types.Value_pb2 import DoubleList, Null, Value
 from feast.type_map import feast_value_type_to_python_type
 from feast.value_type import ValueType
 
+from ivcrush.serving import online_rows
 from ivcrush.serving.online_rows import OTHER, SqliteRows, entity_key, feast_value, plain_value
 from ivcrush.settings import Settings
 from ivcrush.workspace import Generation
@@ -103,10 +104,9 @@ FEAST_TABLE = (
 )
 
 
-def test_sqlite_rows_read_the_requested_features_of_each_view(tmp_path: Path) -> None:
-    """Rows in Feast's SQLite table layout: only the service's features of each view (`x` of view a, not the `x`
-    of view b), a value without a kind is None, another kind goes to Feast's decoder, a ticker without rows
-    is absent."""
+def _sqlite_rows(tmp_path: Path) -> SqliteRows:
+    """Rows in Feast's SQLite table layout: AAPL in views a and b, MSFT in b; the service asks for x, n, ts of a
+    (plus b's event_id)."""
     settings = Settings(workdir=tmp_path / "work")
     generation = Generation("g1", "p", "b1", "", "svc", "2025-01-02", "", "sqlite", 2, "now")
     folder = generation.path(settings.feast_dir)
@@ -136,10 +136,44 @@ def test_sqlite_rows_read_the_requested_features_of_each_view(tmp_path: Path) ->
         "views": views,
         "feature_services": {"svc": {"a": ["x", "n", "ts"]}},
     }
-    rows = SqliteRows(settings, replace(generation, online_layout=layout), ("b", "event_id"))
-    assert rows.types == {"x": "DOUBLE", "n": "DOUBLE", "ts": "UNIX_TIMESTAMP", "event_id": "STRING"}
+    return SqliteRows(settings, replace(generation, online_layout=layout), ("b", "event_id"))
+
+
+def _expected() -> dict[str, dict[str, object]]:
     timestamp = feast_value(Value(unix_timestamp_val=5).SerializeToString(), "UNIX_TIMESTAMP")
-    assert rows.rows(["AAPL", "MSFT", "ZZZZ"]) == {
+    return {
         "AAPL": {"x": 1.5, "n": None, "ts": timestamp, "event_id": "AAPL:1"},
         "MSFT": {"event_id": "MSFT:1"},
     }
+
+
+def test_sqlite_rows_read_the_requested_features_of_each_view(tmp_path: Path) -> None:
+    """Only the service's features of each view (`x` of view a, not the `x` of view b), a value without a kind
+    is None, another kind goes to Feast's decoder, a ticker without rows is absent."""
+    rows = _sqlite_rows(tmp_path)
+    assert rows.types == {"x": "DOUBLE", "n": "DOUBLE", "ts": "UNIX_TIMESTAMP", "event_id": "STRING"}
+    assert rows.rows(["AAPL", "MSFT", "ZZZZ"]) == _expected()
+
+
+def test_a_generations_rows_are_read_from_the_store_once_per_ticker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A published generation never changes: each ticker's row (or its absence) is read once, then kept,
+    read-only; beyond `ROWS_KEPT` tickers rows are read on every request, with the same answers."""
+    rows = _sqlite_rows(tmp_path)
+    asked: list[list[str]] = []
+    read = rows._read
+    monkeypatch.setattr(rows, "_read", lambda tickers: asked.append(list(tickers)) or read(tickers))
+    expected = _expected()
+    assert rows.rows(["AAPL", "ZZZZ"]) == {"AAPL": expected["AAPL"]}
+    assert rows.rows(["AAPL", "MSFT", "ZZZZ"]) == expected
+    assert rows.rows(["MSFT", "ZZZZ", "AAPL"]) == expected
+    assert asked == [["AAPL", "ZZZZ"], ["MSFT"]]
+    with pytest.raises(TypeError):
+        rows.rows(["AAPL"])["AAPL"]["x"] = 0.0  # type: ignore[index]
+
+    few = _sqlite_rows(tmp_path / "few")
+    monkeypatch.setattr(online_rows, "ROWS_KEPT", 1)
+    for _ in range(2):
+        assert few.rows(["AAPL", "MSFT", "ZZZZ"]) == expected
+    assert list(few._kept) == ["AAPL"]

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ivcrush.constants import QUANTILE_LEVELS, QUANTILE_NAMES
+from ivcrush.training.hermite import hermite, hermite_inverse, hermite_inverse_rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,7 +43,6 @@ MAX_TAIL_SHAPE = 0.9
 MIN_TAIL_SCALE = 1e-3
 TIE_GAP = 1e-6
 MIN_Q90 = 1e-6
-_NEWTON_STEPS = 60
 
 
 def _as_batch(value: float | Sequence[float] | np.ndarray, n: int) -> np.ndarray:
@@ -117,7 +117,8 @@ class MoveDistribution:
             self._cum_sf[rows],
         )
         one.tail_shape, one.tail_scale = self.tail_shape[rows], self.tail_scale[rows]
-        one._mean = None if self._mean is None else np.broadcast_to(self._mean, (len(self),))[i]
+        mean = self._mean
+        one._mean = None if mean is None else mean[i] if isinstance(mean, np.ndarray) else mean
         return one
 
     def take(self, index: int | Sequence[int] | np.ndarray) -> MoveDistribution:
@@ -152,11 +153,14 @@ class MoveDistribution:
     def ppf_each(self, p: np.ndarray) -> np.ndarray:
         """The quantiles at levels `p` (m,) of every event, shape (n, m): row i is exactly `ppf(p)` of event i's
         one-event distribution (the Newton iterations stop event by event, as they do for one event)."""
-        p = np.broadcast_to(np.asarray(p, dtype="float64"), (len(self), len(p))).copy()
+        levels = np.asarray(p, dtype="float64")
+        p = np.broadcast_to(levels, (len(self), len(levels))).copy()
         row = np.broadcast_to(np.arange(len(self))[:, None], p.shape)
-        return self._finish(self._ppf(p, row, each=True), row, p)
+        return self._finish(self._ppf(p, row, levels=levels), row, p)
 
-    def _ppf(self, p: np.ndarray, row: np.ndarray, *, each: bool = False) -> np.ndarray:
+    def _ppf(self, p: np.ndarray, row: np.ndarray, *, levels: np.ndarray | None = None) -> np.ndarray:
+        """The quantiles at p (any shape) of the events `row`; with `levels` (m,), p is those levels in every
+        event's row (n, m) and the body is inverted event by event (`_body_ppf_each`)."""
         out = np.full_like(p, np.nan)
         inside = (p >= 0) & (p <= 1)
         tail = inside & (p > LEVELS[-1])
@@ -165,8 +169,12 @@ class MoveDistribution:
             np.log(excess), self.tail_shape[row[tail]]
         )
         out[inside & (p == 1)] = np.inf
-        body = inside & ~tail
-        out[body] = self._body_ppf(p[body], row[body], each=each)
+        if levels is None:
+            body = inside & ~tail
+            out[body] = self._body_ppf(p[body], row[body])
+        else:
+            body = (levels >= 0) & (levels <= LEVELS[-1])  # the same columns in every row
+            out[:, body] = self._body_ppf_each(levels[body])
         return out
 
     def pdf(self, x: float | np.ndarray) -> np.ndarray:
@@ -300,46 +308,27 @@ class MoveDistribution:
         return j, np.clip((x - lo) / h, 0.0, 1.0), h
 
     def _hermite(self, j: np.ndarray, t: np.ndarray, h: np.ndarray, row: np.ndarray) -> np.ndarray:
-        return _hermite(t, h, LEVELS[j], LEVELS[j + 1], self._slopes[row, j], self._slopes[row, j + 1])
+        return hermite(t, h, LEVELS[j], LEVELS[j + 1], self._slopes[row, j], self._slopes[row, j + 1])
 
     def _body_cdf(self, x: np.ndarray, row: np.ndarray) -> np.ndarray:
         j, t, h = self._segment(x, row)
         return self._hermite(j, t, h, row)
 
-    def _body_ppf(self, p: np.ndarray, row: np.ndarray, *, each: bool = False) -> np.ndarray:
-        """Inverts the monotone cubic of p's segment: Newton steps kept inside a shrinking bracket, until every
-        element has converged (`each`: until every element of its event has, event by event). Only the
-        elements still iterating are computed."""
+    def _body_ppf(self, p: np.ndarray, row: np.ndarray) -> np.ndarray:
+        """The x of each element's probability p (in the body) in its event `row`, all iterated together."""
         j = np.clip(np.searchsorted(LEVELS, p, side="right") - 1, 0, len(LEVELS) - 2)
         lo_x = self.knots[row, j]
         h = self.knots[row, j + 1] - lo_x
-        lo, hi = np.zeros_like(p), np.ones_like(p)
-        t = (p - LEVELS[j]) / (LEVELS[j + 1] - LEVELS[j])
-        l0, l1, m0, m1 = LEVELS[j], LEVELS[j + 1], self._slopes[row, j], self._slopes[row, j + 1]
-        groups = len(self) if each else 1
-        group = row if each else np.zeros_like(row)
-        stuck = np.zeros(groups, dtype=np.int64)  # elements of each group fixed short of converging
-        live = np.arange(p.size)  # the elements still changing, of groups that have not converged
-        for _ in range(_NEWTON_STEPS):
-            if live.size == 0:
-                break
-            tl, hl, l0l, l1l, m0l, m1l = t[live], h[live], l0[live], l1[live], m0[live], m1[live]
-            error = _hermite(tl, hl, l0l, l1l, m0l, m1l) - p[live]
-            lo_l, hi_l = np.where(error < 0, tl, lo[live]), np.where(error > 0, tl, hi[live])
-            unconverged = ~(np.abs(error) < 1e-13)
-            keep = (np.bincount(group[live[unconverged]], minlength=groups) + stuck)[group[live]] > 0
-            if not keep.all():
-                live, tl, hl, l0l, l1l, m0l, m1l = (a[keep] for a in (live, tl, hl, l0l, l1l, m0l, m1l))
-                error, lo_l, hi_l, unconverged = error[keep], lo_l[keep], hi_l[keep], unconverged[keep]
-            t2 = tl * tl
-            slope = (6 * t2 - 6 * tl) * (l0l - l1l) + (3 * t2 - 4 * tl + 1) * hl * m0l + (3 * t2 - 2 * tl) * hl * m1l
-            step = np.where(slope > 0, tl - error / np.where(slope > 0, slope, 1.0), -1.0)
-            stepped = np.where((step > lo_l) & (step < hi_l), step, (lo_l + hi_l) / 2)
-            # an element whose t, lo and hi no longer change stays so: it leaves the computation
-            fixed = (stepped == tl) & (lo_l == lo[live]) & (hi_l == hi[live])
-            t[live], lo[live], hi[live] = stepped, lo_l, hi_l
-            stuck += np.bincount(group[live[fixed & unconverged]], minlength=groups)
-            live = live[~fixed]
+        t = hermite_inverse(p, h, LEVELS[j], LEVELS[j + 1], self._slopes[row, j], self._slopes[row, j + 1])
+        return lo_x + t * h
+
+    def _body_ppf_each(self, p: np.ndarray) -> np.ndarray:
+        """The x of each probability p (m,) (in the body) for every event, (n, m): event by event, exactly
+        `_body_ppf` of that event alone."""
+        j = np.clip(np.searchsorted(LEVELS, p, side="right") - 1, 0, len(LEVELS) - 2)
+        lo_x = self.knots[:, j]
+        h = self.knots[:, j + 1] - lo_x
+        t = hermite_inverse_rows(p, h, LEVELS[j], LEVELS[j + 1], self._slopes[:, j], self._slopes[:, j + 1])
         return lo_x + t * h
 
     def _tail_sf(self, x: np.ndarray, row: np.ndarray) -> np.ndarray:
@@ -372,16 +361,6 @@ class MoveDistribution:
         below_zero = np.maximum(-k[body], 0.0)  # P(|X| > x) = 1 for x < 0
         out[body] = self._cum_sf[rb, -1] - up_to_k + self._tail_excess(self.q90[rb], rb) + below_zero
         return out
-
-
-def _hermite(
-    t: np.ndarray, h: np.ndarray, level0: np.ndarray, level1: np.ndarray, m0: np.ndarray, m1: np.ndarray
-) -> np.ndarray:
-    """The cubic Hermite CDF at position t of a segment of width h between the levels, with end slopes m0, m1."""
-    t2, t3 = t * t, t * t * t
-    return (
-        (2 * t3 - 3 * t2 + 1) * level0 + (t3 - 2 * t2 + t) * h * m0 + (-2 * t3 + 3 * t2) * level1 + (t3 - t2) * h * m1
-    )
 
 
 def _log1p_over(xi: np.ndarray, z: np.ndarray) -> np.ndarray:
