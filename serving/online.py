@@ -7,7 +7,6 @@ build's calendar and its online store, never the workspace's `current` build.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pandas as pd
 
 from ivcrush.errors import IvcrushError
 from ivcrush.feature_repo.store import generation_redis_url, online_store_errors
-from ivcrush.serving.online_rows import ROWS_KEPT, KeptRows, LayoutMissingError, RedisRows, SqliteRows
+from ivcrush.serving.online_rows import LayoutMissingError, RedisRows, Rows, SqliteRows
 from ivcrush.settings import Settings
 from ivcrush.workspace import Generation, mart_path, published
 
@@ -85,11 +84,9 @@ class OnlineReader:
         self._numeric = [f for f, kind in self._types.items() if kind in NUMERIC_TYPES]
         self._texts = [f for f in self._types if f not in self._numeric and f != EVENT_ID]
         self._numeric_columns = pd.Index(self._numeric)  # made once: an Index of 100+ names costs more than a row
-        self._vectors: dict[str, np.ndarray] = {}  # each kept ticker's numeric features (the generation's rows)
 
-    def _decoded(self, tickers: list[str]) -> KeptRows:
-        """{ticker: {feature: value as Feast decodes it}} of distinct tickers (a ticker without rows: absent),
-        read-only: the reader keeps them for the generation (`online_rows.GenerationRows`)."""
+    def _decoded(self, tickers: list[str]) -> Rows:
+        """{ticker: {feature: value as Feast decodes it}} of distinct tickers (a ticker without rows: absent)."""
         if not tickers:
             return {}
         with online_store_errors(self._generation.online_store, self._redis_url):
@@ -119,19 +116,6 @@ class OnlineReader:
         self._check_events(joined, joined["served"].tolist())
         return joined.drop(columns="served")
 
-    def _numbers(self, tickers: list[str], rows: list[Mapping[str, object]]) -> np.ndarray:
-        """The rows' numeric features as float64 (n, features), each ticker's made once per generation, like the
-        rows it comes from (`online_rows.GenerationRows`)."""
-        vectors = self._vectors
-        for ticker, row in zip(tickers, rows, strict=True):
-            if ticker not in vectors:
-                vector = np.array([row.get(f) for f in self._numeric], dtype="float64")
-                if len(vectors) >= ROWS_KEPT:
-                    return np.array([[row.get(f) for f in self._numeric] for row in rows], dtype="float64")
-                vector.flags.writeable = False
-                vectors[ticker] = vector
-        return np.stack([vectors[ticker] for ticker in tickers]) if tickers else np.zeros((0, len(self._numeric)))
-
     def features(self, events: pd.DataFrame) -> pd.DataFrame:
         """`served` with the numeric features as float64 (NaN where missing), in one block: what the models and
         the strategy read, without per-column conversions on every request."""
@@ -139,7 +123,7 @@ class OnlineReader:
         decoded = self._decoded(sorted(set(tickers)))
         rows = [decoded.get(ticker, {}) for ticker in tickers]
         self._check_events(events, [row.get(EVENT_ID) for row in rows])
-        numbers = self._numbers(tickers, rows)
+        numbers = np.array([[row.get(f) for f in self._numeric] for row in rows], dtype="float64")
         # built from arrays (a column selection and reset_index of `events` cost more than the rest)
         texts = {f: [row.get(f) for row in rows] for f in self._texts}
         parts = [pd.DataFrame({**{c: events[c].array for c in EVENT_COLUMNS}, **texts})]

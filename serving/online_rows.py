@@ -7,12 +7,6 @@ recorded in the generation (`Generation.online_layout`), builds the entity key a
 `serialize_entity_key` does for one string join key, and decodes the values of the plain kinds (double, float,
 int64, int32, string, bool, or none) from the protobuf wire format; any other kind goes to Feast's decoder
 (imported only then). Serving from SQLite imports no Feast (tests/test_predictor.py checks both).
-
-A published generation never changes (materialize writes a new one in its own folder, Feast project and tables),
-so each reader keeps the rows it decoded by ticker (`GenerationRows`): a ticker is read from the store once
-per generation, then served from memory. The reader lives in one `ServingState`, so the rows go with it when
-the Predictor takes a newer generation (or model). The kept rows are read-only mappings, of at most
-`ROWS_KEPT` tickers (others are read from the store on every request).
 """
 
 from __future__ import annotations
@@ -20,8 +14,6 @@ from __future__ import annotations
 import sqlite3
 import struct
 import threading
-from collections.abc import Mapping
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from ivcrush.errors import IvcrushError
@@ -40,12 +32,9 @@ STRING_TAG, INT32_TAG, INT64_TAG, DOUBLE_TAG, FLOAT_TAG, BOOL_TAG = 0x12, 0x18, 
 NAME_SEPARATOR = "\x1f"  # between the feature names of a row (a control character: in no column name)
 PLAIN_KINDS = frozenset({"double_val", "float_val", "int64_val", "int32_val", "string_val", "bool_val"})
 _DOUBLE, _FLOAT = struct.Struct("<d"), struct.Struct("<f")
-ROWS_KEPT = 50_000  # tickers whose decoded rows a generation's reader keeps (the real snapshot's store: ~400)
 
 # {ticker: {feature: value}}
 Rows = dict[str, dict[str, object]]
-# the same, as kept: {ticker: read-only {feature: value}}
-KeptRows = dict[str, Mapping[str, object]]
 
 
 class LayoutMissingError(IvcrushError):
@@ -119,41 +108,11 @@ def requested_features(layout: dict[str, Any], service: str, extra: tuple[str, s
     return views
 
 
-class GenerationRows:
-    """The rows of one published generation, each ticker's read from the store once and then kept (a
-    generation never changes; see the module docstring). Subclasses read rows (`_read`)."""
-
-    def __init__(self) -> None:
-        self._kept: dict[str, Mapping[str, object] | None] = {}  # None: the store holds no row of the ticker
-        self._kept_lock = threading.Lock()
-
-    def _read(self, tickers: list[str]) -> Rows:
-        raise NotImplementedError
-
-    def rows(self, tickers: list[str]) -> KeptRows:
-        """{ticker: {feature: value}} of distinct tickers (a ticker without rows: absent); read-only mappings."""
-        kept = self._kept
-        missing = [ticker for ticker in tickers if ticker not in kept]
-        read = self._read(missing) if missing else {}
-        if missing and len(kept) < ROWS_KEPT:
-            with self._kept_lock:  # never removed once kept: a request never sees a kept ticker vanish
-                for ticker in missing[: max(ROWS_KEPT - len(kept), 0)]:
-                    new = read.get(ticker)
-                    kept[ticker] = None if new is None else MappingProxyType(new)
-        rows: KeptRows = {}
-        for ticker in tickers:
-            row = kept.get(ticker, read.get(ticker))
-            if row is not None:
-                rows[ticker] = row
-        return rows
-
-
-class SqliteRows(GenerationRows):
+class SqliteRows:
     """The requested features' rows of a SQLite generation, read with sqlite3 in one query over the views'
     tables and decoded without Feast."""
 
     def __init__(self, settings: Settings, generation: Generation, extra: tuple[str, str]) -> None:
-        super().__init__()
         layout = generation.online_layout
         if not layout.get("online_store_file"):
             raise LayoutMissingError(
@@ -176,8 +135,8 @@ class SqliteRows(GenerationRows):
             key = self._keys[ticker] = entity_key(ticker, self._version)
         return key
 
-    def _read(self, tickers: list[str]) -> Rows:
-        """{ticker: {feature: value}} of distinct tickers, from the store (a ticker without rows: absent)."""
+    def rows(self, tickers: list[str]) -> Rows:
+        """{ticker: {feature: value}} of distinct tickers (a ticker without rows: absent)."""
         keys = {self._key(t): t for t in tickers}
         marks = ",".join("?" * len(keys))
         # one row per (view, ticker): its feature names and hex values, in the same order (both aggregates step
@@ -204,12 +163,11 @@ class SqliteRows(GenerationRows):
         return rows
 
 
-class RedisRows(GenerationRows):
+class RedisRows:
     """The requested features' rows of a Redis generation, through Feast's own Redis online store (the views
     resolved from the generation's registry once)."""
 
     def __init__(self, settings: Settings, generation: Generation, extra: tuple[str, str]) -> None:
-        super().__init__()
         store = open_published_store(settings, generation)
         service = store.get_feature_service(generation.feature_service)
         self._config = store.config
@@ -225,8 +183,8 @@ class RedisRows(GenerationRows):
             dtypes = {field.name: field.dtype.to_value_type().name for field in view.features}
             self.types.update({feature: dtypes[feature] for feature in features})
 
-    def _read(self, tickers: list[str]) -> Rows:
-        """{ticker: {feature: value}} of distinct tickers, from the store (a ticker without rows: absent)."""
+    def rows(self, tickers: list[str]) -> Rows:
+        """{ticker: {feature: value}} of distinct tickers (a ticker without rows: absent)."""
         from feast.protos.feast.types.EntityKey_pb2 import EntityKey
         from feast.protos.feast.types.Value_pb2 import Value
         from feast.type_map import feast_value_type_to_python_type

@@ -16,7 +16,6 @@ from feast.protos.feast.types.Value_pb2 import DoubleList, Null, Value
 from feast.type_map import feast_value_type_to_python_type
 from feast.value_type import ValueType
 
-from ivcrush.serving import online_rows
 from ivcrush.serving.online_rows import OTHER, SqliteRows, entity_key, feast_value, plain_value
 from ivcrush.settings import Settings
 from ivcrush.workspace import Generation
@@ -153,27 +152,3 @@ def test_sqlite_rows_read_the_requested_features_of_each_view(tmp_path: Path) ->
     rows = _sqlite_rows(tmp_path)
     assert rows.types == {"x": "DOUBLE", "n": "DOUBLE", "ts": "UNIX_TIMESTAMP", "event_id": "STRING"}
     assert rows.rows(["AAPL", "MSFT", "ZZZZ"]) == _expected()
-
-
-def test_a_generations_rows_are_read_from_the_store_once_per_ticker(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A published generation never changes: each ticker's row (or its absence) is read once, then kept,
-    read-only; beyond `ROWS_KEPT` tickers rows are read on every request, with the same answers."""
-    rows = _sqlite_rows(tmp_path)
-    asked: list[list[str]] = []
-    read = rows._read
-    monkeypatch.setattr(rows, "_read", lambda tickers: asked.append(list(tickers)) or read(tickers))
-    expected = _expected()
-    assert rows.rows(["AAPL", "ZZZZ"]) == {"AAPL": expected["AAPL"]}
-    assert rows.rows(["AAPL", "MSFT", "ZZZZ"]) == expected
-    assert rows.rows(["MSFT", "ZZZZ", "AAPL"]) == expected
-    assert asked == [["AAPL", "ZZZZ"], ["MSFT"]]
-    with pytest.raises(TypeError):
-        rows.rows(["AAPL"])["AAPL"]["x"] = 0.0  # type: ignore[index]
-
-    few = _sqlite_rows(tmp_path / "few")
-    monkeypatch.setattr(online_rows, "ROWS_KEPT", 1)
-    for _ in range(2):
-        assert few.rows(["AAPL", "MSFT", "ZZZZ"]) == expected
-    assert list(few._kept) == ["AAPL"]

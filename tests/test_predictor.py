@@ -100,7 +100,7 @@ def _assert_reader_equals_feast(settings: Settings, day: date) -> None:
     assert len(numeric) > 90
     expected = served.assign(**{column: pd.to_numeric(served[column]).astype("float64") for column in numeric})
     pd.testing.assert_frame_equal(features[expected.columns], expected)
-    # read from the store by a new reader, and again from the rows and numbers this reader keeps: the same
+    # read again, by a new reader and by the same one: the same
     pd.testing.assert_frame_equal(OnlineReader(settings, generation).features(events), features)
     pd.testing.assert_frame_equal(reader.features(events), features)
 
