@@ -1,6 +1,8 @@
-"""The warm in-process 100-event scan alone (the scan row of `bench_serve`, with more repetitions): one
-Predictor, the same 100 events and options as `bench_serve.in_process`, wall and thread-CPU p50/p99 with the
-garbage collector on (as served) and off, the online-features part, and the load average.
+"""The warm in-process 100-event scan alone (the scan rows of `bench_serve`, with more repetitions): one
+Predictor, the same 100 events and options as `bench_serve.in_process`, wall and thread-CPU p50/p99 of the
+scan as each event's first request of the state (its forecasts forgotten before every scan: online read, models,
+distribution, decision) and again (forecasts kept, decisions made anew), with the garbage collector on (as
+served) and off, the online-features part, and the load average.
 
     python -m benchmarks.bench_scan --workdir W [--repeats 200] [--rounds 2]
 
@@ -76,15 +78,20 @@ def main() -> None:
     def scan() -> object:
         return recommend(state, served, **options)
 
+    def scan_first() -> object:
+        state.forget_forecasts()
+        return scan()
+
     print(f"{len(served)} events, {args.repeats} scans a line; ms p50 / p99")
     for _ in range(args.rounds):
         load = os.getloadavg()[0]
-        print(f"load {load:4.1f}  scan, gc on:     {_timed(scan, args.repeats)}")
-        gc.disable()
-        try:
-            print(f"load {load:4.1f}  scan, gc off:    {_timed(scan, args.repeats)}")
-        finally:
-            gc.enable()
+        for name, action in (("first", scan_first), ("again", scan)):
+            print(f"load {load:4.1f}  scan {name}, gc on:  {_timed(action, args.repeats)}")
+            gc.disable()
+            try:
+                print(f"load {load:4.1f}  scan {name}, gc off: {_timed(action, args.repeats)}")
+            finally:
+                gc.enable()
         print(f"load {load:4.1f}  online features: {_timed(lambda: reader.features(served), args.repeats)}")
 
 
