@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-import yaml
+import yaml  # type: ignore[import-untyped]  # PyYAML ships no type hints (types-PyYAML is not installed)
 
 from ivcrush.feature_repo.store import repo_config
 from ivcrush.settings import Settings

@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -90,10 +91,10 @@ def evaluate_frame(
     check_leakage: bool = True,
     resamples: int = BOOTSTRAP_RESAMPLES,
     report: bool = True,
-    context: dict[str, object] | None = None,
+    context: Mapping[str, object] | None = None,
     refit_days: int | None = REFIT_DAYS,
     models_cache: ModelCache | None = None,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Walk-forward evaluation of `dataset` (a training set); writes predictions.csv, metrics.json, report.
 
     `models_cache` (the main job's): each fold's models reused where trained on the same rows and options.
@@ -115,7 +116,7 @@ def evaluate_frame(
         train = dataset[split["train"]]
         test = dataset[split["test"]]
         usable = len(training_rows(train, trusted_only))
-        info = {
+        info: dict[str, Any] = {
             "fold": split["fold"],
             "train_rows": usable,
             "train_last_outcome_known_at": str(train["outcome_known_at"].max()) if len(train) else None,
@@ -203,7 +204,7 @@ def evaluate(
     dataset: pd.DataFrame | None = None,
     generation: Generation | None = None,
     **options: object,
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Walk-forward evaluation of the published training set (`dataset`, where the caller retrieved it
     already); see `evaluate_frame` for the options.
 

@@ -7,6 +7,7 @@ import hashlib
 import json
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from ivcrush.settings import Settings
 
@@ -23,7 +24,7 @@ def training_code() -> str:
     return digest.hexdigest()[:16]
 
 
-def latest_evaluation(settings: Settings, build_id: str | None = None) -> dict[str, object] | None:
+def latest_evaluation(settings: Settings, build_id: str | None = None) -> dict[str, Any] | None:
     """The newest (by created_at) metrics.json under `<workdir>/evaluations/*/` (of `build_id` if given), or None;
     its folder in the key "path"."""
     folder = settings.workdir / "evaluations"

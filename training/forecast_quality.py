@@ -137,6 +137,11 @@ def forecast_tables(rows: pd.DataFrame) -> dict[str, object]:
     }
 
 
+def _share_near(level: float) -> Callable[[float], bool]:
+    """Whether an observed share below a quantile is within SHARE_TOLERANCE of its level."""
+    return lambda v: abs(v - level) <= SHARE_TOLERANCE + 1e-9
+
+
 def _check(target: str, by_fold: dict[str, float], pooled: float | None, ok: Callable[[float], bool]) -> dict[str, Any]:
     met = pooled is not None and ok(pooled) and all(ok(value) for value in by_fold.values())
     return {"target": target, "by_fold": by_fold, "pooled": pooled, "met": bool(met)}
@@ -162,7 +167,7 @@ def target_checks(tables: dict[str, Any]) -> list[dict[str, Any]]:
                 f"share below {name} within {SHARE_TOLERANCE * 100:.0f} points of {level:.0%}",
                 {fold: t["share_below"][name] for fold, t in folds.items()},
                 pooled["share_below"][name],
-                lambda v, level=level: abs(v - level) <= SHARE_TOLERANCE + 1e-9,
+                _share_near(level),
             )
         )
     for multiple in TAIL_MULTIPLES:

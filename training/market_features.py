@@ -44,9 +44,14 @@ def compare_market_features(settings: Settings, *, folds: int = 4, out_dir: Path
     without = [c for c in MODEL_FEATURE_COLUMNS if c not in MARKET_STORE_FEATURES]
     runs = {
         name: evaluate(
-            settings, folds=folds, dataset=dataset, generation=generation, out_dir=Path(out_dir) / name, **options
+            settings,
+            folds=folds,
+            dataset=dataset,
+            generation=generation,
+            out_dir=Path(out_dir) / name,
+            features=features,
         )
-        for name, options in (("with", {}), ("without", {"features": without}))
+        for name, features in (("with", None), ("without", without))
     }
     rows = []
     for label, path in COMPARED.items():

@@ -26,7 +26,7 @@ def pinball(y: np.ndarray, q: np.ndarray, alpha: float) -> float:
     return float(np.mean(np.maximum(alpha * diff, (alpha - 1) * diff)))
 
 
-def point_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+def point_metrics(y: np.ndarray, pred: np.ndarray) -> dict[str, float | None]:
     err = pred - y
     sst = float(np.sum((y - y.mean()) ** 2)) if len(y) else math.nan
     return {
@@ -45,13 +45,13 @@ def quantile_metrics(y: np.ndarray, q: np.ndarray) -> dict[str, object]:
     }
     return {
         "pinball": losses,
-        "mean_pinball": rounded(np.mean(list(losses.values()))),
+        "mean_pinball": rounded(np.mean(np.asarray(list(losses.values())))),
         "coverage_80": rounded(np.mean((y >= q[:, 0]) & (y <= q[:, -1]))),
         "share_below": {name: rounded(np.mean(y < q[:, j])) for j, name in enumerate(QUANTILE_NAMES)},
     }
 
 
-def exceedance_metrics(y: np.ndarray, distribution: MoveDistribution, x: np.ndarray) -> dict[str, float]:
+def exceedance_metrics(y: np.ndarray, distribution: MoveDistribution, x: np.ndarray) -> dict[str, float | None]:
     """Reliability of P(|move| > x) (one x per event): mean predicted probability vs observed frequency, and
     Brier score."""
     p = np.asarray(distribution.sf(np.asarray(x, dtype="float64")), dtype="float64")

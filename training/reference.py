@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -101,11 +101,11 @@ def half_normal_quantiles(mean_abs_move: np.ndarray) -> np.ndarray:
     return np.outer(sigma, math.sqrt(2) * erfinv(np.asarray(QUANTILE_LEVELS)))
 
 
-def half_normal_exceedance(mean_abs_move: np.ndarray) -> np.ndarray:
+def half_normal_exceedance(mean_abs_move: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """A function x (n,) -> P(|X| > x) per event for that half-normal."""
     sigma = np.asarray(mean_abs_move, dtype="float64") * math.sqrt(math.pi / 2)
 
     def exceeds(x: np.ndarray) -> np.ndarray:
         return erfc(np.asarray(x, dtype="float64") / (sigma * math.sqrt(2)))
 
-    return exceeds  # type: ignore[return-value]
+    return exceeds

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ivcrush.errors import IvcrushError
 from ivcrush.training.move_size import MoveSizeModel
@@ -112,7 +112,7 @@ class LoadedModel:
     boosters: Mapping[str, lgb.Booster]
     features: list[str]
     move_size: MoveSizeModel
-    metadata: dict[str, object] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)  # metadata.json as read back
 
     @property
     def verdicts(self) -> dict[str, dict[str, object]]:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -19,7 +21,7 @@ from ivcrush.training.train import NUM_BOOST_ROUND, train_models
 from ivcrush.workspace import Generation, current_build, generation_build, published
 
 
-def _evaluation_path(evaluation: dict[str, object]) -> object:
+def _evaluation_path(evaluation: Mapping[str, object]) -> object:
     """Where an evaluation is written: `path` as read back (`latest_evaluation`), `out_dir` as just run."""
     return evaluation.get("path") or evaluation.get("out_dir")
 
@@ -29,7 +31,7 @@ def train_and_register(
     *,
     trusted_only: bool = True,
     num_boost_round: int = NUM_BOOST_ROUND,
-    evaluation: dict[str, object] | None = None,
+    evaluation: Mapping[str, Any] | None = None,
     quick_folds: int = 2,
     dataset: pd.DataFrame | None = None,
     generation: Generation | None = None,
@@ -107,7 +109,7 @@ def train_and_register(
     )
 
 
-def reusable_evaluation(settings: Settings, build_id: str, folds: int) -> dict[str, object] | None:
+def reusable_evaluation(settings: Settings, build_id: str, folds: int) -> dict[str, Any] | None:
     """The newest walk-forward evaluation (`folds` folds, default setup) of this build's training set, or None.
 
     A build's training set is a function of its marts: the same build gives the same training set."""
@@ -122,7 +124,7 @@ def reusable_evaluation(settings: Settings, build_id: str, folds: int) -> dict[s
     return evaluation
 
 
-def reusable_model(settings: Settings, generation: Generation, evaluation: dict[str, object]) -> str | None:
+def reusable_model(settings: Settings, generation: Generation, evaluation: Mapping[str, object]) -> str | None:
     """The newest registered model where it was trained on the generation's build and feature service with this
     evaluation's verdicts (what `train_and_register` would register again), or None."""
     models = list_models(settings.workdir)

@@ -178,7 +178,7 @@ def evaluation_title(metrics: Mapping[str, Any]) -> str:
     return f"Evaluation: {metrics.get('setup', {}).get('mode', 'walk-forward')}"
 
 
-def write_report(out_dir: Path, rows: pd.DataFrame, metrics: dict[str, object], importance: pd.Series) -> Path:
+def write_report(out_dir: Path, rows: pd.DataFrame, metrics: Mapping[str, Any], importance: pd.Series) -> Path:
     """Write report.html (self-contained) and its figures as PNGs into out_dir (trusted labels only in the
     figures); return the page's path."""
     out_dir = Path(out_dir)

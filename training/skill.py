@@ -18,6 +18,8 @@ targets they are held against go into the metrics too.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -58,10 +60,10 @@ UNTRUSTED_NOTE = (
 )
 
 
-def _block(rows: pd.DataFrame) -> dict[str, object]:
+def _block(rows: pd.DataFrame) -> dict[str, Any]:
     """Move-size, quantile and exceedance metrics of model and baselines on the same rows."""
     y = rows[MOVE_LABEL].to_numpy(dtype="float64")
-    block: dict[str, object] = {"n": len(rows)}
+    block: dict[str, Any] = {"n": len(rows)}
     if not len(rows):
         return block
     point_columns = [*POINT_BASELINES, "base_q50", "base_global_median", "base_fair_2_0", "ref_q50"]
@@ -130,11 +132,11 @@ def _iv_metrics(rows: pd.DataFrame) -> dict[str, object]:
 
 def compute_metrics(
     rows: pd.DataFrame, resamples: int = BOOTSTRAP_RESAMPLES, notes: dict[str, str] | None = None
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Metrics of the pooled out-of-sample rows (trusted and, separately, untrusted) and the verdicts."""
     trusted = rows[rows["label_trusted"].astype(bool)]
     untrusted = rows[~rows["label_trusted"].astype(bool)]
-    metrics: dict[str, object] = {"baselines": BASELINE_LABELS}
+    metrics: dict[str, Any] = {"baselines": BASELINE_LABELS}
     main = _block(trusted)
     main["direction"] = _direction(trusted, resamples)
     main["iv_crush"] = _iv_metrics(trusted)
@@ -172,7 +174,7 @@ def compute_metrics(
     return metrics
 
 
-def verdicts(main: dict[str, object], gate: GateResult | None, notes: dict[str, str]) -> dict[str, dict[str, object]]:
+def verdicts(main: Mapping[str, Any], gate: GateResult | None, notes: dict[str, str]) -> dict[str, dict[str, object]]:
     """The skill gate, with a plain-words sentence per model."""
     out: dict[str, dict[str, object]] = {}
     if not main.get("n") or gate is None:
@@ -232,7 +234,7 @@ def verdicts(main: dict[str, object], gate: GateResult | None, notes: dict[str, 
     return out
 
 
-def implausibility_flags(main: dict[str, object]) -> list[str]:
+def implausibility_flags(main: Mapping[str, Any]) -> list[str]:
     """Warnings for skill too good to be true for earnings moves (a look-ahead feature is the usual cause)."""
     if not main.get("n"):
         return []

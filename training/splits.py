@@ -10,6 +10,7 @@ those decided on or after `test_from` (00:00 UTC), or after the end of `train_un
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from typing import TypedDict
 
 import numpy as np
 import pandas as pd
@@ -24,13 +25,22 @@ class EvaluationError(IvcrushError):
     """The walk-forward evaluation could not be run (too few events for the folds asked)."""
 
 
+class Split(TypedDict):
+    """One fold: its number, the training and test rows (boolean masks over the dataset), the first test decision."""
+
+    fold: int
+    train: pd.Series
+    test: pd.Series
+    test_start: pd.Timestamp
+
+
 def _utc(day: date) -> pd.Timestamp:
     return pd.Timestamp(datetime.combine(day, datetime.min.time(), tzinfo=UTC))
 
 
 def walk_forward_splits(
     dataset: pd.DataFrame, *, folds: int = 4, train_until: date | None = None, test_from: date | None = None
-) -> list[dict[str, object]]:
+) -> list[Split]:
     """Fold definitions: {fold, train (bool mask), test (bool mask), test_start}."""
     labelled = dataset[MOVE_LABEL].notna()
     decided = pd.to_datetime(dataset["event_timestamp"], utc=True)
@@ -56,7 +66,7 @@ def walk_forward_splits(
             f"({MIN_EVENTS_PER_BLOCK} per block); there are {len(order):,}: ask for fewer folds"
         )
     blocks = np.array_split(np.arange(len(order)), folds + 1)
-    splits = []
+    splits: list[Split] = []
     for fold, block in enumerate(blocks[1:]):
         if len(block) == 0:
             continue

@@ -5,6 +5,8 @@ line on top), so both stay visible where they coincide."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -13,9 +15,14 @@ import pandas as pd
 
 from ivcrush.reports import embed_figure
 
-TAKE_ALL = {"color": "#1f4e9c", "lw": 2.4, "ls": "-", "alpha": 0.85}
-FILTERED = {"color": "#e8741b", "lw": 1.6, "ls": "--", "marker": "o", "ms": 4}
-RULE_STYLES = ({"color": "#1f4e9c", "ls": "-"}, {"color": "#2a9d4b", "ls": "--"}, {"color": "#c2362b", "ls": ":"})
+# line styles: keyword arguments of Axes.step (matplotlib types its **kwargs as Any)
+TAKE_ALL: dict[str, Any] = {"color": "#1f4e9c", "lw": 2.4, "ls": "-", "alpha": 0.85}
+FILTERED: dict[str, Any] = {"color": "#e8741b", "lw": 1.6, "ls": "--", "marker": "o", "ms": 4}
+RULE_STYLES: tuple[dict[str, Any], ...] = (
+    {"color": "#1f4e9c", "ls": "-"},
+    {"color": "#2a9d4b", "ls": "--"},
+    {"color": "#c2362b", "ls": ":"},
+)
 
 
 def _done(fig: plt.Figure) -> str:
