@@ -11,11 +11,12 @@ state with an empty store of forecasts.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
 from typing import TYPE_CHECKING, cast
 
+import numpy as np
 import pandas as pd
 
 from ivcrush.serving.online import OnlineReader
@@ -94,15 +95,27 @@ class EventForecast:
     stale_days: float | None
     notes: tuple[str, ...]
     refusal: str | None
+    _nodes: list[np.ndarray] = field(default_factory=list, repr=False, compare=False)  # [nodes] once known
 
     @cached_property
     def distribution(self) -> MoveDistribution:
         """The forecast's one-event distribution, with its mean, quadrature nodes and q99 computed once."""
         distribution = forecast_distribution(self.prediction)
         distribution.mean()
-        quantile_quadrature(distribution)  # kept (weakly keyed) while this distribution lives
+        self.keep_nodes(quantile_quadrature(distribution)[0])  # kept (weakly keyed) while this distribution lives
         stress_quantile(distribution)  # ... as is its q99
         return distribution
+
+    @property
+    def nodes(self) -> np.ndarray | None:
+        """The distribution's quadrature nodes (`economics.quantile_quadrature`, read-only) once known, from its
+        distribution or a scan's batch (`economics.quadrature_nodes`: row for row the same), else None."""
+        return self._nodes[0] if self._nodes else None
+
+    def keep_nodes(self, nodes: np.ndarray) -> None:
+        """Keep the distribution's quadrature nodes (read-only), where none are kept yet."""
+        if not self._nodes:
+            self._nodes.append(nodes)
 
 
 def event_forecasts(

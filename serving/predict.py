@@ -54,6 +54,7 @@ from ivcrush.serving.strategy import decide_one
 from ivcrush.serving.strategy_batch import decide_many
 from ivcrush.settings import Account, Costs, Settings
 from ivcrush.training.distribution import MoveDistribution
+from ivcrush.training.economics import keep_quadrature_nodes, quadrature_nodes
 from ivcrush.workspace import Generation, current_build, generation_build, published
 
 if TYPE_CHECKING:
@@ -312,6 +313,7 @@ def _decisions(
         )
         return [one], [forecasts[0].distribution]
     distribution = forecast_distributions([forecast.prediction for forecast in forecasts])
+    _give_nodes(distribution, forecasts)
     many = decide_many(
         distribution,
         markets=markets,
@@ -323,6 +325,19 @@ def _decisions(
         strike_quantile=strike_quantile,
     )
     return many, [distribution.event(i) for i in range(len(forecasts))]
+
+
+def _give_nodes(distribution: MoveDistribution, forecasts: list[EventForecast]) -> None:
+    """The n-event distribution's quadrature nodes from its events' kept forecasts (a scan of kept forecasts
+    inverts no quantile function); those not known yet computed at once and kept with their forecasts."""
+    missing = [i for i, forecast in enumerate(forecasts) if forecast.nodes is None]
+    if missing:
+        unknown = distribution if len(missing) == len(forecasts) else distribution.take(missing)
+        computed, _ = quadrature_nodes(unknown)
+        computed.flags.writeable = False
+        for i, nodes in zip(missing, computed, strict=True):
+            forecasts[i].keep_nodes(nodes)
+    keep_quadrature_nodes(distribution, [cast(np.ndarray, forecast.nodes) for forecast in forecasts])
 
 
 def _stale(days: float | None, settings: Settings) -> bool:

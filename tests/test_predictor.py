@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 import pytest
@@ -42,9 +43,11 @@ from ivcrush.serving.online import (
     calendar_events,
     events_on,
 )
-from ivcrush.serving.predict import predict_one, predict_state, scan, scan_payload, scan_state
+from ivcrush.serving.predict import predict_one, predict_state, recommend, scan, scan_payload, scan_state
 from ivcrush.serving.predictor import Predictor
+from ivcrush.serving.recommendation import Recommendation, RecommendOptions, Refusal
 from ivcrush.settings import Settings
+from ivcrush.training.distribution import MoveDistribution
 from ivcrush.training.registry import StoredBoosters, load_latest
 from ivcrush.training.release import train_and_register
 from ivcrush.workspace import POINTER, generation_build, published
@@ -211,6 +214,35 @@ def test_an_event_is_read_and_forecast_once_per_state_and_decided_per_request(
         monkeypatch.setattr(OnlineReader, "features", unread)
         assert kept.to_dict() == fresh.to_dict()
         assert kept.decision.implied_total_pct == implied_move
+
+
+def test_a_scan_of_kept_forecasts_reuses_their_quadrature_nodes_and_answers_as_a_fresh_state(
+    served: tuple[Settings, date], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first scan computes its events' nodes at once and keeps them with their forecasts; a second scan
+    inverts no quantile function, and every answer equals a fresh state's (which computes them all anew)."""
+    settings, _ = served
+    state = Predictor(settings).state()
+    stored = state.events[state.events["event_timestamp"] <= pd.Timestamp(state.generation.materialized_until)]
+    events = stored.sort_values("event_timestamp").groupby("ticker").tail(1).tail(12).reset_index(drop=True)
+    implied = pd.DataFrame({"ticker": events["ticker"], "implied_move_pct": 6.0, "spot": 100.0})
+    options: RecommendOptions = {"implied": implied, "account": settings.account, "costs": settings.costs}
+    one = cast(str, events["ticker"].iloc[0])
+    predict_state(state, one, pd.Timestamp(events["earnings_date"].iloc[0]).date(), **options)  # its own nodes first
+
+    def payload(answer: tuple[list[Recommendation], list[Refusal]]) -> list[dict[str, object]]:
+        return [r.to_dict() for r in answer[0]] + [{"refused": r.ticker, "reason": r.reason} for r in answer[1]]
+
+    first = payload(recommend(state, events, **options))
+    assert len(recommend(state, events, **options)[0]) >= 5
+
+    def inverted(*_: object) -> None:
+        raise AssertionError("the nodes of a kept forecast were computed again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(MoveDistribution, "ppf_each", inverted)
+        again = payload(recommend(state, events, **options))
+    assert first == again == payload(recommend(Predictor(settings).state(), events, **options))
 
 
 def test_a_warmed_state_answers_its_upcoming_events_without_reading_and_keeps_a_bounded_number(

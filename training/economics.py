@@ -114,6 +114,8 @@ def _quadrature_levels() -> tuple[np.ndarray, np.ndarray]:
 _LEVELS, _WEIGHTS = _quadrature_levels()
 # nodes per distribution object, computed once: a decision integrates over the same nodes several times
 _NODES: weakref.WeakKeyDictionary[MoveDistribution, np.ndarray] = weakref.WeakKeyDictionary()
+# the (n, m) nodes of n-event distributions whose events' nodes were known before (`keep_quadrature_nodes`)
+_EVENTS_NODES: weakref.WeakKeyDictionary[MoveDistribution, np.ndarray] = weakref.WeakKeyDictionary()
 
 
 def quantile_quadrature(distribution: MoveDistribution) -> tuple[np.ndarray, np.ndarray]:
@@ -137,10 +139,22 @@ def quantile_quadrature(distribution: MoveDistribution) -> tuple[np.ndarray, np.
 
 def quadrature_nodes(distribution: MoveDistribution) -> tuple[np.ndarray, np.ndarray]:
     """`quantile_quadrature` for every event of a distribution at once: nodes (n, m), row i exactly event i's
-    nodes, and the weights (m,)."""
-    nodes = distribution.ppf_each(_LEVELS)
-    nodes[:, -1] = np.maximum(nodes[:, -1], DISASTER_MOVE_PCT)
+    nodes (read-only where kept by `keep_quadrature_nodes`), and the weights (m,)."""
+    nodes = _EVENTS_NODES.get(distribution)
+    if nodes is None:
+        nodes = distribution.ppf_each(_LEVELS)
+        nodes[:, -1] = np.maximum(nodes[:, -1], DISASTER_MOVE_PCT)
     return nodes, _WEIGHTS
+
+
+def keep_quadrature_nodes(distribution: MoveDistribution, rows: Sequence[np.ndarray]) -> None:
+    """Keep for this n-event distribution the nodes of its events, each row event i's `quantile_quadrature`
+    nodes computed before (as kept with an event's forecast): `quadrature_nodes` then returns them."""
+    nodes = np.stack(rows)
+    if nodes.shape != (len(distribution), len(_LEVELS)):
+        raise ValueError(f"nodes of shape {nodes.shape} for {len(distribution)} events")
+    nodes.flags.writeable = False
+    _EVENTS_NODES[distribution] = nodes
 
 
 def signed_nodes(distribution: MoveDistribution, p_up: float) -> tuple[np.ndarray, np.ndarray]:
