@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import json
+import signal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,6 +19,7 @@ from ivcrush.cli.options import console, errors, root_options
 from ivcrush.cli.progress import configure_logging, log_level, progress_shown, stage_failed
 from ivcrush.config_file import CONFIG_VARIABLE, SETTINGS, user_config_path
 from ivcrush.errors import IvcrushError
+from ivcrush.progress import keep_lost_interrupts
 
 JSON_FLAG = "--json"
 
@@ -116,9 +118,12 @@ app.command("feast", context_settings={"allow_extra_args": True, "ignore_unknown
 
 
 def main() -> None:
+    keep_lost_interrupts()
     try:
         app()
     finally:
+        # The command is over: a Ctrl-C now would interrupt the interpreter's exit (a crash while it finalizes).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         # Everything is written and flushed: spare the interpreter's final garbage collection over the
         # libraries' objects (about 1 s after a main job), the operating system frees the memory anyway.
         gc.freeze()
