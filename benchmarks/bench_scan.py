@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import time
 import warnings
 from collections.abc import Callable
 from datetime import date
@@ -25,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from benchmarks import SHARED_SNAPSHOT
+from benchmarks.bench_serve import _repeat
 from ivcrush.feature_repo.materialize import materialize
 from ivcrush.serving.predict import ServingState, recommend
 from ivcrush.serving.predictor import Predictor
@@ -32,14 +32,8 @@ from ivcrush.settings import Settings
 
 
 def _timed(action: Callable[[], object], count: int) -> str:
-    """Wall and thread-CPU ms p50 / p99 of `count` calls after one warm-up."""
-    action()
-    walls, cpus = [], []
-    for _ in range(count):
-        started, cpu = time.perf_counter(), time.thread_time()
-        action()
-        walls.append(time.perf_counter() - started)
-        cpus.append(time.thread_time() - cpu)
+    """Wall and thread-CPU ms p50 / p99 of `count` calls after one warm-up (`bench_serve._repeat`)."""
+    walls, cpus = _repeat(action, count)
     wall, cpu_ms = np.array(walls) * 1000, np.array(cpus) * 1000
     return (
         f"wall {np.percentile(wall, 50):6.1f} / {np.percentile(wall, 99):6.1f}   "
