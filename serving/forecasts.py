@@ -24,7 +24,7 @@ from ivcrush.serving.payoff_one import stress_quantile
 from ivcrush.serving.recommendation import ModelForecast, forecast_distribution
 from ivcrush.settings import Settings
 from ivcrush.training.distribution import MoveDistribution
-from ivcrush.training.economics import quantile_quadrature
+from ivcrush.training.economics import keep_quadrature_nodes, quantile_quadrature
 
 if TYPE_CHECKING:
     from ivcrush.training.registry import LoadedModel
@@ -102,6 +102,8 @@ class EventForecast:
         """The forecast's one-event distribution, with its mean, quadrature nodes and q99 computed once."""
         distribution = forecast_distribution(self.prediction)
         distribution.mean()
+        if self._nodes:  # known from a scan's batch: not inverted again
+            keep_quadrature_nodes(distribution, self._nodes)
         self.keep_nodes(quantile_quadrature(distribution)[0])  # kept (weakly keyed) while this distribution lives
         stress_quantile(distribution)  # ... as is its q99
         return distribution

@@ -149,12 +149,15 @@ def quadrature_nodes(distribution: MoveDistribution) -> tuple[np.ndarray, np.nda
 
 def keep_quadrature_nodes(distribution: MoveDistribution, rows: Sequence[np.ndarray]) -> None:
     """Keep for this n-event distribution the nodes of its events, each row event i's `quantile_quadrature`
-    nodes computed before (as kept with an event's forecast): `quadrature_nodes` then returns them."""
+    nodes computed before (as kept with an event's forecast): `quadrature_nodes` (and, for one event,
+    `quantile_quadrature`) then returns them."""
     nodes = np.stack(rows)
     if nodes.shape != (len(distribution), len(_LEVELS)):
         raise ValueError(f"nodes of shape {nodes.shape} for {len(distribution)} events")
     nodes.flags.writeable = False
     _EVENTS_NODES[distribution] = nodes
+    if len(distribution) == 1:
+        _NODES[distribution] = nodes[0]
 
 
 def signed_nodes(distribution: MoveDistribution, p_up: float) -> tuple[np.ndarray, np.ndarray]:
