@@ -41,7 +41,7 @@ class Position:
     exit_sigma: float
     cost: float
 
-    @property
+    @cached_property
     def credit(self) -> float:
         """Net premium received per share."""
         return sum(leg.premium if leg.short else -leg.premium for leg in self.legs)
@@ -52,6 +52,10 @@ class Position:
     def distances(self) -> tuple[float | None, float | None, float | None, float | None]:
         """Short put and call distances from spot (out of the money: positive) and their wings' widths, in %
         of spot (None: no such leg)."""
+        return self._distances
+
+    @cached_property
+    def _distances(self) -> tuple[float | None, float | None, float | None, float | None]:
         found: list[float | None] = []
         for kind, side in (("put", -1.0), ("call", 1.0)):
             short, long = self._leg(kind, True), self._leg(kind, False)
@@ -61,7 +65,7 @@ class Position:
         put_distance, put_width, call_distance, call_width = found
         return put_distance, call_distance, put_width, call_width
 
-    @property
+    @cached_property
     def naked(self) -> bool:
         put_distance, call_distance, put_width, call_width = self.distances()
         return (put_distance is not None and put_width is None) or (call_distance is not None and call_width is None)
@@ -87,7 +91,7 @@ class Position:
         """Dollars per contract after a signed move, costs included."""
         return SHARES_PER_CONTRACT * (self.credit - self.exit_value(moves_pct)) - self.cost
 
-    @property
+    @cached_property
     def max_loss(self) -> float | None:
         """Dollars per contract for a defined-risk position (one side's wing width less the credit, plus
         costs); None for naked options."""

@@ -38,8 +38,12 @@ def black_scholes(
 
 def black_scholes_legs(spot: np.ndarray, strikes: np.ndarray, sigma: float, calls: np.ndarray) -> np.ndarray:
     """The values (m, L) of L options (`strikes`, `calls` True for a call) at m spots, one volatility: the
-    same numbers as `black_scholes` leg by leg, in two array operations."""
+    same numbers as `black_scholes` leg by leg (puts and calls in one pass, unless some strike is not positive)."""
     column = np.asarray(spot, dtype="float64").reshape(-1, 1)
+    if not sigma > 0:  # no time value: the intrinsic values (`option_values` of a 0-d sigma at or below 0)
+        return _intrinsic_legs(column, strikes, calls)
+    if strikes.size and strikes.min() > 0:
+        return _legs_guarded(column, strikes, sigma, calls)
     sigma_array = np.asarray(sigma, dtype="float64")
     out = np.empty((column.shape[0], len(strikes)))
     for call in (False, True):
@@ -47,6 +51,26 @@ def black_scholes_legs(spot: np.ndarray, strikes: np.ndarray, sigma: float, call
         if chosen.any():
             out[:, chosen] = option_values(column, strikes[chosen], sigma_array, call=call)
     return out
+
+
+def _legs_guarded(column: np.ndarray, strikes: np.ndarray, sigma: float, calls: np.ndarray) -> np.ndarray:
+    """`_spot_guarded` of every leg at once: each element the same operations as its kind's (a put's
+    N(-d) as N(-1.0 x d), its value strike N(-d2) - spot N(-d1) chosen beside the call's)."""
+    positive = column > 0
+    everywhere = bool(positive.all())
+    d1 = np.log((column if everywhere else np.where(positive, column, 1.0)) / strikes) / sigma + sigma / 2
+    d2 = d1 - sigma
+    sign = np.where(calls, 1.0, -1.0)
+    spot_part, strike_part = column * ndtr(sign * d1), strikes * ndtr(sign * d2)
+    priced = np.maximum(np.where(calls, spot_part - strike_part, strike_part - spot_part), 0.0)
+    if everywhere:
+        return priced
+    return np.where(positive, priced, _intrinsic_legs(column, strikes, calls))
+
+
+def _intrinsic_legs(column: np.ndarray, strikes: np.ndarray, calls: np.ndarray) -> np.ndarray:
+    """Every leg's intrinsic value at the spots `column` (m, 1), as `option_values` gives it for its kind."""
+    return np.where(calls, np.maximum(column - strikes, 0.0), np.maximum(strikes - np.maximum(column, 0.0), 0.0))
 
 
 def option_values(spot: np.ndarray, strike: np.ndarray, sigma: np.ndarray, *, call: bool) -> np.ndarray:

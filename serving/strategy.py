@@ -27,7 +27,7 @@ from ivcrush.serving.decision import Decision, explain
 from ivcrush.serving.market import MarketInputs
 from ivcrush.serving.payoff import Economics, Leg, Position, evaluate
 from ivcrush.serving.payoff_one import evaluate_one, kelly_one
-from ivcrush.serving.pricing import black_scholes
+from ivcrush.serving.pricing import black_scholes_legs
 from ivcrush.serving.sizing import size_position, wants_size
 from ivcrush.settings import Account, Costs
 from ivcrush.training.distribution import MoveDistribution
@@ -125,11 +125,14 @@ def modelled_leg(kind: str, strike: float, short: bool, premium: float, costs: C
 
 
 def _modelled_legs(targets: list[Target], market: MarketInputs, costs: Costs) -> tuple[Leg, ...]:
-    """Legs at listed-looking strikes, priced by Black-Scholes at the volatility that reprices the straddle."""
+    """Legs at listed-looking strikes, priced by Black-Scholes (all legs at once) at the volatility that reprices
+    the straddle."""
     strikes = modelled_strikes(targets, market.spot)
+    calls = np.array([kind == "call" for kind, _, _ in targets])
+    premiums = black_scholes_legs(market.spot, np.array(strikes), market.entry_sigma, calls)[0].tolist()
     return tuple(
-        modelled_leg(kind, strike, short, float(black_scholes(market.spot, strike, market.entry_sigma, kind)), costs)
-        for (kind, _, short), strike in zip(targets, strikes, strict=True)
+        modelled_leg(kind, strike, short, premium, costs)
+        for (kind, _, short), strike, premium in zip(targets, strikes, premiums, strict=True)
     )
 
 
