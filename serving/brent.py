@@ -25,17 +25,21 @@ def brentq_many(
     xtol: float | np.ndarray,
     rtol: float | np.ndarray = SCIPY_RTOL,
     maxiter: int = MAX_ITERATIONS,
+    ends: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """The roots of the brackets [a_i, b_i] (f(a_i), f(b_i) of opposite signs), as `brentq` finds them."""
+    """The roots of the brackets [a_i, b_i] (f(a_i), f(b_i) of opposite signs), as `brentq` finds them;
+    `ends`: f(a) and f(b) where already known (the very values f gives there), else f is asked."""
     a, b = np.asarray(a, dtype="float64"), np.asarray(b, dtype="float64")
     n = a.size
     xtol = np.broadcast_to(np.asarray(xtol, dtype="float64"), (n,))
     rtol = np.broadcast_to(np.asarray(rtol, dtype="float64"), (n,))
-    if n <= FEW:
-        return _few(f, a.tolist(), b.tolist(), xtol.tolist(), rtol.tolist(), maxiter)
     everyone = np.arange(n)
+    fa, fb = (f(a, everyone), f(b, everyone)) if ends is None else ends
+    fa, fb = _checked(fa), _checked(fb)
+    if n <= FEW:
+        return _few(f, (a.tolist(), b.tolist()), (fa.tolist(), fb.tolist()), xtol.tolist(), rtol.tolist(), maxiter)
     xpre, xcur = a.copy(), b.copy()
-    fpre, fcur = _checked(f(xpre, everyone)), _checked(f(xcur, everyone))
+    fpre, fcur = fa, fb
     if np.any(fpre * fcur > 0):
         raise ValueError("f(a) and f(b) must have different signs")
     root = np.where(fpre == 0, xpre, xcur)
@@ -79,12 +83,17 @@ def brentq_many(
 
 
 def _few(
-    f: BracketFunction, a: list[float], b: list[float], xtol: list[float], rtol: list[float], maxiter: int
+    f: BracketFunction,
+    brackets: tuple[list[float], list[float]],
+    ends: tuple[list[float], list[float]],
+    xtol: list[float],
+    rtol: list[float],
+    maxiter: int,
 ) -> np.ndarray:
-    """`brentq_many` for a few brackets: each bracket's steps on Python floats, f still once per step."""
-    n = len(a)
-    xpre, xcur = a, b
-    fpre, fcur = (_checked(f(np.array(x), np.arange(n))).tolist() for x in (a, b))
+    """`brentq_many` for a few brackets (a, b) whose f(a), f(b) are `ends`: each bracket's steps on Python
+    floats, f still once per step."""
+    (xpre, xcur), (fpre, fcur) = brackets, ends
+    n = len(xpre)
     if any(fp * fc > 0 for fp, fc in zip(fpre, fcur, strict=True)):
         raise ValueError("f(a) and f(b) must have different signs")
     root = [xp if fp == 0 else xc for xp, xc, fp in zip(xpre, xcur, fpre, strict=True)]

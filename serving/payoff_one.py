@@ -16,6 +16,7 @@ import weakref
 import numpy as np
 
 from ivcrush.serving.brent import brentq_many
+from ivcrush.serving.one_event import one_event
 from ivcrush.serving.payoff import Economics, Position, loss_grid
 from ivcrush.training.distribution import MoveDistribution
 from ivcrush.training.economics import SHARES_PER_CONTRACT, signed_nodes
@@ -37,7 +38,8 @@ def intrinsic_payout(position: Position, distribution: MoveDistribution, p_up: f
     ks: list[float] = []
     for distance, width, _ in sides:
         ks += [distance] if width is None else [distance, distance + max(width, 0.0)]
-    excess = distribution.expected_excess(np.array(ks)).tolist()
+    event = one_event(distribution)
+    excess = distribution.expected_excess(np.array(ks)).tolist() if event is None else event.expected_excess(ks)
     total = 0.0
     at = 0
     for _, width, share in sides:
@@ -99,7 +101,7 @@ def prob_loss_one(
         both = position.pnl(np.concatenate([-grid, grid]))
     shares = (1.0 - p_up, p_up)
     starts: list[list[float]] = [[], []]
-    lo, hi, signs, owner = [], [], [], []
+    lo, hi, at_lo, at_hi, signs, owner = [], [], [], [], [], []
     for side, values in enumerate((both[: len(grid)], both[len(grid) :])):
         if shares[side] <= 0:
             continue
@@ -109,6 +111,8 @@ def prob_loss_one(
         flips = np.flatnonzero(losing[1:] != losing[:-1])
         lo.append(grid[flips])
         hi.append(grid[flips + 1])
+        at_lo.append(values[flips])
+        at_hi.append(values[flips + 1])
         signs += [-1.0 if side == 0 else 1.0] * len(flips)
         owner += [side] * len(flips)
     edges = starts
@@ -118,13 +122,16 @@ def prob_loss_one(
         def side_pnl(x: np.ndarray, which: np.ndarray) -> np.ndarray:
             return position.pnl(sign[which] * x)
 
-        roots = brentq_many(side_pnl, np.concatenate(lo), np.concatenate(hi), xtol=1e-10).tolist()
+        ends = (np.concatenate(at_lo), np.concatenate(at_hi))  # the P&L at the brackets' ends, priced already
+        roots = brentq_many(side_pnl, np.concatenate(lo), np.concatenate(hi), xtol=1e-10, ends=ends).tolist()
         for side, root in zip(owner, roots, strict=True):
             edges[side].append(root)
     for side_edges in edges:
         if len(side_edges) % 2:
             side_edges.append(math.inf)
-    cdf = distribution.cdf(np.array(edges[0] + edges[1])).tolist()
+    event = one_event(distribution)
+    points = edges[0] + edges[1]
+    cdf = distribution.cdf(np.array(points)).tolist() if event is None else event.cdf(points)
     total = 0.0
     at = 0
     for side, side_edges in enumerate(edges):
@@ -150,10 +157,12 @@ def kelly_one(pnl: np.ndarray, weights: np.ndarray, equity: float) -> float:
         return float((weighted / (equity + c * pnl)).sum())
 
     upper = ruin * (1 - 1e-12)
-    if slope(upper) >= 0:
+    at_upper = slope(upper)
+    if at_upper >= 0:
         return upper
 
     def slopes(c: np.ndarray, _: np.ndarray) -> np.ndarray:
         return np.array([slope(value) for value in c.tolist()])
 
-    return float(brentq_many(slopes, np.zeros(1), np.array([upper]), xtol=1e-12 * ruin, rtol=1e-12)[0])
+    ends = (np.array([slope(0.0)]), np.array([at_upper]))
+    return float(brentq_many(slopes, np.zeros(1), np.array([upper]), xtol=1e-12 * ruin, rtol=1e-12, ends=ends)[0])

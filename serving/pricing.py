@@ -36,7 +36,7 @@ def black_scholes(
     return option_values(*values, call=kind == "call")[()]
 
 
-def black_scholes_legs(spot: np.ndarray, strikes: np.ndarray, sigma: float, calls: np.ndarray) -> np.ndarray:
+def black_scholes_legs(spot: float | np.ndarray, strikes: np.ndarray, sigma: float, calls: np.ndarray) -> np.ndarray:
     """The values (m, L) of L options (`strikes`, `calls` True for a call) at m spots, one volatility: the
     same numbers as `black_scholes` leg by leg (puts and calls in one pass, unless some strike is not positive)."""
     column = np.asarray(spot, dtype="float64").reshape(-1, 1)

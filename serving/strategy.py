@@ -25,6 +25,7 @@ from ivcrush.constants import QUANTILE_LEVELS, TIER_PRESETS
 from ivcrush.serving.chain import listed_beyond
 from ivcrush.serving.decision import Decision, explain
 from ivcrush.serving.market import MarketInputs
+from ivcrush.serving.one_event import one_event
 from ivcrush.serving.payoff import Economics, Leg, Position, evaluate
 from ivcrush.serving.payoff_one import evaluate_one, kelly_one
 from ivcrush.serving.pricing import black_scholes_legs
@@ -191,12 +192,16 @@ def _decide(distribution: MoveDistribution, market: MarketInputs, options: _Opti
     if len(distribution) != 1:
         raise ValueError(f"decide takes one event's distribution, got {len(distribution)}")
     prob_up, account, costs, hist_mean_2_0_pct, preset, strike_quantile = options
-    quantiles = dict(zip(QUANTILE_LEVELS, distribution.quantiles[0].tolist(), strict=True))
+    event = one_event(distribution) if one else None
+    levels = distribution.quantiles[0].tolist() if event is None else event.quantiles
+    quantiles = dict(zip(QUANTILE_LEVELS, levels, strict=True))
     earnings = market.earnings_move_pct
     mean = float(distribution.mean())
     # Short strikes outside the chosen forecast quantile and never inside the earnings-only implied move.
     distance = max(quantiles[strike_quantile], earnings)
-    if one:
+    if event is not None:
+        p_breach, p_beyond_wing = event.sf([earnings, distance * WING_MULTIPLE])
+    elif one:
         p_breach, p_beyond_wing = distribution.sf(np.array([earnings, distance * WING_MULTIPLE])).tolist()
     else:
         p_breach = float(distribution.sf(earnings))
