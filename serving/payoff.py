@@ -20,6 +20,7 @@ from ivcrush.training.distribution import MoveDistribution
 from ivcrush.training.economics import SHARES_PER_CONTRACT, quantile_quadrature, signed_nodes
 
 GRID_POINTS = 600
+FEW_PRICES = 8  # up to this many prices an exit value is summed on Python floats
 
 
 @dataclass(frozen=True)
@@ -80,12 +81,36 @@ class Position:
     def exit_value(self, moves_pct: np.ndarray, sigma: float | None = None) -> np.ndarray:
         """Per share, what buying the position back costs after a signed move (`sigma` None: the exit's)."""
         prices = np.maximum(self.spot * (1 + np.asarray(moves_pct, dtype="float64") / 100), 0.0)
+        sigma = self.exit_sigma if sigma is None else sigma
+        if not sigma > 0:
+            return self._intrinsic_value(prices)
         strikes, calls, shorts = self._strikes
-        values = black_scholes_legs(prices, strikes, self.exit_sigma if sigma is None else sigma, calls)
+        values = black_scholes_legs(prices, strikes, sigma, calls)
         total = np.zeros(values.shape[0])
         for column, short in enumerate(shorts):  # leg by leg, in order: the sums are the same to the last bit
             total = total + (values[:, column] if short else -values[:, column])
         return total.reshape(prices.shape)
+
+    def _intrinsic_value(self, prices: np.ndarray) -> np.ndarray:
+        """`exit_value` without volatility: every leg's intrinsic value (`black_scholes_legs`' at sigma 0) at
+        `prices`, summed leg by leg in order; on Python floats for a few prices (the same operations)."""
+        if prices.size > FEW_PRICES:
+            total = np.zeros(prices.shape)
+            for leg in self.legs:
+                if leg.kind == "call":
+                    value = np.maximum(prices - leg.strike, 0.0)
+                else:
+                    value = np.maximum(leg.strike - np.maximum(prices, 0.0), 0.0)
+                total = total + (value if leg.short else -value)
+            return total
+        sums = []
+        for price in prices.reshape(-1).tolist():
+            price_sum = 0.0
+            for leg in self.legs:
+                worth = max(price - leg.strike, 0.0) if leg.kind == "call" else max(leg.strike - max(price, 0.0), 0.0)
+                price_sum = price_sum + (worth if leg.short else -worth)
+            sums.append(price_sum)
+        return np.array(sums).reshape(prices.shape)
 
     def pnl(self, moves_pct: np.ndarray) -> np.ndarray:
         """Dollars per contract after a signed move, costs included."""

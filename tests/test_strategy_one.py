@@ -14,6 +14,7 @@ from ivcrush.constants import TIER_PRESETS
 from ivcrush.serving.market import MarketInputs
 from ivcrush.serving.payoff import Leg, Position, evaluate, prob_loss
 from ivcrush.serving.payoff_one import evaluate_one, kelly_one, prob_loss_one
+from ivcrush.serving.pricing import black_scholes
 from ivcrush.serving.strategy import decide, decide_one
 from ivcrush.serving.strategy_batch import decide_many
 from ivcrush.settings import Account, Costs
@@ -99,3 +100,24 @@ def test_the_one_event_economics_and_kelly_are_payoffs_and_economics(p_up: float
             for equity in (1_000.0, 100_000.0):
                 got = kelly_one(slow.node_pnl, weights, equity)
                 assert got == log_optimal_contracts(slow.node_pnl, weights, equity)
+
+
+@pytest.mark.parametrize("exit_sigma", [0.0, 0.03])
+def test_exit_values_are_black_scholes_leg_by_leg(exit_sigma: float) -> None:
+    """A few moves (Python floats) and many (arrays), spots at and below 0, a strike at 0: `black_scholes`."""
+    condor = (
+        Leg("put", 96.0, True, 1.5, 0.1),
+        Leg("call", 104.0, True, 1.4, 0.1),
+        Leg("put", 90.0, False, 0.3, 0.1),
+        Leg("call", 110.0, False, 0.2, 0.1),
+    )
+    moves = np.array([-150.0, -100.0, -37.5, -4.0, 0.0, 3.3, 12.0, 250.0])
+    for legs in (condor, (*condor[:2], Leg("put", 0.0, False, 0.0, 0.1))):
+        position = Position(legs, 100.0, exit_sigma, 3.0)
+        for few in (moves[:3], moves, np.tile(moves, 5)):
+            prices = np.maximum(100.0 * (1 + few / 100), 0.0)
+            expected = np.zeros(len(few))
+            for leg in legs:
+                value = black_scholes(prices, leg.strike, exit_sigma, leg.kind)
+                expected = expected + (value if leg.short else -value)
+            np.testing.assert_array_equal(position.exit_value(few), expected)
