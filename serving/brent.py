@@ -31,13 +31,13 @@ def brentq_many(
     `ends`: f(a) and f(b) where already known (the very values f gives there), else f is asked."""
     a, b = np.asarray(a, dtype="float64"), np.asarray(b, dtype="float64")
     n = a.size
-    xtol = np.broadcast_to(np.asarray(xtol, dtype="float64"), (n,))
-    rtol = np.broadcast_to(np.asarray(rtol, dtype="float64"), (n,))
     everyone = np.arange(n)
     fa, fb = (f(a, everyone), f(b, everyone)) if ends is None else ends
     fa, fb = _checked(fa), _checked(fb)
     if n <= FEW:
-        return _few(f, (a.tolist(), b.tolist()), (fa.tolist(), fb.tolist()), xtol.tolist(), rtol.tolist(), maxiter)
+        return _few(f, (a.tolist(), b.tolist()), (fa.tolist(), fb.tolist()), _each(xtol, n), _each(rtol, n), maxiter)
+    xtol = np.broadcast_to(np.asarray(xtol, dtype="float64"), (n,))
+    rtol = np.broadcast_to(np.asarray(rtol, dtype="float64"), (n,))
     xpre, xcur = a.copy(), b.copy()
     fpre, fcur = fa, fb
     if np.any(fpre * fcur > 0):
@@ -140,6 +140,13 @@ def _few(
     if going:
         raise RuntimeError(f"Failed to converge after {maxiter} iterations")
     return np.array(root)
+
+
+def _each(tolerance: float | np.ndarray, n: int) -> list[float]:
+    """A tolerance (one for all, or one per bracket) as n Python floats."""
+    if isinstance(tolerance, float):
+        return [float(tolerance)] * n
+    return np.broadcast_to(np.asarray(tolerance, dtype="float64"), (n,)).tolist()
 
 
 def _checked(values: np.ndarray) -> np.ndarray:

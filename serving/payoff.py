@@ -20,7 +20,7 @@ from ivcrush.training.distribution import MoveDistribution
 from ivcrush.training.economics import SHARES_PER_CONTRACT, quantile_quadrature, signed_nodes
 
 GRID_POINTS = 600
-FEW_PRICES = 8  # up to this many prices an exit value is summed on Python floats
+FEW_MOVES = 8  # up to this many moves a P&L without volatility is computed on Python floats
 
 
 @dataclass(frozen=True)
@@ -93,28 +93,36 @@ class Position:
 
     def _intrinsic_value(self, prices: np.ndarray) -> np.ndarray:
         """`exit_value` without volatility: every leg's intrinsic value (`black_scholes_legs`' at sigma 0) at
-        `prices`, summed leg by leg in order; on Python floats for a few prices (the same operations)."""
-        if prices.size > FEW_PRICES:
-            total = np.zeros(prices.shape)
-            for leg in self.legs:
-                if leg.kind == "call":
-                    value = np.maximum(prices - leg.strike, 0.0)
-                else:
-                    value = np.maximum(leg.strike - np.maximum(prices, 0.0), 0.0)
-                total = total + (value if leg.short else -value)
-            return total
-        sums = []
-        for price in prices.reshape(-1).tolist():
-            price_sum = 0.0
-            for leg in self.legs:
-                worth = max(price - leg.strike, 0.0) if leg.kind == "call" else max(leg.strike - max(price, 0.0), 0.0)
-                price_sum = price_sum + (worth if leg.short else -worth)
-            sums.append(price_sum)
-        return np.array(sums).reshape(prices.shape)
+        `prices`, summed leg by leg in order."""
+        total = np.zeros(prices.shape)
+        for leg in self.legs:
+            if leg.kind == "call":
+                value = np.maximum(prices - leg.strike, 0.0)
+            else:
+                value = np.maximum(leg.strike - np.maximum(prices, 0.0), 0.0)
+            total = total + (value if leg.short else -value)
+        return total
+
+    def _intrinsic_at(self, price: float) -> float:
+        """`_intrinsic_value` at one price, on Python floats (the same operations)."""
+        total = 0.0
+        for leg in self.legs:
+            value = max(price - leg.strike, 0.0) if leg.kind == "call" else max(leg.strike - max(price, 0.0), 0.0)
+            total = total + (value if leg.short else -value)
+        return total
 
     def pnl(self, moves_pct: np.ndarray) -> np.ndarray:
-        """Dollars per contract after a signed move, costs included."""
-        return SHARES_PER_CONTRACT * (self.credit - self.exit_value(moves_pct)) - self.cost
+        """Dollars per contract after a signed move, costs included (for a few moves without volatility, as a
+        break-even's root steps ask, on Python floats: the same operations)."""
+        moves = np.asarray(moves_pct, dtype="float64")
+        if moves.size > FEW_MOVES or self.exit_sigma > 0:
+            return SHARES_PER_CONTRACT * (self.credit - self.exit_value(moves)) - self.cost
+        spot, credit, cost = self.spot, self.credit, self.cost
+        values = [
+            SHARES_PER_CONTRACT * (credit - self._intrinsic_at(max(spot * (1 + move / 100), 0.0))) - cost
+            for move in moves.reshape(-1).tolist()
+        ]
+        return np.array(values).reshape(moves.shape)
 
     @cached_property
     def max_loss(self) -> float | None:

@@ -104,7 +104,8 @@ def test_the_one_event_economics_and_kelly_are_payoffs_and_economics(p_up: float
 
 @pytest.mark.parametrize("exit_sigma", [0.0, 0.03])
 def test_exit_values_are_black_scholes_leg_by_leg(exit_sigma: float) -> None:
-    """A few moves (Python floats) and many (arrays), spots at and below 0, a strike at 0: `black_scholes`."""
+    """A few moves (Python floats) and many (arrays), spots at and below 0, a strike at 0: `black_scholes`;
+    the P&L from them."""
     condor = (
         Leg("put", 96.0, True, 1.5, 0.1),
         Leg("call", 104.0, True, 1.4, 0.1),
@@ -121,3 +122,4 @@ def test_exit_values_are_black_scholes_leg_by_leg(exit_sigma: float) -> None:
                 value = black_scholes(prices, leg.strike, exit_sigma, leg.kind)
                 expected = expected + (value if leg.short else -value)
             np.testing.assert_array_equal(position.exit_value(few), expected)
+            np.testing.assert_array_equal(position.pnl(few), 100 * (position.credit - expected) - position.cost)
