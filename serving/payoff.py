@@ -158,7 +158,14 @@ def loss_grid(distribution: MoveDistribution, position: Position) -> np.ndarray:
     strikes = [100 * abs(leg.strike / position.spot - 1) for leg in position.legs]
     reach = 2 * (max(strikes) + 100 * abs(position.credit) / position.spot) + 1.0
     regular = np.linspace(0.0, max(float(nodes.max()), reach), GRID_POINTS)
-    return np.unique(np.concatenate([[0.0], nodes, strikes, regular]))
+    grid = np.concatenate([[0.0], nodes, strikes, regular])
+    grid.sort(kind="stable")  # `np.unique`'s sorted values: runs already sorted merge faster so
+    if grid[-1] != grid[-1]:  # NaN (sorted last): `np.unique` keeps one
+        return np.unique(grid)
+    distinct = np.empty(grid.size, dtype=bool)
+    distinct[0] = True
+    np.not_equal(grid[1:], grid[:-1], out=distinct[1:])
+    return grid[distinct]
 
 
 def prob_loss(position: Position, distribution: MoveDistribution, p_up: float) -> float:

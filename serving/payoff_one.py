@@ -100,30 +100,27 @@ def prob_loss_one(
         grid = loss_grid(distribution, position)
         both = position.pnl(np.concatenate([-grid, grid]))
     shares = (1.0 - p_up, p_up)
-    starts: list[list[float]] = [[], []]
-    lo, hi, at_lo, at_hi, signs, owner = [], [], [], [], [], []
-    for side, values in enumerate((both[: len(grid)], both[len(grid) :])):
-        if shares[side] <= 0:
-            continue
-        losing = values < 0
-        if losing[0]:
-            starts[side].append(0.0)
-        flips = np.flatnonzero(losing[1:] != losing[:-1])
-        lo.append(grid[flips])
-        hi.append(grid[flips + 1])
-        at_lo.append(values[flips])
-        at_hi.append(values[flips + 1])
-        signs += [-1.0 if side == 0 else 1.0] * len(flips)
-        owner += [side] * len(flips)
+    g = len(grid)
+    losing = both < 0  # the down side's moves, then the up side's
+    starts: list[list[float]] = [[0.0] if shares[side] > 0 and losing[side * g] else [] for side in (0, 1)]
+    flips = np.flatnonzero(losing[1:] != losing[:-1])  # brackets [i, i + 1] of each side, in order
+    up = flips >= g
+    kept = flips != g - 1  # not the pair across the two sides
+    for side, of_side in ((0, ~up), (1, up)):
+        if shares[side] <= 0:  # a side of no weight has no break-evens
+            kept &= ~of_side
+    flips, up = flips[kept], up[kept]
+    twice = np.concatenate([grid, grid])
+    lo, hi, at_lo, at_hi = twice[flips], twice[flips + 1], both[flips], both[flips + 1]
+    owner = up.astype(int).tolist()
     edges = starts
     if owner:
-        sign = np.array(signs)
+        sign = np.where(up, 1.0, -1.0)
 
         def side_pnl(x: np.ndarray, which: np.ndarray) -> np.ndarray:
             return position.pnl(sign[which] * x)
 
-        ends = (np.concatenate(at_lo), np.concatenate(at_hi))  # the P&L at the brackets' ends, priced already
-        roots = brentq_many(side_pnl, np.concatenate(lo), np.concatenate(hi), xtol=1e-10, ends=ends).tolist()
+        roots = brentq_many(side_pnl, lo, hi, xtol=1e-10, ends=(at_lo, at_hi)).tolist()  # ends: priced already
         for side, root in zip(owner, roots, strict=True):
             edges[side].append(root)
     for side_edges in edges:
