@@ -1,5 +1,5 @@
-"""A one-event `MoveDistribution` at a few points, as a single decision asks for it: its exceedance, CDF and
-exceedance integral on Python floats (the knots, slopes and tail read once per distribution object), each
+"""A one-event `MoveDistribution` at a few points, as a single decision asks for it: its exceedance, CDF,
+exceedance integral, mean and q99 on Python floats (the knots, slopes and tail read once per distribution object), each
 element the very float operations of `MoveDistribution.sf` / `cdf` / `expected_excess`, in the same order, the
 logarithms, exponentials and powers by numpy on arrays of the points that need them (as the distribution's
 own calls compute them). NaN distributions are left to `MoveDistribution` (`one_event` gives None)."""
@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import math
 import weakref
+from functools import cached_property
 
 import numpy as np
 
 from ivcrush.training.distribution import LEVELS, TAIL_MASS, MoveDistribution
 
 _LEVELS = LEVELS.tolist()
-_SMALL_SHAPE = 1e-9  # `distribution._log1p_over`'s exponential limit
+_SMALL_SHAPE = 1e-9  # `distribution._log1p_over`'s (and `_log_gpd_inverse`'s) exponential limit
+STRESS_LEVEL = 0.99  # the stress loss's quantile of |move|
 
 
 class OneEvent:
@@ -30,6 +32,18 @@ class OneEvent:
         self.scale = float(distribution.tail_scale[0] * distribution.knots[0, -1])
         self.quantiles = self.knots[1:]
         self.excess_q90 = self._tail_excess([self.q90])[0]
+
+    @cached_property
+    def mean(self) -> float:
+        """`distribution.mean()`: E|X|, the exceedance integral from 0."""
+        return self.expected_excess([0.0])[0]
+
+    @cached_property
+    def q99(self) -> float:
+        """`distribution.ppf(0.99)`, the stress move (in the tail: q90 + sigma q90 x the GPD's inverse)."""
+        log_ratio = np.log(np.array([TAIL_MASS / max(1.0 - STRESS_LEVEL, 1e-300)]))
+        excess = log_ratio if abs(self.xi) < _SMALL_SHAPE else np.expm1(self.xi * log_ratio) / self.xi
+        return self.q90 + self.scale * float(excess[0])
 
     def sf(self, xs: list[float]) -> list[float]:
         """`distribution.sf(np.array(xs)).tolist()`."""

@@ -15,6 +15,7 @@ from functools import cached_property
 
 import numpy as np
 
+from ivcrush.serving.one_event import STRESS_LEVEL
 from ivcrush.serving.pricing import black_scholes_legs
 from ivcrush.training.distribution import MoveDistribution
 from ivcrush.training.economics import SHARES_PER_CONTRACT, quantile_quadrature, signed_nodes
@@ -209,7 +210,7 @@ def evaluate(position: Position, distribution: MoveDistribution, p_up: float) ->
         time_value = SHARES_PER_CONTRACT * float(np.sum(weights * left))
     credit = SHARES_PER_CONTRACT * position.credit
     gross = credit - intrinsic - time_value
-    q99 = float(distribution.ppf(0.99))
+    q99 = float(distribution.ppf(STRESS_LEVEL))
     stress = -float(np.min(position.pnl(np.array([-q99, q99]))))
     return Economics(
         credit=credit,

@@ -19,6 +19,7 @@ from functools import cached_property
 import numpy as np
 
 from ivcrush.serving.brent import brentq_many
+from ivcrush.serving.one_event import STRESS_LEVEL
 from ivcrush.serving.payoff import GRID_POINTS, Economics, Leg
 from ivcrush.serving.pricing import option_values
 from ivcrush.training.distribution import MoveDistribution
@@ -163,7 +164,7 @@ def evaluate_many(positions: Positions, distribution: MoveDistribution, p_up: np
     m = nodes.shape[1]
     moves = np.concatenate([-nodes, nodes], axis=1)
     signed_weights = np.concatenate([(1 - p_up)[:, None] * weights, p_up[:, None] * weights], axis=1)
-    stops, extra = _grid_ends(positions, nodes, distribution.ppf(0.99))
+    stops, extra = _grid_ends(positions, nodes, distribution.ppf(STRESS_LEVEL))
     exit_values = positions.exit_values(np.concatenate([moves, -extra, extra], axis=1))
     pnl = positions.pnl(exit_values)
     node_pnl = pnl[:, : 2 * m]

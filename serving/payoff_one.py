@@ -11,25 +11,20 @@ import; `brent.brentq_many` takes scipy's steps).
 from __future__ import annotations
 
 import math
-import weakref
 
 import numpy as np
 
 from ivcrush.serving.brent import brentq_many
-from ivcrush.serving.one_event import one_event
+from ivcrush.serving.one_event import STRESS_LEVEL, one_event
 from ivcrush.serving.payoff import Economics, Position, loss_grid
 from ivcrush.training.distribution import MoveDistribution
 from ivcrush.training.economics import SHARES_PER_CONTRACT, signed_nodes
 
-_Q99: weakref.WeakKeyDictionary[MoveDistribution, float] = weakref.WeakKeyDictionary()
-
 
 def stress_quantile(distribution: MoveDistribution) -> float:
     """The one-event distribution's q99 (computed once per distribution object)."""
-    q99 = _Q99.get(distribution)
-    if q99 is None:
-        q99 = _Q99[distribution] = float(distribution.ppf(0.99))
-    return q99
+    event = one_event(distribution)
+    return float(distribution.ppf(STRESS_LEVEL)) if event is None else event.q99
 
 
 def intrinsic_payout(position: Position, distribution: MoveDistribution, p_up: float) -> float:

@@ -196,7 +196,7 @@ def _decide(distribution: MoveDistribution, market: MarketInputs, options: _Opti
     levels = distribution.quantiles[0].tolist() if event is None else event.quantiles
     quantiles = dict(zip(QUANTILE_LEVELS, levels, strict=True))
     earnings = market.earnings_move_pct
-    mean = float(distribution.mean())
+    mean = float(distribution.mean()) if event is None else event.mean
     # Short strikes outside the chosen forecast quantile and never inside the earnings-only implied move.
     distance = max(quantiles[strike_quantile], earnings)
     if event is not None:

@@ -1,5 +1,6 @@
-"""`serving.one_event.OneEvent` gives `MoveDistribution`'s exceedance, CDF and exceedance integral of one event
-float for float: body, knots, tail, 0, negative, infinite and NaN points, heavy, thin and exponential tails."""
+"""`serving.one_event.OneEvent` gives `MoveDistribution`'s exceedance, CDF, exceedance integral, mean and q99 of
+one event float for float: body, knots, tail, 0, negative, infinite and NaN points, heavy, thin and exponential
+tails."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from ivcrush.serving.one_event import one_event
+from ivcrush.serving.one_event import STRESS_LEVEL, one_event
 from ivcrush.training.distribution import MoveDistribution
 
 
@@ -28,6 +29,7 @@ def test_one_event_is_the_distribution_float_for_float(shape: float) -> None:
         distribution = MoveDistribution([quantiles], shape, rng.uniform(0.05, 1.0))
         event = one_event(distribution)
         assert event is not None and event.quantiles == distribution.quantiles[0].tolist()
+        assert event.mean == float(distribution.mean()) and event.q99 == float(distribution.ppf(STRESS_LEVEL))
         points = _points(distribution, rng)
         np.testing.assert_array_equal(np.array(event.sf(points)), distribution.sf(np.array(points)))
         np.testing.assert_array_equal(np.array(event.cdf(points)), distribution.cdf(np.array(points)))
