@@ -2,9 +2,11 @@
 operations in the same order, so the same numbers, with fewer numpy calls and without scipy.optimize (slow to
 import; `brent.brentq_many` takes scipy's steps).
 
-- The expected intrinsic payout: every side's exceedance integrals in one call of the distribution.
+- The distribution at a few points (exceedance integrals, CDF, q99) by its `one_event.OneEvent`: Python floats.
+- The expected intrinsic payout: every side's exceedance integrals in one call.
 - P(loss): the P&L on `payoff.loss_grid` (both sides in one pricing), every break-even bracket's root in one
-  `brentq_many` (each step prices all open brackets at once), the distribution's CDF at all edges in one call.
+  `brentq_many` (each step prices all open brackets at once; the brackets' ends are priced already), the
+  distribution's CDF at all edges in one call.
 - The Kelly root: the slope summed over 1-d arrays, the root by `brentq_many` of one bracket.
 """
 
