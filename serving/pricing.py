@@ -38,13 +38,14 @@ def black_scholes(
 
 def black_scholes_legs(spot: float | np.ndarray, strikes: np.ndarray, sigma: float, calls: np.ndarray) -> np.ndarray:
     """The values (m, L) of L options (`strikes`, `calls` True for a call) at m spots, one volatility: the
-    same numbers as `black_scholes` leg by leg (puts and calls in one pass, unless some strike is not positive)."""
-    column = np.asarray(spot, dtype="float64").reshape(-1, 1)
+    same numbers as `black_scholes` leg by leg (puts and calls in one pass, unless some strike is not positive;
+    computed leg by leg in rows over the spots, returned transposed)."""
+    row = np.asarray(spot, dtype="float64").reshape(1, -1)
     if not sigma > 0:  # no time value: the intrinsic values (`option_values` of a 0-d sigma at or below 0)
-        return _intrinsic_legs(column, strikes, calls)
+        return _intrinsic_legs(row, strikes[:, None], calls[:, None]).T
     if strikes.size and strikes.min() > 0:
-        return _legs_guarded(column, strikes, sigma, calls)
-    sigma_array = np.asarray(sigma, dtype="float64")
+        return _legs_guarded(row, strikes[:, None], sigma, calls[:, None]).T
+    column, sigma_array = row.reshape(-1, 1), np.asarray(sigma, dtype="float64")
     out = np.empty((column.shape[0], len(strikes)))
     for call in (False, True):
         chosen = calls == call
@@ -53,24 +54,25 @@ def black_scholes_legs(spot: float | np.ndarray, strikes: np.ndarray, sigma: flo
     return out
 
 
-def _legs_guarded(column: np.ndarray, strikes: np.ndarray, sigma: float, calls: np.ndarray) -> np.ndarray:
-    """`_spot_guarded` of every leg at once: each element the same operations as its kind's (a put's
-    N(-d) as N(-1.0 x d), its value strike N(-d2) - spot N(-d1) chosen beside the call's)."""
-    positive = column > 0
+def _legs_guarded(row: np.ndarray, strikes: np.ndarray, sigma: float, calls: np.ndarray) -> np.ndarray:
+    """`_spot_guarded` of every leg (L, 1) at the spots `row` (1, m), (L, m): each element the same operations
+    as its kind's (a put's N(-d) as N(-1.0 x d), its value strike N(-d2) - spot N(-d1) chosen beside the
+    call's)."""
+    positive = row > 0
     everywhere = bool(positive.all())
-    d1 = np.log((column if everywhere else np.where(positive, column, 1.0)) / strikes) / sigma + sigma / 2
+    d1 = np.log((row if everywhere else np.where(positive, row, 1.0)) / strikes) / sigma + sigma / 2
     d2 = d1 - sigma
     sign = np.where(calls, 1.0, -1.0)
-    spot_part, strike_part = column * ndtr(sign * d1), strikes * ndtr(sign * d2)
+    spot_part, strike_part = row * ndtr(sign * d1), strikes * ndtr(sign * d2)
     priced = np.maximum(np.where(calls, spot_part - strike_part, strike_part - spot_part), 0.0)
     if everywhere:
         return priced
-    return np.where(positive, priced, _intrinsic_legs(column, strikes, calls))
+    return np.where(positive, priced, _intrinsic_legs(row, strikes, calls))
 
 
-def _intrinsic_legs(column: np.ndarray, strikes: np.ndarray, calls: np.ndarray) -> np.ndarray:
-    """Every leg's intrinsic value at the spots `column` (m, 1), as `option_values` gives it for its kind."""
-    return np.where(calls, np.maximum(column - strikes, 0.0), np.maximum(strikes - np.maximum(column, 0.0), 0.0))
+def _intrinsic_legs(row: np.ndarray, strikes: np.ndarray, calls: np.ndarray) -> np.ndarray:
+    """Every leg's (L, 1) intrinsic value at the spots `row` (1, m), as `option_values` gives it for its kind."""
+    return np.where(calls, np.maximum(row - strikes, 0.0), np.maximum(strikes - np.maximum(row, 0.0), 0.0))
 
 
 def option_values(spot: np.ndarray, strike: np.ndarray, sigma: np.ndarray, *, call: bool) -> np.ndarray:
