@@ -96,11 +96,9 @@ class Position:
         """`exit_value` without volatility: every leg's intrinsic value (`black_scholes_legs`' at sigma 0) at
         `prices`, summed leg by leg in order."""
         total = np.zeros(prices.shape)
-        for leg in self.legs:
-            if leg.kind == "call":
-                value = np.maximum(prices - leg.strike, 0.0)
-            else:
-                value = np.maximum(leg.strike - np.maximum(prices, 0.0), 0.0)
+        for leg in self.legs:  # a put's max(strike - max(price, 0), 0): the prices are at least 0 already
+            call = leg.kind == "call"
+            value = np.maximum(prices - leg.strike, 0.0) if call else np.maximum(leg.strike - prices, 0.0)
             total = total + (value if leg.short else -value)
         return total
 

@@ -20,7 +20,7 @@ from ivcrush.serving.brent import brentq_many
 from ivcrush.serving.one_event import STRESS_LEVEL, one_event
 from ivcrush.serving.payoff import Economics, Position, loss_grid
 from ivcrush.training.distribution import MoveDistribution
-from ivcrush.training.economics import SHARES_PER_CONTRACT, signed_nodes
+from ivcrush.training.economics import SHARES_PER_CONTRACT, quantile_quadrature, signed_nodes
 
 
 def stress_quantile(distribution: MoveDistribution) -> float:
@@ -56,16 +56,18 @@ def evaluate_one(position: Position, distribution: MoveDistribution, p_up: float
     the exit's volatility for every move it needs (the quadrature's signed nodes, P(loss)'s grid on both sides,
     the stress moves), and once more at the nodes without volatility (the time value)."""
     intrinsic = position.spot * intrinsic_payout(position, distribution, p_up)
-    moves, weights = signed_nodes(distribution, p_up)
+    nodes, _ = quantile_quadrature(distribution)
     grid = loss_grid(distribution, position)
     q99 = stress_quantile(distribution)
-    m, g = len(moves), len(grid)
-    values = position.exit_value(np.concatenate([moves, -grid, grid, [-q99, q99]]))
+    m, g = 2 * len(nodes), len(grid)
+    every = np.concatenate([-nodes, nodes, -grid, grid, [-q99, q99]])  # `signed_nodes`' moves first
+    values = position.exit_value(every)
     pnl = SHARES_PER_CONTRACT * (position.credit - values) - position.cost  # = position.pnl of those moves
     exit_value = values[:m]
     time_value = 0.0
     if position.exit_sigma > 0:
-        left = exit_value - position.exit_value(moves, sigma=0.0)
+        _, weights = signed_nodes(distribution, p_up)
+        left = exit_value - position.exit_value(every[:m], sigma=0.0)
         time_value = SHARES_PER_CONTRACT * float(np.sum(weights * left))
     credit = SHARES_PER_CONTRACT * position.credit
     gross = credit - intrinsic - time_value
