@@ -33,10 +33,11 @@ import pandas as pd
 
 from ivcrush.events import merged_notes
 from ivcrush.serving.decision import Decision
-from ivcrush.serving.forecasts import EventForecast, event_forecasts, records
+from ivcrush.serving.forecasts import EventForecast, event_forecast, event_forecasts, records
 from ivcrush.serving.market import MarketInputs, StrategyError, event_market, number_or_none
-from ivcrush.serving.model import serving_model
+from ivcrush.serving.model import check_serving_state, serving_model
 from ivcrush.serving.online import (
+    EVENT_COLUMNS,
     NotServableError,
     OnlineReader,
     ServingError,
@@ -55,40 +56,15 @@ from ivcrush.serving.strategy_batch import decide_many
 from ivcrush.settings import Account, Costs, Settings
 from ivcrush.training.distribution import MoveDistribution
 from ivcrush.training.economics import keep_quadrature_nodes, quadrature_nodes
-from ivcrush.workspace import Generation, current_build, generation_build, published
+from ivcrush.workspace import Generation, generation_build, published
 
 if TYPE_CHECKING:
     from ivcrush.training.registry import LoadedModel
 
+# The calendar columns an event's forecast reads (`forecasts.event_forecast`)
+EVENT_FIELDS = (*EVENT_COLUMNS, "decision_date", "reaction_date")
 # The most event forecasts a state keeps (each ~10 kB: its online row of ~130 features and its distribution)
 MAX_KEPT_FORECASTS = 4096
-
-
-def check_serving_state(settings: Settings, generation: Generation) -> LoadedModel:
-    """The generation must come from the latest build and serve the model's feature service; else refuse.
-
-    The latest build's manifest is read only to compare its id: nothing is served from it.
-    """
-    from ivcrush.training.registry import RegistryError, load_latest
-
-    latest = current_build(settings)
-    if latest is None or generation.build_id != latest.build_id:
-        raise NotServableError(
-            f"the online store was built from build {generation.build_id}, older than the latest build "
-            f"{latest.build_id if latest else '(none)'}; run `ivcrush materialize`"
-        )
-    try:
-        model = load_latest(settings.workdir)
-    except RegistryError as exc:
-        raise NotServableError(f"{exc}; run `ivcrush train`") from exc
-    service = model.metadata.get("feature_service")
-    service = service.get("name") if isinstance(service, dict) else service
-    if service != generation.feature_service:
-        raise NotServableError(
-            f"the model {model.model_id} was trained with feature service {service}, the online store serves "
-            f"{generation.feature_service}; retrain (`ivcrush train`) or re-materialize"
-        )
-    return model
 
 
 @dataclass(frozen=True)
@@ -111,6 +87,7 @@ class ServingState:
     _merged: dict[date, list[str]] = field(default_factory=dict, repr=False, compare=False)
     _forecasts: dict[str, EventForecast] = field(default_factory=dict, repr=False, compare=False)
     _forecasts_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _columns: dict[str, Sequence[object]] = field(default_factory=dict, repr=False, compare=False)  # EVENT_FIELDS
 
     @property
     def model_id(self) -> str | None:
@@ -189,8 +166,23 @@ class ServingState:
         event_ids = self.events["event_id"].to_numpy()[rows].tolist()
         known = [self._forecasts.get(event_id) for event_id in event_ids]
         if any(forecast is None for forecast in known):
+            one = self._forecast_one(int(rows[0])) if len(rows) == 1 else None
+            if one is not None:
+                return [one]
             return self.forecasts(self.events.iloc[rows].reset_index(drop=True))
         return cast(list[EventForecast], known)
+
+    def _forecast_one(self, position: int) -> EventForecast | None:
+        """The forecast of the calendar's event at this position read and kept without frames
+        (`forecasts.event_forecast`: the same forecast); None where only `forecasts` can make it."""
+        columns = self._columns
+        if not columns:  # filled by one update (a thread never sees some of them)
+            columns.update({column: self.events[column].array for column in EVENT_FIELDS})
+        event = {column: values[position] for column, values in columns.items()}
+        forecast = event_forecast(self.settings, self.reader(), self.serving_model(), self.newest, event)
+        if forecast is not None:
+            self._keep({cast(str, event["event_id"]): forecast})
+        return forecast
 
 
 def load_state(settings: Settings) -> ServingState:
