@@ -87,6 +87,11 @@ class OnlineReader:
         self._numeric = [f for f, kind in self._types.items() if kind in NUMERIC_TYPES]
         self._texts = [f for f in self._types if f not in self._numeric and f != EVENT_ID]
         self._numeric_columns = pd.Index(self._numeric)  # made once: an Index of 100+ names costs more than a row
+        columns = [*EVENT_COLUMNS, *self._texts, *self._numeric]
+        # whether `feature_record` equals the rows of `features`: their columns are distinct and each text is a
+        # string or a bool (a frame keeps those as they are; it would make a column of datetimes a Timestamp)
+        plain = all(self._types[f] in PLAIN_TEXTS for f in self._texts)
+        self.plain_records = len(set(columns)) == len(columns) and plain
 
     def _decoded(self, tickers: list[str]) -> Rows:
         """{ticker: {feature: value as Feast decodes it}} of distinct tickers (a ticker without rows: absent)."""
@@ -132,13 +137,6 @@ class OnlineReader:
         parts = [pd.DataFrame({**{c: events[c].array for c in EVENT_COLUMNS}, **texts})]
         numeric = pd.DataFrame(numbers.reshape(len(rows), -1), columns=self._numeric_columns, copy=False)
         return pd.concat([*parts, numeric], axis=1)
-
-    @property
-    def plain_records(self) -> bool:
-        """Whether `feature_record` equals the rows of `features`: their columns are distinct and each text is a
-        string or a bool (a frame keeps those as they are; it would make a column of datetimes a Timestamp)."""
-        columns = [*EVENT_COLUMNS, *self._texts, *self._numeric]
-        return len(set(columns)) == len(columns) and all(self._types[f] in PLAIN_TEXTS for f in self._texts)
 
     def feature_record(self, event: Mapping[str, object]) -> dict[str, object]:
         """One event's row of `features` as a dict, as `forecasts.records` gives it (its calendar columns, the
