@@ -178,9 +178,9 @@ def _forecast(
 ) -> EventForecast:
     stale = stale_days(row.get("event_timestamp"), newest)
     notes, refusal = qualifiers(settings, row, prediction, stale)
-    return EventForecast(row, prediction, _day(decided), _day(reacted), stale, tuple(notes), refusal)
+    return EventForecast(row, prediction, calendar_day(decided), calendar_day(reacted), stale, tuple(notes), refusal)
 
 
-def _day(value: object) -> date:
+def calendar_day(value: object) -> date:
     """The calendar day of a date, a timestamp or its text (a date as it is: its Timestamp's date)."""
     return value if type(value) is date else pd.Timestamp(value).date()  # type: ignore[arg-type]

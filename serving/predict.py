@@ -33,7 +33,7 @@ import pandas as pd
 
 from ivcrush.events import merged_notes
 from ivcrush.serving.decision import Decision
-from ivcrush.serving.forecasts import EventForecast, event_forecast, event_forecasts, records
+from ivcrush.serving.forecasts import EventForecast, calendar_day, event_forecast, event_forecasts, records
 from ivcrush.serving.market import MarketInputs, StrategyError, event_market, number_or_none
 from ivcrush.serving.model import check_serving_state, serving_model
 from ivcrush.serving.online import (
@@ -163,7 +163,8 @@ class ServingState:
 
     def forecasts_at(self, rows: np.ndarray) -> list[EventForecast]:
         """`forecasts` of the calendar's rows at these positions (a frame is made only where one is missing)."""
-        event_ids = self.events["event_id"].to_numpy()[rows].tolist()
+        ids = self._calendar_columns()["event_id"]
+        event_ids = [ids[row] for row in rows.tolist()]
         known = [self._forecasts.get(event_id) for event_id in event_ids]
         if any(forecast is None for forecast in known):
             one = self._forecast_one(int(rows[0])) if len(rows) == 1 else None
@@ -172,13 +173,17 @@ class ServingState:
             return self.forecasts(self.events.iloc[rows].reset_index(drop=True))
         return cast(list[EventForecast], known)
 
-    def _forecast_one(self, position: int) -> EventForecast | None:
-        """The forecast of the calendar's event at this position read and kept without frames
-        (`forecasts.event_forecast`: the same forecast); None where only `forecasts` can make it."""
+    def _calendar_columns(self) -> dict[str, Sequence[object]]:
+        """The calendar's EVENT_FIELDS columns (their arrays, whose items are `to_numpy(dtype=object)`'s)."""
         columns = self._columns
         if not columns:  # filled by one update (a thread never sees some of them)
             columns.update({column: self.events[column].array for column in EVENT_FIELDS})
-        event = {column: values[position] for column, values in columns.items()}
+        return columns
+
+    def _forecast_one(self, position: int) -> EventForecast | None:
+        """The forecast of the calendar's event at this position read and kept without frames
+        (`forecasts.event_forecast`: the same forecast); None where only `forecasts` can make it."""
+        event = {column: values[position] for column, values in self._calendar_columns().items()}
         forecast = event_forecast(self.settings, self.reader(), self.serving_model(), self.newest, event)
         if forecast is not None:
             self._keep({cast(str, event["event_id"]): forecast})
@@ -259,7 +264,7 @@ def _recommend(
         Recommendation(
             ticker=cast(str, forecast.row["ticker"]),
             event_id=cast(str, forecast.row["event_id"]),
-            earnings_date=pd.Timestamp(forecast.row["earnings_date"]).date().isoformat(),  # type: ignore[arg-type]
+            earnings_date=calendar_day(forecast.row["earnings_date"]).isoformat(),
             timing=cast(str, forecast.row["timing"]),
             implied_source=market.implied_source,
             spot_source=market.spot_source,

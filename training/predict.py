@@ -232,17 +232,20 @@ def _ensemble(
     if move_skill:
         raw = np.column_stack([outputs[name] for name in QUANTILE_NAMES])
         scale = history_level(rows.own_level, rows.prior_count, move_size.scale_mean)
-        chosen = move_size.calibration.distribution(rescaled(raw, scale), prior)
+        calibration, uncalibrated = move_size.calibration, rescaled(raw, scale)
     else:
         scale = history_level(rows.own_level, rows.prior_count, move_size.reference.scale_mean)
-        chosen = move_size.reference_calibration.distribution(move_size.reference.scaled(scale), prior)
-    q = chosen.quantiles
+        calibration, uncalibrated = move_size.reference_calibration, move_size.reference.scaled(scale)
+    # what `calibration.distribution(uncalibrated, prior)` reports, without building it
+    q, tail_shape, tail_scale = MoveDistribution.parameters(
+        calibration.adjust(uncalibrated, prior), calibration.tail_shape, calibration.tail_scale
+    )
     n = len(q)
     columns = {
         "ticker": rows.tickers,
         "quantiles": q.tolist(),
-        "tail_shape": chosen.tail_shape.tolist(),
-        "tail_scale": chosen.tail_scale.tolist(),
+        "tail_shape": tail_shape.tolist(),
+        "tail_scale": tail_scale.tolist(),
         "p_up": outputs["direction"].tolist() if use_direction else [None] * n,
         "iv_crush_ratio": outputs["iv_crush"].tolist() if use_iv else [None] * n,
         "confidence": confidence(q[:, 0], q[:, 2], q[:, -1]).tolist(),
