@@ -218,10 +218,14 @@ class MoveDistribution:
     def mean(self) -> np.ndarray:
         """E|X| (computed once: the distribution does not change)."""
         if self._mean is None:
-            mean = self.expected_excess(0.0)
-            if isinstance(mean, np.ndarray):
+            # `expected_excess(0.0)`: the same floats, its body integral up to 0 being 0 (t = 0 in the first segment)
+            n = len(self)
+            mean = np.where(self.valid, self._cum_sf[:, -1] + self._tail_excess(self.q90, np.arange(n)), np.nan)
+            if n == 1:
+                self._mean = mean[0]
+            else:
                 mean.flags.writeable = False
-            self._mean = mean
+                self._mean = mean
         return self._mean
 
     def expected_excess(self, k: float | np.ndarray, width: float | np.ndarray | None = None) -> np.ndarray:
