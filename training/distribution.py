@@ -192,7 +192,8 @@ class MoveDistribution:
         out[inside & (p == 1)] = np.inf
         if levels is None:
             body = inside & ~tail
-            out[body] = self._body_ppf(p[body], row[body])
+            if body.any():  # (a tail quantile, as q99, inverts no body)
+                out[body] = self._body_ppf(p[body], row[body])
         else:
             body = (levels >= 0) & (levels <= LEVELS[-1])  # the same columns in every row
             out[:, body] = self._body_ppf_each(levels[body])
