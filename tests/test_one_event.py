@@ -153,3 +153,18 @@ def test_ensemble_one_refuses_a_row_whose_features_are_not_floats(served: Settin
     row[model.features[0]] = "1.0"
     with pytest.raises(TypeError):
         ensemble_one(model, row)
+
+
+def test_an_event_whose_record_is_not_plain_is_forecast_by_the_batch_path(served: Settings) -> None:
+    """A reader whose records a frame would change (a datetime text, repeated names) leaves the one-event path:
+    the state forecasts the event through `event_forecasts`, the same forecast."""
+    state = load_state(served)
+    reader = state.reader()
+    reader.plain_records = False
+    stored = _stored(served)
+    position = stored.index[0]
+    values = {column: state.events[column].array[position] for column in EVENT_FIELDS}
+    assert event_forecast(served, reader, state.serving_model(), state.newest, values) is None
+    one = state.forecasts_at(np.array([position]))
+    batch = load_state(served).forecasts(stored.loc[[position]].reset_index(drop=True))
+    assert _same_forecast(one[0], batch[0])
