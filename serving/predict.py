@@ -15,7 +15,9 @@ latest build. `scan` and `predict_one` load one for their request; `ivcrush.serv
 keeps one between requests until something newer is published. A state keeps each event's forecast once read
 (`forecasts.EventForecast`: its online row, the models' forecast, its qualifiers and distribution; all fixed by
 the generation, the model and the settings), so a request computes only its market and its decision: one event
-by `strategy.decide_one`, several by `strategy_batch.decide_many` (both exactly `decide`'s decisions).
+by `strategy.decide_one`, several by `strategy_batch.decide_many` (both exactly `decide`'s decisions). An event
+not kept yet is read and forecast alone without frames (`forecasts.event_forecast`), several at once from frames
+(`forecasts.event_forecasts`): the same forecasts.
 """
 
 from __future__ import annotations
