@@ -138,10 +138,49 @@ def event_forecasts(
         ensemble(model, features, model.verdicts, amc_labels_untrusted=settings.amc_labels_untrusted),
     )
     days = zip(events["decision_date"].tolist(), events["reaction_date"].tolist(), strict=True)
-    out = []
-    for row, prediction, (decided, reacted) in zip(records(features), predictions, days, strict=True):
-        stale = stale_days(row.get("event_timestamp"), newest)
-        notes, refusal = qualifiers(settings, row, prediction, stale)
-        decision_date, reaction_date = pd.Timestamp(decided).date(), pd.Timestamp(reacted).date()
-        out.append(EventForecast(row, prediction, decision_date, reaction_date, stale, tuple(notes), refusal))
-    return out
+    return [
+        _forecast(settings, newest, row, prediction, decided, reacted)
+        for row, prediction, (decided, reacted) in zip(records(features), predictions, days, strict=True)
+    ]
+
+
+def event_forecast(
+    settings: Settings,
+    reader: OnlineReader,
+    model: LoadedModel,
+    newest: pd.Timestamp | None,
+    event: Mapping[str, object],
+) -> EventForecast | None:
+    """`event_forecasts` of one event given by its calendar values (`event`: EVENT_COLUMNS, decision_date and
+    reaction_date, as `to_numpy(dtype=object)` gives them), without a frame: the same forecast. None where that
+    is not certain (the reader's records or the model's features are not plain: use `event_forecasts`)."""
+    from ivcrush.training.predict import ensemble_one
+
+    if not reader.plain_records:
+        return None
+    row = reader.feature_record(event)
+    try:
+        prediction = ensemble_one(model, row, model.verdicts, amc_labels_untrusted=settings.amc_labels_untrusted)
+    except TypeError:  # a model feature or history column the reader does not serve as a float
+        return None
+    return _forecast(
+        settings, newest, row, cast(ModelForecast, prediction), event["decision_date"], event["reaction_date"]
+    )
+
+
+def _forecast(
+    settings: Settings,
+    newest: pd.Timestamp | None,
+    row: dict[str, object],
+    prediction: ModelForecast,
+    decided: object,
+    reacted: object,
+) -> EventForecast:
+    stale = stale_days(row.get("event_timestamp"), newest)
+    notes, refusal = qualifiers(settings, row, prediction, stale)
+    return EventForecast(row, prediction, calendar_day(decided), calendar_day(reacted), stale, tuple(notes), refusal)
+
+
+def calendar_day(value: object) -> date:
+    """The calendar day of a date, a timestamp or its text (a date as it is: its Timestamp's date)."""
+    return value if type(value) is date else pd.Timestamp(value).date()  # type: ignore[arg-type]

@@ -1,6 +1,7 @@
-"""The registered model as serving holds it: the same boosters, features and calibration, with the boosters
-compiled once (when the serving state loads) into one forest that predicts them together from the feature
-array (`ivcrush.serving.forest`: LightGBM's predictions exactly, without its ~0.3 ms per `predict` call).
+"""The registered model as serving holds it, checked to serve the published generation (`check_serving_state`):
+the same boosters, features and calibration, with the boosters compiled once (when the serving state loads) into
+one forest that predicts them together from the feature array (`ivcrush.serving.forest`: LightGBM's predictions
+exactly, without its ~0.3 ms per `predict` call).
 
 A booster the forest cannot reproduce (categorical splits, linear trees, ...) keeps `booster.predict`, on one
 thread: a request predicts a few rows, where waking the thread pool costs more than it saves.
@@ -16,7 +17,9 @@ import numpy as np
 
 from ivcrush.serving.forest import compile_boosters
 from ivcrush.serving.online import NotServableError
-from ivcrush.training.registry import RegistryError, StoredBoosters
+from ivcrush.settings import Settings
+from ivcrush.training.registry import RegistryError, StoredBoosters, load_latest
+from ivcrush.workspace import Generation, current_build
 
 if TYPE_CHECKING:
     import lightgbm as lgb
@@ -72,3 +75,28 @@ def serving_model(model: LoadedModel) -> LoadedModel:
             f"model {model.model_id}: a booster's text model cannot be read ({exc}); run `ivcrush train`"
         ) from exc
     return replace(model, boosters=boosters)  # type: ignore[arg-type]
+
+
+def check_serving_state(settings: Settings, generation: Generation) -> LoadedModel:
+    """The generation must come from the latest build and serve the model's feature service; else refuse.
+
+    The latest build's manifest is read only to compare its id: nothing is served from it.
+    """
+    latest = current_build(settings)
+    if latest is None or generation.build_id != latest.build_id:
+        raise NotServableError(
+            f"the online store was built from build {generation.build_id}, older than the latest build "
+            f"{latest.build_id if latest else '(none)'}; run `ivcrush materialize`"
+        )
+    try:
+        model = load_latest(settings.workdir)
+    except RegistryError as exc:
+        raise NotServableError(f"{exc}; run `ivcrush train`") from exc
+    service = model.metadata.get("feature_service")
+    service = service.get("name") if isinstance(service, dict) else service
+    if service != generation.feature_service:
+        raise NotServableError(
+            f"the model {model.model_id} was trained with feature service {service}, the online store serves "
+            f"{generation.feature_service}; retrain (`ivcrush train`) or re-materialize"
+        )
+    return model

@@ -7,8 +7,10 @@ build's calendar and its online store, never the workspace's `current` build.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import date
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -23,6 +25,7 @@ EVENT_ID_REF = "calendar_features:event_id"
 EVENT_ID = EVENT_ID_REF.split(":")[1]
 EVENT_COLUMNS = ["event_id", "ticker", "earnings_date", "timing", "event_timestamp"]
 NUMERIC_TYPES = frozenset({"DOUBLE", "FLOAT", "INT64", "INT32"})  # Feast value types served as float64 to models
+PLAIN_TEXTS = frozenset({"STRING", "BOOL"})  # ... and those a frame of one row keeps as they are
 
 
 class ServingError(IvcrushError):
@@ -84,6 +87,11 @@ class OnlineReader:
         self._numeric = [f for f, kind in self._types.items() if kind in NUMERIC_TYPES]
         self._texts = [f for f in self._types if f not in self._numeric and f != EVENT_ID]
         self._numeric_columns = pd.Index(self._numeric)  # made once: an Index of 100+ names costs more than a row
+        columns = [*EVENT_COLUMNS, *self._texts, *self._numeric]
+        # whether `feature_record` equals the rows of `features`: their columns are distinct and each text is a
+        # string or a bool (a frame keeps those as they are; it would make a column of datetimes a Timestamp)
+        plain = all(self._types[f] in PLAIN_TEXTS for f in self._texts)
+        self.plain_records = len(set(columns)) == len(columns) and plain
 
     def _decoded(self, tickers: list[str]) -> Rows:
         """{ticker: {feature: value as Feast decodes it}} of distinct tickers (a ticker without rows: absent)."""
@@ -99,9 +107,9 @@ class OnlineReader:
         rows = [decoded.get(ticker, {}) for ticker in tickers]
         return pd.DataFrame({"ticker": list(tickers), **{f: [row.get(f) for row in rows] for f in self._types}})
 
-    def _check_events(self, events: pd.DataFrame, served: list[object]) -> None:
+    def _check_events(self, tickers: Iterable[object], served: list[object], event_ids: Iterable[object]) -> None:
         """Refuse events whose ticker's online row describes another event (older or newer)."""
-        stale = [(t, s, e) for t, s, e in zip(events["ticker"], served, events["event_id"], strict=True) if s != e]
+        stale = [(t, s, e) for t, s, e in zip(tickers, served, event_ids, strict=True) if s != e]
         if stale:
             examples = ", ".join(f"{ticker} serves {held} not {event}" for ticker, held, event in stale[:3])
             raise NotServableError(
@@ -113,7 +121,7 @@ class OnlineReader:
         """The online features of each event (ticker) as Feast types them, verified to belong to that event."""
         served = self.read(events["ticker"].unique().tolist())
         joined = events[EVENT_COLUMNS].merge(served.rename(columns={"event_id": "served"}), on="ticker", how="left")
-        self._check_events(joined, joined["served"].tolist())
+        self._check_events(joined["ticker"], joined["served"].tolist(), joined["event_id"])
         return joined.drop(columns="served")
 
     def features(self, events: pd.DataFrame) -> pd.DataFrame:
@@ -122,13 +130,27 @@ class OnlineReader:
         tickers = events["ticker"].tolist()
         decoded = self._decoded(sorted(set(tickers)))
         rows = [decoded.get(ticker, {}) for ticker in tickers]
-        self._check_events(events, [row.get(EVENT_ID) for row in rows])
+        self._check_events(tickers, [row.get(EVENT_ID) for row in rows], events["event_id"])
         numbers = np.array([[row.get(f) for f in self._numeric] for row in rows], dtype="float64")
         # built from arrays (a column selection and reset_index of `events` cost more than the rest)
         texts = {f: [row.get(f) for row in rows] for f in self._texts}
         parts = [pd.DataFrame({**{c: events[c].array for c in EVENT_COLUMNS}, **texts})]
         numeric = pd.DataFrame(numbers.reshape(len(rows), -1), columns=self._numeric_columns, copy=False)
         return pd.concat([*parts, numeric], axis=1)
+
+    def feature_record(self, event: Mapping[str, object]) -> dict[str, object]:
+        """One event's row of `features` as a dict, as `forecasts.records` gives it (its calendar columns, the
+        texts, the numeric features as floats, NaN where missing), verified to belong to that event: without a
+        frame. `event`: the event's calendar values (at least EVENT_COLUMNS), as `to_numpy(dtype=object)` gives
+        them."""
+        ticker = cast(str, event["ticker"])
+        row = self._decoded([ticker]).get(ticker, {})
+        self._check_events([ticker], [row.get(EVENT_ID)], [event["event_id"]])
+        numbers = np.array([[row.get(f) for f in self._numeric]], dtype="float64")  # converted as `features` does
+        record = {column: event[column] for column in EVENT_COLUMNS}
+        record.update((f, row.get(f)) for f in self._texts)
+        record.update(zip(self._numeric, numbers[0].tolist(), strict=True))
+        return record
 
 
 def online_features(settings: Settings, generation: Generation, events: pd.DataFrame) -> pd.DataFrame:

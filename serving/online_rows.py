@@ -32,6 +32,7 @@ STRING_TAG, INT32_TAG, INT64_TAG, DOUBLE_TAG, FLOAT_TAG, BOOL_TAG = 0x12, 0x18, 
 NAME_SEPARATOR = "\x1f"  # between the feature names of a row (a control character: in no column name)
 PLAIN_KINDS = frozenset({"double_val", "float_val", "int64_val", "int32_val", "string_val", "bool_val"})
 _DOUBLE, _FLOAT = struct.Struct("<d"), struct.Struct("<f")
+DOUBLE_HEX, DOUBLE_HEX_TAG = 18, f"{DOUBLE_TAG:02X}"  # a double's value as SQLite's hex() gives it: 9 bytes, its tag
 
 # {ticker: {feature: value}}
 Rows = dict[str, dict[str, object]]
@@ -148,7 +149,7 @@ class SqliteRows:
         )
         with self._lock:
             fetched = self._connection.execute(query, list(keys) * len(self._tables)).fetchall()
-        wanted, rows, unhex = self._wanted, Rows(), bytes.fromhex
+        wanted, rows, unhex, double = self._wanted, Rows(), bytes.fromhex, _DOUBLE.unpack_from
         for view, key, names, values in fetched:
             row, wanted_here = rows.setdefault(keys[key], {}), wanted[view]
             for feature, hexed in zip(names.split(NAME_SEPARATOR), values.split(","), strict=True):
@@ -156,6 +157,9 @@ class SqliteRows:
                     continue
                 if not hexed:  # no value set (about half the values here): `plain_value(b"")`
                     row[feature] = None
+                    continue
+                if len(hexed) == DOUBLE_HEX and hexed.startswith(DOUBLE_HEX_TAG):  # `plain_value` of a double, inline
+                    row[feature] = double(unhex(hexed), 1)[0]
                     continue
                 raw = unhex(hexed)
                 value = plain_value(raw)

@@ -15,7 +15,9 @@ latest build. `scan` and `predict_one` load one for their request; `ivcrush.serv
 keeps one between requests until something newer is published. A state keeps each event's forecast once read
 (`forecasts.EventForecast`: its online row, the models' forecast, its qualifiers and distribution; all fixed by
 the generation, the model and the settings), so a request computes only its market and its decision: one event
-by `strategy.decide_one`, several by `strategy_batch.decide_many` (both exactly `decide`'s decisions).
+by `strategy.decide_one`, several by `strategy_batch.decide_many` (both exactly `decide`'s decisions). An event
+not kept yet is read and forecast alone without frames (`forecasts.event_forecast`), several at once from frames
+(`forecasts.event_forecasts`): the same forecasts.
 """
 
 from __future__ import annotations
@@ -33,10 +35,11 @@ import pandas as pd
 
 from ivcrush.events import merged_notes
 from ivcrush.serving.decision import Decision
-from ivcrush.serving.forecasts import EventForecast, event_forecasts, records
+from ivcrush.serving.forecasts import EventForecast, calendar_day, event_forecast, event_forecasts, records
 from ivcrush.serving.market import MarketInputs, StrategyError, event_market, number_or_none
-from ivcrush.serving.model import serving_model
+from ivcrush.serving.model import check_serving_state, serving_model
 from ivcrush.serving.online import (
+    EVENT_COLUMNS,
     NotServableError,
     OnlineReader,
     ServingError,
@@ -55,40 +58,15 @@ from ivcrush.serving.strategy_batch import decide_many
 from ivcrush.settings import Account, Costs, Settings
 from ivcrush.training.distribution import MoveDistribution
 from ivcrush.training.economics import keep_quadrature_nodes, quadrature_nodes
-from ivcrush.workspace import Generation, current_build, generation_build, published
+from ivcrush.workspace import Generation, generation_build, published
 
 if TYPE_CHECKING:
     from ivcrush.training.registry import LoadedModel
 
+# The calendar columns an event's forecast reads (`forecasts.event_forecast`)
+EVENT_FIELDS = (*EVENT_COLUMNS, "decision_date", "reaction_date")
 # The most event forecasts a state keeps (each ~10 kB: its online row of ~130 features and its distribution)
 MAX_KEPT_FORECASTS = 4096
-
-
-def check_serving_state(settings: Settings, generation: Generation) -> LoadedModel:
-    """The generation must come from the latest build and serve the model's feature service; else refuse.
-
-    The latest build's manifest is read only to compare its id: nothing is served from it.
-    """
-    from ivcrush.training.registry import RegistryError, load_latest
-
-    latest = current_build(settings)
-    if latest is None or generation.build_id != latest.build_id:
-        raise NotServableError(
-            f"the online store was built from build {generation.build_id}, older than the latest build "
-            f"{latest.build_id if latest else '(none)'}; run `ivcrush materialize`"
-        )
-    try:
-        model = load_latest(settings.workdir)
-    except RegistryError as exc:
-        raise NotServableError(f"{exc}; run `ivcrush train`") from exc
-    service = model.metadata.get("feature_service")
-    service = service.get("name") if isinstance(service, dict) else service
-    if service != generation.feature_service:
-        raise NotServableError(
-            f"the model {model.model_id} was trained with feature service {service}, the online store serves "
-            f"{generation.feature_service}; retrain (`ivcrush train`) or re-materialize"
-        )
-    return model
 
 
 @dataclass(frozen=True)
@@ -111,6 +89,7 @@ class ServingState:
     _merged: dict[date, list[str]] = field(default_factory=dict, repr=False, compare=False)
     _forecasts: dict[str, EventForecast] = field(default_factory=dict, repr=False, compare=False)
     _forecasts_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _columns: dict[str, Sequence[object]] = field(default_factory=dict, repr=False, compare=False)  # EVENT_FIELDS
 
     @property
     def model_id(self) -> str | None:
@@ -186,11 +165,31 @@ class ServingState:
 
     def forecasts_at(self, rows: np.ndarray) -> list[EventForecast]:
         """`forecasts` of the calendar's rows at these positions (a frame is made only where one is missing)."""
-        event_ids = self.events["event_id"].to_numpy()[rows].tolist()
+        ids = self._calendar_columns()["event_id"]
+        event_ids = [ids[row] for row in rows.tolist()]
         known = [self._forecasts.get(event_id) for event_id in event_ids]
         if any(forecast is None for forecast in known):
+            one = self._forecast_one(int(rows[0])) if len(rows) == 1 else None
+            if one is not None:
+                return [one]
             return self.forecasts(self.events.iloc[rows].reset_index(drop=True))
         return cast(list[EventForecast], known)
+
+    def _calendar_columns(self) -> dict[str, Sequence[object]]:
+        """The calendar's EVENT_FIELDS columns (their arrays, whose items are `to_numpy(dtype=object)`'s)."""
+        columns = self._columns
+        if not columns:  # filled by one update (a thread never sees some of them)
+            columns.update({column: self.events[column].array for column in EVENT_FIELDS})
+        return columns
+
+    def _forecast_one(self, position: int) -> EventForecast | None:
+        """The forecast of the calendar's event at this position read and kept without frames
+        (`forecasts.event_forecast`: the same forecast); None where only `forecasts` can make it."""
+        event = {column: values[position] for column, values in self._calendar_columns().items()}
+        forecast = event_forecast(self.settings, self.reader(), self.serving_model(), self.newest, event)
+        if forecast is not None:
+            self._keep({cast(str, event["event_id"]): forecast})
+        return forecast
 
 
 def load_state(settings: Settings) -> ServingState:
@@ -267,7 +266,7 @@ def _recommend(
         Recommendation(
             ticker=cast(str, forecast.row["ticker"]),
             event_id=cast(str, forecast.row["event_id"]),
-            earnings_date=pd.Timestamp(forecast.row["earnings_date"]).date().isoformat(),  # type: ignore[arg-type]
+            earnings_date=calendar_day(forecast.row["earnings_date"]).isoformat(),
             timing=cast(str, forecast.row["timing"]),
             implied_source=market.implied_source,
             spot_source=market.spot_source,

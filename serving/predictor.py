@@ -109,6 +109,10 @@ class Predictor:
         that their first requests find them kept (the server's choice; the CLI answers one request)."""
         self.settings = settings
         self._warm = warm
+        # as text, made once: a request stats them
+        self._paths = tuple(
+            str(path) for path in (settings.feast_dir / POINTER, settings.current_build, models_dir(settings.workdir))
+        )
         self._lock = threading.Lock()
         self._current: tuple[tuple[object, ...], ServingState] | None = None  # replaced whole, never changed
         self._settled: ServingState | None = None  # the state that serves a second request is out of gc's sight
@@ -116,12 +120,8 @@ class Predictor:
     def _watched(self) -> tuple[object, ...]:
         """What a publication changes: the generation pointer (replaced by a rename), the `current` build link,
         the models folder (a model is renamed into it)."""
-        settings = self.settings
-        return (
-            _stat(settings.feast_dir / POINTER),
-            _link(settings.current_build),
-            _stat(models_dir(settings.workdir)),
-        )
+        pointer, build, models = self._paths
+        return _stat(pointer), _link(build), _stat(models)
 
     def state(self) -> ServingState:
         """The current state: the one in memory while nothing was published since it was read, else a new one.

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy.stats import genpareto
 
 from ivcrush.constants import QUANTILE_LEVELS, QUANTILE_NAMES
@@ -143,3 +145,41 @@ def test_quantiles_of_many_events_are_each_events_own_float_for_float(seed: int)
     for i in range(len(quantiles)):
         alone = np.asarray(MoveDistribution(quantiles[i], shapes[i], scales[i]).ppf(levels))
         assert many[i].tobytes() == alone.tobytes(), i
+
+
+@given(
+    quantiles=st.lists(
+        st.one_of(st.floats(-1.0, 50.0), st.just(0.0), st.just(3.0), st.just(float("nan"))), min_size=5, max_size=5
+    ),
+    tail_shape=st.floats(-1.0, 2.0),
+    tail_scale=st.floats(-1.0, 2.0),
+)
+def test_parameters_are_what_the_built_distribution_reports(
+    quantiles: list[float], tail_shape: float, tail_scale: float
+) -> None:
+    """Ties, zeros, crossings, NaN, out-of-range tails: the same numbers as building the distribution gives."""
+    built = MoveDistribution(quantiles, tail_shape, tail_scale)
+    q, shape, scale = MoveDistribution.parameters(quantiles, tail_shape, tail_scale)
+    np.testing.assert_array_equal(q, built.quantiles)
+    np.testing.assert_array_equal(shape, built.tail_shape)
+    np.testing.assert_array_equal(scale, built.tail_scale)
+
+
+@given(
+    quantiles=st.lists(
+        st.lists(
+            st.one_of(st.floats(0.0, 80.0), st.just(0.0), st.just(2.0), st.just(float("nan"))), min_size=5, max_size=5
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    tail_shape=st.floats(0.0, 0.95),
+    tail_scale=st.floats(0.0, 2.0),
+)
+def test_the_mean_is_the_expected_excess_over_zero_to_the_last_bit(
+    quantiles: list[list[float]], tail_shape: float, tail_scale: float
+) -> None:
+    distribution = MoveDistribution(np.sort(quantiles, axis=1), tail_shape, tail_scale)
+    expected = MoveDistribution(np.sort(quantiles, axis=1), tail_shape, tail_scale).expected_excess(0.0)
+    np.testing.assert_array_equal(distribution.mean(), expected)
+    assert np.shape(distribution.mean()) == np.shape(expected)

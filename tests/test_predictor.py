@@ -205,13 +205,13 @@ def test_an_event_is_read_and_forecast_once_per_state_and_decided_per_request(
     def unread(*_: object) -> None:
         raise AssertionError("a kept event's online row was read again")
 
-    monkeypatch.setattr(OnlineReader, "features", unread)
+    monkeypatch.setattr(OnlineReader, "_decoded", unread)
     for implied_move in (3.0, 9.0):
         kept = predictor.predict(ticker, day, implied_move=implied_move, spot=50.0).recommendation
         monkeypatch.undo()
         given = pd.DataFrame({"ticker": [ticker], "implied_move_pct": [implied_move], "spot": [50.0]})
         fresh = predict_one(settings, ticker, day, implied=given, account=settings.account, costs=settings.costs)
-        monkeypatch.setattr(OnlineReader, "features", unread)
+        monkeypatch.setattr(OnlineReader, "_decoded", unread)
         assert kept.to_dict() == fresh.to_dict()
         assert kept.decision.implied_total_pct == implied_move
 
@@ -257,7 +257,7 @@ def test_a_warmed_state_answers_its_upcoming_events_without_reading_and_keeps_a_
         raise AssertionError("a warmed event's online row was read again")
 
     with monkeypatch.context() as patched:
-        patched.setattr(OnlineReader, "features", unread)
+        patched.setattr(OnlineReader, "_decoded", unread)
         warmed = scan_state(state, day, account=settings.account, costs=settings.costs)
     assert scan_payload(day, *warmed) == expected
     assert len(expected["recommendations"]) + len(expected["refused"]) >= 2  # type: ignore[arg-type]

@@ -50,6 +50,28 @@ def _as_batch(value: float | Sequence[float] | np.ndarray, n: int) -> np.ndarray
     return np.broadcast_to(array, (n,)).copy() if array.ndim <= 1 else array.reshape(n)
 
 
+def _parameters(
+    quantiles: Sequence[float] | np.ndarray,
+    tail_shape: float | Sequence[float] | np.ndarray,
+    tail_scale: float | Sequence[float] | np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Which rows are valid, the knots (n, 6): 0, q10, ..., q90 (strictly increasing), the tail shapes and
+    scales (bounded) of a `MoveDistribution`."""
+    q = np.atleast_2d(np.asarray(quantiles, dtype="float64"))
+    if q.ndim != 2 or q.shape[1] != len(QUANTILE_LEVELS):
+        raise ValueError(f"expected (n, {len(QUANTILE_LEVELS)}) quantiles {QUANTILE_LEVELS}, got {q.shape}")
+    n = q.shape[0]
+    valid = ~np.isnan(q).any(axis=1)
+    q = np.where(valid[:, None], q, 1.0)  # placeholders, reported as NaN
+    q = np.maximum.accumulate(np.maximum(q, 0.0), axis=1)  # non-crossing, non-negative
+    gap = TIE_GAP * np.maximum(q[:, -1], MIN_Q90)
+    knots = np.zeros((n, q.shape[1] + 1))
+    for j in range(q.shape[1]):  # strictly increasing from 0
+        knots[:, j + 1] = np.maximum(q[:, j], knots[:, j] + gap)
+    shape = np.clip(_as_batch(tail_shape, n), 0.0, MAX_TAIL_SHAPE)
+    return valid, knots, shape, np.maximum(_as_batch(tail_scale, n), MIN_TAIL_SCALE)
+
+
 class MoveDistribution:
     """n distributions of |move| in % (see the module docstring); NaN quantiles give NaN everywhere."""
 
@@ -59,26 +81,25 @@ class MoveDistribution:
         tail_shape: float | Sequence[float] | np.ndarray = DEFAULT_TAIL_SHAPE,
         tail_scale: float | Sequence[float] | np.ndarray = DEFAULT_TAIL_SCALE,
     ) -> None:
-        q = np.atleast_2d(np.asarray(quantiles, dtype="float64"))
-        if q.ndim != 2 or q.shape[1] != len(QUANTILE_LEVELS):
-            raise ValueError(f"expected (n, {len(QUANTILE_LEVELS)}) quantiles {QUANTILE_LEVELS}, got {q.shape}")
-        n = q.shape[0]
-        self.valid = ~np.isnan(q).any(axis=1)
-        q = np.where(self.valid[:, None], q, 1.0)  # placeholders, reported as NaN
-        q = np.maximum.accumulate(np.maximum(q, 0.0), axis=1)  # non-crossing, non-negative
-        gap = TIE_GAP * np.maximum(q[:, -1], MIN_Q90)
-        knots = np.zeros((n, q.shape[1] + 1))
-        for j in range(q.shape[1]):  # strictly increasing from 0
-            knots[:, j + 1] = np.maximum(q[:, j], knots[:, j] + gap)
-        self.knots = knots  # (n, 6): 0, q10, ..., q90
-        self.tail_shape = np.clip(_as_batch(tail_shape, n), 0.0, MAX_TAIL_SHAPE)
-        self.tail_scale = np.maximum(_as_batch(tail_scale, n), MIN_TAIL_SCALE)
+        self.valid, self.knots, self.tail_shape, self.tail_scale = _parameters(quantiles, tail_shape, tail_scale)
+        n = len(self.knots)
         self._slopes = self._pchip_slopes()
         h = np.diff(self.knots, axis=1)
         body_cdf_integral = h * ((LEVELS[:-1] + LEVELS[1:]) / 2 + h * (self._slopes[:, :-1] - self._slopes[:, 1:]) / 12)
         # int_0^knot_j P(|X| > x) dx, per knot
         self._mean: np.ndarray | None = None
         self._cum_sf = np.concatenate([np.zeros((n, 1)), np.cumsum(h - body_cdf_integral, axis=1)], axis=1)
+
+    @staticmethod
+    def parameters(
+        quantiles: Sequence[float] | np.ndarray,
+        tail_shape: float | Sequence[float] | np.ndarray = DEFAULT_TAIL_SHAPE,
+        tail_scale: float | Sequence[float] | np.ndarray = DEFAULT_TAIL_SCALE,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The `quantiles`, `tail_shape` and `tail_scale` of the distribution these arguments build, without
+        building it (what a forecast reports of it)."""
+        valid, knots, shape, scale = _parameters(quantiles, tail_shape, tail_scale)
+        return np.where(valid[:, None], knots[:, 1:], np.nan), shape, scale
 
     @classmethod
     def from_frame(
@@ -171,7 +192,8 @@ class MoveDistribution:
         out[inside & (p == 1)] = np.inf
         if levels is None:
             body = inside & ~tail
-            out[body] = self._body_ppf(p[body], row[body])
+            if body.any():  # (a tail quantile, as q99, inverts no body)
+                out[body] = self._body_ppf(p[body], row[body])
         else:
             body = (levels >= 0) & (levels <= LEVELS[-1])  # the same columns in every row
             out[:, body] = self._body_ppf_each(levels[body])
@@ -197,10 +219,14 @@ class MoveDistribution:
     def mean(self) -> np.ndarray:
         """E|X| (computed once: the distribution does not change)."""
         if self._mean is None:
-            mean = self.expected_excess(0.0)
-            if isinstance(mean, np.ndarray):
+            # `expected_excess(0.0)`: the same floats, its body integral up to 0 being 0 (t = 0 in the first segment)
+            n = len(self)
+            mean = np.where(self.valid, self._cum_sf[:, -1] + self._tail_excess(self.q90, np.arange(n)), np.nan)
+            if n == 1:
+                self._mean = mean[0]
+            else:
                 mean.flags.writeable = False
-            self._mean = mean
+                self._mean = mean
         return self._mean
 
     def expected_excess(self, k: float | np.ndarray, width: float | np.ndarray | None = None) -> np.ndarray:

@@ -45,26 +45,36 @@ def hermite_inverse(
     p: np.ndarray, h: np.ndarray, level0: np.ndarray, level1: np.ndarray, m0: np.ndarray, m1: np.ndarray
 ) -> np.ndarray:
     """The position t of each element's segment where `hermite` is p (all arrays of p's size, p between the
-    levels), iterated until every element has converged; only the elements still changing are computed."""
+    levels), iterated until every element has converged; only the elements still changing are computed (all of
+    them, without gathering, until the first one stops changing)."""
     lo, hi = np.zeros_like(p), np.ones_like(p)
     t = (p - level0) / (level1 - level0)
     stuck = False  # some element fixed short of converging
-    live = np.arange(p.size)  # the elements still changing
+    live: np.ndarray | None = None  # the elements still changing (None: every one)
+    cubic_all = (h, level0, level1, m0, m1)
     for _ in range(NEWTON_STEPS):
-        if live.size == 0:
+        if live is None:
+            tl, cubic, pl, lo_live, hi_live = t, cubic_all, p, lo, hi
+        elif live.size == 0:
             break
-        tl, cubic = t[live], (h[live], level0[live], level1[live], m0[live], m1[live])
-        error = hermite(tl, *cubic) - p[live]
+        else:
+            tl, pl, lo_live, hi_live = t[live], p[live], lo[live], hi[live]
+            cubic = (h[live], level0[live], level1[live], m0[live], m1[live])
+        error = hermite(tl, *cubic) - pl
         unconverged = ~(np.abs(error) < CONVERGED)
         if not (stuck or unconverged.any()):
             break
-        lo_l, hi_l = np.where(error < 0, tl, lo[live]), np.where(error > 0, tl, hi[live])
+        lo_l, hi_l = np.where(error < 0, tl, lo_live), np.where(error > 0, tl, hi_live)
         stepped = _newton_step(tl, cubic, error, lo_l, hi_l)
         # an element whose t, lo and hi no longer change stays so: it leaves the computation
-        fixed = (stepped == tl) & (lo_l == lo[live]) & (hi_l == hi[live])
-        t[live], lo[live], hi[live] = stepped, lo_l, hi_l
+        fixed = (stepped == tl) & (lo_l == lo_live) & (hi_l == hi_live)
+        if live is None:
+            t, lo, hi = stepped, lo_l, hi_l
+            live = np.flatnonzero(~fixed) if fixed.any() else None
+        else:
+            t[live], lo[live], hi[live] = stepped, lo_l, hi_l
+            live = live[~fixed]
         stuck = stuck or bool((fixed & unconverged).any())
-        live = live[~fixed]
     return t
 
 

@@ -76,7 +76,11 @@ class ScaledHistory:
 
     def quantiles(self, events: pd.DataFrame) -> np.ndarray:
         """(n, 5) quantiles q10..q90 of |move| per event: its history level s times the ratio quantiles."""
-        return np.outer(history_scale(events, self.scale_mean), self.shape)
+        return self.scaled(history_scale(events, self.scale_mean))
+
+    def scaled(self, scale: np.ndarray) -> np.ndarray:
+        """`quantiles` of events whose history levels s (with this forecaster's `scale_mean`) are known."""
+        return np.outer(scale, self.shape)
 
     def distribution(self, events: pd.DataFrame) -> MoveDistribution:
         return MoveDistribution(self.quantiles(events), self.tail_shape, self.tail_scale)

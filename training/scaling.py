@@ -23,8 +23,20 @@ HISTORY_CAP = 12
 def history_scale(events: pd.DataFrame, overall_mean: float, prior_weight: float = PRIOR_WEIGHT) -> np.ndarray:
     """s per event (see the module docstring); `overall_mean` is the training window's mean trusted |move|.
     Without the history columns an event counts as having no history."""
-    own = _column(events, OWN_LEVEL, np.nan)
-    count = np.nan_to_num(_column(events, PRIOR_COUNT, 0.0))
+    return history_level(*history_columns(events), overall_mean, prior_weight)
+
+
+def history_columns(events: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Each event's own history level and number of prior trusted moves as float64 (NaN and 0 where the
+    column is missing): what `history_level` reads."""
+    return _column(events, OWN_LEVEL, np.nan), _column(events, PRIOR_COUNT, 0.0)
+
+
+def history_level(
+    own: np.ndarray, prior_count: np.ndarray, overall_mean: float, prior_weight: float = PRIOR_WEIGHT
+) -> np.ndarray:
+    """`history_scale` from the events' `history_columns`."""
+    count = np.nan_to_num(prior_count)
     count = np.where(np.isnan(own) | (own <= 0), 0.0, np.minimum(count, HISTORY_CAP))
     return (count * np.nan_to_num(own) + prior_weight * overall_mean) / (count + prior_weight)
 

@@ -213,7 +213,12 @@ def scaled_quantiles(
 def rescale_quantiles(raw: np.ndarray, frame: pd.DataFrame, scale_mean: float) -> np.ndarray:
     """(n, 5) quantiles of |move| from the quantile boosters' (n, 5) forecasts of |move| / s for the rows of
     `frame`: times s, non-negative and non-crossing."""
-    return np.sort(np.maximum(raw * history_scale(frame, scale_mean)[:, None], 0.0), axis=1)
+    return rescaled(raw, history_scale(frame, scale_mean))
+
+
+def rescaled(raw: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """`rescale_quantiles` of rows whose history levels s (`training.scaling.history_scale`) are known."""
+    return np.sort(np.maximum(raw * scale[:, None], 0.0), axis=1)
 
 
 # fit_quantile_boosters or what gives the same boosters (the main job's cache, `training.fold_cache`)
