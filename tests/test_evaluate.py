@@ -20,6 +20,7 @@ from ivcrush.training.backtest.events import event_frame
 from ivcrush.training.baselines import baseline_frame, empirical_quantiles
 from ivcrush.training.data import training_set
 from ivcrush.training.evaluate import evaluate, evaluate_frame
+from ivcrush.training.fold_cache import ModelCache
 from ivcrush.training.registry import list_models, load_latest
 from ivcrush.training.release import train_and_register
 from ivcrush.training.splits import walk_forward_splits
@@ -147,6 +148,29 @@ def test_evaluate_writes_predictions_metrics_and_report(evaluation: tuple[dict, 
     report = (out_dir / "report.html").read_text().replace("&#x27;", "'")
     assert metrics["verdicts"]["direction"]["sentence"] in report
     assert "Skill gate" in report and "P(&gt;1.5 q90) pred / obs" in report
+
+
+def test_folds_trained_in_parallel_give_the_sequential_evaluation(dataset: pd.DataFrame, tmp_path: Path) -> None:
+    """The main job's cache trains the folds at once in its workers (and whatever `meanwhile` starts after
+    them): the same predictions and metrics as one fold after the other without a cache."""
+    sequential = evaluate_frame(dataset, out_dir=tmp_path / "sequential", folds=3, report=False, **FAST)
+    started: list[bool] = []
+    with ModelCache(tmp_path / "cache", workers=2) as cache:
+        parallel = evaluate_frame(
+            dataset,
+            out_dir=tmp_path / "parallel",
+            folds=3,
+            report=False,
+            models_cache=cache,
+            meanwhile=lambda: started.append(True),
+            **FAST,
+        )
+    assert started == [True] and (cache.trained, cache.reused) == (3, 0)
+    for key in ("created_at", "out_dir"):
+        del sequential[key], parallel[key]
+    assert parallel == sequential
+    written = [(tmp_path / run / "predictions.csv").read_text() for run in ("sequential", "parallel")]
+    assert written[0] == written[1]
 
 
 def test_shuffled_labels_remove_the_edge(dataset: pd.DataFrame, tmp_path: Path) -> None:

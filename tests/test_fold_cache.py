@@ -13,7 +13,7 @@ from ivcrush.feature_repo.feature_names import MODEL_FEATURE_COLUMNS
 from ivcrush.training.fold_cache import ModelCache, quantiles_key, training_key
 from ivcrush.training.predict import predict_frame
 from ivcrush.training.recalibration import refreshed_forecasts
-from ivcrush.training.train import TrainedModels, train_models
+from ivcrush.training.train import LeakageError, TrainedModels, train_models
 
 ROUNDS = 20
 
@@ -122,3 +122,25 @@ def test_rows_code_and_options_are_in_the_key(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr("ivcrush.training.fold_cache.training_code", lambda: "other code")
     assert training_key(frame, options) != key
     assert quantiles_key(rows, MODEL_FEATURE_COLUMNS, 3.0, None) != quantiles
+
+
+def test_prefetched_trainings_in_parallel_are_the_sequential_ones(tmp_path: Path) -> None:
+    frames = [_frame(rows, seed) for rows, seed in ((180, 1), (240, 2), (300, 3))]
+    with ModelCache(tmp_path / "parallel", workers=2) as cache:
+        for frame in frames:
+            cache.prefetch(frame, num_boost_round=ROUNDS)
+        parallel = [cache.models(frame, num_boost_round=ROUNDS) for frame in frames[::-1]][::-1]
+    assert (cache.trained, cache.reused) == (3, 0)
+    sequential = ModelCache(tmp_path / "sequential")
+    for frame, models in zip(frames, parallel, strict=True):
+        _same(sequential.models(frame, num_boost_round=ROUNDS), models, frame)
+    assert (sequential.trained, sequential.reused) == (3, 0)
+
+
+def test_a_prefetched_training_raises_its_error_where_its_result_is_taken(tmp_path: Path) -> None:
+    leaky = _frame().assign(hm_close_last=lambda f: f["abs_close_move_pct"] * 2.0)
+    with ModelCache(tmp_path, workers=2) as cache:
+        cache.prefetch(leaky, num_boost_round=ROUNDS)
+        with pytest.raises(LeakageError, match="hm_close_last looks like the label"):
+            cache.models(leaky, num_boost_round=ROUNDS)
+    assert cache.trained == 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -76,6 +76,11 @@ def _shuffled(train: pd.DataFrame, seed: int) -> pd.DataFrame:
     return out
 
 
+def _fitted_window(train: pd.DataFrame, split: Mapping[str, Any], shuffle_labels: bool) -> pd.DataFrame:
+    """What a fold's models are trained on: its training window (labels shuffled for the test hook)."""
+    return _shuffled(train, seed=BOOTSTRAP_SEED + int(split["fold"])) if shuffle_labels else train
+
+
 def evaluate_frame(
     dataset: pd.DataFrame,
     *,
@@ -94,10 +99,13 @@ def evaluate_frame(
     context: Mapping[str, object] | None = None,
     refit_days: int | None = REFIT_DAYS,
     models_cache: ModelCache | None = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Walk-forward evaluation of `dataset` (a training set); writes predictions.csv, metrics.json, report.
 
-    `models_cache` (the main job's): each fold's models reused where trained on the same rows and options.
+    `models_cache` (the main job's): each fold's models reused where trained on the same rows and options,
+    all folds' trainings started at once in its workers; `meanwhile` is called once they are started (the main
+    job starts its final training there, after the folds').
 
     Test hooks: `shuffle_labels` permutes the labels of every training window (the model cannot learn);
     `features` may name extra columns (e.g. an injected look-ahead feature); `check_leakage=False` skips the
@@ -110,6 +118,20 @@ def evaluate_frame(
     if not dataset.index.equals(pd.RangeIndex(len(dataset))):
         dataset = dataset.reset_index(drop=True)  # (a copy: only where needed, it can be large)
     splits = walk_forward_splits(dataset, folds=folds, train_until=train_until, test_from=test_from)
+    fit_options: dict[str, Any] = {
+        "features": features,
+        "trusted_only": trusted_only,
+        "num_boost_round": num_boost_round,
+        "params": params,
+        "check_leakage": check_leakage,
+    }
+    if models_cache:
+        for split in splits:
+            train = dataset[split["train"]]
+            if len(training_rows(train, trusted_only)) >= MIN_TRAIN_ROWS:
+                models_cache.prefetch(_fitted_window(train, split, shuffle_labels), **fit_options)
+    if meanwhile:
+        meanwhile()
     parts, fold_info, importances, notes = [], [], [], {}
     for number, split in enumerate(splits, 1):
         progress.step("walk-forward evaluation: training and testing each fold", number, len(splits))
@@ -129,16 +151,8 @@ def evaluate_frame(
             info["skipped"] = f"only {usable} training rows (need {MIN_TRAIN_ROWS})"
             fold_info.append(info)
             continue
-        fit_on = _shuffled(train, seed=BOOTSTRAP_SEED + int(split["fold"])) if shuffle_labels else train
         fit = models_cache.models if models_cache else train_models  # hook: the incremental main job's cache
-        models = fit(
-            fit_on,
-            features=features,
-            trusted_only=trusted_only,
-            num_boost_round=num_boost_round,
-            params=params,
-            check_leakage=check_leakage,
-        )
+        models = fit(_fitted_window(train, split, shuffle_labels), **fit_options)
         notes.update(models.notes)
         importances.append(feature_importance(models, "q50"))
         predictions = predict_frame(models, test)

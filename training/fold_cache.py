@@ -17,6 +17,11 @@ of each of its calibration slices (`training.calibration.calibration_slices`, tr
 before the slice) are reused the same way (`quantiles_key`): a new day rarely moves a slice's start.
 Entries live in `<workdir>/model_cache/<key>/`, written under a temporary name and moved into place in one
 rename; the newest `KEPT` are kept.
+
+With `workers`, `prefetch` starts a training in one of that many threads, whose result the later `models` call
+of the same rows and options takes: the main job trains its folds and its final model at once. LightGBM
+releases the GIL while it fits and trains with one OpenMP thread (`training.train`, identical boosters), so
+the trainings run in parallel next to the evaluation's own work.
 """
 
 from __future__ import annotations
@@ -25,7 +30,9 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from importlib.metadata import version
 from pathlib import Path
 
@@ -55,6 +62,7 @@ ENTRY = "models.json"
 SAMPLES = "samples.npz"
 SAMPLE_ARRAYS = ("quantiles", "y", "prior", "decided_at")  # CalibrationSample's arrays, stored exactly
 FITTING_PACKAGES = ("lightgbm", "numpy", "pandas", "scipy")
+WORKERS = 2  # trainings at once in the main job (this machine's cores; each trains with one thread)
 
 
 def rows_digest(rows: pd.DataFrame) -> str:
@@ -98,14 +106,51 @@ def quantiles_key(rows: pd.DataFrame, features: Sequence[str], scale_mean: float
 
 class ModelCache:
     """Trained models by `training_key` in `folder`; with `reuse=False` (`--force`) every training is done
-    again (and kept). `reused` and `trained` count the trainings of each kind since it was made."""
+    again (and kept). `reused` and `trained` count the trainings of each kind since it was made. With
+    `workers`, `prefetch` trains in that many threads (`close` or a `with` block ends them)."""
 
-    def __init__(self, folder: Path, *, reuse: bool = True) -> None:
+    def __init__(self, folder: Path, *, reuse: bool = True, workers: int = 0) -> None:
         self.folder = Path(folder)
         self.reuse = reuse
         self.reused = 0
         self.trained = 0
         self.quantile_sets_reused = 0  # of the quantile boosters of the calibration slices of a training
+        self._lock = threading.Lock()  # the counters and the pruning, shared by the workers
+        self._pending: dict[str, Future[TrainedModels]] = {}
+        self._workers = ThreadPoolExecutor(workers, thread_name_prefix="training") if workers > 0 else None
+
+    def __enter__(self) -> ModelCache:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Drop the trainings not started; the running ones finish in their threads (not waited for here)."""
+        if self._workers is not None:
+            self._workers.shutdown(wait=False, cancel_futures=True)
+        self._pending.clear()
+
+    def prefetch(
+        self,
+        frame: pd.DataFrame,
+        *,
+        features: Sequence[str] | None = None,
+        trusted_only: bool = True,
+        num_boost_round: int = NUM_BOOST_ROUND,
+        params: dict[str, object] | None = None,
+        min_iv_rows: int = MIN_IV_ROWS,
+        check_leakage: bool = True,
+    ) -> None:
+        """Start `models(frame, ...)` in a worker (without workers: nothing); the `models` call with the same
+        rows and options then takes its result, or raises its error."""
+        if self._workers is None:
+            return
+        options = _options(features, trusted_only, num_boost_round, params, min_iv_rows, check_leakage)
+        key = training_key(frame, options)
+        if key not in self._pending:
+            rows = training_rows(frame, trusted_only).reset_index(drop=True)  # the worker's own copy
+            self._pending[key] = self._workers.submit(self._models, key, rows, options)
 
     def models(
         self,
@@ -119,21 +164,21 @@ class ModelCache:
         check_leakage: bool = True,
     ) -> TrainedModels:
         """`train_models(frame, ...)`, reused from the cache where it was trained on the same rows and options."""
-        options: dict[str, object] = {
-            "features": list(features or MODEL_FEATURE_COLUMNS),
-            "trusted_only": trusted_only,
-            "num_boost_round": num_boost_round,
-            "params": params,
-            "min_iv_rows": min_iv_rows,
-            "check_leakage": check_leakage,
-        }
-        entry = self.folder / training_key(frame, options)
+        options = _options(features, trusted_only, num_boost_round, params, min_iv_rows, check_leakage)
+        key = training_key(frame, options)
+        pending = self._pending.pop(key, None)
+        if pending is not None:
+            return pending.result()
+        return self._models(key, training_rows(frame, trusted_only).reset_index(drop=True), options)
+
+    def _models(self, key: str, rows: pd.DataFrame, options: dict[str, object]) -> TrainedModels:
+        """The training of `rows` (a frame's training rows with a fresh index: the one input of both paths)."""
+        entry = self.folder / key
         if self._hit(entry):
-            self.reused += 1
+            self._count("reused")
             return _read(entry)
-        rows = training_rows(frame, trusted_only).reset_index(drop=True)  # the one input of both paths
         models = train_models(rows, **options, fit_quantiles=self.quantile_boosters)  # type: ignore[arg-type]
-        self.trained += 1
+        self._count("trained")
         _write(entry, models)
         self._prune()
         return models
@@ -145,7 +190,7 @@ class ModelCache:
         slice whose start a new day did not move)."""
         entry = self.folder / quantiles_key(rows, features, scale_mean, params)
         if self._hit(entry):
-            self.quantile_sets_reused += 1
+            self._count("quantile_sets_reused")
             return _read_boosters(entry, json.loads((entry / ENTRY).read_text())["boosters"])
         boosters = fit_quantile_boosters(rows.reset_index(drop=True), features, scale_mean, params)
         _write_entry(entry, boosters, {"boosters": sorted(boosters)})
@@ -157,10 +202,42 @@ class ModelCache:
         os.utime(entry)  # the newest entries are the ones kept
         return True
 
+    def _count(self, counter: str) -> None:
+        with self._lock:
+            setattr(self, counter, getattr(self, counter) + 1)
+
     def _prune(self) -> None:
-        entries = sorted((p for p in self.folder.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
-        for old in entries[:-KEPT]:
-            shutil.rmtree(old, ignore_errors=True)
+        with self._lock:  # a worker's entry being written is among the newest (kept)
+            entries = sorted((p for p in self.folder.iterdir() if p.is_dir()), key=_mtime)
+            for old in entries[:-KEPT]:
+                shutil.rmtree(old, ignore_errors=True)
+
+
+def _mtime(path: Path) -> float:
+    """`path`'s modification time; 0 where it is gone (a worker's temporary entry moved into place)."""
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
+
+
+def _options(
+    features: Sequence[str] | None,
+    trusted_only: bool,
+    num_boost_round: int,
+    params: dict[str, object] | None,
+    min_iv_rows: int,
+    check_leakage: bool,
+) -> dict[str, object]:
+    """`train_models`' options as the key holds them."""
+    return {
+        "features": list(features or MODEL_FEATURE_COLUMNS),
+        "trusted_only": trusted_only,
+        "num_boost_round": num_boost_round,
+        "params": params,
+        "min_iv_rows": min_iv_rows,
+        "check_leakage": check_leakage,
+    }
 
 
 def cache_folder(workdir: Path) -> Path:
@@ -207,7 +284,7 @@ def _write_entry(
         return  # a value JSON cannot hold exactly: not kept, trained again next time
     if json.loads(text) != numbers:
         return
-    temporary = entry.with_name(f".tmp-{entry.name}-{os.getpid()}")
+    temporary = entry.with_name(f".tmp-{entry.name}-{os.getpid()}-{threading.get_ident()}")
     shutil.rmtree(temporary, ignore_errors=True)
     temporary.mkdir(parents=True)
     try:

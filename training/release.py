@@ -26,6 +26,18 @@ def _evaluation_path(evaluation: Mapping[str, object]) -> object:
     return evaluation.get("path") or evaluation.get("out_dir")
 
 
+def prefetch_release_training(
+    models_cache: ModelCache,
+    dataset: pd.DataFrame,
+    *,
+    trusted_only: bool = True,
+    num_boost_round: int = NUM_BOOST_ROUND,
+) -> None:
+    """Start the training `train_and_register` with the same `dataset`, options and `models_cache` does, in the
+    cache's workers (the main job: next to its evaluation); `train_and_register` then takes its result."""
+    models_cache.prefetch(dataset, trusted_only=trusted_only, num_boost_round=num_boost_round)
+
+
 def train_and_register(
     settings: Settings,
     *,

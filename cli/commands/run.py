@@ -97,21 +97,27 @@ def run(
     else:
         from ivcrush.training.data import training_set
         from ivcrush.training.evaluate import evaluate
-        from ivcrush.training.fold_cache import ModelCache, cache_folder
+        from ivcrush.training.fold_cache import WORKERS, ModelCache, cache_folder
+        from ivcrush.training.release import prefetch_release_training
 
-        models_cache = ModelCache(cache_folder(settings.workdir), reuse=not force)
         dataset = training_set(settings, generation=generation)  # retrieved once for the evaluation and training
         laps.lap("training_set")
-        if evaluation is None:
-            evaluation = evaluate(
-                settings, folds=EVALUATION_FOLDS, dataset=dataset, generation=generation, models_cache=models_cache
-            )
-        elif show:
-            console.print(f"evaluation: unchanged since {evaluation.get('path')}, skipped", highlight=False)
-        laps.lap("evaluation")
-        if show:
-            print_evaluation(evaluation)
-        model_id = run_train(settings, evaluation, dataset, generation, show=show, models_cache=models_cache)
+        with ModelCache(cache_folder(settings.workdir), reuse=not force, workers=WORKERS) as models_cache:
+            if evaluation is None:
+                evaluation = evaluate(
+                    settings,
+                    folds=EVALUATION_FOLDS,
+                    dataset=dataset,
+                    generation=generation,
+                    models_cache=models_cache,
+                    meanwhile=lambda: prefetch_release_training(models_cache, dataset),
+                )
+            elif show:
+                console.print(f"evaluation: unchanged since {evaluation.get('path')}, skipped", highlight=False)
+            laps.lap("evaluation")
+            if show:
+                print_evaluation(evaluation)
+            model_id = run_train(settings, evaluation, dataset, generation, show=show, models_cache=models_cache)
         laps.lap("training")
         trainings = {
             "reused": models_cache.reused,
