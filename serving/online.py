@@ -94,7 +94,8 @@ class OnlineReader:
         self.plain_records = len(set(columns)) == len(columns) and plain
 
     def _decoded(self, tickers: list[str]) -> Rows:
-        """{ticker: {feature: value as Feast decodes it}} of distinct tickers (a ticker without rows: absent)."""
+        """{ticker: {feature: value as Feast decodes it}} of distinct tickers (a feature without a value: absent
+        or None; a ticker without rows: absent)."""
         if not tickers:
             return {}
         with online_store_errors(self._generation.online_store, self._redis_url):
