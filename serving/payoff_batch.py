@@ -12,6 +12,7 @@ for all brackets together (`brent.brentq_many`, scipy's steps).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -185,21 +186,23 @@ def evaluate_many(positions: Positions, distribution: MoveDistribution, p_up: np
     )
     losses = _prob_loss(positions, distribution, p_up, points, sides, stops)
     max_loss = positions.max_loss()
-    values = zip(credit, intrinsic, time_value, positions.cost, gross, losses, stress, max_loss, strict=True)
+    # as Python floats at once (the same floats: g - cost and max(s, 0.0) as on numpy's scalars)
+    arrays = (credit, intrinsic, time_value, positions.cost, gross, gross - positions.cost, stress, max_loss)
+    values = zip(*(array.tolist() for array in arrays), losses, list(node_pnl), strict=True)
     economics = [
         Economics(
-            credit=float(c),
-            expected_intrinsic=float(i),
-            expected_time_value=float(t),
-            cost=float(cost),
-            gross_ev=float(g),
-            ev=float(g - cost),
+            credit=c,
+            expected_intrinsic=i,
+            expected_time_value=t,
+            cost=cost,
+            gross_ev=g,
+            ev=ev,
             prob_loss=loss,
-            stress_loss=max(float(s), 0.0),
-            max_loss=None if np.isnan(worst) else float(worst),
-            node_pnl=node_pnl[e],
+            stress_loss=max(s, 0.0),
+            max_loss=None if math.isnan(worst) else worst,
+            node_pnl=pnl,
         )
-        for e, (c, i, t, cost, g, loss, s, worst) in enumerate(values)
+        for c, i, t, cost, g, ev, s, worst, loss, pnl in values
     ]
     return EconomicsBatch(economics, signed_weights)
 
