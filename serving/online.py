@@ -7,8 +7,10 @@ build's calendar and its online store, never the workspace's `current` build.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from datetime import date
+from itertools import chain, repeat
 from pathlib import Path
 from typing import cast
 
@@ -94,7 +96,8 @@ class OnlineReader:
         self.plain_records = len(set(columns)) == len(columns) and plain
 
     def _decoded(self, tickers: list[str]) -> Rows:
-        """{ticker: {feature: value as Feast decodes it}} of distinct tickers (a ticker without rows: absent)."""
+        """{ticker: {feature: value as Feast decodes it}} of distinct tickers (a feature without a value: absent
+        or None; a ticker without rows: absent)."""
         if not tickers:
             return {}
         with online_store_errors(self._generation.online_store, self._redis_url):
@@ -131,12 +134,22 @@ class OnlineReader:
         decoded = self._decoded(sorted(set(tickers)))
         rows = [decoded.get(ticker, {}) for ticker in tickers]
         self._check_events(tickers, [row.get(EVENT_ID) for row in rows], events["event_id"])
-        numbers = np.array([[row.get(f) for f in self._numeric] for row in rows], dtype="float64")
+        numbers = self._numbers(rows)
         # built from arrays (a column selection and reset_index of `events` cost more than the rest)
         texts = {f: [row.get(f) for row in rows] for f in self._texts}
         parts = [pd.DataFrame({**{c: events[c].array for c in EVENT_COLUMNS}, **texts})]
-        numeric = pd.DataFrame(numbers.reshape(len(rows), -1), columns=self._numeric_columns, copy=False)
+        numeric = pd.DataFrame(numbers, columns=self._numeric_columns, copy=False)
         return pd.concat([*parts, numeric], axis=1)
+
+    def _numbers(self, rows: list[dict[str, object]]) -> np.ndarray:
+        """The numeric features of the rows (rows, features) as float64, NaN where missing: the floats
+        `np.array(..., dtype="float64")` makes of the values, without its nested lists."""
+        shape = (len(rows), len(self._numeric))
+        values = chain.from_iterable(map(row.get, self._numeric, repeat(math.nan)) for row in rows)
+        try:
+            return np.fromiter(values, dtype="float64", count=shape[0] * shape[1]).reshape(shape)
+        except TypeError:  # a value None (no value, as the Redis store gives it): NaN by np.array
+            return np.array([[row.get(f) for f in self._numeric] for row in rows], dtype="float64").reshape(shape)
 
     def feature_record(self, event: Mapping[str, object]) -> dict[str, object]:
         """One event's row of `features` as a dict, as `forecasts.records` gives it (its calendar columns, the

@@ -32,9 +32,9 @@ STRING_TAG, INT32_TAG, INT64_TAG, DOUBLE_TAG, FLOAT_TAG, BOOL_TAG = 0x12, 0x18, 
 NAME_SEPARATOR = "\x1f"  # between the feature names of a row (a control character: in no column name)
 PLAIN_KINDS = frozenset({"double_val", "float_val", "int64_val", "int32_val", "string_val", "bool_val"})
 _DOUBLE, _FLOAT = struct.Struct("<d"), struct.Struct("<f")
-DOUBLE_HEX, DOUBLE_HEX_TAG = 18, f"{DOUBLE_TAG:02X}"  # a double's value as SQLite's hex() gives it: 9 bytes, its tag
+KNOWN_VALUES = 100_000  # plain values remembered by their hex (about 100 bytes each)
 
-# {ticker: {feature: value}}
+# {ticker: {feature: value}}; a feature without a value: absent or None
 Rows = dict[str, dict[str, object]]
 
 
@@ -129,6 +129,19 @@ class SqliteRows:
         self._connection = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
         self._lock = threading.Lock()
         self._keys: dict[str, bytes] = {}
+        self._known: dict[str, object] = {}  # the hex of a plain value (as SQLite gives it): its value
+
+    def _decode(self, hexed: str, feature: str) -> object:
+        """A value from SQLite's hex of it, remembered in `_known` where it is plain (its decoding depends on its
+        bytes alone; at most KNOWN_VALUES remembered)."""
+        raw = bytes.fromhex(hexed)
+        value = plain_value(raw)
+        if value is OTHER:
+            return feast_value(raw, self.types[feature])
+        if len(self._known) >= KNOWN_VALUES:
+            self._known = {}
+        self._known[hexed] = value
+        return value
 
     def _key(self, ticker: str) -> bytes:
         key = self._keys.get(ticker)
@@ -137,33 +150,28 @@ class SqliteRows:
         return key
 
     def rows(self, tickers: list[str]) -> Rows:
-        """{ticker: {feature: value}} of distinct tickers (a ticker without rows: absent)."""
+        """{ticker: {feature: value}} of distinct tickers (a feature without a value, or a ticker without any:
+        absent)."""
         keys = {self._key(t): t for t in tickers}
         marks = ",".join("?" * len(keys))
-        # one row per (view, ticker): its feature names and hex values, in the same order (both aggregates step
-        # through the same rows); sqlite3 costs about 1 us per row returned, ten times a value's decoding
+        # one row per (view, ticker): the names and hex values of its features with a value (an empty ValueProto,
+        # about half of them here, is None: left out, as a feature without a row), in the same order (both
+        # aggregates step through the same rows); sqlite3 costs about 1 us per row returned, ten times a decoding
         query = " UNION ALL ".join(
             f"SELECT {i}, entity_key, group_concat(feature_name, char({ord(NAME_SEPARATOR)})), "
-            f"group_concat(hex(value), ',') FROM \"{table}\" WHERE entity_key IN ({marks}) GROUP BY entity_key"
+            f"group_concat(hex(value), ',') FROM \"{table}\" WHERE entity_key IN ({marks}) AND length(value) > 0 "
+            "GROUP BY entity_key"
             for i, table in enumerate(self._tables)
         )
         with self._lock:
             fetched = self._connection.execute(query, list(keys) * len(self._tables)).fetchall()
-        wanted, rows, unhex, double = self._wanted, Rows(), bytes.fromhex, _DOUBLE.unpack_from
+        wanted, rows, known = self._wanted, Rows(), self._known.get
         for view, key, names, values in fetched:
             row, wanted_here = rows.setdefault(keys[key], {}), wanted[view]
             for feature, hexed in zip(names.split(NAME_SEPARATOR), values.split(","), strict=True):
-                if feature not in wanted_here:
-                    continue
-                if not hexed:  # no value set (about half the values here): `plain_value(b"")`
-                    row[feature] = None
-                    continue
-                if len(hexed) == DOUBLE_HEX and hexed.startswith(DOUBLE_HEX_TAG):  # `plain_value` of a double, inline
-                    row[feature] = double(unhex(hexed), 1)[0]
-                    continue
-                raw = unhex(hexed)
-                value = plain_value(raw)
-                row[feature] = feast_value(raw, self.types[feature]) if value is OTHER else value
+                if feature in wanted_here:
+                    value = known(hexed, OTHER)  # most values repeat: one look-up instead of a decoding
+                    row[feature] = self._decode(hexed, feature) if value is OTHER else value
         return rows
 
 

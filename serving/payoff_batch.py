@@ -12,6 +12,7 @@ for all brackets together (`brent.brentq_many`, scipy's steps).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -185,21 +186,23 @@ def evaluate_many(positions: Positions, distribution: MoveDistribution, p_up: np
     )
     losses = _prob_loss(positions, distribution, p_up, points, sides, stops)
     max_loss = positions.max_loss()
-    values = zip(credit, intrinsic, time_value, positions.cost, gross, losses, stress, max_loss, strict=True)
+    # as Python floats at once (the same floats: g - cost and max(s, 0.0) as on numpy's scalars)
+    arrays = (credit, intrinsic, time_value, positions.cost, gross, gross - positions.cost, stress, max_loss)
+    values = zip(*(array.tolist() for array in arrays), losses, list(node_pnl), strict=True)
     economics = [
         Economics(
-            credit=float(c),
-            expected_intrinsic=float(i),
-            expected_time_value=float(t),
-            cost=float(cost),
-            gross_ev=float(g),
-            ev=float(g - cost),
+            credit=c,
+            expected_intrinsic=i,
+            expected_time_value=t,
+            cost=cost,
+            gross_ev=g,
+            ev=ev,
             prob_loss=loss,
-            stress_loss=max(float(s), 0.0),
-            max_loss=None if np.isnan(worst) else float(worst),
-            node_pnl=node_pnl[e],
+            stress_loss=max(s, 0.0),
+            max_loss=None if math.isnan(worst) else worst,
+            node_pnl=pnl,
         )
-        for e, (c, i, t, cost, g, loss, s, worst) in enumerate(values)
+        for c, i, t, cost, g, ev, s, worst, loss, pnl in values
     ]
     return EconomicsBatch(economics, signed_weights)
 
@@ -225,7 +228,6 @@ def _prob_loss(
 ) -> list[float]:
     """`payoff.prob_loss` of every position: its grid's brackets where the P&L changes sign (see the module
     docstring), their roots, and the distribution's mass between them."""
-    n = len(positions)
     # The exit value is never negative (short options are nearer the money than their wings), so the P&L never
     # exceeds credit - costs: where that is negative every move loses, and no profitable peak can hide.
     may_profit = SHARES_PER_CONTRACT * positions.credit - positions.cost >= -PEAK_MARGIN
@@ -252,32 +254,43 @@ def _prob_loss(
         return positions.pnl(positions.exit_values((sign[which] * x)[:, None], rows), rows)[:, 0]
 
     roots = brentq_many(side_pnl, lo, hi, xtol=1e-10) if len(event) else np.zeros(0)
-    edges: list[list[list[float]]] = [[[0.0] if starts_losing[side][e] else [] for side in (0, 1)] for e in range(n)]
-    for e, s, root in zip(event.tolist(), sign.tolist(), roots.tolist(), strict=True):
-        edges[e][s > 0].append(root)
-    for per_event in edges:
-        for side_edges in per_event:
-            if len(side_edges) % 2:
-                side_edges.append(np.inf)
-    width = max([len(side_edges) for per_event in edges for side_edges in per_event] + [1])
-    table = np.zeros((2, width, n))
-    for e, per_event in enumerate(edges):
-        for side, side_edges in enumerate(per_event):
-            table[side, : len(side_edges), e] = side_edges
-    cdf = distribution.cdf(table).tolist()
-    shares = (1.0 - p_up).tolist(), p_up.tolist()
-    losses = []
-    for e, per_event in enumerate(edges):
-        total = 0.0
-        for side, side_edges in enumerate(per_event):
-            share = shares[side][e]
-            if share <= 0:
-                continue
-            column = [cdf[side][i][e] for i in range(len(side_edges))]
-            for start, end in zip(column[::2], column[1::2], strict=True):
-                total += share * (end - start)
-        losses.append(total)
-    return losses
+    return loss_mass(distribution, p_up, np.stack(starts_losing), (sign > 0).astype(np.intp), event, roots)
+
+
+def loss_mass(
+    distribution: MoveDistribution,
+    p_up: np.ndarray,
+    starts_losing: np.ndarray,
+    side: np.ndarray,
+    event: np.ndarray,
+    roots: np.ndarray,
+) -> list[float]:
+    """Each event's P(loss): on each side (`starts_losing` (2, n)) the edges where the P&L changes sign (0 where
+    it loses from the start, the roots of `side`, `event` in grid order, inf closing an open interval), the
+    distribution's mass between pairs of them, summed side by side and pair by pair from 0 (the sums of
+    `payoff.prob_loss`, in its order; an absent pair adds 0.0, which leaves a sum unchanged)."""
+    n = len(p_up)
+    first = starts_losing.astype(np.intp)
+    counts = np.zeros((2, n), dtype=np.intp)
+    np.add.at(counts, (side, event), 1)
+    group = side * n + event  # roots come side by side, event by event, each event's in grid order
+    rank = np.arange(len(group)) - np.searchsorted(group, group)
+    lengths = first + counts
+    closed = lengths + lengths % 2  # with inf closing an open interval
+    width = max(int(closed.max(initial=0)), 1)
+    table = np.zeros((2, width, n))  # a side's edges down its column, from 0 (a first edge 0.0 is already there)
+    table[side, first[side, event] + rank, event] = roots
+    odd = np.nonzero(lengths % 2)
+    table[odd[0], lengths[odd], odd[1]] = np.inf
+    cdf = distribution.cdf(table)
+    shares = np.stack([1.0 - p_up, p_up])
+    total = np.zeros(n)
+    for s in (0, 1):
+        for pair in range(width // 2):
+            present = (2 * pair + 1 < closed[s]) & (shares[s] > 0)
+            mass = shares[s] * (cdf[s, 2 * pair + 1] - cdf[s, 2 * pair])
+            total = total + np.where(present, mass, 0.0)
+    return total.tolist()
 
 
 def _brackets(

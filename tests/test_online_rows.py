@@ -7,6 +7,7 @@ import math
 import sqlite3
 import warnings
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from feast.protos.feast.types.Value_pb2 import DoubleList, Null, Value
 from feast.type_map import feast_value_type_to_python_type
 from feast.value_type import ValueType
 
+from ivcrush.serving import online_rows
 from ivcrush.serving.online_rows import OTHER, SqliteRows, entity_key, feast_value, plain_value
 from ivcrush.settings import Settings
 from ivcrush.workspace import Generation
@@ -104,8 +106,8 @@ FEAST_TABLE = (
 
 
 def _sqlite_rows(tmp_path: Path) -> SqliteRows:
-    """Rows in Feast's SQLite table layout: AAPL in views a and b, MSFT in b; the service asks for x, n, ts of a
-    (plus b's event_id)."""
+    """Rows in Feast's SQLite table layout: AAPL in views a and b, MSFT in b, NONE without values in a; the
+    service asks for x, n, ts of a (plus b's event_id)."""
     settings = Settings(workdir=tmp_path / "work")
     generation = Generation("g1", "p", "b1", "", "svc", "2025-01-02", "", "sqlite", 2, "now")
     folder = generation.path(settings.feast_dir)
@@ -114,6 +116,7 @@ def _sqlite_rows(tmp_path: Path) -> SqliteRows:
         ("p_a", "AAPL"): {"x": Value(double_val=1.5), "n": Value(), "ts": Value(unix_timestamp_val=5), "y": Value()},
         ("p_b", "AAPL"): {"event_id": Value(string_val="AAPL:1"), "x": Value(double_val=2.0)},
         ("p_b", "MSFT"): {"event_id": Value(string_val="MSFT:1"), "x": Value(double_val=3.0)},
+        ("p_a", "NONE"): {"x": Value(), "n": Value()},  # rows without a value: as no rows
     }
     with sqlite3.connect(folder / "online.db") as db:
         for table in ("p_a", "p_b"):
@@ -141,14 +144,28 @@ def _sqlite_rows(tmp_path: Path) -> SqliteRows:
 def _expected() -> dict[str, dict[str, object]]:
     timestamp = feast_value(Value(unix_timestamp_val=5).SerializeToString(), "UNIX_TIMESTAMP")
     return {
-        "AAPL": {"x": 1.5, "n": None, "ts": timestamp, "event_id": "AAPL:1"},
+        "AAPL": {"x": 1.5, "ts": timestamp, "event_id": "AAPL:1"},  # n: no value
         "MSFT": {"event_id": "MSFT:1"},
     }
 
 
 def test_sqlite_rows_read_the_requested_features_of_each_view(tmp_path: Path) -> None:
     """Only the service's features of each view (`x` of view a, not the `x` of view b), a value without a kind
-    is None, another kind goes to Feast's decoder, a ticker without rows is absent."""
+    is left out (None to a reader), another kind goes to Feast's decoder, a ticker without rows is absent."""
     rows = _sqlite_rows(tmp_path)
     assert rows.types == {"x": "DOUBLE", "n": "DOUBLE", "ts": "UNIX_TIMESTAMP", "event_id": "STRING"}
-    assert rows.rows(["AAPL", "MSFT", "ZZZZ"]) == _expected()
+    assert rows.rows(["AAPL", "MSFT", "NONE", "ZZZZ"]) == _expected()
+
+
+@pytest.mark.parametrize("known_values", [2, 100_000])
+def test_remembered_values_read_as_decoded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, known_values: int) -> None:
+    """Read again (plain values remembered by their hex, the memory emptied when full), in another order and
+    one at a time, the rows are the same; a kind left to Feast's decoder is decoded anew each time."""
+    monkeypatch.setattr(online_rows, "KNOWN_VALUES", known_values)
+    rows = _sqlite_rows(tmp_path)
+    for _ in range(3):
+        assert rows.rows(["ZZZZ", "MSFT", "NONE", "AAPL"]) == _expected()
+        assert rows.rows(["MSFT"]) == {"MSFT": _expected()["MSFT"]}
+        assert len(rows._known) <= known_values
+    assert all(value is not OTHER for value in rows._known.values())
+    assert not any(isinstance(value, datetime) for value in rows._known.values())

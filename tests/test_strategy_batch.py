@@ -17,6 +17,7 @@ from scipy.optimize import brentq
 from ivcrush.constants import TIER_PRESETS
 from ivcrush.serving.brent import brentq_many
 from ivcrush.serving.market import MarketInputs
+from ivcrush.serving.payoff_batch import loss_mass
 from ivcrush.serving.strategy import decide
 from ivcrush.serving.strategy_batch import decide_many
 from ivcrush.settings import Account, Costs
@@ -178,3 +179,39 @@ def test_brentq_many_finds_scipys_roots() -> None:
         assert roots[i] == want or (math.isnan(roots[i]) and math.isnan(want))
     with pytest.raises(ValueError, match="different signs"):
         brentq_many(f, hi, hi + 1, xtol=1e-11)
+
+
+def test_the_loss_mass_sums_each_events_intervals_as_prob_loss_does() -> None:
+    """`payoff_batch.loss_mass`: per event and side, the edges (0 where losing from the start, the roots in
+    order, inf closing an open interval) give the one-event distribution's mass between pairs, summed as
+    `payoff.prob_loss` sums them; a side of share 0 adds nothing; events without roots too."""
+    rng = np.random.default_rng(11)
+    n = 30
+    quantiles = np.sort(rng.uniform(0.5, 12.0, (n, 5)), axis=1)
+    batch = MoveDistribution(quantiles, rng.uniform(0, 0.9, n), rng.uniform(0.05, 1.2, n))
+    p_up = rng.choice([0.0, 0.3, 0.5, 0.8, 1.0], n)
+    starts_losing = rng.random((2, n)) < 0.4
+    sides, events, roots = [], [], []
+    for side in (0, 1):
+        for event in range(n):
+            found = np.sort(rng.uniform(0.1, 40.0, rng.integers(0, 5)))
+            sides += [side] * len(found)
+            events += [event] * len(found)
+            roots += found.tolist()
+    side_of, event_of, root_of = np.array(sides, dtype=np.intp), np.array(events, dtype=np.intp), np.array(roots)
+    got = loss_mass(batch, p_up, starts_losing, side_of, event_of, root_of)
+    for event in range(n):
+        total = 0.0
+        for side, share in ((0, 1.0 - p_up[event]), (1, p_up[event])):
+            if share <= 0:
+                continue
+            mine = (side_of == side) & (event_of == event)
+            edges = ([0.0] if starts_losing[side, event] else []) + root_of[mine].tolist()
+            if len(edges) % 2:
+                edges.append(np.inf)
+            if edges:
+                cdf = batch.event(event).cdf(np.array(edges))
+                for start, end in zip(cdf[::2], cdf[1::2], strict=True):
+                    total += share * float(end - start)
+        assert got[event] == total, event
+    assert loss_mass(batch, p_up, np.zeros((2, n), dtype=bool), side_of[:0], event_of[:0], root_of[:0]) == [0.0] * n
