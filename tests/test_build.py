@@ -11,7 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ivcrush.build import BuildError, build, run_dbt
+from ivcrush.build import BuildError, build
+from ivcrush.dbt_runner import run_dbt
 from ivcrush.quality.report import QualityGateError
 from ivcrush.settings import Settings
 from ivcrush.source.reader import SourceDataError, read_source
