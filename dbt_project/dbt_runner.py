@@ -54,7 +54,7 @@ def run_dbt(build_dir: Path, settings: Settings, args: list[str], on_mart: Calla
 
     dbt_vars = {"amc_labels_untrusted": settings.amc_labels_untrusted}
     workdir = settings.workdir.resolve()
-    callbacks = [_mart_written(on_mart)] if on_mart else []
+    callbacks = [mart_written_callback(on_mart)] if on_mart else []
     with _inside(build_dir):
         result = dbtRunner(callbacks=callbacks).invoke(
             [
@@ -84,7 +84,7 @@ def run_dbt(build_dir: Path, settings: Settings, args: list[str], on_mart: Calla
     raise BuildError(f"dbt {' '.join(args)} failed: {detail}")
 
 
-def _mart_written(on_mart: Callable[[str], None]) -> Callable[[Any], None]:
+def mart_written_callback(on_mart: Callable[[str], None]) -> Callable[[Any], None]:
     """A dbt event callback calling `on_mart(name)` when a mart's model has run successfully."""
 
     def callback(event: Any) -> None:
