@@ -21,6 +21,7 @@ from ivcrush.quality.marts import MartSuite, check_marts
 from ivcrush.quality.raw import check_raw
 from ivcrush.quality.report import DEFAULT_SEVERITY, QualityGateError, QualityReport, gate
 from ivcrush.quality.validation import validate
+from ivcrush.quality.worker import MartChecks
 from ivcrush.settings import Settings
 from ivcrush.source.reader import SourceDataError
 from ivcrush.workspace import MARTS, mart_path
@@ -140,6 +141,15 @@ def test_marts_checked_as_they_are_written_report_as_checked_at_once(built_sampl
         suite.read(mart)
         suite.check_ready()
     assert suite.finish().checks == check_marts(build_dir).checks
+
+
+def test_a_mart_failing_while_dbt_builds_fails_the_build_when_the_marts_report_is_asked_for(tmp_path: Path) -> None:
+    """The build asks for the raw tables' report (gate) and dbt's outcome first: a mart that cannot be checked
+    as it is written (here: missing) raises only when the marts' report is asked for, as when checked last."""
+    checks = MartChecks(QualityReport([]), tmp_path, None)
+    checks.written("earnings_events")
+    with pytest.raises(FileNotFoundError, match="mart earnings_events missing"):
+        checks.report()
 
 
 def test_severity_overrides(sample_db: Path, sample_report: QualityReport) -> None:
