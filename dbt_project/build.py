@@ -12,25 +12,24 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
-import importlib
 import json
-import logging
 import os
 import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime
-from multiprocessing.connection import Connection
 from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
 
 from ivcrush import progress, workers
+from ivcrush.dbt_runner import PRODUCTION_BUILD, BuildError, dbt_worker
 from ivcrush.errors import IvcrushError
 from ivcrush.market.store import load_market, market_dir
 from ivcrush.quality.report import QualityGateError, QualityReport, gate
+from ivcrush.quality.worker import quality_worker
 from ivcrush.settings import DBT_PROJECT_DIR, Settings
 from ivcrush.source.reader import SourceDataError, SourceSnapshot, read_source
 from ivcrush.workspace import (
@@ -44,17 +43,9 @@ from ivcrush.workspace import (
     sweep,
 )
 
-# Every model and data test; dbt's unit tests check the SQL logic on fixed inputs, so (as dbt advises) they
-# run in the test suite (tests/test_build.py), not in every build of the user's data.
-PRODUCTION_BUILD = ["build", "--exclude-resource-type", "unit_test"]
-QUALITY_NICENESS = 10
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 PROJECT_FILES = {".sql", ".yml", ".csv", ".py"}  # what a build's models, tests, seeds and suites are made of
 NOT_PROJECT_FOLDERS = {"target", "logs", "dbt_packages", "__pycache__"}  # what dbt's own CLI writes there
-
-
-class BuildError(IvcrushError):
-    """dbt failed or the inputs could not be turned into feature tables; nothing was published."""
 
 
 def check_workdir(settings: Settings, source: Path) -> None:
@@ -74,57 +65,6 @@ def load_raw(snapshot: SourceSnapshot, warehouse: Path) -> None:
             con.register("source_frame", frame)
             con.execute(f"CREATE OR REPLACE TABLE raw.{table} AS SELECT * FROM source_frame")
             con.unregister("source_frame")
-
-
-@contextlib.contextmanager
-def _inside(folder: Path) -> Iterator[None]:
-    previous = Path.cwd()
-    os.chdir(folder)
-    try:
-        yield
-    finally:
-        os.chdir(previous)
-
-
-def run_dbt(build_dir: Path, settings: Settings, args: list[str]) -> None:
-    """Run one dbt command in-process against the build folder; raise BuildError naming what failed.
-
-    dbt runs inside the build folder and names its files relative to it: dbt-duckdb writes the marts' paths
-    into SQL string literals, which a workspace path with a quote in it would break.
-    """
-    os.environ["IVCRUSH_BUILD_DIR"] = "."
-    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-    from dbt.cli.main import dbtRunner  # dbt is slow to import; only builds need it
-
-    dbt_vars = {"amc_labels_untrusted": settings.amc_labels_untrusted}
-    workdir = settings.workdir.resolve()
-    with _inside(build_dir):
-        result = dbtRunner().invoke(
-            [
-                *args,
-                "--project-dir",
-                str(DBT_PROJECT_DIR),
-                "--profiles-dir",
-                str(DBT_PROJECT_DIR),
-                "--target-path",
-                str(workdir / "dbt" / "target"),
-                "--log-path",
-                str(workdir / "dbt" / "logs"),
-                "--vars",
-                json.dumps(dbt_vars),
-                "--log-level",
-                # its failures come back in the BuildError; its log file has everything; its output under -v
-                "info" if settings.tool_output else "none",
-            ]
-        )
-    if result.success:
-        return
-    failures = []
-    for node_result in getattr(result.result, "results", None) or []:
-        if str(node_result.status).lower() in {"error", "fail"}:
-            failures.append(f"{node_result.node.name}: {node_result.status} ({node_result.message})")
-    detail = "; ".join(failures[:10]) or str(result.exception or "unknown dbt error")
-    raise BuildError(f"dbt {' '.join(args)} failed: {detail}")
 
 
 def count_rows(build_dir: Path) -> dict[str, int]:
@@ -154,91 +94,56 @@ def _worker_error(what: str, name: str, message: str) -> IvcrushError:
 
 
 class QualityWorker:
-    """Great Expectations in a second (spawned) process, so that its seconds of import and checks overlap dbt.
+    """Great Expectations in a second (spawned) process (`ivcrush.quality.worker`), so that its seconds of
+    import and checks overlap dbt: the raw tables at once, each mart as soon as dbt has written it; it writes
+    the report (JSON and Data Docs) into the build folder. Reports come back without their GE contexts."""
 
-    It checks the snapshot's raw tables as soon as it starts, the marts when told where they are, then writes
-    the report (JSON and Data Docs) into the build folder. Reports come back without their GE contexts.
-    """
+    def __init__(self, snapshot: SourceSnapshot, severity: dict[str, str] | None, build_dir: Path) -> None:
+        self._process, self._conn = workers.start(quality_worker, (snapshot, severity, build_dir), "ivcrush-quality")
 
-    def __init__(self, snapshot: SourceSnapshot, severity: dict[str, str] | None) -> None:
-        self._process, self._conn = workers.start(_quality_worker, (snapshot, severity), "ivcrush-quality")
+    def mart_written(self, mart: str) -> None:
+        self._request("mart", mart)
+
+    def raw_report(self) -> QualityReport:
+        """The raw tables' report; the worker's errors raised here."""
+        self._request("raw")
+        return self.next_report()
+
+    def check_marts(self) -> None:
+        """Every mart is written: check the rest and write the report (then `next_report`)."""
+        self._request("marts")
 
     def next_report(self) -> QualityReport:
-        """The raw tables' report, then (after `check_marts`) the marts'; the worker's errors raised here."""
         kind, payload = workers.receive(self._process, self._conn, "data-quality")
         if kind == "error":
             raise _worker_error("data-quality", *payload)
         return payload
 
-    def check_marts(self, build_dir: Path) -> None:
-        self._conn.send(str(build_dir))
+    def _request(self, kind: str, payload: str | None = None) -> None:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # it ended: `next_report` says why
+            self._conn.send((kind, payload))
 
     def close(self) -> None:
         """Stop the process: after its last report it has nothing left to do but the interpreter's exit."""
         workers.stop(self._process, self._conn)
 
 
-def _quality_worker(
-    conn: Connection, parent_pid: int, snapshot: SourceSnapshot, severity: dict[str, str] | None
-) -> None:
-    """The quality process: raw report, then (on request) the marts report; the report files in the build."""
-    workers.die_with_parent(parent_pid)
-    # The suites run only in this process: their imports (SQLAlchemy, later GE) stay out of the building one.
-    from ivcrush.quality.docs import write_report
-    from ivcrush.quality.marts import check_marts
-    from ivcrush.quality.raw import check_raw
-
-    os.nice(QUALITY_NICENESS)  # the raw checks are not needed before dbt is done: leave dbt the CPU
-    # GE logs (and swallows) the tracebacks of Data Docs it cannot write; the failure to write the report
-    # comes back to the build as an error of its own
-    gx_logger = logging.getLogger("great_expectations")
-    gx_logger.addHandler(logging.NullHandler())
-    gx_logger.propagate = False
-    try:
-        raw = check_raw(snapshot.path, severity=severity, snapshot=snapshot)
-        conn.send(("report", QualityReport(raw.checks)))
-        build_dir = Path(conn.recv())
-        marts = check_marts(build_dir, severity=severity)
-        write_report(raw + marts, build_dir / "quality")
-        conn.send(("report", QualityReport(marts.checks)))
-    except EOFError:  # the build stopped before its marts were ready
-        pass
-    except BaseException as exc:
-        conn.send(("error", (type(exc).__name__, str(exc))))
-    finally:
-        conn.close()
-
-
-def _dbt_worker(conn: Connection, parent_pid: int) -> None:
-    """The dbt process: imports dbt at once (seconds, while the build loads the raw tables), then runs the one
-    dbt command it is sent against the build folder, and sends its outcome."""
-    workers.die_with_parent(parent_pid)
-    logging.raiseExceptions = False  # a log file that cannot be written (disk full) prints no tracebacks
-    try:
-        os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-        importlib.import_module("dbt.cli.main")  # run_dbt imports it again at no cost
-        build_dir, settings, args = conn.recv()
-        run_dbt(build_dir, settings, args)
-        conn.send(("ok", None))
-    except EOFError:  # the build stopped before it needed dbt
-        pass
-    except BaseException as exc:
-        conn.send(("error", (type(exc).__name__, str(exc))))
-    finally:
-        conn.close()
-
-
 class DbtWorker:
-    """dbt's production build in a spawned process, started before the raw tables are loaded so that its
-    seconds of imports overlap them; its failure returned by `run` (a failed raw check wins over it)."""
+    """dbt's production build in a spawned process (`ivcrush.dbt_runner`), started before the raw tables are
+    loaded so that its seconds of imports overlap them; its failure returned by `run` (a failed raw check wins
+    over it)."""
 
     def __init__(self) -> None:
-        self._process, self._conn = workers.start(_dbt_worker, (), "ivcrush-dbt")
+        self._process, self._conn = workers.start(dbt_worker, (), "ivcrush-dbt")
         self._finished = False
 
-    def run(self, build_dir: Path, settings: Settings) -> IvcrushError | None:
+    def run(self, build_dir: Path, settings: Settings, on_mart: Callable[[str], None]) -> IvcrushError | None:
+        """Build; `on_mart(name)` as soon as each mart is written (its tests may still fail the build)."""
         self._conn.send((build_dir, settings, PRODUCTION_BUILD))
         kind, payload = workers.receive(self._process, self._conn, "dbt")
+        while kind == "mart":
+            on_mart(payload)
+            kind, payload = workers.receive(self._process, self._conn, "dbt")
         self._finished = True
         if kind == "ok":
             return None
@@ -298,9 +203,10 @@ def build(
 ) -> BuildResult:
     """Snapshot the source database, check it, build and test every dbt model, check the marts, publish.
 
-    dbt runs in one spawned process and Great Expectations (raw tables, then marts) in another, at a lower
-    priority, so that its seconds of imports and checks overlap dbt; `meanwhile` (e.g. importing what the
-    next stage needs) runs here while the marts are checked. Any error-severity data-quality
+    dbt runs in one spawned process and Great Expectations (raw tables, then each mart as soon as dbt has
+    written it) in another, at a lower priority, so that its seconds of imports and checks overlap dbt;
+    `meanwhile` (e.g. importing what the next stage needs) runs here while the last marts are checked and the
+    report is written. Any error-severity data-quality
     failure (raw tables or marts) raises QualityGateError before anything is published, and a failed raw
     check wins over a dbt failure it may have caused; `on_quality` sees each report (raw, then marts).
     Both processes are stopped on every way out, SIGTERM included. One build at a time per workspace; the
@@ -335,7 +241,7 @@ def _build(
     now = datetime.now(UTC)
     build_id = f"{now:%Y%m%dT%H%M%S%fZ}-{snapshot.fingerprint[:8]}"
     build_dir = settings.builds_dir / build_id
-    quality = QualityWorker(snapshot, settings.severity)
+    quality = QualityWorker(snapshot, settings.severity, build_dir)
     dbt = None
     try:
         dbt = DbtWorker()
@@ -345,13 +251,13 @@ def _build(
         load_raw(snapshot, build_dir / "warehouse.duckdb")
         load_market(market_dir(settings), build_dir / "warehouse.duckdb")
         timings["load_raw"] = time.perf_counter() - step
-        progress.step("dbt build: models and tests (raw tables checked meanwhile)")
+        progress.step("dbt build: models and tests (raw tables and written marts checked meanwhile)")
         step = time.perf_counter()
-        dbt_error = dbt.run(build_dir, settings)
+        dbt_error = dbt.run(build_dir, settings, on_mart=quality.mart_written)
         timings["dbt_build"] = time.perf_counter() - step
         progress.step("checking the raw tables (Great Expectations)")
         step = time.perf_counter()
-        raw_report = quality.next_report()
+        raw_report = quality.raw_report()
         timings["validate_raw_wait"] = time.perf_counter() - step
         if on_quality:
             on_quality(raw_report)
@@ -360,7 +266,7 @@ def _build(
             raise dbt_error
         progress.step("checking the marts (Great Expectations)")
         step = time.perf_counter()
-        quality.check_marts(build_dir)
+        quality.check_marts()
         if meanwhile:
             meanwhile()
         mart_report = quality.next_report()

@@ -7,11 +7,13 @@ import shutil
 import sqlite3
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
 
-from ivcrush.build import BuildError, build, run_dbt
+from ivcrush.build import BuildError, build
+from ivcrush.dbt_runner import mart_written_callback, run_dbt
 from ivcrush.quality.report import QualityGateError
 from ivcrush.settings import Settings
 from ivcrush.source.reader import SourceDataError, read_source
@@ -49,6 +51,29 @@ def test_dbt_unit_tests_pass(built_sample: Settings, tmp_path: Path) -> None:
     assert len(results) >= 5
     assert {r["status"] for r in results} == {"pass"}
     assert all(r["unique_id"].startswith("unit_test.") for r in results)
+
+
+def test_dbt_reports_each_mart_once_its_model_ran() -> None:
+    """The build checks a mart as soon as dbt says its model ran: models that are not marts, tests and failed
+    models are not reported."""
+
+    def finished(name: str, resource_type: str = "model", status: str = "success", event: str = "NodeFinished"):
+        node = SimpleNamespace(node_name=name, resource_type=resource_type)
+        data = SimpleNamespace(node_info=node, run_result=SimpleNamespace(status=status))
+        return SimpleNamespace(info=SimpleNamespace(name=event), data=data)
+
+    written: list[str] = []
+    callback = mart_written_callback(written.append)
+    for event in (
+        finished("earnings_events"),
+        finished("int_earnings_events_timed"),
+        finished("event_labels", status="error"),
+        finished("historical_move_features", event="NodeStart"),
+        finished("unique_calendar_features_event_id", resource_type="test"),
+        finished("calendar_features"),
+    ):
+        callback(event)
+    assert written == ["earnings_events", "calendar_features"]
 
 
 def test_build_never_writes_the_users_folder(sample_copy: Path, tmp_path: Path) -> None:

@@ -17,10 +17,11 @@ from rich.console import Console
 from ivcrush.cli.render import render_summary
 from ivcrush.quality.distribution import check_amc_fault, check_coverage, check_moves_absolute, check_moves_in_percent
 from ivcrush.quality.docs import write_report
-from ivcrush.quality.marts import check_marts
+from ivcrush.quality.marts import MartSuite, check_marts
 from ivcrush.quality.raw import check_raw
 from ivcrush.quality.report import DEFAULT_SEVERITY, QualityGateError, QualityReport, gate
 from ivcrush.quality.validation import validate
+from ivcrush.quality.worker import MartChecks
 from ivcrush.settings import Settings
 from ivcrush.source.reader import SourceDataError
 from ivcrush.workspace import MARTS, mart_path
@@ -96,7 +97,8 @@ def test_sample_marts_pass(built_sample: Settings) -> None:
     assert {"abs_move_range", "rate_range", "labels_match_events"} <= names
 
 
-def test_damaged_marts_fail(built_sample: Settings, tmp_path: Path) -> None:
+def _damaged_build(built_sample: Settings, tmp_path: Path) -> Path:
+    """A copy of the sample's marts with duplicate rows, a rate out of range, missing history and labels."""
     build_dir = tmp_path / "build"
     (build_dir / "marts").mkdir(parents=True)
     for mart in MARTS:
@@ -112,8 +114,11 @@ def test_damaged_marts_fail(built_sample: Settings, tmp_path: Path) -> None:
     hm.to_parquet(mart_path(build_dir, "historical_move_features"))
     labels = pd.read_parquet(mart_path(build_dir, "event_labels"))
     labels.iloc[1:].to_parquet(mart_path(build_dir, "event_labels"))
+    return build_dir
 
-    report = check_marts(build_dir)
+
+def test_damaged_marts_fail(built_sample: Settings, tmp_path: Path) -> None:
+    report = check_marts(_damaged_build(built_sample, tmp_path))
     failed = {(c.name, c.table, c.column) for c in report.errors}
     assert ("mart_one_row_per_event", "volatility_features", "event_id") in failed
     assert ("mart_event_ids_match", "volatility_features", None) in failed
@@ -125,6 +130,26 @@ def test_damaged_marts_fail(built_sample: Settings, tmp_path: Path) -> None:
     assert missing.unexpected_count == 3 and "event_id=" in missing.examples[0]
     with pytest.raises(QualityGateError, match=r"refusing to publish features: \d+ error check\(s\) failed"):
         gate(report, "features")
+
+
+def test_marts_checked_as_they_are_written_report_as_checked_at_once(built_sample: Settings, tmp_path: Path) -> None:
+    """A build checks each mart as dbt writes it, in dbt's order: volatility_features (compared with the prior
+    events of historical_move_features) waits for that mart; the report is the one of all marts at once."""
+    build_dir = _damaged_build(built_sample, tmp_path)
+    suite = MartSuite(build_dir)
+    for mart in ["volatility_features", "earnings_events", "event_labels", "historical_move_features"]:
+        suite.read(mart)
+        suite.check_ready()
+    assert suite.finish().checks == check_marts(build_dir).checks
+
+
+def test_a_mart_failing_while_dbt_builds_fails_the_build_when_the_marts_report_is_asked_for(tmp_path: Path) -> None:
+    """The build asks for the raw tables' report (gate) and dbt's outcome first: a mart that cannot be checked
+    as it is written (here: missing) raises only when the marts' report is asked for, as when checked last."""
+    checks = MartChecks(QualityReport([]), tmp_path, None)
+    checks.written("earnings_events")
+    with pytest.raises(FileNotFoundError, match="mart earnings_events missing"):
+        checks.report()
 
 
 def test_severity_overrides(sample_db: Path, sample_report: QualityReport) -> None:

@@ -149,12 +149,15 @@ def test_dbt_speaks_only_under_verbose(
 ) -> None:
     import dbt.cli.main
 
-    from ivcrush.build import run_dbt
+    from ivcrush.dbt_runner import run_dbt
     from ivcrush.settings import Settings
 
     seen: list[list[str]] = []
 
     class Runner:
+        def __init__(self, callbacks: list[object]) -> None:
+            pass
+
         def invoke(self, args: list[str]) -> object:
             seen.append(args)
             return type("Result", (), {"success": True})()

@@ -7,6 +7,7 @@ import logging
 import os
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from markupsafe import Markup, escape
 
@@ -35,23 +36,31 @@ SUITES: dict[str, tuple[str, str]] = {
 DATA_DOCS_SUITE = {"raw": "raw_tables", "marts": "marts"}
 
 
-def write_report(report: QualityReport, out_dir: Path) -> Path:
-    """Write result.json, GE Data Docs (out_dir/data_docs/<suite>/index.html) and summary.html; return the JSON."""
+def write_data_docs(label: str, context: Any, out_dir: Path) -> str:
+    """Write one GE context's Data Docs into out_dir/data_docs/<label>/; return its index page."""
+    base = Path(out_dir) / "data_docs" / label
+    context.variables.data_docs_sites = {
+        "ivcrush": {
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(base)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        }
+    }
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    context.build_data_docs(site_names=["ivcrush"])
+    return str(base / "index.html")
+
+
+def write_report(report: QualityReport, out_dir: Path, written_docs: dict[str, str] | None = None) -> Path:
+    """Write result.json, GE Data Docs (out_dir/data_docs/<suite>/index.html) and summary.html; return the JSON.
+
+    `written_docs` names the Data Docs already written there (`write_data_docs`; label -> index page), of
+    suites whose checks the report holds without their GE context."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    docs: dict[str, str] = {}
+    docs = dict(written_docs or {})
     for label, context in report.gx_contexts:
-        base = out_dir / "data_docs" / label
-        context.variables.data_docs_sites = {
-            "ivcrush": {
-                "class_name": "SiteBuilder",
-                "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(base)},
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            }
-        }
-        logging.getLogger("great_expectations").setLevel(logging.WARNING)
-        context.build_data_docs(site_names=["ivcrush"])
-        docs[label] = str(base / "index.html")
+        docs[label] = write_data_docs(label, context, out_dir)
     payload = {**report.to_dict(), "data_docs": docs, "summary_html": str(out_dir / SUMMARY_FILE)}
     write_page(out_dir / SUMMARY_FILE, summary_page(report, out_dir, docs))
     path = out_dir / RESULT_FILE

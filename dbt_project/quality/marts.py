@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from ivcrush.quality.gx import Spec, ephemeral_context, import_gx, run_suite
-from ivcrush.quality.report import QualityReport, check_overrides
+from ivcrush.quality.report import CheckResult, QualityReport, check_overrides
 from ivcrush.source.schema import TIMINGS
 from ivcrush.workspace import MARTS, mart_path
 
@@ -32,17 +32,17 @@ _HISTORY_COLUMNS = {
     "volatility_features": ["vol_up_rate_8q", "vol_log_price_last"],  # range/gap-to-close: NULL where moves are 0
 }
 _KEY_COLUMNS = ("event_id", "ticker", "event_timestamp")
+# The marts whose rows a mart's expectations compare it with: earnings_events' events, and for this one also
+# the prior events of historical_move_features.
+_COMPARED_WITH = {"volatility_features": ("earnings_events", "historical_move_features")}
 
 
-def _read_marts(build_dir: Path) -> dict[str, pd.DataFrame]:
-    """Every mart of the build as a frame; a missing one is an error."""
-    frames = {}
-    for mart in MARTS:
-        path = mart_path(build_dir, mart)
-        if not path.is_file():
-            raise FileNotFoundError(f"build {build_dir}: mart {mart} missing ({path})")
-        frames[mart] = pd.read_parquet(path)
-    return frames
+def _read_mart(build_dir: Path, mart: str) -> pd.DataFrame:
+    """One mart of the build as a frame; a missing one is an error."""
+    path = mart_path(build_dir, mart)
+    if not path.is_file():
+        raise FileNotFoundError(f"build {build_dir}: mart {mart} missing ({path})")
+    return pd.read_parquet(path)
 
 
 def _mart_specs(mart: str, frame: pd.DataFrame, events: pd.DataFrame) -> list[Spec]:
@@ -175,39 +175,64 @@ def _mart_specs(mart: str, frame: pd.DataFrame, events: pd.DataFrame) -> list[Sp
     return specs
 
 
-def check_marts(build_dir: Path, *, severity: dict[str, str] | None = None) -> QualityReport:
-    """Check a build's Parquet marts: one row per event, no missing history features, ranges, label counts."""
-    check_overrides(severity)
-    build_dir = Path(build_dir)
-    frames = _read_marts(build_dir)
-    events = frames["earnings_events"]
-    known = set(events["event_id"])
-    with_outcome = set(events.loc[events["has_outcome"].astype(bool), "event_id"])
-    history = frames["historical_move_features"].set_index("event_id")["hm_prior_events"]
+class MartSuite:
+    """The marts suite, one mart at a time as they are written (a build checks each while dbt writes the
+    others): `read(mart)`, `check_ready()`, then `finish()` for the report. A mart is checked once the marts
+    its expectations compare it with are read: earnings_events (the events), historical_move_features (the
+    prior events of volatility_features)."""
 
-    context = ephemeral_context()
-    datasource = context.data_sources.add_pandas("marts")
-    batches = []
-    for mart, frame in frames.items():
-        data = frame.reset_index(drop=True)
-        data["_event_known"] = data["event_id"].isin(known)
-        data["_event_has_outcome"] = data["event_id"].isin(with_outcome)
+    def __init__(self, build_dir: Path, severity: dict[str, str] | None = None) -> None:
+        check_overrides(severity)
+        self._build_dir = Path(build_dir)
+        self._severity = severity
+        self._context = ephemeral_context()
+        self._datasource = self._context.data_sources.add_pandas("marts")
+        self._frames: dict[str, pd.DataFrame] = {}
+        self._checks: dict[str, list[CheckResult]] = {}
+
+    def read(self, mart: str) -> None:
+        """Read a written mart (once)."""
+        if mart not in self._frames:
+            self._frames[mart] = _read_mart(self._build_dir, mart)
+
+    def check_ready(self) -> None:
+        """Check every read mart not checked yet whose compared marts are read."""
+        for mart in MARTS:
+            needs = _COMPARED_WITH.get(mart, ("earnings_events",))
+            if mart in self._frames and mart not in self._checks and all(m in self._frames for m in needs):
+                self._checks[mart] = self._check(mart)
+
+    def finish(self) -> QualityReport:
+        """Read and check the marts not done yet; the report, in the order of MARTS."""
+        for mart in MARTS:
+            self.read(mart)
+        self.check_ready()
+        return QualityReport([c for mart in MARTS for c in self._checks[mart]], [("marts", self._context)])
+
+    def _check(self, mart: str) -> list[CheckResult]:
+        events = self._frames["earnings_events"]
+        data = self._frames[mart].reset_index(drop=True)
+        data["_event_known"] = data["event_id"].isin(set(events["event_id"]))
+        data["_event_has_outcome"] = data["event_id"].isin(
+            set(events.loc[events["has_outcome"].astype(bool), "event_id"])
+        )
         if {"stored_signed_close_move_pct", "price_signed_close_move_pct"} <= set(data.columns):
             difference = (data["stored_signed_close_move_pct"] - data["price_signed_close_move_pct"]).abs()
             data["_bmo_stored_minus_price_pp"] = difference.where(data["timing"] == "BMO")
         if "hm_prior_events" not in data.columns and mart in _HISTORY_COLUMNS:
+            history = self._frames["historical_move_features"].set_index("event_id")["hm_prior_events"]
             data["hm_prior_events"] = data["event_id"].map(history).fillna(0)
         for column in data.columns:  # GE's pandas backend wants plain datetimes in its renderers
             if isinstance(data[column].dtype, pd.DatetimeTZDtype):
                 data[column] = data[column].dt.tz_convert("UTC").dt.tz_localize(None)
-        asset = datasource.add_dataframe_asset(mart)
-        batches.append(
-            (
-                asset.add_batch_definition_whole_dataframe("all rows"),
-                {"dataframe": data},
-                _mart_specs(mart, data, events),
-                ["event_id"],
-            )
-        )
-    checks = run_suite(context, "marts", batches, severity)
-    return QualityReport(checks, [("marts", context)])
+        batch = self._datasource.add_dataframe_asset(mart).add_batch_definition_whole_dataframe("all rows")
+        specs = _mart_specs(mart, data, events)
+        return run_suite(self._context, "marts", [(batch, {"dataframe": data}, specs, ["event_id"])], self._severity)
+
+
+def check_marts(build_dir: Path, *, severity: dict[str, str] | None = None) -> QualityReport:
+    """Check a build's Parquet marts: one row per event, no missing history features, ranges, label counts."""
+    suite = MartSuite(build_dir, severity)
+    for mart in MARTS:
+        suite.read(mart)
+    return suite.finish()

@@ -16,21 +16,27 @@ outcomes as (
     {% if var('features_trusted_only') %}and label_trusted{% endif %}
 ),
 
+-- the windows' starts computed once per decision time: subtracting an interval from a timestamptz (time-zone
+-- arithmetic) on each of the join's candidate pairs cost most of the model's time
 decision_times as (
-    select distinct event_timestamp from events
+    select
+        event_timestamp,
+        event_timestamp - interval 30 day as window_30d_start,
+        event_timestamp - interval 90 day as window_90d_start
+    from (select distinct event_timestamp from events)
 ),
 
 trailing_windows as (
     select
         decision_times.event_timestamp,
         avg(outcomes.abs_close_move_pct order by outcomes.outcome_known_at, outcomes.abs_close_move_pct) filter (
-            where outcomes.outcome_known_at >= decision_times.event_timestamp - interval 30 day
+            where outcomes.outcome_known_at >= decision_times.window_30d_start
         ) as mkt_mean_abs_move_30d,
         avg((outcomes.abs_close_move_pct > 5)::double) filter (
-            where outcomes.outcome_known_at >= decision_times.event_timestamp - interval 30 day
+            where outcomes.outcome_known_at >= decision_times.window_30d_start
         ) as mkt_big_move_share_30d,
         count(outcomes.abs_close_move_pct) filter (
-            where outcomes.outcome_known_at >= decision_times.event_timestamp - interval 30 day
+            where outcomes.outcome_known_at >= decision_times.window_30d_start
         ) as events_30d,
         avg(outcomes.abs_close_move_pct order by outcomes.outcome_known_at, outcomes.abs_close_move_pct)
             as mkt_mean_abs_move_90d,
@@ -40,7 +46,7 @@ trailing_windows as (
     from decision_times
     left join outcomes
         on outcomes.outcome_known_at < decision_times.event_timestamp
-        and outcomes.outcome_known_at >= decision_times.event_timestamp - interval 90 day
+        and outcomes.outcome_known_at >= decision_times.window_90d_start
     group by decision_times.event_timestamp
 )
 
