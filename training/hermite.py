@@ -61,23 +61,20 @@ def hermite_inverse(
     p: np.ndarray, h: np.ndarray, level0: np.ndarray, level1: np.ndarray, m0: np.ndarray, m1: np.ndarray
 ) -> np.ndarray:
     """The position t of each element's segment where `hermite` is p (all arrays of p's size, p between the
-    levels), iterated until every element has converged. An element whose t, lo and hi no longer change stays
-    so: it is computed again with the same floats (no gathering), and once all are so the steps end."""
+    levels), iterated until every element has converged or none changes any more. An element whose t, lo and
+    hi no longer change stays so: it is computed again with the same floats (no gathering), and one fixed short
+    of converging stays unconverged, so the steps go on for the others until none changes."""
     lo, hi = np.zeros_like(p), np.ones_like(p)
     t = (p - level0) / (level1 - level0)
     cubic, drop = (h, level0, level1, m0, m1), level0 - level1
-    stuck = False  # some element fixed short of converging
     for _ in range(NEWTON_STEPS):
         error, slope = _error_and_slope(t, p, cubic, drop)
-        unconverged = ~(np.abs(error) < CONVERGED)
-        if not (stuck or unconverged.any()):
+        if (np.abs(error) < CONVERGED).all():
             break
         stepped, lo_new, hi_new = _newton_step(t, error, slope, lo, hi)
-        fixed = (stepped == t) & (lo_new == lo) & (hi_new == hi)
+        if (stepped == t).all() and (lo_new == lo).all() and (hi_new == hi).all():
+            break  # every element fixed: further steps give these floats again
         t, lo, hi = stepped, lo_new, hi_new
-        if fixed.all():
-            break
-        stuck = stuck or bool((fixed & unconverged).any())
     return t
 
 
