@@ -61,6 +61,8 @@ def _parameters(
     if q.ndim != 2 or q.shape[1] != len(QUANTILE_LEVELS):
         raise ValueError(f"expected (n, {len(QUANTILE_LEVELS)}) quantiles {QUANTILE_LEVELS}, got {q.shape}")
     n = q.shape[0]
+    if n == 1 and type(tail_shape) in (float, int) and type(tail_scale) in (float, int):
+        return _parameters_one(q[0].tolist(), float(tail_shape), float(tail_scale))  # type: ignore[arg-type]
     valid = ~np.isnan(q).any(axis=1)
     q = np.where(valid[:, None], q, 1.0)  # placeholders, reported as NaN
     q = np.maximum.accumulate(np.maximum(q, 0.0), axis=1)  # non-crossing, non-negative
@@ -70,6 +72,27 @@ def _parameters(
         knots[:, j + 1] = np.maximum(q[:, j], knots[:, j] + gap)
     shape = np.clip(_as_batch(tail_shape, n), 0.0, MAX_TAIL_SHAPE)
     return valid, knots, shape, np.maximum(_as_batch(tail_scale, n), MIN_TAIL_SCALE)
+
+
+def _parameters_one(
+    quantiles: list[float], tail_shape: float, tail_scale: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`_parameters` of one event on Python floats (numpy's maximum and clip element by element: the same
+    floats; where a zero's sign could differ it is under a knot at least the gap above it, or is the clip's)."""
+    valid = not any(value != value for value in quantiles)  # no NaN
+    knots, running, knot = [0.0], 0.0, 0.0
+    for j, value in enumerate(quantiles if valid else [1.0] * len(quantiles)):
+        value = value if value >= 0.0 else 0.0
+        running = value if j == 0 or value > running else running  # non-crossing
+        knots.append(running)
+    q90 = knots[-1]
+    gap = TIE_GAP * (q90 if q90 >= MIN_Q90 else MIN_Q90)
+    for j in range(1, len(knots)):  # strictly increasing from 0
+        knot = knots[j] if knots[j] >= knot + gap else knot + gap
+        knots[j] = knot
+    shape = min(max(tail_shape, 0.0), MAX_TAIL_SHAPE)  # NaN stays NaN, -0.0 stays -0.0: as np.clip
+    scale = tail_scale if tail_scale >= MIN_TAIL_SCALE or tail_scale != tail_scale else MIN_TAIL_SCALE
+    return np.array([valid]), np.array([knots]), np.array([shape]), np.array([scale])
 
 
 class MoveDistribution:
