@@ -198,8 +198,9 @@ def test_one_event_parameters_on_floats_are_the_arrays_floats(seed: int) -> None
     edges = [0.0, -0.0, -0.5, 0.9, 2.0, np.inf, -np.inf, np.nan, 1e-3, 1e-9, 7]
     shapes[: len(edges)] = rng.permutation(np.array(edges, dtype="float64"))
     scales[: len(edges)] = rng.permutation(np.array(edges, dtype="float64"))
-    batch = MoveDistribution.parameters(quantiles, shapes, scales)
-    many = MoveDistribution(np.nan_to_num(quantiles, nan=1.0), shapes, scales)
+    with np.errstate(all="ignore"):  # an infinite or huge quantile's segments
+        batch = MoveDistribution.parameters(quantiles, shapes, scales)
+        many = MoveDistribution(np.nan_to_num(quantiles, nan=1.0), shapes, scales)
     for i in range(len(quantiles)):
         shape, scale = (
             float(value)
@@ -212,6 +213,7 @@ def test_one_event_parameters_on_floats_are_the_arrays_floats(seed: int) -> None
         one = MoveDistribution.parameters(quantiles[i].tolist(), shape, scale)
         for got, want in zip(one, batch, strict=True):
             assert got[0].tobytes() == want[i].tobytes(), i
-        alone = MoveDistribution(np.nan_to_num(quantiles[i], nan=1.0).tolist(), shape, scale)
+        with np.errstate(all="ignore"):
+            alone = MoveDistribution(np.nan_to_num(quantiles[i], nan=1.0).tolist(), shape, scale)
         for name in ("valid", "knots", "tail_shape", "tail_scale", "_slopes", "_cum_sf"):
             assert getattr(alone, name)[0].tobytes() == getattr(many, name)[i].tobytes(), (i, name)
