@@ -148,9 +148,12 @@ def kelly_one(pnl: np.ndarray, weights: np.ndarray, equity: float) -> float:
     if worst <= 0:
         return math.inf
     ruin = equity / worst
+    wealth = np.empty_like(pnl)  # equity + c pnl, reused at every c: the same floats, no array made per step
 
     def slope(c: float) -> float:
-        return float((weighted / (equity + c * pnl)).sum())
+        np.multiply(c, pnl, out=wealth)
+        np.add(equity, wealth, out=wealth)
+        return float(np.divide(weighted, wealth, out=wealth).sum())
 
     upper = ruin * (1 - 1e-12)
     at_upper = slope(upper)

@@ -183,3 +183,37 @@ def test_the_mean_is_the_expected_excess_over_zero_to_the_last_bit(
     expected = MoveDistribution(np.sort(quantiles, axis=1), tail_shape, tail_scale).expected_excess(0.0)
     np.testing.assert_array_equal(distribution.mean(), expected)
     assert np.shape(distribution.mean()) == np.shape(expected)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_one_event_parameters_on_floats_are_the_arrays_floats(seed: int) -> None:
+    """One event's parameters (computed on Python floats) are, bit for bit, that event's row among others
+    (numpy's arrays): ties, zeros of either sign, negative, tiny, huge and infinite quantiles, NaN, tail
+    parameters at and beyond their bounds."""
+    rng = np.random.default_rng(seed)
+    quantiles, shapes, scales = random_quantiles(seed, 40)
+    quantiles[::7] *= 1e-9
+    quantiles[1:4, :2] = [[-0.0, 0.0], [-1.0, -0.0], [0.0, 0.0]]
+    quantiles[5, 3], quantiles[6, 4], quantiles[7, 0], quantiles[8] = np.inf, np.nan, -np.inf, 1e300
+    edges = [0.0, -0.0, -0.5, 0.9, 2.0, np.inf, -np.inf, np.nan, 1e-3, 1e-9, 7]
+    shapes[: len(edges)] = rng.permutation(np.array(edges, dtype="float64"))
+    scales[: len(edges)] = rng.permutation(np.array(edges, dtype="float64"))
+    with np.errstate(all="ignore"):  # an infinite or huge quantile's segments
+        batch = MoveDistribution.parameters(quantiles, shapes, scales)
+        many = MoveDistribution(np.nan_to_num(quantiles, nan=1.0), shapes, scales)
+    for i in range(len(quantiles)):
+        shape, scale = (
+            float(value)
+            if i % 3
+            else int(value)
+            if np.isfinite(value) and value == int(value) and value
+            else float(value)
+            for value in (shapes[i], scales[i])
+        )
+        one = MoveDistribution.parameters(quantiles[i].tolist(), shape, scale)
+        for got, want in zip(one, batch, strict=True):
+            assert got[0].tobytes() == want[i].tobytes(), i
+        with np.errstate(all="ignore"):
+            alone = MoveDistribution(np.nan_to_num(quantiles[i], nan=1.0).tolist(), shape, scale)
+        for name in ("valid", "knots", "tail_shape", "tail_scale", "_slopes", "_cum_sf"):
+            assert getattr(alone, name)[0].tobytes() == getattr(many, name)[i].tobytes(), (i, name)

@@ -28,21 +28,25 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ivcrush.constants import QUANTILE_LEVELS, QUANTILE_NAMES
+from ivcrush.training.distribution_floats import (
+    LEVELS,
+    MAX_TAIL_SHAPE,
+    MIN_Q90,
+    MIN_TAIL_SCALE,
+    TAIL_MASS,
+    TIE_GAP,
+    parameters_one,
+    slopes_and_cum_sf_one,
+)
 from ivcrush.training.hermite import hermite, hermite_inverse, hermite_inverse_rows
 
 if TYPE_CHECKING:
     import pandas as pd
 
-LEVELS = np.array([0.0, *QUANTILE_LEVELS])  # the CDF at the knots 0, q10, ..., q90
-TAIL_MASS = 1.0 - QUANTILE_LEVELS[-1]  # P(|X| > q90) = 0.1
 # The tail where none was fitted (baselines, too few exceedances): a prior chosen before any fit, somewhat heavier
 # than the fits on the real snapshot's training windows (xi 0 to 0.06, sigma 0.26 to 0.40): cautious for a seller.
 DEFAULT_TAIL_SHAPE = 0.1
 DEFAULT_TAIL_SCALE = 0.45
-MAX_TAIL_SHAPE = 0.9
-MIN_TAIL_SCALE = 1e-3
-TIE_GAP = 1e-6
-MIN_Q90 = 1e-6
 
 
 def _as_batch(value: float | Sequence[float] | np.ndarray, n: int) -> np.ndarray:
@@ -61,6 +65,8 @@ def _parameters(
     if q.ndim != 2 or q.shape[1] != len(QUANTILE_LEVELS):
         raise ValueError(f"expected (n, {len(QUANTILE_LEVELS)}) quantiles {QUANTILE_LEVELS}, got {q.shape}")
     n = q.shape[0]
+    if n == 1 and type(tail_shape) in (float, int) and type(tail_scale) in (float, int):
+        return parameters_one(q[0].tolist(), float(tail_shape), float(tail_scale))  # type: ignore[arg-type]
     valid = ~np.isnan(q).any(axis=1)
     q = np.where(valid[:, None], q, 1.0)  # placeholders, reported as NaN
     q = np.maximum.accumulate(np.maximum(q, 0.0), axis=1)  # non-crossing, non-negative
@@ -83,11 +89,15 @@ class MoveDistribution:
     ) -> None:
         self.valid, self.knots, self.tail_shape, self.tail_scale = _parameters(quantiles, tail_shape, tail_scale)
         n = len(self.knots)
+        self._mean: np.ndarray | None = None
+        one = slopes_and_cum_sf_one(self.knots[0].tolist(), float(self.tail_scale[0])) if n == 1 else None
+        if one is not None:
+            self._slopes, self._cum_sf = one
+            return
         self._slopes = self._pchip_slopes()
         h = np.diff(self.knots, axis=1)
         body_cdf_integral = h * ((LEVELS[:-1] + LEVELS[1:]) / 2 + h * (self._slopes[:, :-1] - self._slopes[:, 1:]) / 12)
         # int_0^knot_j P(|X| > x) dx, per knot
-        self._mean: np.ndarray | None = None
         self._cum_sf = np.concatenate([np.zeros((n, 1)), np.cumsum(h - body_cdf_integral, axis=1)], axis=1)
 
     @staticmethod

@@ -26,55 +26,55 @@ def hermite(
     )
 
 
-def _newton_step(
-    t: np.ndarray,
-    cubic: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-    error: np.ndarray,
-    lo: np.ndarray,
-    hi: np.ndarray,
-) -> np.ndarray:
-    """A Newton step from t on `hermite` - p (whose value at t is `error`), kept inside (lo, hi)."""
+Cubic = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # h, level0, level1, m0, m1
+
+
+def _error_and_slope(t: np.ndarray, p: np.ndarray, cubic: Cubic, drop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`hermite` at t less p, and the cubic's slope in t there (drop: level0 - level1), the powers of t shared:
+    the same floats as apart (t*t*t is (t*t)*t; -2 t3 + 3 t2 is 3 t2 - 2 t3 exactly)."""
     h, level0, level1, m0, m1 = cubic
     t2 = t * t
-    slope = (6 * t2 - 6 * t) * (level0 - level1) + (3 * t2 - 4 * t + 1) * h * m0 + (3 * t2 - 2 * t) * h * m1
-    step = np.where(slope > 0, t - error / np.where(slope > 0, slope, 1.0), -1.0)
-    return np.where((step > lo) & (step < hi), step, (lo + hi) / 2)
+    t3 = t2 * t
+    three_t2, two_t3 = 3 * t2, 2 * t3
+    cdf = (
+        (two_t3 - three_t2 + 1) * level0
+        + (t3 - 2 * t2 + t) * h * m0
+        + (three_t2 - two_t3) * level1
+        + (t3 - t2) * h * m1
+    )
+    slope = (6 * t2 - 6 * t) * drop + (three_t2 - 4 * t + 1) * h * m0 + (three_t2 - 2 * t) * h * m1
+    return cdf - p, slope
+
+
+def _newton_step(
+    t: np.ndarray, error: np.ndarray, slope: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A Newton step from t on `hermite` - p (its value `error` and slope at t), kept inside the bracket (lo, hi)
+    shrunk by t: the new t, lo and hi."""
+    lo, hi = np.where(error < 0, t, lo), np.where(error > 0, t, hi)
+    rising = slope > 0
+    step = np.where(rising, t - error / np.where(rising, slope, 1.0), -1.0)
+    return np.where((step > lo) & (step < hi), step, (lo + hi) / 2), lo, hi
 
 
 def hermite_inverse(
     p: np.ndarray, h: np.ndarray, level0: np.ndarray, level1: np.ndarray, m0: np.ndarray, m1: np.ndarray
 ) -> np.ndarray:
     """The position t of each element's segment where `hermite` is p (all arrays of p's size, p between the
-    levels), iterated until every element has converged; only the elements still changing are computed (all of
-    them, without gathering, until the first one stops changing)."""
+    levels), iterated until every element has converged or none changes any more. An element whose t, lo and
+    hi no longer change stays so: it is computed again with the same floats (no gathering), and one fixed short
+    of converging stays unconverged, so the steps go on for the others until none changes."""
     lo, hi = np.zeros_like(p), np.ones_like(p)
     t = (p - level0) / (level1 - level0)
-    stuck = False  # some element fixed short of converging
-    live: np.ndarray | None = None  # the elements still changing (None: every one)
-    cubic_all = (h, level0, level1, m0, m1)
+    cubic, drop = (h, level0, level1, m0, m1), level0 - level1
     for _ in range(NEWTON_STEPS):
-        if live is None:
-            tl, cubic, pl, lo_live, hi_live = t, cubic_all, p, lo, hi
-        elif live.size == 0:
+        error, slope = _error_and_slope(t, p, cubic, drop)
+        if (np.abs(error) < CONVERGED).all():
             break
-        else:
-            tl, pl, lo_live, hi_live = t[live], p[live], lo[live], hi[live]
-            cubic = (h[live], level0[live], level1[live], m0[live], m1[live])
-        error = hermite(tl, *cubic) - pl
-        unconverged = ~(np.abs(error) < CONVERGED)
-        if not (stuck or unconverged.any()):
-            break
-        lo_l, hi_l = np.where(error < 0, tl, lo_live), np.where(error > 0, tl, hi_live)
-        stepped = _newton_step(tl, cubic, error, lo_l, hi_l)
-        # an element whose t, lo and hi no longer change stays so: it leaves the computation
-        fixed = (stepped == tl) & (lo_l == lo_live) & (hi_l == hi_live)
-        if live is None:
-            t, lo, hi = stepped, lo_l, hi_l
-            live = np.flatnonzero(~fixed) if fixed.any() else None
-        else:
-            t[live], lo[live], hi[live] = stepped, lo_l, hi_l
-            live = live[~fixed]
-        stuck = stuck or bool((fixed & unconverged).any())
+        stepped, lo_new, hi_new = _newton_step(t, error, slope, lo, hi)
+        if (stepped == t).all() and (lo_new == lo).all() and (hi_new == hi).all():
+            break  # every element fixed: further steps give these floats again
+        t, lo, hi = stepped, lo_new, hi_new
     return t
 
 
@@ -89,20 +89,22 @@ def hermite_inverse_rows(
     t = (p - level0) / (level1 - level0)  # (m,): every row starts there (tiled once the rows part)
     lo, hi = np.zeros(h.shape), np.ones(h.shape)
     live = np.arange(n)  # the rows still changing
+    drop = level0 - level1
     for _ in range(NEWTON_STEPS):
         if live.size == 0:
             break
         every = live.size == n
         tl = t if every or t.ndim == 1 else t[live]
         hl, m0l, m1l, lol, hil = (a if every else a[live] for a in (h, m0, m1, lo, hi))
-        error = hermite(tl, hl, level0, level1, m0l, m1l) - p
+        error, slope = _error_and_slope(tl, p, (hl, level0, level1, m0l, m1l), drop)
         going = ~(np.abs(error) < CONVERGED).all(axis=1)  # some element of the row has not converged
         if not going.all():
-            live, hl, m0l, m1l, lol, hil, error = (a[going] for a in (live, hl, m0l, m1l, lol, hil, error))
+            live, hl, m0l, m1l, lol, hil, error, slope = (
+                a[going] for a in (live, hl, m0l, m1l, lol, hil, error, slope)
+            )
             tl = tl if tl.ndim == 1 else tl[going]
             every = False
-        lo_l, hi_l = np.where(error < 0, tl, lol), np.where(error > 0, tl, hil)
-        stepped = _newton_step(tl, (hl, level0, level1, m0l, m1l), error, lo_l, hi_l)
+        stepped, lo_l, hi_l = _newton_step(tl, error, slope, lol, hil)
         fixed = ((stepped == tl) & (lo_l == lol) & (hi_l == hil)).all(axis=1)
         if every:
             t, lo, hi = stepped, lo_l, hi_l
