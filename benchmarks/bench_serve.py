@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -94,6 +95,34 @@ def _tree_cpu(pid: int) -> float:
             times = process.cpu_times()
             total += times.user + times.system
     return total
+
+
+def _settle(pid: int, timeout: float = 120.0) -> None:
+    """Wait until the server is idle (under 5% of a core for half a second): its workers listen as soon as the
+    parent does, but load their state and forecast the upcoming events after; that CPU is no request's."""
+    deadline = time.monotonic() + timeout
+    before = _tree_cpu(pid)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = _tree_cpu(pid)
+        if now - before < 0.025:
+            return
+        before = now
+
+
+def _spread(pid: int, port: int) -> str:
+    """The open connections of each worker (the processes listening on `port`; the server itself with one
+    worker), most first: keep-alive connections stay with the worker that accepted them."""
+    root = psutil.Process(pid)
+    counts = {}
+    for process in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            connections = [c for c in process.net_connections("tcp") if c.laddr and c.laddr.port == port]
+            if any(c.status == psutil.CONN_LISTEN for c in connections):
+                counts[process.pid] = sum(c.status == psutil.CONN_ESTABLISHED for c in connections)
+    if len(counts) > 1:
+        counts.pop(pid, None)  # the parent of several workers holds the listening socket but accepts nothing
+    return "/".join(str(count) for count in sorted(counts.values(), reverse=True))
 
 
 def in_process(settings: Settings, day: date, ticker: str, repeats: int) -> None:
@@ -178,12 +207,24 @@ def cold_predict(settings: Settings, day: date, ticker: str, runs: int) -> None:
     )
 
 
-def _load(port: int, path: str, clients: int, requests: int, max_seconds: float) -> tuple[list[float], float, int]:
-    """`requests` GETs of `path` shared by `clients` keep-alive connections (stopped at `max_seconds`)."""
+class Load(NamedTuple):
+    latencies: list[float]
+    seconds: float
+    errors: int
+    spread: str  # what `probe` said after the last request, before the connections closed ("" without one)
+
+
+def _load(
+    port: int, path: str, clients: int, requests: int, max_seconds: float, probe: Callable[[], str] | None = None
+) -> Load:
+    """`requests` GETs of `path` shared by `clients` keep-alive connections (stopped at `max_seconds`); `probe`
+    is asked once all of them are done, while they are still open (not during the load: it holds the GIL)."""
     latencies: list[float] = []
     errors = [0]
     left = [requests]
     lock = threading.Lock()
+    done = threading.Barrier(clients + 1)
+    probed = threading.Event()
     deadline = time.monotonic() + max_seconds
 
     def client() -> None:
@@ -201,21 +242,47 @@ def _load(port: int, path: str, clients: int, requests: int, max_seconds: float)
             with lock:
                 latencies.append(elapsed)
                 errors[0] += response.status != 200
+        done.wait()
+        probed.wait()
         connection.close()
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
     started = time.perf_counter()
     for thread in threads:
         thread.start()
+    done.wait()
+    seconds = time.perf_counter() - started
+    spread = "" if probe is None else probe()
+    probed.set()
     for thread in threads:
         thread.join()
-    return latencies, time.perf_counter() - started, errors[0]
+    return Load(latencies, seconds, errors[0], spread)
+
+
+def _level(pid: int, port: int, path: str, clients: int, count: int, args: argparse.Namespace) -> str:
+    """One load level's row: requests, p50/p99, throughput, server and load-generator CPU ms per request
+    (counted until the last answer), errors and the connections' spread over the workers."""
+    cpu, client_cpu = _tree_cpu(pid), time.process_time()
+    ended: list[float] = []
+
+    def probe() -> str:
+        ended.extend((_tree_cpu(pid), time.process_time()))  # the load is over: stop the clocks
+        return _spread(pid, port)
+
+    load = _load(port, path, clients, count, args.max_seconds, probe)
+    answered = max(len(load.latencies), 1)
+    cpu_ms, client_ms = ((end - start) * 1000 / answered for start, end in zip((cpu, client_cpu), ended, strict=True))
+    return (
+        f"{len(load.latencies):>8} {_ms(load.latencies)} {len(load.latencies) / load.seconds:10.0f} "
+        f"{cpu_ms:>8.2f} {client_ms:>8.2f} {load.errors:>6} {load.spread:>8}"
+    )
 
 
 def over_http(settings: Settings, label: str, day: date, ticker: str, args: argparse.Namespace) -> None:
     """`ivcrush serve` (one worker, and two) under 1, 8 and 32 concurrent clients: /health (the framework's own
     cost: a state check and a small JSON), /predict and /scan; with the CPU ms per request of the servers (`cpu
-    ms`) and of this process, the load generator (`load ms`: it shares the cores)."""
+    ms`) and of this process, the load generator (`load ms`: it shares the cores), and how the clients'
+    connections spread over the workers (`spread`: open connections per worker, most first)."""
     for workers in (int(count) for count in args.workers.split(",")):
         port = free_port()
         command = [sys.executable, "-m", "ivcrush.cli", "serve", "--port", str(port), "--workers", str(workers)]
@@ -225,20 +292,15 @@ def over_http(settings: Settings, label: str, day: date, ticker: str, args: argp
                 "predict": f"/predict/{ticker}?date={day}&implied_move=6",
                 "scan": f"/scan/{day}",
             }
+            _settle(server.pid)
             for name, path in paths.items():
                 if name not in args.paths.split(","):
                     continue
-                _load(port, path, 1, 20, args.max_seconds)  # warm every worker
+                _load(port, path, 2 * workers, 8 * workers, args.max_seconds)  # warm the workers (most likely all)
                 for clients in CLIENTS:
                     count = max(args.requests // 10, clients * 2) if name == "scan" else args.requests
-                    cpu, client_cpu = _tree_cpu(server.pid), time.process_time()
-                    latencies, seconds, errors = _load(port, path, clients, count, args.max_seconds)
-                    cpu_ms = (_tree_cpu(server.pid) - cpu) * 1000 / max(len(latencies), 1)
-                    client_ms = (time.process_time() - client_cpu) * 1000 / max(len(latencies), 1)
-                    print(
-                        f"{label:<7} {workers:>7} {name:<8} {clients:>7} {len(latencies):>8} {_ms(latencies)} "
-                        f"{len(latencies) / seconds:10.0f} {cpu_ms:>8.2f} {client_ms:>8.2f} {errors:>6}"
-                    )
+                    row = _level(server.pid, port, path, clients, count, args)
+                    print(f"{label:<7} {workers:>7} {name:<8} {clients:>7} {row}")
 
 
 @contextmanager
@@ -289,7 +351,7 @@ def main() -> None:
             return
         print(
             f"\n{'store':<7} {'workers':>7} {'path':<8} {'clients':>7} {'requests':>8} {'p50 ms':>8} {'p99 ms':>8} "
-            f"{'req/s':>10} {'cpu ms':>8} {'load ms':>8} {'errors':>6}"
+            f"{'req/s':>10} {'cpu ms':>8} {'load ms':>8} {'errors':>6} {'spread':>8}"
         )
         if "sqlite" in parts:
             over_http(settings, "sqlite", args.day, ticker, args)
