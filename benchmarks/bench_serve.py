@@ -12,16 +12,13 @@ servers and redis-server are started here on 127.0.0.1 and stopped by their pid.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -29,13 +26,12 @@ from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
-import psutil
 
 from benchmarks import SHARED_SNAPSHOT
+from benchmarks.http_load import load, settle, tree_cpu
 from ivcrush.build import build
 from ivcrush.feature_repo.materialize import materialize
 from ivcrush.serving.market import event_market
@@ -46,7 +42,7 @@ from ivcrush.serving.strategy import decide_one
 from ivcrush.settings import Settings
 from ivcrush.training.predict import ensemble
 from ivcrush.training.release import train_and_register
-from tests.redis_server import free_port, wait_for_port
+from tests.redis_server import free_port, wait_for_port, worker_connections
 
 CLIENTS = (1, 8, 32)
 PARTS = ("in-process", "cold", "sqlite", "redis")
@@ -84,47 +80,6 @@ def _process(command: list[str], port: int, what: str) -> Iterator[subprocess.Po
     finally:
         process.terminate()
         process.wait(timeout=30)
-
-
-def _tree_cpu(pid: int) -> float:
-    """CPU seconds used so far by a process and its children (uvicorn's workers): the sum over their living
-    threads of /proc/PID/task/TID/schedstat's nanoseconds on a CPU (/proc's utime and stime count 10 ms
-    ticks: a quarter of a 300-request /health level's server CPU)."""
-    root = psutil.Process(pid)
-    total = 0
-    for process in [root, *root.children(recursive=True)]:
-        for schedstat in Path(f"/proc/{process.pid}/task").glob("*/schedstat"):
-            with contextlib.suppress(OSError):  # a thread or a process that ended meanwhile
-                total += int(schedstat.read_text().split()[0])
-    return total / 1e9
-
-
-def _settle(pid: int, timeout: float = 120.0) -> None:
-    """Wait until the server is idle (under 5% of a core for half a second): its workers listen as soon as the
-    parent does, but load their state and forecast the upcoming events after; that CPU is no request's."""
-    deadline = time.monotonic() + timeout
-    before = _tree_cpu(pid)
-    while time.monotonic() < deadline:
-        time.sleep(0.5)
-        now = _tree_cpu(pid)
-        if now - before < 0.025:
-            return
-        before = now
-
-
-def _spread(pid: int, port: int) -> str:
-    """The open connections of each worker (the processes listening on `port`; the server itself with one
-    worker), most first: keep-alive connections stay with the worker that accepted them."""
-    root = psutil.Process(pid)
-    counts = {}
-    for process in [root, *root.children(recursive=True)]:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            connections = [c for c in process.net_connections("tcp") if c.laddr and c.laddr.port == port]
-            if any(c.status == psutil.CONN_LISTEN for c in connections):
-                counts[process.pid] = sum(c.status == psutil.CONN_ESTABLISHED for c in connections)
-    if len(counts) > 1:
-        counts.pop(pid, None)  # the parent of several workers holds the listening socket but accepts nothing
-    return "/".join(str(count) for count in sorted(counts.values(), reverse=True))
 
 
 def in_process(settings: Settings, day: date, ticker: str, repeats: int) -> None:
@@ -209,124 +164,22 @@ def cold_predict(settings: Settings, day: date, ticker: str, runs: int) -> None:
     )
 
 
-class _Client:
-    """A lean HTTP/1.1 keep-alive client for the load (http.client cost the shared cores 0.2 ms a request):
-    one GET at a time on one connection, each answer read whole (by its Content-Length); a new connection
-    where the server closed one (`Connection: close`, or an idle one it timed out)."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.sock: socket.socket | None = None
-
-    def _read_head(self, sock: socket.socket) -> tuple[bytes, bytes]:
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise ConnectionResetError("the server closed the connection")
-            data += chunk
-        head, _, body = data.partition(b"\r\n\r\n")
-        return head, body
-
-    def get(self, request: bytes) -> int:
-        """The status of the answer to `request` (a whole GET), read to its end."""
-        reused = self.sock is not None
-        if self.sock is None:
-            self.sock = socket.create_connection(("127.0.0.1", self.port), timeout=60)
-            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        try:
-            self.sock.sendall(request)
-            head, body = self._read_head(self.sock)
-        except ConnectionError:
-            self.close()
-            if not reused:
-                raise
-            return self.get(request)  # the server had closed the idle connection: once more on a new one
-        status, *lines = head.decode("latin-1").split("\r\n")
-        headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
-        length = int(headers["content-length"])
-        while len(body) < length:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionResetError("the server closed the connection during an answer")
-            body += chunk
-        if headers.get("connection", "").lower() == "close":
-            self.close()
-        return int(status.split()[1])
-
-    def close(self) -> None:
-        if self.sock is not None:
-            self.sock.close()
-            self.sock = None
-
-
-class Load(NamedTuple):
-    latencies: list[float]
-    seconds: float
-    errors: int
-    spread: str  # what `probe` said after the last request, before the connections closed ("" without one)
-
-
-def _load(
-    port: int, path: str, clients: int, requests: int, max_seconds: float, probe: Callable[[], str] | None = None
-) -> Load:
-    """`requests` GETs of `path` shared by `clients` keep-alive connections (stopped at `max_seconds`); `probe`
-    is asked once all of them are done, while they are still open (not during the load: it holds the GIL)."""
-    latencies: list[float] = []
-    errors = [0]
-    left = [requests]
-    lock = threading.Lock()
-    done = threading.Barrier(clients + 1)
-    probed = threading.Event()
-    deadline = time.monotonic() + max_seconds
-
-    def client() -> None:
-        connection = _Client(port)
-        request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
-        while time.monotonic() < deadline:
-            with lock:
-                if left[0] == 0:
-                    break
-                left[0] -= 1
-            started = time.perf_counter()
-            status = connection.get(request)
-            elapsed = time.perf_counter() - started
-            with lock:
-                latencies.append(elapsed)
-                errors[0] += status != 200
-        done.wait()
-        probed.wait()
-        connection.close()
-
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    done.wait()
-    seconds = time.perf_counter() - started
-    spread = "" if probe is None else probe()
-    probed.set()
-    for thread in threads:
-        thread.join()
-    return Load(latencies, seconds, errors[0], spread)
-
-
 def _level(pid: int, port: int, path: str, clients: int, count: int, args: argparse.Namespace) -> str:
     """One load level's row: requests, p50/p99, throughput, server and load-generator CPU ms per request
     (counted until the last answer), errors and the connections' spread over the workers."""
-    cpu, client_cpu = _tree_cpu(pid), time.process_time()
+    cpu, client_cpu = tree_cpu(pid), time.process_time()
     ended: list[float] = []
 
     def probe() -> str:
-        ended.extend((_tree_cpu(pid), time.process_time()))  # the load is over: stop the clocks
-        return _spread(pid, port)
+        ended.extend((tree_cpu(pid), time.process_time()))  # the load is over: stop the clocks
+        return "/".join(str(count) for count in worker_connections(pid, port))
 
-    load = _load(port, path, clients, count, args.max_seconds, probe)
-    answered = max(len(load.latencies), 1)
+    answers = load(port, path, clients, count, args.max_seconds, probe)
+    answered = max(len(answers.latencies), 1)
     cpu_ms, client_ms = ((end - start) * 1000 / answered for start, end in zip((cpu, client_cpu), ended, strict=True))
     return (
-        f"{len(load.latencies):>8} {_ms(load.latencies)} {len(load.latencies) / load.seconds:10.0f} "
-        f"{cpu_ms:>8.2f} {client_ms:>8.2f} {load.errors:>6} {load.spread:>8}"
+        f"{len(answers.latencies):>8} {_ms(answers.latencies)} {len(answers.latencies) / answers.seconds:10.0f} "
+        f"{cpu_ms:>8.2f} {client_ms:>8.2f} {answers.errors:>6} {answers.spread:>8}"
     )
 
 
@@ -344,11 +197,11 @@ def over_http(settings: Settings, label: str, day: date, ticker: str, args: argp
                 "predict": f"/predict/{ticker}?date={day}&implied_move=6",
                 "scan": f"/scan/{day}",
             }
-            _settle(server.pid)
+            settle(server.pid)
             for name, path in paths.items():
                 if name not in args.paths.split(","):
                     continue
-                _load(port, path, 2 * workers, 8 * workers, args.max_seconds)  # warm the workers (most likely all)
+                load(port, path, 2 * workers, 8 * workers, args.max_seconds)  # warm the workers (most likely all)
                 for clients in CLIENTS:
                     count = max(args.requests // 10, clients * 2) if name == "scan" else args.requests
                     row = _level(server.pid, port, path, clients, count, args)

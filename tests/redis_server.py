@@ -1,8 +1,9 @@
-"""A real redis-server on 127.0.0.1 for the tests: started on a free port, stopped by its pid; the port helpers
-the API tests and benchmarks/bench_serve.py share."""
+"""A real redis-server on 127.0.0.1 for the tests: started on a free port, stopped by its pid; the port and
+server helpers the API tests and benchmarks/bench_serve.py share."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -11,6 +12,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import psutil
 import pytest
 
 
@@ -55,3 +57,18 @@ def wait_for_port(port: int, process: subprocess.Popen, seconds: float, what: st
             if time.monotonic() > deadline or process.poll() is not None:
                 raise RuntimeError(f"{what} did not start on port {port}") from None
             time.sleep(0.05)
+
+
+def worker_connections(pid: int, port: int) -> list[int]:
+    """The open connections of each worker of the server `pid` listening on `port` (the server itself when it
+    has one worker), most first: keep-alive connections stay with the worker that accepted them."""
+    root = psutil.Process(pid)
+    counts = {}
+    for process in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            connections = [c for c in process.net_connections("tcp") if c.laddr and c.laddr.port == port]
+            if any(c.status == psutil.CONN_LISTEN for c in connections):
+                counts[process.pid] = sum(c.status == psutil.CONN_ESTABLISHED for c in connections)
+    if len(counts) > 1:
+        counts.pop(pid, None)  # the parent of several workers holds the listening socket but accepts nothing
+    return sorted(counts.values(), reverse=True)
