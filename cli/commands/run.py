@@ -18,9 +18,6 @@ from ivcrush.cli.render import print_evaluation, print_json
 EVALUATION_FOLDS = 3
 LATER_STAGES = (
     "ivcrush.feature_repo.materialize",
-    "ivcrush.feature_repo.features",  # Feast itself: materialize imports it (and its store) only as it runs
-    "ivcrush.feature_repo.feature_services",
-    "feast.repo_config",
     "ivcrush.training.evaluate",
     "ivcrush.training.report",
     "ivcrush.training.release",
