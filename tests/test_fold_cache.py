@@ -3,6 +3,9 @@ recomputation gives, and a change of the rows, the training code or an option tr
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -144,3 +147,37 @@ def test_a_prefetched_training_raises_its_error_where_its_result_is_taken(tmp_pa
         with pytest.raises(LeakageError, match="hm_close_last looks like the label"):
             cache.models(leaky, num_boost_round=ROUNDS)
     assert cache.trained == 0
+
+
+def test_two_threads_writing_one_entry_both_succeed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two trainings of the same rows in the cache's two workers write the same entry: each empties its place,
+    then renames its folder there. Interleaved (both emptied, then both renamed), the second rename finds the
+    place full; the swap is one thread's at a time."""
+    from ivcrush.training import fold_cache
+
+    meeting = threading.Barrier(2)
+    rename = os.replace
+
+    def rename_when_both_are_here(source: Path, target: Path) -> None:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            meeting.wait(timeout=1.0)  # the other thread arrives only if it could empty the place meanwhile
+        rename(source, target)
+
+    monkeypatch.setattr(fold_cache.os, "replace", rename_when_both_are_here)
+    entry = tmp_path / "entry"
+    failures: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            fold_cache._write_entry(entry, {}, {"tag": "same"})
+        except BaseException as error:
+            failures.append(error)
+
+    threads = [threading.Thread(target=write) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert (entry / fold_cache.ENTRY).read_text() == '{"tag": "same"}'
+    assert [p.name for p in tmp_path.iterdir()] == ["entry"]  # no temporary folder left

@@ -62,6 +62,7 @@ ENTRY = "models.json"
 SAMPLES = "samples.npz"
 SAMPLE_ARRAYS = ("quantiles", "y", "prior", "decided_at")  # CalibrationSample's arrays, stored exactly
 FITTING_PACKAGES = ("lightgbm", "numpy", "pandas", "scipy")
+_SWAPPING = threading.Lock()  # an entry is replaced by one thread at a time
 WORKERS = 2  # trainings at once in the main job (this machine's cores; each trains with one thread)
 
 
@@ -293,8 +294,9 @@ def _write_entry(
         if arrays:
             np.savez(temporary / SAMPLES, allow_pickle=False, **arrays)
         (temporary / ENTRY).write_text(text)
-        shutil.rmtree(entry, ignore_errors=True)
-        os.replace(temporary, entry)
+        with _SWAPPING:  # two threads that trained the same rows would otherwise both empty the place, then
+            shutil.rmtree(entry, ignore_errors=True)  # the second rename would find it full (ENOTEMPTY)
+            os.replace(temporary, entry)
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
         raise
