@@ -113,29 +113,39 @@ def load(
     def client() -> None:
         connection = Client(port)
         request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
-        while time.monotonic() < deadline:
-            with lock:
-                if left[0] == 0:
-                    break
-                left[0] -= 1
-            started = time.perf_counter()
-            status = connection.get(request)
-            elapsed = time.perf_counter() - started
-            with lock:
-                latencies.append(elapsed)
-                errors[0] += status != 200
-        done.wait()
-        probed.wait()
-        connection.close()
+        try:
+            while time.monotonic() < deadline:
+                with lock:
+                    if left[0] == 0:
+                        break
+                    left[0] -= 1
+                started = time.perf_counter()
+                status = connection.get(request)
+                elapsed = time.perf_counter() - started
+                with lock:
+                    latencies.append(elapsed)
+                    errors[0] += status != 200
+        except BaseException:
+            done.abort()  # a failed client ends the level: the others and the caller stop waiting for it
+            raise
+        finally:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                done.wait()
+            probed.wait()
+            connection.close()
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
     started = time.perf_counter()
     for thread in threads:
         thread.start()
-    done.wait()
-    seconds = time.perf_counter() - started
-    spread = "" if probe is None else probe()
-    probed.set()
-    for thread in threads:
-        thread.join()
+    try:
+        done.wait()
+        seconds = time.perf_counter() - started
+        spread = "" if probe is None else probe()
+    except threading.BrokenBarrierError:
+        raise RuntimeError(f"a load client of {path} failed (its traceback is above)") from None
+    finally:
+        probed.set()
+        for thread in threads:
+            thread.join()
     return Load(latencies, seconds, errors[0], spread)
