@@ -143,7 +143,12 @@ def serving_prior(frame: pd.DataFrame, amc_labels_untrusted: bool, prior: np.nda
     prior = prior_events(frame) if prior is None else prior
     if not amc_labels_untrusted or "timing" not in frame:
         return prior
-    amc = np.array([str(timing) == "AMC" for timing in frame["timing"].tolist()], dtype=bool)
+    return _amc_capped(prior, frame["timing"].tolist())
+
+
+def _amc_capped(prior: np.ndarray, timings: Sequence[object]) -> np.ndarray:
+    """`prior` with each AMC event's count at most AMC_PRIOR_CAP."""
+    amc = np.array([str(timing) == "AMC" for timing in timings], dtype=bool)
     return np.where(amc, np.minimum(prior, AMC_PRIOR_CAP), prior)
 
 
@@ -223,10 +228,7 @@ def _ensemble(
     served = [*(QUANTILE_NAMES if move_skill else ()), *(["direction"] * use_direction), *(["iv_crush"] * use_iv)]
     outputs = booster_predictions(models, rows.x, served) if served else {}  # only the served ones
     own = np.where(np.isnan(rows.prior_count), 0.0, rows.prior_count)  # `prior_events`
-    prior = own
-    if amc_labels_untrusted and rows.timings is not None:  # `serving_prior`
-        amc = np.array([str(timing) == "AMC" for timing in rows.timings], dtype=bool)
-        prior = np.where(amc, np.minimum(own, AMC_PRIOR_CAP), own)
+    prior = own if not amc_labels_untrusted or rows.timings is None else _amc_capped(own, rows.timings)
     move_size = models.move_size
     if move_skill:
         raw = np.column_stack([outputs[name] for name in QUANTILE_NAMES])
