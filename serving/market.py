@@ -116,7 +116,10 @@ class MarketInputs:
 
 
 def number_or_none(value: object) -> float | None:
-    """A served value as a float, None where missing or not a number (plain floats and ints directly)."""
+    """A served value as a float, None where missing or not a number (None, plain floats and ints directly:
+    pandas takes 15 us for a None)."""
+    if value is None:
+        return None
     if isinstance(value, float | int):
         return None if math.isnan(value) else float(value)
     number = pd.to_numeric(value, errors="coerce")
