@@ -137,12 +137,17 @@ def _shift(quantiles: np.ndarray, shifts: np.ndarray) -> np.ndarray:
 
 
 def _gpd_loglik(z: np.ndarray, shapes: np.ndarray, log_scales: np.ndarray) -> np.ndarray:
-    """Log-likelihood of the excesses z on a grid (scale x shape)."""
+    """Log-likelihood of the excesses z on a grid (scale x shape); the (scale, shape, z) terms are computed in
+    one buffer, in place (the same operations and summation as with temporaries, hence the same bits)."""
     sigma = np.exp(log_scales)[:, None, None]
     xi = shapes[None, :, None]
     ratio = z[None, None, :] / sigma
+    positive = shapes > 0
     safe = np.where(xi > 0, xi, 1.0)
-    log_term = np.where(xi > 0, (1 + 1 / safe) * np.log1p(safe * ratio), ratio)
+    log_term = np.multiply(safe, ratio)
+    np.log1p(log_term, out=log_term)
+    np.multiply(1 + 1 / safe, log_term, out=log_term)
+    log_term[:, ~positive, :] = ratio
     return -len(z) * np.log(sigma[:, :, 0]) - log_term.sum(axis=2)
 
 

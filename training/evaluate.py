@@ -39,7 +39,6 @@ from ivcrush.training.train import (
     MOVE_LABEL,
     NUM_BOOST_ROUND,
     QUANTILE_ROUNDS,
-    TrainedModels,
     feature_importance,
     iv_rows,
     train_models,
@@ -132,6 +131,8 @@ def evaluate_frame(
                 models_cache.prefetch(_fitted_window(train, split, shuffle_labels), **fit_options)
     if meanwhile:
         meanwhile()
+    if report:  # matplotlib's import (~0.4 s) while the trainings run, not after them on the critical path
+        from ivcrush.training.report import write_report
     parts, fold_info, importances, notes = [], [], [], {}
     for number, split in enumerate(splits, 1):
         progress.step("walk-forward evaluation: training and testing each fold", number, len(splits))
@@ -151,6 +152,9 @@ def evaluate_frame(
             info["skipped"] = f"only {usable} training rows (need {MIN_TRAIN_ROWS})"
             fold_info.append(info)
             continue
+        # the baselines need no model: computed first, while the fold's trainings may still run
+        baselines = baseline_frame(test, dataset, train)
+        iv_baseline = _iv_baseline(train, trusted_only)
         fit = models_cache.models if models_cache else train_models  # hook: the incremental main job's cache
         models = fit(_fitted_window(train, split, shuffle_labels), **fit_options)
         notes.update(models.notes)
@@ -160,8 +164,6 @@ def evaluate_frame(
             predictions, info["calibration_refits"] = refreshed_forecasts(
                 models, test, predictions, pd.Timestamp(split["test_start"]), refit_days, trusted_only
             )
-        baselines = baseline_frame(test, dataset, train)
-        iv_baseline = _iv_baseline(models, train, trusted_only)
         # the test rows without the features the metrics never read (they are most of a large frame)
         unread = [c for c in MODEL_FEATURE_COLUMNS if c in test.columns and c not in FEATURES_READ_BY_METRICS]
         part = pd.concat([test.drop(columns=unread), predictions, baselines], axis=1)
@@ -201,8 +203,6 @@ def evaluate_frame(
     _write_predictions(rows, out_dir / "predictions.csv")
     (out_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
     if report:
-        from ivcrush.training.report import write_report
-
         progress.step("writing the evaluation report")
         write_report(out_dir, rows, metrics, importance)
     return metrics
@@ -262,7 +262,7 @@ def default_evaluation_dir(settings: Settings) -> Path:
     return settings.workdir / "evaluations" / f"{datetime.now(UTC):%Y%m%dT%H%M%S%f}"
 
 
-def _iv_baseline(models: TrainedModels, train: pd.DataFrame, trusted_only: bool) -> float:
+def _iv_baseline(train: pd.DataFrame, trusted_only: bool) -> float:
     """Constant realized/implied ratio of the training window (the IV-crush model's baseline)."""
     rows = iv_rows(training_rows(train, trusted_only))
     if rows.empty:
