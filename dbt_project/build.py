@@ -25,7 +25,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from ivcrush import progress, workers
-from ivcrush.dbt_runner import PRODUCTION_BUILD, BuildError, dbt_worker
+from ivcrush.build_runner import PRODUCTION_BUILD, BuildError, dbt_worker
 from ivcrush.errors import IvcrushError
 from ivcrush.market.store import load_market, market_dir
 from ivcrush.quality.report import QualityGateError, QualityReport, gate
@@ -129,7 +129,7 @@ class QualityWorker:
 
 
 class DbtWorker:
-    """dbt's production build in a spawned process (`ivcrush.dbt_runner`), started before the raw tables are
+    """dbt's production build in a spawned process (`ivcrush.build_runner`), started before the raw tables are
     loaded so that its seconds of imports overlap them; its failure returned by `run` (a failed raw check wins
     over it)."""
 

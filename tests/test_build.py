@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from ivcrush.build import BuildError, build
-from ivcrush.dbt_runner import mart_written_callback, run_dbt
+from ivcrush.build_runner import mart_written_callback, run_dbt
 from ivcrush.quality.report import QualityGateError
 from ivcrush.settings import Settings
 from ivcrush.source.reader import SourceDataError, read_source

@@ -149,7 +149,7 @@ def test_dbt_speaks_only_under_verbose(
 ) -> None:
     import dbt.cli.main
 
-    from ivcrush.dbt_runner import run_dbt
+    from ivcrush.build_runner import run_dbt
     from ivcrush.settings import Settings
 
     seen: list[list[str]] = []
