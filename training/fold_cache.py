@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from importlib.metadata import version
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import lightgbm as lgb
 import numpy as np
@@ -132,45 +133,25 @@ class ModelCache:
             self._workers.shutdown(wait=False, cancel_futures=True)
         self._pending.clear()
 
-    def prefetch(
-        self,
-        frame: pd.DataFrame,
-        *,
-        features: Sequence[str] | None = None,
-        trusted_only: bool = True,
-        num_boost_round: int = NUM_BOOST_ROUND,
-        params: dict[str, object] | None = None,
-        min_iv_rows: int = MIN_IV_ROWS,
-        check_leakage: bool = True,
-    ) -> None:
+    def prefetch(self, frame: pd.DataFrame, **given: Unpack[TrainOptions]) -> None:
         """Start `models(frame, ...)` in a worker (without workers: nothing); the `models` call with the same
         rows and options then takes its result, or raises its error."""
         if self._workers is None:
             return
-        options = _options(features, trusted_only, num_boost_round, params, min_iv_rows, check_leakage)
+        options = _options(**given)
         key = training_key(frame, options)
         if key not in self._pending:
-            rows = training_rows(frame, trusted_only).reset_index(drop=True)  # the worker's own copy
+            rows = training_rows(frame, bool(options["trusted_only"])).reset_index(drop=True)  # the worker's copy
             self._pending[key] = self._workers.submit(self._models, key, rows, options)
 
-    def models(
-        self,
-        frame: pd.DataFrame,
-        *,
-        features: Sequence[str] | None = None,
-        trusted_only: bool = True,
-        num_boost_round: int = NUM_BOOST_ROUND,
-        params: dict[str, object] | None = None,
-        min_iv_rows: int = MIN_IV_ROWS,
-        check_leakage: bool = True,
-    ) -> TrainedModels:
+    def models(self, frame: pd.DataFrame, **given: Unpack[TrainOptions]) -> TrainedModels:
         """`train_models(frame, ...)`, reused from the cache where it was trained on the same rows and options."""
-        options = _options(features, trusted_only, num_boost_round, params, min_iv_rows, check_leakage)
+        options = _options(**given)
         key = training_key(frame, options)
         pending = self._pending.pop(key, None)
         if pending is not None:
             return pending.result()
-        return self._models(key, training_rows(frame, trusted_only).reset_index(drop=True), options)
+        return self._models(key, training_rows(frame, bool(options["trusted_only"])).reset_index(drop=True), options)
 
     def _models(self, key: str, rows: pd.DataFrame, options: dict[str, object]) -> TrainedModels:
         """The training of `rows` (a frame's training rows with a fresh index: the one input of both paths)."""
@@ -222,15 +203,27 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
+class TrainOptions(TypedDict, total=False):
+    """`train_models`' options that the cache keys a training by (`train_models` has their defaults)."""
+
+    features: Sequence[str] | None
+    trusted_only: bool
+    num_boost_round: int
+    params: dict[str, object] | None
+    min_iv_rows: int
+    check_leakage: bool
+
+
 def _options(
-    features: Sequence[str] | None,
-    trusted_only: bool,
-    num_boost_round: int,
-    params: dict[str, object] | None,
-    min_iv_rows: int,
-    check_leakage: bool,
+    *,
+    features: Sequence[str] | None = None,
+    trusted_only: bool = True,
+    num_boost_round: int = NUM_BOOST_ROUND,
+    params: dict[str, object] | None = None,
+    min_iv_rows: int = MIN_IV_ROWS,
+    check_leakage: bool = True,
 ) -> dict[str, object]:
-    """`train_models`' options as the key holds them."""
+    """`train_models`' options as the key holds them, the defaults filled in."""
     return {
         "features": list(features or MODEL_FEATURE_COLUMNS),
         "trusted_only": trusted_only,
