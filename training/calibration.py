@@ -43,6 +43,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -72,11 +73,21 @@ Forecast = Callable[[pd.DataFrame, pd.DataFrame], np.ndarray]
 
 def history_stratum(prior_events: Sequence[float] | np.ndarray | pd.Series) -> np.ndarray:
     """The prior-trusted-history stratum of each event: "0", "1-2", "3-5" or "6+" (missing counts as 0)."""
-    count = np.nan_to_num(np.asarray(prior_events, dtype="float64"), nan=0.0)
+    count = _prior_counts(prior_events)
     out = np.empty(count.shape, dtype=object)
-    for name, (low, high) in STRATA.items():
-        out[(count >= low) & (count <= high)] = name
+    for name in STRATA:
+        out[_in_stratum(count, name)] = name
     return out
+
+
+def _prior_counts(prior_events: Sequence[float] | np.ndarray | pd.Series) -> np.ndarray:
+    return np.nan_to_num(np.asarray(prior_events, dtype="float64"), nan=0.0)
+
+
+def _in_stratum(count: np.ndarray, name: str) -> np.ndarray:
+    """The events of stratum `name` (`history_stratum(...) == name`) from `_prior_counts`."""
+    low, high = STRATA[name]
+    return (count >= low) & (count <= high)
 
 
 def calibration_slices(
@@ -105,8 +116,12 @@ def conformal_shift(scores: np.ndarray, level: float) -> float:
     scores = np.sort(np.asarray(scores, dtype="float64"))
     if len(scores) == 0:
         return 0.0
-    k = int(np.clip(round((len(scores) + 1) * level), 1, len(scores)))
-    return float(scores[k - 1])
+    return float(scores[_order_index(len(scores), level)])
+
+
+def _order_index(n: int, level: float) -> int:
+    """The 0-based index of `conformal_shift`'s order statistic among n > 0 sorted scores."""
+    return min(max(round((n + 1) * level), 1), n) - 1
 
 
 def _scores(y: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
@@ -128,8 +143,13 @@ def _interval_shifts(scores: np.ndarray) -> np.ndarray:
 def _quantile_shifts(scores: np.ndarray) -> np.ndarray:
     """Log shifts of q10..q90 from the scores log(y / q): each quantile's own conformal shift, the median's 0
     (step 1)."""
-    levels = np.asarray(QUANTILE_LEVELS)
-    return np.array([conformal_shift(scores[:, j], level) if level != 0.5 else 0.0 for j, level in enumerate(levels)])
+    if len(scores) == 0:
+        return np.zeros(len(QUANTILE_LEVELS))
+    ordered = np.sort(scores, axis=0)  # each column sorted: its order statistics, as `conformal_shift`'s
+    n = len(ordered)
+    return np.array(
+        [ordered[_order_index(n, level), j] if level != 0.5 else 0.0 for j, level in enumerate(QUANTILE_LEVELS)]
+    )
 
 
 def _shift(quantiles: np.ndarray, shifts: np.ndarray) -> np.ndarray:
@@ -137,18 +157,26 @@ def _shift(quantiles: np.ndarray, shifts: np.ndarray) -> np.ndarray:
 
 
 def _gpd_loglik(z: np.ndarray, shapes: np.ndarray, log_scales: np.ndarray) -> np.ndarray:
-    """Log-likelihood of the excesses z on a grid (scale x shape); the (scale, shape, z) terms are computed in
-    one buffer, in place (the same operations and summation as with temporaries, hence the same bits)."""
+    """Log-likelihood of the excesses z on a grid (scale x shape): per cell -n log(sigma) minus the sum over z
+    of (1 + 1 / xi) log1p(xi z / sigma), or of z / sigma where xi = 0. The positive shapes' terms are computed
+    in one buffer, in place, and each cell's terms summed along z in order, as the plain formula sums them
+    (the same bits: a test compares)."""
     sigma = np.exp(log_scales)[:, None, None]
-    xi = shapes[None, :, None]
     ratio = z[None, None, :] / sigma
     positive = shapes > 0
-    safe = np.where(xi > 0, xi, 1.0)
-    log_term = np.multiply(safe, ratio)
+    xi = shapes[positive][None, :, None]
+    log_term = np.multiply(xi, ratio)
     np.log1p(log_term, out=log_term)
-    np.multiply(1 + 1 / safe, log_term, out=log_term)
-    log_term[:, ~positive, :] = ratio
-    return -len(z) * np.log(sigma[:, :, 0]) - log_term.sum(axis=2)
+    np.multiply(1 + 1 / xi, log_term, out=log_term)
+    sums = np.empty((len(log_scales), len(shapes)))
+    sums[:, positive] = log_term.sum(axis=2)
+    sums[:, ~positive] = ratio.sum(axis=2)
+    return -len(z) * np.log(sigma[:, :, 0]) - sums
+
+
+_COARSE_SHAPES = np.linspace(0.0, MAX_TAIL_SHAPE, 19)
+_COARSE_LOG_SCALES = np.linspace(math.log(0.02), math.log(5.0), 56)
+_FINE_POINTS = 21
 
 
 def fit_tail(exceedances: np.ndarray) -> tuple[float, float]:
@@ -158,15 +186,25 @@ def fit_tail(exceedances: np.ndarray) -> tuple[float, float]:
     z = z[np.isfinite(z) & (z > 0)]
     if len(z) < MIN_EXCEEDANCES:
         return DEFAULT_TAIL_SHAPE, DEFAULT_TAIL_SCALE
-    shapes, log_scales = np.linspace(0.0, MAX_TAIL_SHAPE, 19), np.linspace(math.log(0.02), math.log(5.0), 56)
-    for _ in range(2):
-        loglik = _gpd_loglik(z, shapes, log_scales)
-        i, j = np.unravel_index(np.argmax(loglik), loglik.shape)
-        shape_step, scale_step = shapes[1] - shapes[0], log_scales[1] - log_scales[0]
-        best_shape, best_log_scale = shapes[j], log_scales[i]
-        shapes = np.clip(np.linspace(best_shape - shape_step, best_shape + shape_step, 21), 0.0, MAX_TAIL_SHAPE)
-        log_scales = np.linspace(best_log_scale - scale_step, best_log_scale + scale_step, 21)
-    return round(float(best_shape), 4), round(float(math.exp(best_log_scale)), 4)
+    return _fitted_tail(z.tobytes())
+
+
+@lru_cache(maxsize=4096)  # the walk-forward's daily re-fits meet the same excesses again (~1 in 5)
+def _fitted_tail(excesses: bytes) -> tuple[float, float]:
+    z = np.frombuffer(excesses, dtype="float64")
+    shape, log_scale = _grid_best(z, _COARSE_SHAPES, _COARSE_LOG_SCALES)
+    shape_step, scale_step = _COARSE_SHAPES[1] - _COARSE_SHAPES[0], _COARSE_LOG_SCALES[1] - _COARSE_LOG_SCALES[0]
+    shapes = np.clip(np.linspace(shape - shape_step, shape + shape_step, _FINE_POINTS), 0.0, MAX_TAIL_SHAPE)
+    log_scales = np.linspace(log_scale - scale_step, log_scale + scale_step, _FINE_POINTS)
+    shape, log_scale = _grid_best(z, shapes, log_scales)
+    return round(float(shape), 4), round(float(math.exp(log_scale)), 4)
+
+
+def _grid_best(z: np.ndarray, shapes: np.ndarray, log_scales: np.ndarray) -> tuple[float, float]:
+    """The (shape, log scale) of the grid's largest log-likelihood (the first where tied)."""
+    loglik = _gpd_loglik(z, shapes, log_scales)
+    i, j = np.unravel_index(np.argmax(loglik), loglik.shape)
+    return shapes[j], log_scales[i]
 
 
 @dataclass
@@ -200,11 +238,14 @@ class Calibration:
         q = _shift(np.atleast_2d(np.asarray(quantiles, dtype="float64")), np.asarray(self.shifts))
         if prior_events is None or not self.stratum_shifts:
             return q
-        strata = history_stratum(prior_events)
+        return self._widen(q, _prior_counts(prior_events))
+
+    def _widen(self, shifted: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """The thin strata's widening of the globally shifted quantiles (in place), given `_prior_counts`."""
         for name, shifts in self.stratum_shifts.items():
-            rows = strata == name
-            q[rows] = _shift(q[rows], np.asarray(shifts))
-        return q
+            rows = _in_stratum(counts, name)
+            shifted[rows] = _shift(shifted[rows], np.asarray(shifts))
+        return shifted
 
     def distribution(
         self, quantiles: np.ndarray, prior_events: Sequence[float] | np.ndarray | None = None
@@ -249,22 +290,19 @@ def fit_calibration(
     shifts = recent_weight * recent_shifts + (1 - recent_weight) * pooled_shifts
     calibration = Calibration(shifts=shifts.round(6).tolist())
     strata_rows: dict[str, int] = {}
+    q_final = calibration.adjust(q)
     if prior_events is not None:
-        prior = np.asarray(prior_events, dtype="float64")[keep]
-        strata = history_stratum(prior)
-        adjusted = calibration.adjust(q)
+        counts = _prior_counts(np.asarray(prior_events, dtype="float64")[keep])
         for name in thin_strata:
-            rows = strata == name
+            rows = _in_stratum(counts, name)
             strata_rows[name] = int(rows.sum())
             if not rows.any():
                 continue
-            local_shifts = _interval_shifts(_scores(y[rows], adjusted[rows]))
+            local_shifts = _interval_shifts(_scores(y[rows], q_final[rows]))
             widen = local_shifts * (np.asarray(QUANTILE_LEVELS) - 0.5) > 0  # lower ends down, upper ends up
             weight = rows.sum() / (rows.sum() + shrinkage)
             calibration.stratum_shifts[name] = (local_shifts * widen * weight + 0.0).round(6).tolist()
-        q_final = calibration.adjust(q, prior)
-    else:
-        q_final = calibration.adjust(q)
+        q_final = calibration._widen(q_final, counts)  # = calibration.adjust(q, prior): its shift done once
     top = q_final[:, -1]
     over = y > top
     calibration.tail_shape, calibration.tail_scale = fit_tail((y[over] - top[over]) / top[over])
