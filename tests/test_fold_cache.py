@@ -181,3 +181,41 @@ def test_two_threads_writing_one_entry_both_succeed(tmp_path: Path, monkeypatch:
     assert failures == []
     assert (entry / fold_cache.ENTRY).read_text() == '{"tag": "same"}'
     assert [p.name for p in tmp_path.iterdir()] == ["entry"]  # no temporary folder left
+
+
+def test_a_kept_refit_is_the_recomputed_one_and_new_events_refit_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The walk-forward's daily re-fits of a fold's calibrations, kept by the model cache: a later run on the same
+    events takes every one of them from the cache (none re-fitted) with the same forecasts; an event changed
+    re-fits the periods whose inputs it changed, and only those."""
+    from ivcrush.training import fold_cache
+
+    frame = _frame(360, seed=9)
+    train, test = frame.iloc[:240], frame.iloc[240:].reset_index(drop=True)
+    start = pd.Timestamp(test["event_timestamp"].min())
+    models = train_models(train, num_boost_round=ROUNDS)
+    plain, refits = refreshed_forecasts(models, test, predict_frame(models, test), start)
+    with ModelCache(tmp_path) as first:
+        kept, _ = refreshed_forecasts(models, test, predict_frame(models, test), start, refit_with=first.refit)
+    pd.testing.assert_frame_equal(kept, plain, check_exact=True)
+    assert first.refits_reused == 0 and refits > 10
+
+    def no_refit(*_: object) -> None:
+        raise AssertionError("re-fitted although kept")
+
+    reread = ModelCache(tmp_path).models(train, num_boost_round=ROUNDS)  # its calibrations read back from disk
+    with monkeypatch.context() as patched:
+        patched.setattr(fold_cache, "refit", no_refit)
+        with ModelCache(tmp_path) as second:
+            again, _ = refreshed_forecasts(reread, test, predict_frame(reread, test), start, refit_with=second.refit)
+    pd.testing.assert_frame_equal(again, plain, check_exact=True)
+    assert second.refits_reused == 2 * refits  # the model's and the reference's calibration
+    changed = test.copy()
+    middle = changed.index[changed["label_trusted"]][len(changed) // 2]  # feeds the re-fits after it is known
+    changed.loc[middle, "abs_close_move_pct"] += 0.5
+    with ModelCache(tmp_path) as third:
+        out, _ = refreshed_forecasts(models, changed, predict_frame(models, changed), start, refit_with=third.refit)
+    expected, _ = refreshed_forecasts(models, changed, predict_frame(models, changed), start)
+    pd.testing.assert_frame_equal(out, expected, check_exact=True)
+    assert 0 < 2 * refits - third.refits_reused < 2 * refits

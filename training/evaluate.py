@@ -24,6 +24,7 @@ from ivcrush.constants import QUANTILE_NAMES
 from ivcrush.feature_repo.feature_names import MODEL_FEATURE_COLUMNS
 from ivcrush.settings import Settings
 from ivcrush.training.baselines import EMPIRICAL_NAMES, POINT_BASELINES, baseline_frame
+from ivcrush.training.calibration import refit
 from ivcrush.training.data import training_set
 from ivcrush.training.evaluations import training_code
 from ivcrush.training.fold_cache import ModelCache
@@ -161,8 +162,10 @@ def evaluate_frame(
         importances.append(feature_importance(models, "q50"))
         predictions = predict_frame(models, test)
         if refit_days:
+            start = pd.Timestamp(split["test_start"])
+            refit_with = models_cache.refit if models_cache else refit
             predictions, info["calibration_refits"] = refreshed_forecasts(
-                models, test, predictions, pd.Timestamp(split["test_start"]), refit_days, trusted_only
+                models, test, predictions, start, refit_days, trusted_only, refit_with
             )
         # the test rows without the features the metrics never read (they are most of a large frame)
         unread = [c for c in MODEL_FEATURE_COLUMNS if c in test.columns and c not in FEATURES_READ_BY_METRICS]

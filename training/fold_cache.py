@@ -15,6 +15,9 @@ counts, cut at a decision time), so its fold's models are reused and only its pr
 final training is reused where the day adds no trusted row. Where a training is done, the quantile boosters
 of each of its calibration slices (`training.calibration.calibration_slices`, trained on the outcomes known
 before the slice) are reused the same way (`quantiles_key`): a new day rarely moves a slice's start.
+The walk-forward's daily re-fits of a fold's calibrations (`training.recalibration`) are kept too, by the
+calibration (its out-of-fold sample) and the re-fit's events (`refits_key`, `arrays_digest`): a new day leaves
+every earlier day's re-fit inputs as they were, so only its own re-fits are done again.
 Entries live in `<workdir>/model_cache/<key>/`, written under a temporary name and moved into place in one
 rename; the newest `KEPT` are kept.
 
@@ -44,7 +47,7 @@ import pandas as pd
 from ivcrush import constants
 from ivcrush.feature_repo import feature_names
 from ivcrush.feature_repo.feature_names import MODEL_FEATURE_COLUMNS
-from ivcrush.training.calibration import Calibration, CalibrationSample
+from ivcrush.training.calibration import Calibration, CalibrationSample, refit
 from ivcrush.training.evaluations import training_code
 from ivcrush.training.move_size import MoveSizeModel
 from ivcrush.training.train import (
@@ -84,9 +87,10 @@ def _code() -> str:
     return digest.hexdigest()
 
 
-def _key(rows: pd.DataFrame, options: dict[str, object]) -> str:
+def _key(content: str, options: dict[str, object]) -> str:
+    """The key of a result of `content` (a digest of its input data) and `options`, the code and packages."""
     given = {
-        "rows": rows_digest(rows),
+        "rows": content,
         "options": json.dumps(options, sort_keys=True, default=repr),
         "code": _code(),
         "packages": [version(name) for name in FITTING_PACKAGES],
@@ -94,22 +98,43 @@ def _key(rows: pd.DataFrame, options: dict[str, object]) -> str:
     return hashlib.sha256(json.dumps(given, sort_keys=True).encode()).hexdigest()[:24]
 
 
+def arrays_digest(*arrays: np.ndarray) -> str:
+    """A content hash of arrays: each one's dtype, shape and bytes, in order."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def refits_key(sample: CalibrationSample, design: object) -> str:
+    """The cache key of the re-fits (`calibration.refit`) of a calibration with this out-of-fold `sample` and
+    `design` (what they read of it), the code and the packages' versions."""
+    arrays = [getattr(sample, field) for field in SAMPLE_ARRAYS]
+    shares = [sample.window_rows, repr(sample.pooled_share), repr(sample.recent_share)]
+    return _key(arrays_digest(*arrays), {"refit": [shares, design]})
+
+
 def training_key(frame: pd.DataFrame, options: dict[str, object]) -> str:
     """The cache key of `train_models(frame, **options)`: the rows it trains on, its options, the code and the
     fitting packages' versions."""
-    return _key(training_rows(frame, bool(options.get("trusted_only", True))), {"train_models": options})
+    rows = training_rows(frame, bool(options.get("trusted_only", True)))
+    return _key(rows_digest(rows), {"train_models": options})
 
 
 def quantiles_key(rows: pd.DataFrame, features: Sequence[str], scale_mean: float, params: object) -> str:
     """The cache key of `fit_quantile_boosters(rows, features, scale_mean, params)` (a calibration slice's
     boosters too): all of its input rows, its arguments, the code and the packages' versions."""
-    return _key(rows, {"fit_quantile_boosters": [list(features), repr(float(scale_mean)), params, QUANTILE_ROUNDS]})
+    arguments = [list(features), repr(float(scale_mean)), params, QUANTILE_ROUNDS]
+    return _key(rows_digest(rows), {"fit_quantile_boosters": arguments})
 
 
 class ModelCache:
     """Trained models by `training_key` in `folder`; with `reuse=False` (`--force`) every training is done
     again (and kept). `reused` and `trained` count the trainings of each kind since it was made. With
-    `workers`, `prefetch` trains in that many threads (`close` or a `with` block ends them)."""
+    `workers`, `prefetch` trains in that many threads (`close` or a `with` block ends them). `refit` re-fits
+    calibrations, reused likewise (kept by `close`)."""
 
     def __init__(self, folder: Path, *, reuse: bool = True, workers: int = 0) -> None:
         self.folder = Path(folder)
@@ -117,6 +142,10 @@ class ModelCache:
         self.reused = 0
         self.trained = 0
         self.quantile_sets_reused = 0  # of the quantile boosters of the calibration slices of a training
+        self.refits_reused = 0
+        self._refits: dict[str, dict[str, dict[str, object]]] = {}  # entry -> the re-fit's inputs -> its numbers
+        self._refit_entries: dict[int, tuple[Calibration, str]] = {}  # id(calibration) -> (it, its entry)
+        self._unsaved: set[str] = set()
         self._lock = threading.Lock()  # the counters and the pruning, shared by the workers
         self._pending: dict[str, Future[TrainedModels]] = {}
         self._workers = ThreadPoolExecutor(workers, thread_name_prefix="training") if workers > 0 else None
@@ -128,10 +157,15 @@ class ModelCache:
         self.close()
 
     def close(self) -> None:
-        """Drop the trainings not started; the running ones finish in their threads (not waited for here)."""
+        """Drop the trainings not started (the running ones finish in their threads, not waited for here);
+        keep the new re-fits."""
         if self._workers is not None:
             self._workers.shutdown(wait=False, cancel_futures=True)
         self._pending.clear()
+        for entry in sorted(self._unsaved):
+            _write_entry(self.folder / entry, {}, {"refits": self._refits[entry]})
+        self._unsaved.clear()
+        self._prune()
 
     def prefetch(self, frame: pd.DataFrame, **given: Unpack[TrainOptions]) -> None:
         """Start `models(frame, ...)` in a worker (without workers: nothing); the `models` call with the same
@@ -177,6 +211,31 @@ class ModelCache:
         boosters = fit_quantile_boosters(rows.reset_index(drop=True), features, scale_mean, params)
         _write_entry(entry, boosters, {"boosters": sorted(boosters)})
         return boosters
+
+    def refit(
+        self, calibration: Calibration, quantiles: np.ndarray, y: np.ndarray, prior: np.ndarray, decided_at: np.ndarray
+    ) -> Calibration:
+        """`calibration.refit(calibration, ...)`, reused where a run re-fitted the same calibration on the same
+        events (the arrays as given, before `refit` filters and orders them)."""
+        sample = calibration.sample
+        if sample is None:
+            return refit(calibration, quantiles, y, prior, decided_at)
+        known = self._refit_entries.get(id(calibration))
+        if known is None or known[0] is not calibration:
+            entry = refits_key(sample, calibration.fitted_on.get("design"))
+            known = self._refit_entries[id(calibration)] = (calibration, entry)
+        entry = known[1]
+        if entry not in self._refits:
+            path = self.folder / entry
+            self._refits[entry] = json.loads((path / ENTRY).read_text())["refits"] if self._hit(path) else {}
+        kept, given = self._refits[entry], arrays_digest(quantiles, y, prior, decided_at)
+        if given in kept:
+            self._count("refits_reused")
+            return Calibration.from_dict(kept[given])
+        refitted = refit(calibration, quantiles, y, prior, decided_at)
+        kept[given] = refitted.to_dict()
+        self._unsaved.add(entry)
+        return refitted
 
     def _hit(self, entry: Path) -> bool:
         if not self.reuse or not (entry / ENTRY).is_file():

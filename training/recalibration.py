@@ -13,6 +13,8 @@ or before its decision. The boosters are not retrained in between (the fold mode
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -24,6 +26,8 @@ from ivcrush.training.predict import Predictor, confidence, prior_events
 from ivcrush.training.train import MOVE_LABEL, scaled_quantiles
 
 REFIT_DAYS = 1
+# `calibration.refit`'s signature: (calibration, raw (n, 5) quantiles, moves, prior trusted moves, decision times)
+Refit = Callable[[Calibration, np.ndarray, np.ndarray, np.ndarray, np.ndarray], Calibration]
 
 
 def refit_times(start: pd.Timestamp, decided: pd.Series, days: int) -> pd.Series:
@@ -41,10 +45,12 @@ def refreshed_forecasts(
     start: pd.Timestamp,
     days: int = REFIT_DAYS,
     trusted_only: bool = True,
+    refit_with: Refit = refit,
 ) -> tuple[pd.DataFrame, int]:
     """`predictions` (`predict_frame` of `test`) with the model's and the reference's quantiles, tails, point
     and confidence from the calibrations re-fitted every `days` days from `start` (module docstring); and the
-    number of distinct re-fits. Only labelled (by default trusted) events feed a re-fit."""
+    number of distinct re-fits. Only labelled (by default trusted) events feed a re-fit. `refit_with`:
+    `calibration.refit` or the same re-fit reused where kept (the main job's model cache)."""
     move_size = models.move_size
     raw = {
         "model": scaled_quantiles(dict(models.boosters), models.features, test, move_size.scale_mean),
@@ -67,7 +73,7 @@ def refreshed_forecasts(
         for name in raw:
             key = (name, int(pool.sum()))  # the pool only grows with time: its size names it
             if key not in fitted:
-                fitted[key] = refit(calibrations[name], raw[name][pool], y[pool], prior[pool], decided[pool])
+                fitted[key] = refit_with(calibrations[name], raw[name][pool], y[pool], prior[pool], decided[pool])
             adjusted[name][rows] = fitted[key].adjust(raw[name][rows], prior[rows])
             tails[name][rows] = fitted[key].tail_shape, fitted[key].tail_scale
     distributions = {name: MoveDistribution(adjusted[name], tails[name][:, 0], tails[name][:, 1]) for name in raw}
