@@ -219,3 +219,22 @@ def test_a_kept_refit_is_the_recomputed_one_and_new_events_refit_again(
     expected, _ = refreshed_forecasts(models, changed, predict_frame(models, changed), start)
     pd.testing.assert_frame_equal(out, expected, check_exact=True)
     assert 0 < 2 * refits - third.refits_reused < 2 * refits
+
+
+def test_the_fitting_packages_versions_are_looked_up_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A key names the packages' versions; looking them up costs ~5 ms each, so once per process."""
+    from ivcrush.training import fold_cache
+
+    looked_up: list[str] = []
+    frame = _frame()
+    options: dict[str, object] = {"trusted_only": True, "num_boost_round": ROUNDS, "params": None}
+    fold_cache._fitting_versions.cache_clear()
+    try:
+        with monkeypatch.context() as patched:
+            patched.setattr(fold_cache, "version", lambda name: looked_up.append(name) or "1.0")
+            keys = {training_key(frame, options) for _ in range(3)}
+            quantiles_key(frame, MODEL_FEATURE_COLUMNS, 3.0, None)
+    finally:
+        fold_cache._fitting_versions.cache_clear()
+    assert looked_up == list(fold_cache.FITTING_PACKAGES) and len(keys) == 1
+    assert training_key(frame, options) not in keys  # the real versions: another key

@@ -36,6 +36,7 @@ import shutil
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import cache
 from importlib.metadata import version
 from pathlib import Path
 from typing import TypedDict, Unpack
@@ -87,13 +88,19 @@ def _code() -> str:
     return digest.hexdigest()
 
 
+@cache
+def _fitting_versions() -> tuple[str, ...]:
+    """The versions of the packages that fit the models (looked up once: ~5 ms each)."""
+    return tuple(version(name) for name in FITTING_PACKAGES)
+
+
 def _key(content: str, options: dict[str, object]) -> str:
     """The key of a result of `content` (a digest of its input data) and `options`, the code and packages."""
     given = {
         "rows": content,
         "options": json.dumps(options, sort_keys=True, default=repr),
         "code": _code(),
-        "packages": [version(name) for name in FITTING_PACKAGES],
+        "packages": _fitting_versions(),
     }
     return hashlib.sha256(json.dumps(given, sort_keys=True).encode()).hexdigest()[:24]
 
