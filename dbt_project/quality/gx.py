@@ -119,21 +119,18 @@ def run_suite(
         validation = context.validation_definitions.add(
             gx.ValidationDefinition(name=name, data=batch_definition, suite=suite)
         )
-        checkpoint = context.checkpoints.add(
-            gx.Checkpoint(
-                name=name,
-                validation_definitions=[validation],
-                result_format={
-                    "result_format": "COMPLETE",
-                    "partial_unexpected_count": EXAMPLES,
-                    "unexpected_index_column_names": index_columns,
-                    "return_unexpected_index_query": False,
-                },
-            )
+        # The validation alone, no Checkpoint around it (which would add store writes and freshness checks, ~0.25 s
+        # of CPU over a build's suites, for no action): its results are stored for the Data Docs all the same.
+        outcome = validation.run(
+            batch_parameters=parameters,
+            result_format={
+                "result_format": "COMPLETE",
+                "partial_unexpected_count": EXAMPLES,
+                "unexpected_index_column_names": index_columns,
+                "return_unexpected_index_query": False,
+            },
         )
-        outcome = checkpoint.run(batch_parameters=parameters)
-        for run_result in outcome.run_results.values():
-            for result in run_result.results:
-                spec = specs[int(result.expectation_config.meta["index"])]
-                checks.append(_result_to_check(spec, result, suite_name, overrides))
+        for result in outcome.results:
+            spec = specs[int(result.expectation_config.meta["index"])]
+            checks.append(_result_to_check(spec, result, suite_name, overrides))
     return checks
