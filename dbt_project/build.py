@@ -204,11 +204,11 @@ def build(
     """Snapshot the source database, check it, build and test every dbt model, check the marts, publish.
 
     dbt runs in one spawned process and Great Expectations (raw tables, then each mart as soon as dbt has
-    written it) in another, at a lower priority, so that its seconds of imports and checks overlap dbt;
-    `meanwhile` (e.g. importing what the next stage needs) runs here while the last marts are checked and the
-    report is written. Any error-severity data-quality
-    failure (raw tables or marts) raises QualityGateError before anything is published, and a failed raw
-    check wins over a dbt failure it may have caused; `on_quality` sees each report (raw, then marts).
+    written it) in another, at the same priority (it has the more CPU seconds of the two), so that its seconds
+    of imports and checks overlap dbt; `meanwhile` (e.g. importing what the next stage needs) runs here while
+    the last marts are checked and the report is written. Any error-severity data-quality failure (raw tables
+    or marts) raises QualityGateError before anything is published, and a failed raw check wins over a dbt
+    failure it may have caused; `on_quality` sees each report (raw, then marts).
     Both processes are stopped on every way out, SIGTERM included. One build at a time per workspace; the
     half-made folders of killed builds are swept first. Spawned processes import the caller's main module
     again: a script calling this needs the usual `if __name__ == "__main__":` guard. With `reuse`, a published

@@ -6,13 +6,39 @@ The context has no project folder, no cloud and no analytics. Great Expectations
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ivcrush.quality.report import EXAMPLES, CheckResult, plain, severity_of
+
+# Imported by Great Expectations only for an expectation no suite of ours uses (the KL divergence one), which uses
+# it only when it runs: ~0.8 s of the quality process's CPU at import. (Its `import altair` cannot be deferred:
+# an `import` statement reads the module's __spec__, which runs a lazy module's code.)
+UNUSED_BY_OUR_SUITES = ("scipy.stats",)
+
+
+def defer_unused_imports(modules: Sequence[str] = UNUSED_BY_OUR_SUITES) -> None:
+    """Make each module not imported yet a lazy one (importlib's LazyLoader): importing it costs nothing, its
+    code runs in full at the first use of one of its attributes. For a process of its own (not thread-safe on
+    Python 3.11: the first use must not happen on two threads at once)."""
+    for name in modules:
+        if name in sys.modules:
+            continue
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            continue
+        spec.loader = importlib.util.LazyLoader(spec.loader)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        parent, _, child = name.rpartition(".")
+        if parent:
+            setattr(sys.modules[parent], child, module)
 
 
 def import_gx() -> Any:
