@@ -6,11 +6,12 @@ The context has no project folder, no cloud and no analytics. Great Expectations
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,6 +60,32 @@ def ephemeral_context() -> Any:
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
     context.variables.data_docs_sites = {}  # no default site in a temporary folder; write_report adds one
     return context
+
+
+@contextlib.contextmanager
+def configurations_built_once() -> Iterator[None]:
+    """Within the block, each expectation object builds its configuration (`Expectation.configuration`: a
+    pydantic dict() of deep copies) once, not at each of the ~85 reads GE makes of it while validating it:
+    ~0.5 s of the build's quality process. Built again where a field of the object was set anew since; GE's
+    validation reads fresh objects made from the suite's configurations and changes none of them in place."""
+    from great_expectations.expectations.expectation import Expectation
+
+    original = Expectation.__dict__["configuration"]
+    built: dict[int, tuple[Any, tuple[int, ...], Any]] = {}  # id -> (the object, its fields' ids, configuration)
+
+    def configuration(expectation: Any) -> Any:
+        fields = tuple(map(id, expectation.__dict__.values()))
+        entry = built.get(id(expectation))
+        if entry is None or entry[0] is not expectation or entry[1] != fields:
+            entry = (expectation, fields, original.fget(expectation))
+            built[id(expectation)] = entry
+        return entry[2]
+
+    Expectation.configuration = property(configuration)  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        Expectation.configuration = original  # type: ignore[method-assign]
 
 
 @dataclass
@@ -147,15 +174,16 @@ def run_suite(
         )
         # The validation alone, no Checkpoint around it (which would add store writes and freshness checks, ~0.25 s
         # of CPU over a build's suites, for no action): its results are stored for the Data Docs all the same.
-        outcome = validation.run(
-            batch_parameters=parameters,
-            result_format={
-                "result_format": "COMPLETE",
-                "partial_unexpected_count": EXAMPLES,
-                "unexpected_index_column_names": index_columns,
-                "return_unexpected_index_query": False,
-            },
-        )
+        with configurations_built_once():
+            outcome = validation.run(
+                batch_parameters=parameters,
+                result_format={
+                    "result_format": "COMPLETE",
+                    "partial_unexpected_count": EXAMPLES,
+                    "unexpected_index_column_names": index_columns,
+                    "return_unexpected_index_query": False,
+                },
+            )
         for result in outcome.results:
             spec = specs[int(result.expectation_config.meta["index"])]
             checks.append(_result_to_check(spec, result, suite_name, overrides))
