@@ -12,7 +12,6 @@ the marts' report.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -21,7 +20,6 @@ from ivcrush import workers
 from ivcrush.quality.report import QualityReport
 from ivcrush.source.reader import SourceSnapshot
 
-QUALITY_NICENESS = 10
 REPORT_FOLDER = "quality"
 
 
@@ -76,9 +74,12 @@ def quality_worker(
     """The quality process (see the module): raw tables at once, marts as they come, the report at the end."""
     workers.die_with_parent(parent_pid)
     # The suites run only in this process: their imports (SQLAlchemy, later GE) stay out of the building one.
+    from ivcrush.quality.gx import defer_unused_imports
     from ivcrush.quality.raw import check_raw
 
-    os.nice(QUALITY_NICENESS)  # nothing here is needed before dbt is done: leave dbt the CPU
+    # At the build's own priority: this process has more CPU seconds to spend than dbt's (GE's import, the raw
+    # tables, each mart, the report) and the build waits for its last report: it is the critical path.
+    defer_unused_imports()
     # GE logs (and swallows) the tracebacks of Data Docs it cannot write; the failure to write the report
     # comes back to the build as an error of its own
     gx_logger = logging.getLogger("great_expectations")
