@@ -15,6 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import psutil
 import pytest
 from typer.testing import CliRunner
@@ -25,10 +26,12 @@ from ivcrush.cli.app import app
 from ivcrush.errors import IvcrushError
 from ivcrush.feature_repo.materialize import Materializing, materialize
 from ivcrush.feature_repo.online_load import LOADING_REGISTRY
+from ivcrush.serving.online import online_features_on
 from ivcrush.settings import Settings
 from ivcrush.training.registry import list_models
 from ivcrush.workers import WorkerError
 from ivcrush.workspace import Generation, published, read_pointer
+from tests.redis_server import redis_server
 
 EARLIER_DAY = date(2023, 6, 30)
 WAIT_S = 120.0
@@ -68,6 +71,29 @@ def test_the_forked_loading_publishes_the_rows_of_the_sequential_one(workspace: 
     rows = _online_rows(workspace, overlapped)
     assert rows == _online_rows(workspace, sequential) and all(rows.values())
     assert not (overlapped.path(workspace.feast_dir) / LOADING_REGISTRY).exists()
+
+
+def _busiest_day(db: Path) -> date:
+    with sqlite3.connect(f"file:{db}?mode=ro&immutable=1", uri=True) as con:
+        found = con.execute("SELECT earnings_date FROM iv_log GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1")
+        return date.fromisoformat(found.fetchone()[0])
+
+
+def test_the_forked_loading_into_redis_serves_what_the_sequential_one_serves(workspace: Settings) -> None:
+    assert workspace.db is not None
+    day = _busiest_day(workspace.db)
+    with redis_server() as url:
+        settings = replace(workspace, online_store="redis", redis_url=url)
+        materialize(settings, day)
+        sequential = online_features_on(settings, day)
+        with Materializing(settings, day, background=True) as making:
+            overlapped = making.publish()
+        assert overlapped.online_store == "redis" and published(settings) == overlapped
+        served = online_features_on(settings, day)
+    assert len(sequential) > 0
+    pd.testing.assert_frame_equal(
+        served.sort_values("ticker").reset_index(drop=True), sequential.sort_values("ticker").reset_index(drop=True)
+    )
 
 
 def _wait_for(path: Path) -> None:
