@@ -84,7 +84,8 @@ class Materializing:
                 return self
             self.generation = self._register()
             if self._background:
-                progress.step(f"loading the {self.settings.online_store} online store as of {self.as_of} (meanwhile)")
+                store = self.settings.online_store
+                progress.step(f"starting to load the {store} online store as of {self.as_of} (in a forked process)")
                 self._loading = BackgroundLoad(self.settings, self.generation)
         except BaseException as exc:
             self._abandon(exc)
