@@ -139,7 +139,3 @@ class BackgroundLoad:
     def stop(self, grace: float = 0.0) -> None:
         """Kill the process where it still runs after `grace` seconds, and wait for it."""
         workers.stop(self._process, self._conn, grace)
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid
