@@ -158,7 +158,7 @@ class Generation:
     online_rows: int
     published_at: str
     online_store_url: str = ""  # the Redis server it was written to (without credentials); "" for SQLite
-    # What serving reads the online rows by without opening Feast (`feature_repo.materialize.online_layout`):
+    # What serving reads the online rows by without opening Feast (`feature_repo.generations.online_layout`):
     # the online-store file, each view's table and typed features, the feature services, the key encoding.
     # Empty in a generation published before it was recorded.
     online_layout: dict[str, Any] = field(default_factory=dict)

@@ -1,141 +1,194 @@
 """`ivcrush materialize`: register the current build in Feast and load its online store, atomically.
 
-A new generation is applied and materialized in its own folder and Feast project; only when every view
-is loaded does the pointer move to it. A failure midway removes the half-made generation (its online rows
-too) and leaves the previous one published and readable; a killed run leaves a folder without its
-manifest, which the next materialize sweeps away (with its Redis rows where the server answers).
+A new generation is registered (Feast apply) and its online store loaded in its own folder and Feast
+project; only when every view is loaded does the pointer move to it. `Materializing` holds the stages: the
+main job loads the online store in a forked process (`online_load.BackgroundLoad`) while it retrieves the
+training set and evaluates, which read the registry and the offline store only, and publishes before it
+registers a model or scans. A failure midway (or SIGTERM, Ctrl-C) removes the half-made generation (its
+online rows too) and leaves the previous one published and readable; a killed run leaves a folder without
+its manifest, which the next materialize sweeps away (with its Redis rows where the server answers).
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import shutil
-import warnings
+import time
+from contextlib import ExitStack
 from dataclasses import asdict, replace
 from datetime import UTC, date, datetime
-from datetime import time as clock_time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import TracebackType
 
 import pandas as pd
 
 from ivcrush import progress
 from ivcrush.errors import IvcrushError
 from ivcrush.feature_repo.feature_names import FEATURE_SERVICE_NAME
-from ivcrush.feature_repo.store import (
-    generation_redis_url,
-    is_unreachable,
-    online_store_errors,
-    open_store,
-    recorded_redis_url,
+from ivcrush.feature_repo.generations import (
+    INTENT,
+    as_of_end,
+    drop_generation,
+    online_layout,
+    prune_generations,
+    publish_generation,
+    sweep_half_made,
+    unchanged_generation,
 )
+from ivcrush.feature_repo.online_load import BackgroundLoad, load_online_store
+from ivcrush.feature_repo.store import is_unreachable, online_store_errors, open_store, recorded_redis_url
 from ivcrush.settings import Settings
 from ivcrush.workers import terminate_unwinds
-from ivcrush.workspace import (
-    GENERATION_MANIFEST,
-    Generation,
-    complete_folders,
-    current_build,
-    exclusive,
-    mart_path,
-    read_pointer,
-    sweep,
-    write_pointer,
-)
+from ivcrush.workspace import Generation, current_build, exclusive, mart_path
 
-if TYPE_CHECKING:
-    from feast import FeatureStore
-
-GENERATIONS_KEPT = 2
-INTENT = "intent.json"  # the generation's record while it is being made
+UNCHANGED_NOTE = "the previously published online store (if any) is unchanged"
 
 
 class MaterializeError(IvcrushError):
     """Nothing could be published to the feature store; the message says why."""
 
 
-def as_of_end(as_of: date) -> datetime:
-    """Online rows are those of events decided up to the end of `as_of` (UTC)."""
-    return datetime.combine(as_of, clock_time(23, 59, 59), tzinfo=UTC)
+class Materializing:
+    """A new generation of the current build: registered (Feast apply) on entering the block, its online store
+    loaded by `publish()` (with `background`: meanwhile, in a forked process started on entering), which then
+    publishes it; leaving the block normally publishes too. Leaving it by an exception (SIGTERM, Ctrl-C too)
+    before that stops the loading and drops the generation: the previous one stays published. With `reuse`,
+    the published generation where it holds the same (`unchanged_generation`; `reused`): nothing is made.
+    One materialize at a time per workspace: the lock is held until the generation is published or dropped.
+    `generation` is usable for the offline store (training sets) from entering, for the online rows once
+    published."""
 
+    def __init__(
+        self, settings: Settings, as_of: date | None = None, *, reuse: bool = False, background: bool = False
+    ) -> None:
+        self.settings = settings
+        self.as_of = as_of or datetime.now(UTC).date()
+        self.generation: Generation | None = None
+        self.reused = False
+        self.published = False
+        self._reuse, self._background = reuse, background
+        self._made: Generation | None = None  # the generation whose folder this made (dropped on failure)
+        self._loading: BackgroundLoad | None = None
+        self._held = ExitStack()  # SIGTERM unwinding, the workspace's materialize lock
+        self.started = 0.0  # time.perf_counter() on entering the block
 
-def online_layout(store: FeatureStore, folder: Path) -> dict[str, Any]:
-    """What serving needs to read the generation's online rows without Feast: the SQLite online-store file
-    (relative to the generation's folder), each view's table and its features' Feast value types, each feature
-    service's features by view, and how entity keys are serialized."""
-    from feast.infra.online_stores.helpers import compute_table_id
+    def __enter__(self) -> Materializing:
+        self.started = time.perf_counter()
+        try:
+            self._held.enter_context(terminate_unwinds())
+            self._held.enter_context(exclusive(self.settings, "materialize"))
+            sweep_half_made(self.settings)
+            unchanged = unchanged_generation(self.settings, self.as_of) if self._reuse else None
+            if unchanged is not None:
+                self.generation, self.reused, self.published = unchanged, True, True
+                self._held.close()
+                return self
+            self.generation = self._register()
+            if self._background:
+                store = self.settings.online_store
+                progress.step(f"starting to load the {store} online store as of {self.as_of} (in a forked process)")
+                self._loading = BackgroundLoad(self.settings, self.generation)
+        except BaseException as exc:
+            self._abandon(exc)
+            raise
+        return self
 
-    config = store.config
-    versioned = config.registry.enable_online_feature_view_versioning
-    views = {
-        view.name: {
-            "table": compute_table_id(config.project, view, versioned),
-            "features": {field.name: field.dtype.to_value_type().name for field in view.features},
-        }
-        for view in store.list_feature_views()
-    }
-    services = {
-        service.name: {p.name: [f.name for f in p.features] for p in service.feature_view_projections}
-        for service in store.list_feature_services()
-    }
-    path = Path(config.online_store.path) if config.online_store.type == "sqlite" else None
-    return {
-        "online_store_file": str(path.relative_to(folder)) if path is not None else "",
-        "entity_key_serialization_version": config.entity_key_serialization_version,
-        "views": views,
-        "feature_services": services,
-    }
+    def publish(self) -> Generation:
+        """Load the online store (or wait for its loading), then publish the generation; return it as published.
+        A failure drops the generation and is raised."""
+        if self.published:
+            assert self.generation is not None
+            return self.generation
+        assert self.generation is not None, "publish() is called within the block"
+        try:
+            if self._loading is None:
+                progress.step(f"loading the {self.settings.online_store} online store as of {self.as_of}")
+                load_online_store(self.settings, self.generation)
+            else:
+                progress.step(f"waiting for the {self.settings.online_store} online store to be loaded")
+                self._loading.wait()
+            self.generation = publish_generation(self.settings, self.generation)
+            self.published = True
+        except BaseException as exc:
+            self._abandon(exc)
+            raise
+        try:
+            prune_generations(self.settings, self.generation)
+        finally:
+            self._held.close()
+        return self.generation
 
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if self.published:
+            return
+        if exc is None:
+            self.publish()
+        else:
+            self._abandon(exc)
 
-def _drop_generation(settings: Settings, generation: Generation, reachable: bool = True) -> None:
-    """Remove a generation's folder and (best effort, where the server answers) its Redis rows."""
-    folder = generation.path(settings.feast_dir)
-    if generation.online_store == "redis" and reachable and (folder / "registry.db").is_file():
-        with contextlib.suppress(Exception):  # best effort: without a registry there is nothing to tear down
-            open_store(folder, generation.project, "redis", generation_redis_url(settings, generation)).teardown()
-    shutil.rmtree(folder, ignore_errors=True)
+    def _abandon(self, exc: BaseException) -> None:
+        """Stop the loading, drop the half-made generation, release the lock (once); note on the error that the
+        published generation is unchanged."""
+        if isinstance(exc, IvcrushError):
+            exc.add_note(UNCHANGED_NOTE)
+        try:
+            if self._loading is not None:
+                self._loading.stop()
+            if self._made is not None:
+                unreachable = is_unreachable(exc.__cause__ or exc) or bool(self._loading and self._loading.unreachable)
+                drop_generation(self.settings, self._made, reachable=not unreachable)
+                self._made = None
+        finally:
+            self._held.close()
 
+    def _register(self) -> Generation:
+        """Make the generation's folder and record, and register the build's views in Feast (apply)."""
+        from ivcrush.feature_repo.entities import ticker
+        from ivcrush.feature_repo.feature_services import feature_services
+        from ivcrush.feature_repo.features import QUARTERLY_TTL, feature_views
 
-def _sweep_half_made(settings: Settings) -> None:
-    """Remove the generations a killed materialize left without their manifest."""
-    folder = settings.feast_dir / "generations"
-    for half_made in [p for p in folder.iterdir() if p.is_dir()] if folder.is_dir() else []:
-        if (half_made / GENERATION_MANIFEST).is_file():
-            continue
-        intent = half_made / INTENT
-        if intent.is_file():
-            with contextlib.suppress(ValueError, TypeError):
-                _drop_generation(settings, Generation(**json.loads(intent.read_text())))
-    sweep(folder, GENERATION_MANIFEST)
-
-
-def _prune(settings: Settings, keep: Generation) -> None:
-    """Drop all but the newest generations; never the published one."""
-    for old in complete_folders(settings.feast_dir / "generations", GENERATION_MANIFEST)[:-GENERATIONS_KEPT]:
-        generation = Generation(**json.loads((old / GENERATION_MANIFEST).read_text()))
-        if generation.generation_id != keep.generation_id:
-            _drop_generation(settings, generation)
-
-
-def unchanged_generation(settings: Settings, as_of: date) -> Generation | None:
-    """The published generation where it holds what a new one would: the current build, as of the same day,
-    in the same online store (and Redis server) that the settings name; else None."""
-    build, generation = current_build(settings), read_pointer(settings.feast_dir)
-    if build is None or generation is None:
-        return None
-    redis = settings.online_store == "redis"
-    same = (
-        generation.build_id == build.build_id
-        and generation.as_of == as_of.isoformat()
-        and generation.feature_service == FEATURE_SERVICE_NAME
-        and generation.online_store == settings.online_store
-        and generation.online_store_url == (recorded_redis_url(settings.redis_url) if redis else "")
-        and (generation.path(settings.feast_dir) / GENERATION_MANIFEST).is_file()
-        and bool(generation.online_layout)  # one published before the layout was recorded is made again
-    )
-    return generation if same else None
+        settings = self.settings
+        build = current_build(settings)
+        if build is None:
+            raise MaterializeError("no published build in the workspace; run `ivcrush build` first")
+        if build.quality_errors:
+            raise MaterializeError(
+                f"refusing to publish build {build.build_id}: it failed {build.quality_errors} error-severity "
+                "data-quality check(s); see `ivcrush validate`"
+            )
+        build_dir = Path(build.build_dir)
+        end = as_of_end(self.as_of)
+        now = datetime.now(UTC)
+        generation_id = f"{now:%Y%m%dT%H%M%S%f}"
+        redis = settings.online_store == "redis"
+        generation = Generation(
+            generation_id=generation_id,
+            project=f"ivcrush_{generation_id}",
+            build_id=build.build_id,
+            build_dir=str(build_dir),
+            feature_service=FEATURE_SERVICE_NAME,
+            as_of=self.as_of.isoformat(),
+            materialized_until=end.isoformat(),
+            online_store=settings.online_store,
+            online_rows=0,
+            published_at=now.isoformat(),
+            online_store_url=recorded_redis_url(settings.redis_url) if redis else "",
+        )
+        folder = generation.path(settings.feast_dir)
+        folder.mkdir(parents=True)
+        self._made = generation
+        (folder / INTENT).write_text(json.dumps(asdict(generation), indent=2))
+        with online_store_errors(settings.online_store, settings.redis_url):
+            progress.step("registering the feature views (Feast apply)")
+            store = open_store(folder, generation.project, settings.online_store, settings.redis_url)
+            views = feature_views(build_dir / "marts")
+            store.apply([ticker, *views, *feature_services(views)])
+        events = pd.read_parquet(mart_path(build_dir, "earnings_events"), columns=["ticker", "event_timestamp"])
+        in_window = events[(events["event_timestamp"] <= end) & (events["event_timestamp"] > end - QUARTERLY_TTL)]
+        return replace(
+            generation, online_rows=int(in_window["ticker"].nunique()), online_layout=online_layout(store, folder)
+        )
 
 
 def materialize(settings: Settings, as_of: date | None = None, *, reuse: bool = False) -> Generation:
@@ -143,71 +196,5 @@ def materialize(settings: Settings, as_of: date | None = None, *, reuse: bool = 
     `reuse`: unless the published one holds the same, `unchanged_generation`, which is returned).
 
     One materialize at a time per workspace; SIGTERM unwinds it like any failure."""
-    with terminate_unwinds(), exclusive(settings, "materialize"):
-        _sweep_half_made(settings)
-        unchanged = unchanged_generation(settings, as_of or datetime.now(UTC).date()) if reuse else None
-        return unchanged or _materialize(settings, as_of)
-
-
-def _materialize(settings: Settings, as_of: date | None) -> Generation:
-    from ivcrush.feature_repo.entities import ticker
-    from ivcrush.feature_repo.feature_services import feature_services
-    from ivcrush.feature_repo.features import QUARTERLY_TTL, feature_views
-
-    build = current_build(settings)
-    if build is None:
-        raise MaterializeError("no published build in the workspace; run `ivcrush build` first")
-    if build.quality_errors:
-        raise MaterializeError(
-            f"refusing to publish build {build.build_id}: it failed {build.quality_errors} error-severity "
-            "data-quality check(s); see `ivcrush validate`"
-        )
-    build_dir = Path(build.build_dir)
-    as_of = as_of or datetime.now(UTC).date()
-    end = as_of_end(as_of)
-    now = datetime.now(UTC)
-    generation_id = f"{now:%Y%m%dT%H%M%S%f}"
-    redis = settings.online_store == "redis"
-    generation = Generation(
-        generation_id=generation_id,
-        project=f"ivcrush_{generation_id}",
-        build_id=build.build_id,
-        build_dir=str(build_dir),
-        feature_service=FEATURE_SERVICE_NAME,
-        as_of=as_of.isoformat(),
-        materialized_until=end.isoformat(),
-        online_store=settings.online_store,
-        online_rows=0,
-        published_at=now.isoformat(),
-        online_store_url=recorded_redis_url(settings.redis_url) if redis else "",
-    )
-    folder = generation.path(settings.feast_dir)
-    folder.mkdir(parents=True)
-    try:
-        (folder / INTENT).write_text(json.dumps(asdict(generation), indent=2))
-        with online_store_errors(settings.online_store, settings.redis_url):
-            progress.step("registering the feature views (Feast apply)")
-            store = open_store(folder, generation.project, settings.online_store, settings.redis_url)
-            views = feature_views(build_dir / "marts")
-            store.apply([ticker, *views, *feature_services(views)])
-            progress.step(f"loading the {settings.online_store} online store as of {as_of}")
-            quiet = contextlib.nullcontext() if settings.tool_output else contextlib.redirect_stdout(io.StringIO())
-            with quiet, warnings.catch_warnings():
-                if not settings.tool_output:
-                    warnings.simplefilter("ignore")  # Feast prints progress bars; ibis warns on every query
-                store.materialize(start_date=end - QUARTERLY_TTL, end_date=end)
-        events = pd.read_parquet(mart_path(build_dir, "earnings_events"), columns=["ticker", "event_timestamp"])
-        in_window = events[(events["event_timestamp"] <= end) & (events["event_timestamp"] > end - QUARTERLY_TTL)]
-        generation = replace(
-            generation,
-            online_rows=int(in_window["ticker"].nunique()),
-            published_at=datetime.now(UTC).isoformat(),
-            online_layout=online_layout(store, folder),
-        )
-        (folder / GENERATION_MANIFEST).write_text(json.dumps(asdict(generation), indent=2))
-        write_pointer(settings.feast_dir, generation)
-    except BaseException as exc:
-        _drop_generation(settings, generation, reachable=not is_unreachable(exc.__cause__ or exc))
-        raise
-    _prune(settings, generation)
-    return generation
+    with Materializing(settings, as_of, reuse=reuse) as making:
+        return making.publish()

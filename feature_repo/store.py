@@ -74,25 +74,32 @@ def _with_timeouts(redis_url: str) -> str:
     return ",".join([address, *options, *(f"{k}={v}" for k, v in defaults.items() if k not in given)])
 
 
-def repo_config(generation_dir: Path, project: str, online_store: str, redis_url: str) -> RepoConfig:
-    """Feast RepoConfig from feature_store.yaml for one generation folder and online store."""
+def repo_config(
+    generation_dir: Path, project: str, online_store: str, redis_url: str, registry: Path | None = None
+) -> RepoConfig:
+    """Feast RepoConfig from feature_store.yaml for one generation folder and online store (and another
+    registry file than the generation's `registry.db`, where given)."""
     from feast.repo_config import RepoConfig
 
     os.environ["IVCRUSH_FEAST_GENERATION"] = str(generation_dir)
     raw = yaml.safe_load(os.path.expandvars(FEATURE_STORE_YAML.read_text()))
     raw["project"] = project
+    if registry is not None:
+        raw["registry"]["path"] = str(registry)
     if online_store == "redis":
         raw["online_store"] = {"type": "redis", "connection_string": _with_timeouts(redis_url)}
     return RepoConfig(repo_path=FEATURE_STORE_YAML.parent, **raw)
 
 
-def open_store(generation_dir: Path, project: str, online_store: str, redis_url: str) -> FeatureStore:
+def open_store(
+    generation_dir: Path, project: str, online_store: str, redis_url: str, registry: Path | None = None
+) -> FeatureStore:
     """A Feast FeatureStore for a generation (importing Feast costs seconds: only callers that need it)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from feast import FeatureStore
 
-    return FeatureStore(config=repo_config(generation_dir, project, online_store, redis_url))
+    return FeatureStore(config=repo_config(generation_dir, project, online_store, redis_url, registry))
 
 
 def open_published_store(settings: Settings, generation: Generation) -> FeatureStore:

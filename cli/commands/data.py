@@ -33,6 +33,7 @@ from ivcrush.cli.render import (
 )
 
 if TYPE_CHECKING:
+    from ivcrush.feature_repo.materialize import Materializing
     from ivcrush.settings import Settings
     from ivcrush.workspace import BuildResult, Generation
 
@@ -81,19 +82,23 @@ def run_materialize(
 ) -> Generation:
     """Publish the current build to the feature store as a new generation, and show it (unless not `show`).
     With `reuse`, the published generation is kept where it holds the same build and day."""
-    from ivcrush.feature_repo.materialize import materialize
-    from ivcrush.workspace import read_pointer
+    from ivcrush.feature_repo.materialize import Materializing
 
-    previous = read_pointer(settings.feast_dir) if reuse else None
-    started = time.perf_counter()
-    with noting("the previously published online store (if any) is unchanged"):
-        generation = materialize(settings, as_of, reuse=reuse)
+    with Materializing(settings, as_of, reuse=reuse) as making:
+        return show_published(making, as_json, show)
+
+
+def show_published(making: Materializing, as_json: bool = False, show: bool = True) -> Generation:
+    """Publish the generation in the making (after its online store is loaded), and show it (unless not
+    `show`; as JSON: its record and seconds)."""
+    generation = making.publish()
+    seconds = time.perf_counter() - making.started
     if show and as_json:
-        print_json({**asdict(generation), "seconds": round(time.perf_counter() - started, 2)})
-    elif show and previous is not None and generation.generation_id == previous.generation_id:
+        print_json({**asdict(generation), "seconds": round(seconds, 2)})
+    elif show and making.reused:
         console.print(f"generation: unchanged since {generation.generation_id}, skipped", highlight=False)
     elif show:
-        print_generation(generation, time.perf_counter() - started)
+        print_generation(generation, seconds)
     return generation
 
 

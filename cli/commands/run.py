@@ -5,19 +5,25 @@ from __future__ import annotations
 import importlib
 import time
 from dataclasses import asdict
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ivcrush.cli.commands.data import ensure_sample, run_build, run_materialize
+from ivcrush.cli.commands.data import ensure_sample, run_build, show_published
 from ivcrush.cli.commands.model import run_train
 from ivcrush.cli.commands.serve import run_scan
 from ivcrush.cli.options import DbOption, JsonOption, WorkdirOption, console, settings_for
 from ivcrush.cli.render import print_evaluation, print_json
 
+if TYPE_CHECKING:
+    from ivcrush.feature_repo.materialize import Materializing
+    from ivcrush.settings import Settings
+    from ivcrush.workspace import Generation
+
 EVALUATION_FOLDS = 3
 LATER_STAGES = (
     "ivcrush.feature_repo.materialize",
+    "feast.infra.offline_stores.duckdb",  # (ibis) imported by the first Feast store opened: ~0.7 s
     "ivcrush.training.evaluate",
     "ivcrush.training.report",
     "ivcrush.training.release",
@@ -54,6 +60,66 @@ def _import_later_stages() -> None:
         importlib.import_module(module)
 
 
+def _evaluate_and_train(
+    settings: Settings, making: Materializing, laps: _Laps, force: bool, show: bool
+) -> tuple[Generation, dict[str, Any], str, dict[str, int]]:
+    """Evaluate walk-forward and train on the generation in the making (reused where unchanged), publishing it
+    before the model is registered: (published generation, evaluation, model_id, trainings reused and done)."""
+    from ivcrush.training.release import reusable_evaluation, reusable_model
+
+    assert making.generation is not None
+    if show:
+        console.rule("walk-forward evaluation")
+    trainings = {"reused": 0, "trained": 0, "quantile_sets_reused": 0}  # by the model cache (fold_cache)
+    build_id = making.generation.build_id
+    evaluation = None if force else reusable_evaluation(settings, build_id, EVALUATION_FOLDS)
+    model_id = None if evaluation is None else reusable_model(settings, making.generation, evaluation)
+    if evaluation is not None and model_id is not None:
+        generation = show_published(making, show=show)
+        laps.lap("online_store")
+        if show:
+            print_evaluation(evaluation)
+            console.print(
+                f"evaluation and model: unchanged since {model_id} (training set of build {build_id}), skipped",
+                highlight=False,
+            )
+        return generation, evaluation, model_id, trainings
+    from ivcrush.training.data import training_set
+    from ivcrush.training.evaluate import evaluate
+    from ivcrush.training.fold_cache import WORKERS, ModelCache, cache_folder
+    from ivcrush.training.release import prefetch_release_training
+
+    dataset = training_set(settings, generation=making.generation)  # once for the evaluation and training
+    laps.lap("training_set")
+    with ModelCache(cache_folder(settings.workdir), reuse=not force, workers=WORKERS) as models_cache:
+        if evaluation is None:
+            evaluation = evaluate(
+                settings,
+                folds=EVALUATION_FOLDS,
+                dataset=dataset,
+                generation=making.generation,
+                models_cache=models_cache,
+                meanwhile=lambda: prefetch_release_training(models_cache, dataset),
+            )
+        elif show:
+            console.print(f"evaluation: unchanged since {evaluation.get('path')}, skipped", highlight=False)
+        laps.lap("evaluation")
+        if show:
+            print_evaluation(evaluation)
+        generation = show_published(making, show=show)  # no model is registered against an unpublished one
+        laps.lap("online_store")
+        model_id = run_train(settings, evaluation, dataset, generation, show=show, models_cache=models_cache)
+    laps.lap("training")
+    trainings = {
+        "reused": models_cache.reused,
+        "trained": models_cache.trained,
+        "quantile_sets_reused": models_cache.quantile_sets_reused,
+    }
+    if show and (models_cache.reused or models_cache.quantile_sets_reused):
+        console.print(_reuse_note(trainings), highlight=False)
+    return generation, evaluation, model_id, trainings
+
+
 def run(
     db: DbOption = None,
     workdir: WorkdirOption = None,
@@ -75,58 +141,15 @@ def run(
     show = not as_json
     built = run_build(settings, meanwhile=_import_later_stages, show=show, reuse=not force)
     laps.lap("build")
-    from ivcrush.serving.run_index import write_run_index  # imported meanwhile: after the build, at no cost
-    from ivcrush.training.release import reusable_evaluation, reusable_model
+    from ivcrush.feature_repo.materialize import Materializing  # imported meanwhile: after the build, at no cost
+    from ivcrush.serving.run_index import write_run_index
 
     next_date, which = next_scan_date(built)
-    generation = run_materialize(settings, next_date, show=show, reuse=not force)
-    laps.lap("materialize")
-    if show:
-        console.rule("walk-forward evaluation")
-    trainings = {"reused": 0, "trained": 0, "quantile_sets_reused": 0}  # by the model cache (fold_cache)
-    evaluation = None if force else reusable_evaluation(settings, generation.build_id, EVALUATION_FOLDS)
-    model_id = None if evaluation is None else reusable_model(settings, generation, evaluation)
-    if evaluation is not None and model_id is not None:
-        if show:
-            print_evaluation(evaluation)
-            console.print(
-                f"evaluation and model: unchanged since {model_id} (training set of build {generation.build_id}), "
-                "skipped",
-                highlight=False,
-            )
-    else:
-        from ivcrush.training.data import training_set
-        from ivcrush.training.evaluate import evaluate
-        from ivcrush.training.fold_cache import WORKERS, ModelCache, cache_folder
-        from ivcrush.training.release import prefetch_release_training
-
-        dataset = training_set(settings, generation=generation)  # retrieved once for the evaluation and training
-        laps.lap("training_set")
-        with ModelCache(cache_folder(settings.workdir), reuse=not force, workers=WORKERS) as models_cache:
-            if evaluation is None:
-                evaluation = evaluate(
-                    settings,
-                    folds=EVALUATION_FOLDS,
-                    dataset=dataset,
-                    generation=generation,
-                    models_cache=models_cache,
-                    meanwhile=lambda: prefetch_release_training(models_cache, dataset),
-                )
-            elif show:
-                console.print(f"evaluation: unchanged since {evaluation.get('path')}, skipped", highlight=False)
-            laps.lap("evaluation")
-            if show:
-                print_evaluation(evaluation)
-            model_id = run_train(settings, evaluation, dataset, generation, show=show, models_cache=models_cache)
-        laps.lap("training")
-        trainings = {
-            "reused": models_cache.reused,
-            "trained": models_cache.trained,
-            "quantile_sets_reused": models_cache.quantile_sets_reused,
-        }
-        if show and (models_cache.reused or models_cache.quantile_sets_reused):
-            console.print(_reuse_note(trainings), highlight=False)
-        del dataset  # free it before the scan: large at scale
+    # The online store loads in a forked process while the training set is retrieved and the evaluation runs
+    # (they read the registry and the offline store only); published before a model is registered or scanned.
+    with Materializing(settings, next_date, reuse=not force, background=True) as making:
+        laps.lap("materialize")
+        generation, evaluation, model_id, trainings = _evaluate_and_train(settings, making, laps, force, show)
     scanned = None
     if next_date is None and show:
         console.print(f"no scan: {which}", highlight=False)
