@@ -55,7 +55,8 @@ def _reuse_note(trainings: dict[str, int]) -> str:
 
 
 def _import_later_stages() -> None:
-    """Import Feast, LightGBM, matplotlib and the training code (seconds) while the marts are checked."""
+    """Import Feast, LightGBM, matplotlib and the training code (seconds) in a thread of the build, while its
+    dbt and data-quality processes work."""
     for module in LATER_STAGES:
         importlib.import_module(module)
 
