@@ -195,8 +195,9 @@ class MoveDistribution:
         out[:, inside & (levels == 1)] = np.inf
         body = (levels >= 0) & (levels <= LEVELS[-1])  # `_body_ppf` of each event alone (`hermite_inverse_rows`)
         j = np.clip(np.searchsorted(LEVELS, levels[body], side="right") - 1, 0, len(LEVELS) - 2)
-        lo_x, h = self.knots[:, j], self.knots[:, j + 1] - self.knots[:, j]
-        t = hermite_inverse_rows(levels[body], h, LEVELS[j], LEVELS[j + 1], self._slopes[:, j], self._slopes[:, j + 1])
+        lo_x, h = self.knots[:, j], np.ascontiguousarray(self.knots[:, j + 1] - self.knots[:, j])
+        m0, m1 = (np.ascontiguousarray(self._slopes[:, k]) for k in (j, j + 1))  # C order, as t: faster steps
+        t = hermite_inverse_rows(levels[body], h, LEVELS[j], LEVELS[j + 1], m0, m1)
         out[:, body] = lo_x + t * h
         return np.where(self.valid[:, None] & ~np.isnan(levels), out, np.nan)  # `_finish`
 
