@@ -82,6 +82,73 @@ def brentq_many(
     return root
 
 
+# One bracket's Brent state: xpre, xcur, xblk, fpre, fcur, fblk, spre, scur (scipy's names)
+State = tuple[float, float, float, float, float, float, float, float]
+
+
+def _step(state: State, xtol: float, rtol: float) -> State | float:
+    """One of scipy's Brent steps on Python floats: the root where the bracket has converged, else the next
+    state (its xcur the point where f is asked next; its fcur still the previous value)."""
+    xp, xc, xb, fp, fc, fb, sp, sc = state
+    if fp != 0 and fc != 0 and (fp < 0) != (fc < 0):
+        xb, fb = xp, fp
+        sp = sc = xc - xp
+    if abs(fb) < abs(fc):
+        xp, xc, xb = xc, xb, xc
+        fp, fc, fb = fc, fb, fc
+    delta = (xtol + rtol * abs(xc)) / 2
+    sbis = (xb - xc) / 2
+    if fc == 0 or abs(sbis) < delta:
+        return xc
+    if abs(sp) > delta and abs(fc) < abs(fp):
+        try:
+            if xp == xb:
+                stry = -fc * (xc - xp) / (fc - fp)
+            else:
+                dpre, dblk = (fp - fc) / (xp - xc), (fb - fc) / (xb - xc)
+                stry = -fc * (fb * dblk - fp * dpre) / (dblk * dpre * (fb - fp))
+        except ZeroDivisionError:  # C's division gives inf or nan there: never a short step
+            stry = math.nan
+        bound = abs(sp) if abs(sp) < 3 * abs(sbis) - delta else 3 * abs(sbis) - delta
+        sp, sc = (sc, stry) if 2 * abs(stry) < bound else (sbis, sbis)
+    else:
+        sp = sc = sbis
+    step = sc if abs(sc) > delta else (delta if sbis > 0 else -delta)
+    return xc, xc + step, xb, fc, fc, fb, sp, sc
+
+
+def brentq_one(
+    f: Callable[[float], float],
+    a: float,
+    b: float,
+    *,
+    xtol: float,
+    rtol: float = SCIPY_RTOL,
+    maxiter: int = MAX_ITERATIONS,
+    ends: tuple[float, float] | None = None,
+) -> float:
+    """`brentq_many` of one bracket [a, b] of a function on Python floats (no arrays made per step): the root
+    scipy's brentq finds; `ends`: f(a) and f(b) where already known."""
+    a, b = float(a), float(b)
+    fa, fb = (f(a), f(b)) if ends is None else ends
+    if math.isnan(fa) or math.isnan(fb):
+        raise ValueError("The function value at x is NaN")
+    if fa * fb > 0:
+        raise ValueError("f(a) and f(b) must have different signs")
+    if fa == 0 or fb == 0:
+        return a if fa == 0 else b
+    state: State | float = (a, b, 0.0, fa, fb, 0.0, 0.0, 0.0)
+    for _ in range(maxiter):
+        state = _step(state, xtol, rtol)  # type: ignore[arg-type]
+        if not isinstance(state, tuple):
+            return state
+        value = f(state[1])
+        if math.isnan(value):
+            raise ValueError("The function value at x is NaN")
+        state = (*state[:4], value, *state[5:])  # type: ignore[assignment]
+    raise RuntimeError(f"Failed to converge after {maxiter} iterations")
+
+
 def _few(
     f: BracketFunction,
     brackets: tuple[list[float], list[float]],
@@ -91,53 +158,33 @@ def _few(
     maxiter: int,
 ) -> np.ndarray:
     """`brentq_many` for a few brackets (a, b) whose f(a), f(b) are `ends`: each bracket's steps on Python
-    floats, f still once per step."""
+    floats (`_step`), f still once per step for all the open brackets."""
     (xpre, xcur), (fpre, fcur) = brackets, ends
-    n = len(xpre)
     if any(fp * fc > 0 for fp, fc in zip(fpre, fcur, strict=True)):
         raise ValueError("f(a) and f(b) must have different signs")
     root = [xp if fp == 0 else xc for xp, xc, fp in zip(xpre, xcur, fpre, strict=True)]
-    going = [i for i in range(n) if fpre[i] != 0 and fcur[i] != 0]
-    xblk, fblk, spre, scur = [0.0] * n, [0.0] * n, [0.0] * n, [0.0] * n
+    states: dict[int, State] = {
+        i: (xpre[i], xcur[i], 0.0, fpre[i], fcur[i], 0.0, 0.0, 0.0)
+        for i in range(len(xpre))
+        if fpre[i] != 0 and fcur[i] != 0
+    }
     for _ in range(maxiter):
-        if not going:
+        if not states:
             return np.array(root)
-        stepped = []
-        for i in going:
-            xp, xc, xb, fp, fc, fb, sp, sc = xpre[i], xcur[i], xblk[i], fpre[i], fcur[i], fblk[i], spre[i], scur[i]
-            if fp != 0 and fc != 0 and (fp < 0) != (fc < 0):
-                xb, fb = xp, fp
-                sp = sc = xc - xp
-            if abs(fb) < abs(fc):
-                xp, xc, xb = xc, xb, xc
-                fp, fc, fb = fc, fb, fc
-            delta = (xtol[i] + rtol[i] * abs(xc)) / 2
-            sbis = (xb - xc) / 2
-            if fc == 0 or abs(sbis) < delta:
-                root[i] = xc
-                continue
-            if abs(sp) > delta and abs(fc) < abs(fp):
-                try:
-                    if xp == xb:
-                        stry = -fc * (xc - xp) / (fc - fp)
-                    else:
-                        dpre, dblk = (fp - fc) / (xp - xc), (fb - fc) / (xb - xc)
-                        stry = -fc * (fb * dblk - fp * dpre) / (dblk * dpre * (fb - fp))
-                except ZeroDivisionError:  # C's division gives inf or nan there: never a short step
-                    stry = math.nan
-                bound = abs(sp) if abs(sp) < 3 * abs(sbis) - delta else 3 * abs(sbis) - delta
-                sp, sc = (sc, stry) if 2 * abs(stry) < bound else (sbis, sbis)
+        stepped: dict[int, State] = {}
+        for i, state in states.items():
+            after = _step(state, xtol[i], rtol[i])
+            if not isinstance(after, tuple):
+                root[i] = after
             else:
-                sp = sc = sbis
-            xpre[i], fpre[i], xblk[i], fblk[i], spre[i], scur[i] = xc, fc, xb, fb, sp, sc
-            xcur[i] = xc + (sc if abs(sc) > delta else (delta if sbis > 0 else -delta))
-            stepped.append(i)
+                stepped[i] = after
         if stepped:
-            values = _checked(f(np.array([xcur[i] for i in stepped]), np.array(stepped))).tolist()
-            for i, value in zip(stepped, values, strict=True):
-                fcur[i] = value
-        going = stepped
-    if going:
+            at = np.array([state[1] for state in stepped.values()])
+            values = _checked(f(at, np.array(list(stepped)))).tolist()
+            for (i, state), value in zip(stepped.items(), values, strict=True):
+                stepped[i] = (*state[:4], value, *state[5:])  # type: ignore[assignment]
+        states = stepped
+    if states:
         raise RuntimeError(f"Failed to converge after {maxiter} iterations")
     return np.array(root)
 

@@ -7,7 +7,7 @@ import; `brent.brentq_many` takes scipy's steps).
 - P(loss): the P&L on `payoff.loss_grid` (both sides in one pricing), every break-even bracket's root in one
   `brentq_many` (each step prices all open brackets at once; the brackets' ends are priced already), the
   distribution's CDF at all edges in one call.
-- The Kelly root: the slope summed over 1-d arrays, the root by `brentq_many` of one bracket.
+- The Kelly root: the slope summed over 1-d arrays, the root by `brentq_one` (scipy's steps on Python floats).
 """
 
 from __future__ import annotations
@@ -16,11 +16,13 @@ import math
 
 import numpy as np
 
-from ivcrush.serving.brent import brentq_many
+from ivcrush.serving.brent import brentq_many, brentq_one
 from ivcrush.serving.one_event import STRESS_LEVEL, one_event
 from ivcrush.serving.payoff import Economics, Position, loss_grid
 from ivcrush.training.distribution import MoveDistribution
 from ivcrush.training.economics import SHARES_PER_CONTRACT, quantile_quadrature, signed_nodes
+
+_SUM = np.add.reduce  # what ndarray.sum calls, without its Python wrapper
 
 
 def stress_quantile(distribution: MoveDistribution) -> float:
@@ -153,15 +155,10 @@ def kelly_one(pnl: np.ndarray, weights: np.ndarray, equity: float) -> float:
     def slope(c: float) -> float:
         np.multiply(c, pnl, out=wealth)
         np.add(equity, wealth, out=wealth)
-        return float(np.divide(weighted, wealth, out=wealth).sum())
+        return float(_SUM(np.divide(weighted, wealth, out=wealth)))  # = ndarray.sum's (pairwise) float
 
     upper = ruin * (1 - 1e-12)
     at_upper = slope(upper)
     if at_upper >= 0:
         return upper
-
-    def slopes(c: np.ndarray, _: np.ndarray) -> np.ndarray:
-        return np.array([slope(value) for value in c.tolist()])
-
-    ends = (np.array([slope(0.0)]), np.array([at_upper]))
-    return float(brentq_many(slopes, np.zeros(1), np.array([upper]), xtol=1e-12 * ruin, rtol=1e-12, ends=ends)[0])
+    return brentq_one(slope, 0.0, upper, xtol=1e-12 * ruin, rtol=1e-12, ends=(slope(0.0), at_upper))
