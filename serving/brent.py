@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-SCIPY_RTOL = 4 * np.finfo(float).eps  # scipy.optimize.brentq's default rtol
+SCIPY_RTOL = 4 * float(np.finfo(float).eps)  # scipy.optimize.brentq's default rtol
 MAX_ITERATIONS = 100  # ... and its default maxiter
 FEW = 8  # up to this many brackets the steps run on Python floats (the same IEEE doubles, without numpy's calls)
 
@@ -35,7 +35,8 @@ def brentq_many(
     fa, fb = (f(a, everyone), f(b, everyone)) if ends is None else ends
     fa, fb = _checked(fa), _checked(fb)
     if n <= FEW:
-        return _few(f, (a.tolist(), b.tolist()), (fa.tolist(), fb.tolist()), _each(xtol, n), _each(rtol, n), maxiter)
+        few = brentq_few(f, a.tolist(), b.tolist(), (fa.tolist(), fb.tolist()), _each(xtol, n), _each(rtol, n), maxiter)
+        return np.array(few)
     xtol = np.broadcast_to(np.asarray(xtol, dtype="float64"), (n,))
     rtol = np.broadcast_to(np.asarray(rtol, dtype="float64"), (n,))
     xpre, xcur = a.copy(), b.copy()
@@ -149,17 +150,21 @@ def brentq_one(
     raise RuntimeError(f"Failed to converge after {maxiter} iterations")
 
 
-def _few(
+def brentq_few(
     f: BracketFunction,
-    brackets: tuple[list[float], list[float]],
+    a: list[float],
+    b: list[float],
     ends: tuple[list[float], list[float]],
     xtol: list[float],
     rtol: list[float],
-    maxiter: int,
-) -> np.ndarray:
-    """`brentq_many` for a few brackets (a, b) whose f(a), f(b) are `ends`: each bracket's steps on Python
-    floats (`_step`), f still once per step for all the open brackets."""
-    (xpre, xcur), (fpre, fcur) = brackets, ends
+    maxiter: int = MAX_ITERATIONS,
+) -> list[float]:
+    """`brentq_many` of a few brackets [a_i, b_i] given as Python floats with their f(a), f(b) (`ends`) and
+    tolerances: each bracket's steps on Python floats (`_step`), f still once per step for all the open
+    brackets; the roots as Python floats."""
+    (xpre, xcur), (fpre, fcur) = (a, b), ends
+    if any(math.isnan(value) for value in (*fpre, *fcur)):
+        raise ValueError("The function value at x is NaN")
     if any(fp * fc > 0 for fp, fc in zip(fpre, fcur, strict=True)):
         raise ValueError("f(a) and f(b) must have different signs")
     root = [xp if fp == 0 else xc for xp, xc, fp in zip(xpre, xcur, fpre, strict=True)]
@@ -170,7 +175,7 @@ def _few(
     }
     for _ in range(maxiter):
         if not states:
-            return np.array(root)
+            return root
         stepped: dict[int, State] = {}
         for i, state in states.items():
             after = _step(state, xtol[i], rtol[i])
@@ -186,7 +191,7 @@ def _few(
         states = stepped
     if states:
         raise RuntimeError(f"Failed to converge after {maxiter} iterations")
-    return np.array(root)
+    return root
 
 
 def _each(tolerance: float | np.ndarray, n: int) -> list[float]:

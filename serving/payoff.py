@@ -150,13 +150,29 @@ class Economics:
     node_pnl: np.ndarray = field(repr=False, compare=False)  # the P&L at `signed_nodes`, for the sizing
 
 
+_STEPS = np.arange(GRID_POINTS, dtype="float64")
+_STEPS.flags.writeable = False
+
+
+def regular_grid(stop: float) -> np.ndarray:
+    """`np.linspace(0.0, stop, GRID_POINTS)` of a stop at or above 0 (or NaN), its very floats without
+    linspace's Python steps: 0, 1, 2, ... times stop / (GRID_POINTS - 1) (linspace's + 0.0 changes none of
+    them), the last exactly stop; linspace itself where that step is 0 (it divides first then)."""
+    step = stop / (GRID_POINTS - 1)
+    if step == 0:
+        return np.linspace(0.0, stop, GRID_POINTS)
+    regular = _STEPS * step
+    regular[-1] = stop
+    return regular
+
+
 def loss_grid(distribution: MoveDistribution, position: Position) -> np.ndarray:
     """|move| grid for break-evens: the quadrature nodes, the strikes' distances and a regular grid that
     reaches well past the farthest strike plus the credit (where a losing side has started to lose)."""
     nodes, _ = quantile_quadrature(distribution)
     strikes = [100 * abs(leg.strike / position.spot - 1) for leg in position.legs]
     reach = 2 * (max(strikes) + 100 * abs(position.credit) / position.spot) + 1.0
-    regular = np.linspace(0.0, max(float(nodes.max()), reach), GRID_POINTS)
+    regular = regular_grid(max(float(nodes.max()), reach))
     grid = np.concatenate([[0.0], nodes, strikes, regular])
     grid.sort(kind="stable")  # `np.unique`'s sorted values: runs already sorted merge faster so
     if grid[-1] != grid[-1]:  # NaN (sorted last): `np.unique` keeps one

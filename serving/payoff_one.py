@@ -1,11 +1,11 @@
 """`payoff.evaluate` and the log-optimal size for one position, as a single request needs them: the same float
 operations in the same order, so the same numbers, with fewer numpy calls and without scipy.optimize (slow to
-import; `brent.brentq_many` takes scipy's steps).
+import; `brent`'s root finders take scipy's steps).
 
 - The distribution at a few points (exceedance integrals, CDF, q99) by its `one_event.OneEvent`: Python floats.
 - The expected intrinsic payout: every side's exceedance integrals in one call.
 - P(loss): the P&L on `payoff.loss_grid` (both sides in one pricing), every break-even bracket's root in one
-  `brentq_many` (each step prices all open brackets at once; the brackets' ends are priced already), the
+  `brentq_few` (each step prices all open brackets at once; the brackets' ends are priced already), the
   distribution's CDF at all edges in one call.
 - The Kelly root: the slope summed over 1-d arrays, the root by `brentq_one` (scipy's steps on Python floats).
 """
@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from ivcrush.serving.brent import brentq_many, brentq_one
+from ivcrush.serving.brent import SCIPY_RTOL, brentq_few, brentq_one
 from ivcrush.serving.one_event import STRESS_LEVEL, one_event
 from ivcrush.serving.payoff import Economics, Position, loss_grid
 from ivcrush.training.distribution import MoveDistribution
@@ -103,25 +103,29 @@ def prob_loss_one(
     shares = (1.0 - p_up, p_up)
     g = len(grid)
     losing = both < 0  # the down side's moves, then the up side's
-    starts: list[list[float]] = [[0.0] if shares[side] > 0 and losing[side * g] else [] for side in (0, 1)]
-    flips = np.flatnonzero(losing[1:] != losing[:-1])  # brackets [i, i + 1] of each side, in order
-    up = flips >= g
-    kept = flips != g - 1  # not the pair across the two sides
-    for side, of_side in ((0, ~up), (1, up)):
-        if shares[side] <= 0:  # a side of no weight has no break-evens
-            kept &= ~of_side
-    flips, up = flips[kept], up[kept]
-    twice = np.concatenate([grid, grid])
-    lo, hi, at_lo, at_hi = twice[flips], twice[flips + 1], both[flips], both[flips + 1]
-    owner = up.astype(int).tolist()
-    edges = starts
+    edges: list[list[float]] = [[0.0] if shares[side] > 0 and losing[side * g] else [] for side in (0, 1)]
+    owner: list[int] = []
+    lo: list[float] = []
+    hi: list[float] = []
+    at_lo: list[float] = []
+    at_hi: list[float] = []
+    for i in np.flatnonzero(losing[1:] != losing[:-1]).tolist():  # brackets [i, i + 1] of each side, in order
+        side = int(i >= g)
+        if i == g - 1 or shares[side] <= 0:  # the pair across the two sides; a side of no weight has no break-evens
+            continue
+        owner.append(side)
+        lo.append(grid.item(i - side * g))
+        hi.append(grid.item(i + 1 - side * g))
+        at_lo.append(both.item(i))  # the ends: priced already
+        at_hi.append(both.item(i + 1))
     if owner:
-        sign = np.where(up, 1.0, -1.0)
+        sign = np.array([1.0 if side else -1.0 for side in owner])
 
         def side_pnl(x: np.ndarray, which: np.ndarray) -> np.ndarray:
             return position.pnl(sign[which] * x)
 
-        roots = brentq_many(side_pnl, lo, hi, xtol=1e-10, ends=(at_lo, at_hi)).tolist()  # ends: priced already
+        n = len(owner)
+        roots = brentq_few(side_pnl, lo, hi, (at_lo, at_hi), [1e-10] * n, [SCIPY_RTOL] * n)
         for side, root in zip(owner, roots, strict=True):
             edges[side].append(root)
     for side_edges in edges:
