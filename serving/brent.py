@@ -99,9 +99,11 @@ def _step(state: State, xtol: float, rtol: float) -> State | float:
         fp, fc, fb = fc, fb, fc
     delta = (xtol + rtol * abs(xc)) / 2
     sbis = (xb - xc) / 2
-    if fc == 0 or abs(sbis) < delta:
+    size = abs(sbis)  # scipy's fabs(sbis), and below fabs(spre), each taken once
+    if fc == 0 or size < delta:
         return xc
-    if abs(sp) > delta and abs(fc) < abs(fp):
+    previous = abs(sp)
+    if previous > delta and abs(fc) < abs(fp):
         try:
             if xp == xb:
                 stry = -fc * (xc - xp) / (fc - fp)
@@ -110,8 +112,8 @@ def _step(state: State, xtol: float, rtol: float) -> State | float:
                 stry = -fc * (fb * dblk - fp * dpre) / (dblk * dpre * (fb - fp))
         except ZeroDivisionError:  # C's division gives inf or nan there: never a short step
             stry = math.nan
-        bound = abs(sp) if abs(sp) < 3 * abs(sbis) - delta else 3 * abs(sbis) - delta
-        sp, sc = (sc, stry) if 2 * abs(stry) < bound else (sbis, sbis)
+        bound = 3 * size - delta
+        sp, sc = (sc, stry) if 2 * abs(stry) < (previous if previous < bound else bound) else (sbis, sbis)
     else:
         sp = sc = sbis
     step = sc if abs(sc) > delta else (delta if sbis > 0 else -delta)
