@@ -15,6 +15,8 @@ FEW = 8  # up to this many brackets the steps run on Python floats (the same IEE
 
 # f(x, which): the function of each bracket `which` (indices into the brackets) at x, one value per bracket
 BracketFunction = Callable[[np.ndarray, np.ndarray], np.ndarray]
+# the same on Python floats: f(xs, which) -> one value per x
+ListFunction = Callable[[list[float], list[int]], list[float]]
 
 
 def brentq_many(
@@ -35,8 +37,12 @@ def brentq_many(
     fa, fb = (f(a, everyone), f(b, everyone)) if ends is None else ends
     fa, fb = _checked(fa), _checked(fb)
     if n <= FEW:
-        few = brentq_few(f, a.tolist(), b.tolist(), (fa.tolist(), fb.tolist()), _each(xtol, n), _each(rtol, n), maxiter)
-        return np.array(few)
+
+        def on_lists(x: list[float], which: list[int]) -> list[float]:
+            return list(f(np.array(x), np.array(which)).tolist())
+
+        ends_ = (fa.tolist(), fb.tolist())
+        return np.array(brentq_few(on_lists, a.tolist(), b.tolist(), ends_, _each(xtol, n), _each(rtol, n), maxiter))
     xtol = np.broadcast_to(np.asarray(xtol, dtype="float64"), (n,))
     rtol = np.broadcast_to(np.asarray(rtol, dtype="float64"), (n,))
     xpre, xcur = a.copy(), b.copy()
@@ -153,7 +159,7 @@ def brentq_one(
 
 
 def brentq_few(
-    f: BracketFunction,
+    f: ListFunction,
     a: list[float],
     b: list[float],
     ends: tuple[list[float], list[float]],
@@ -162,8 +168,8 @@ def brentq_few(
     maxiter: int = MAX_ITERATIONS,
 ) -> list[float]:
     """`brentq_many` of a few brackets [a_i, b_i] given as Python floats with their f(a), f(b) (`ends`) and
-    tolerances: each bracket's steps on Python floats (`_step`), f still once per step for all the open
-    brackets; the roots as Python floats."""
+    tolerances: each bracket's steps on Python floats (`_step`), f (on lists: no arrays made here) still once
+    per step for all the open brackets; the roots as Python floats."""
     (xpre, xcur), (fpre, fcur) = (a, b), ends
     if any(math.isnan(value) for value in (*fpre, *fcur)):
         raise ValueError("The function value at x is NaN")
@@ -186,8 +192,9 @@ def brentq_few(
             else:
                 stepped[i] = after
         if stepped:
-            at = np.array([state[1] for state in stepped.values()])
-            values = _checked(f(at, np.array(list(stepped)))).tolist()
+            values = f([state[1] for state in stepped.values()], list(stepped))
+            if any(math.isnan(value) for value in values):
+                raise ValueError("The function value at x is NaN")
             for (i, state), value in zip(stepped.items(), values, strict=True):
                 stepped[i] = (*state[:4], value, *state[5:])  # type: ignore[assignment]
         states = stepped

@@ -116,12 +116,17 @@ class Position:
         moves = np.asarray(moves_pct, dtype="float64")
         if moves.size > FEW_MOVES or self.exit_sigma > 0:
             return SHARES_PER_CONTRACT * (self.credit - self.exit_value(moves)) - self.cost
+        return np.array(self.pnl_of(moves.reshape(-1).tolist())).reshape(moves.shape)
+
+    def pnl_of(self, moves: list[float]) -> list[float]:
+        """`pnl` of moves given and returned as Python floats (a few moves without volatility computed so)."""
+        if len(moves) > FEW_MOVES or self.exit_sigma > 0:
+            return self.pnl(np.array(moves, dtype="float64")).tolist()
         spot, credit, cost = self.spot, self.credit, self.cost
-        values = [
+        return [
             SHARES_PER_CONTRACT * (credit - self._intrinsic_at(max(spot * (1 + move / 100), 0.0))) - cost
-            for move in moves.reshape(-1).tolist()
+            for move in moves
         ]
-        return np.array(values).reshape(moves.shape)
 
     @cached_property
     def max_loss(self) -> float | None:

@@ -119,10 +119,10 @@ def prob_loss_one(
         at_lo.append(both.item(i))  # the ends: priced already
         at_hi.append(both.item(i + 1))
     if owner:
-        sign = np.array([1.0 if side else -1.0 for side in owner])
+        sign = [1.0 if side else -1.0 for side in owner]
 
-        def side_pnl(x: np.ndarray, which: np.ndarray) -> np.ndarray:
-            return position.pnl(sign[which] * x)
+        def side_pnl(x: list[float], which: list[int]) -> list[float]:
+            return position.pnl_of([sign[i] * move for i, move in zip(which, x, strict=True)])
 
         n = len(owner)
         roots = brentq_few(side_pnl, lo, hi, (at_lo, at_hi), [1e-10] * n, [SCIPY_RTOL] * n)
