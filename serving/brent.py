@@ -89,14 +89,14 @@ def brentq_many(
     return root
 
 
-# One bracket's Brent state: xpre, xcur, xblk, fpre, fcur, fblk, spre, scur (scipy's names)
-State = tuple[float, float, float, float, float, float, float, float]
+# One bracket's Brent state besides f at its xcur: xpre, xcur, xblk, fpre, fblk, spre, scur (scipy's names)
+State = tuple[float, float, float, float, float, float, float]
 
 
-def _step(state: State, xtol: float, rtol: float) -> State | float:
-    """One of scipy's Brent steps on Python floats: the root where the bracket has converged, else the next
-    state (its xcur the point where f is asked next; its fcur still the previous value)."""
-    xp, xc, xb, fp, fc, fb, sp, sc = state
+def _step(state: State, fc: float, xtol: float, rtol: float) -> State | float:
+    """One of scipy's Brent steps on Python floats (`fc`: f at the state's xcur): the root where the bracket
+    has converged, else the next state (its xcur the point where f is asked next)."""
+    xp, xc, xb, fp, fb, sp, sc = state
     if fp != 0 and fc != 0 and (fp < 0) != (fc < 0):
         xb, fb = xp, fp
         sp = sc = xc - xp
@@ -123,7 +123,7 @@ def _step(state: State, xtol: float, rtol: float) -> State | float:
     else:
         sp = sc = sbis
     step = sc if abs(sc) > delta else (delta if sbis > 0 else -delta)
-    return xc, xc + step, xb, fc, fc, fb, sp, sc
+    return xc, xc + step, xb, fc, fb, sp, sc
 
 
 def brentq_one(
@@ -146,15 +146,15 @@ def brentq_one(
         raise ValueError("f(a) and f(b) must have different signs")
     if fa == 0 or fb == 0:
         return a if fa == 0 else b
-    state: State | float = (a, b, 0.0, fa, fb, 0.0, 0.0, 0.0)
+    state: State = (a, b, 0.0, fa, 0.0, 0.0, 0.0)
+    fc = fb
     for _ in range(maxiter):
-        state = _step(state, xtol, rtol)  # type: ignore[arg-type]
-        if not isinstance(state, tuple):
-            return state
-        value = f(state[1])
-        if math.isnan(value):
+        after = _step(state, fc, xtol, rtol)
+        if not isinstance(after, tuple):
+            return after
+        state, fc = after, f(after[1])
+        if math.isnan(fc):
             raise ValueError("The function value at x is NaN")
-        state = (*state[:4], value, *state[5:])  # type: ignore[assignment]
     raise RuntimeError(f"Failed to converge after {maxiter} iterations")
 
 
@@ -176,8 +176,8 @@ def brentq_few(
     if any(fp * fc > 0 for fp, fc in zip(fpre, fcur, strict=True)):
         raise ValueError("f(a) and f(b) must have different signs")
     root = [xp if fp == 0 else xc for xp, xc, fp in zip(xpre, xcur, fpre, strict=True)]
-    states: dict[int, State] = {
-        i: (xpre[i], xcur[i], 0.0, fpre[i], fcur[i], 0.0, 0.0, 0.0)
+    states: dict[int, tuple[State, float]] = {
+        i: ((xpre[i], xcur[i], 0.0, fpre[i], 0.0, 0.0, 0.0), fcur[i])
         for i in range(len(xpre))
         if fpre[i] != 0 and fcur[i] != 0
     }
@@ -185,19 +185,16 @@ def brentq_few(
         if not states:
             return root
         stepped: dict[int, State] = {}
-        for i, state in states.items():
-            after = _step(state, xtol[i], rtol[i])
-            if not isinstance(after, tuple):
-                root[i] = after
-            else:
+        for i, (state, fc) in states.items():
+            after = _step(state, fc, xtol[i], rtol[i])
+            if isinstance(after, tuple):
                 stepped[i] = after
-        if stepped:
-            values = f([state[1] for state in stepped.values()], list(stepped))
-            if any(math.isnan(value) for value in values):
-                raise ValueError("The function value at x is NaN")
-            for (i, state), value in zip(stepped.items(), values, strict=True):
-                stepped[i] = (*state[:4], value, *state[5:])  # type: ignore[assignment]
-        states = stepped
+            else:
+                root[i] = after
+        values = f([state[1] for state in stepped.values()], list(stepped)) if stepped else []
+        if any(math.isnan(value) for value in values):
+            raise ValueError("The function value at x is NaN")
+        states = {i: (state, value) for (i, state), value in zip(stepped.items(), values, strict=True)}
     if states:
         raise RuntimeError(f"Failed to converge after {maxiter} iterations")
     return root

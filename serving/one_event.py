@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import weakref
+from bisect import bisect_right
 from functools import cached_property
 
 import numpy as np
@@ -78,7 +79,8 @@ class OneEvent:
     def _segment(self, x: float) -> tuple[int, float, float]:
         """`MoveDistribution._segment` of one x: its segment j, position t in it and width h."""
         knots = self.knots
-        j = min(max(sum(knot <= x for knot in knots[1:-1]), 0), len(knots) - 2)
+        # the count of inner knots <= x (strictly increasing knots; a NaN x's answer is NaN whatever j is)
+        j = bisect_right(knots, x, 1, len(knots) - 1) - 1
         lo = knots[j]
         h = knots[j + 1] - lo
         return j, min(max((x - lo) / h, 0.0), 1.0), h

@@ -23,6 +23,7 @@ from ivcrush.training.distribution import MoveDistribution
 from ivcrush.training.economics import SHARES_PER_CONTRACT, quantile_quadrature, signed_nodes
 
 _SUM = np.add.reduce  # what ndarray.sum calls, without its Python wrapper
+_MULTIPLY, _ADD, _DIVIDE = np.multiply, np.add, np.divide
 
 
 def stress_quantile(distribution: MoveDistribution) -> float:
@@ -156,10 +157,10 @@ def kelly_one(pnl: np.ndarray, weights: np.ndarray, equity: float) -> float:
     ruin = equity / worst
     wealth = np.empty_like(pnl)  # equity + c pnl, reused at every c: the same floats, no array made per step
 
-    def slope(c: float) -> float:
-        np.multiply(c, pnl, out=wealth)
-        np.add(equity, wealth, out=wealth)
-        return float(_SUM(np.divide(weighted, wealth, out=wealth)))  # = ndarray.sum's (pairwise) float
+    def slope(c: float) -> float:  # the outputs passed by position: the same calls, fewer keywords to parse
+        _MULTIPLY(c, pnl, wealth)
+        _ADD(equity, wealth, wealth)
+        return float(_SUM(_DIVIDE(weighted, wealth, wealth)))  # _SUM: ndarray.sum's (pairwise) float
 
     upper = ruin * (1 - 1e-12)
     at_upper = slope(upper)
