@@ -22,7 +22,8 @@ from ivcrush.serving.payoff import Economics, Position, loss_grid
 from ivcrush.training.distribution import MoveDistribution
 from ivcrush.training.economics import SHARES_PER_CONTRACT, quantile_quadrature, signed_nodes
 
-_SUM = np.add.reduce  # what ndarray.sum calls, without its Python wrapper
+# what np.sum, np.min and np.max of a 1-d array call, without their Python wrappers
+_SUM, _MIN, _MAX = np.add.reduce, np.minimum.reduce, np.maximum.reduce
 _MULTIPLY, _ADD, _DIVIDE = np.multiply, np.add, np.divide
 
 
@@ -71,10 +72,10 @@ def evaluate_one(position: Position, distribution: MoveDistribution, p_up: float
     if position.exit_sigma > 0:
         _, weights = signed_nodes(distribution, p_up)
         left = exit_value - position.exit_value(every[:m], sigma=0.0)
-        time_value = SHARES_PER_CONTRACT * float(np.sum(weights * left))
+        time_value = SHARES_PER_CONTRACT * float(_SUM(weights * left))
     credit = SHARES_PER_CONTRACT * position.credit
     gross = credit - intrinsic - time_value
-    stress = -float(np.min(pnl[m + 2 * g :]))
+    stress = -float(_MIN(pnl[m + 2 * g :]))
     return Economics(
         credit=credit,
         expected_intrinsic=intrinsic,
@@ -149,9 +150,9 @@ def prob_loss_one(
 def kelly_one(pnl: np.ndarray, weights: np.ndarray, equity: float) -> float:
     """`economics.log_optimal_contracts(pnl, weights, equity)`: the same contracts."""
     weighted = weights * pnl
-    if float(np.sum(weighted)) <= 0:
+    if float(_SUM(weighted)) <= 0:
         return 0.0
-    worst = float(np.max(-pnl[weights > 0]))
+    worst = float(_MAX(-pnl[weights > 0]))
     if worst <= 0:
         return math.inf
     ruin = equity / worst
