@@ -1,5 +1,6 @@
 """`round_trip_cost` on Python floats is numpy's sum of the legs' `fill_cost` float for float: any number of
-legs (a few: added one by one; eight and more: numpy), random costs and bid-ask spreads (hypothesis)."""
+legs (a few: added one by one; eight and more: numpy), random costs and bid-ask spreads (hypothesis); the
+Reg-T margin's largest requirement is `np.argmax`'s."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 
 from ivcrush.settings import Costs
-from ivcrush.training.economics import fill_cost, round_trip_cost
+from ivcrush.training.economics import _first_largest, fill_cost, round_trip_cost
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import given, settings  # noqa: E402
@@ -36,3 +37,9 @@ def test_round_trip_cost_is_numpys_sum_of_fills(
         + np.sum(fill_cost(costs, np.asarray(leaving, dtype="float64")))
     )
     assert round_trip_cost(costs, entries, exits) == want
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(st.sampled_from([0.0, 1.0, 2.5, -1.0, float("nan"), float("inf")]) | st.floats(-10, 10), min_size=1))
+def test_the_first_largest_is_numpys_argmax(values: list[float]) -> None:
+    assert _first_largest(values) == int(np.argmax(values))

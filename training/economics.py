@@ -93,9 +93,18 @@ def reg_t_naked_margin(spot: float, shorts: Sequence[tuple[str, float, float]]) 
     if not shorts:
         return 0.0
     requirements = [reg_t_short_option(spot, strike, premium, kind) for kind, strike, premium in shorts]
-    largest = int(np.argmax(requirements))
+    largest = _first_largest(requirements)
     others = sum(premium for i, (_, _, premium) in enumerate(shorts) if i != largest)
     return SHARES_PER_CONTRACT * (requirements[largest] + others)
+
+
+def _first_largest(values: list[float]) -> int:
+    """`np.argmax(values)` on Python floats: the first largest, a NaN above everything (the first NaN)."""
+    largest = 0
+    for i, value in enumerate(values):
+        if value > values[largest] or (math.isnan(value) and not math.isnan(values[largest])):
+            largest = i
+    return largest
 
 
 # ------------------------------------------------------------------------------------------- quadrature
