@@ -48,9 +48,6 @@ class Position:
         """Net premium received per share."""
         return sum(leg.premium if leg.short else -leg.premium for leg in self.legs)
 
-    def _leg(self, kind: str, short: bool) -> Leg | None:
-        return next((leg for leg in self.legs if leg.kind == kind and leg.short == short), None)
-
     def distances(self) -> tuple[float | None, float | None, float | None, float | None]:
         """Short put and call distances from spot (out of the money: positive) and their wings' widths, in %
         of spot (None: no such leg)."""
@@ -58,9 +55,12 @@ class Position:
 
     @cached_property
     def _distances(self) -> tuple[float | None, float | None, float | None, float | None]:
+        first: dict[tuple[str, bool], Leg] = {}  # each (kind, short)'s first leg, in one pass
+        for leg in self.legs:
+            first.setdefault((leg.kind, leg.short), leg)
         found: list[float | None] = []
         for kind, side in (("put", -1.0), ("call", 1.0)):
-            short, long = self._leg(kind, True), self._leg(kind, False)
+            short, long = first.get((kind, True)), first.get((kind, False))
             distance = None if short is None else 100 * side * (short.strike / self.spot - 1)
             width = None if short is None or long is None else 100 * abs(short.strike - long.strike) / self.spot
             found += [distance, width]
