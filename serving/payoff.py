@@ -177,7 +177,7 @@ def loss_grid(distribution: MoveDistribution, position: Position) -> np.ndarray:
     nodes, _ = quantile_quadrature(distribution)
     strikes = [100 * abs(leg.strike / position.spot - 1) for leg in position.legs]
     reach = 2 * (max(strikes) + 100 * abs(position.credit) / position.spot) + 1.0
-    regular = regular_grid(max(float(nodes.max()), reach))
+    regular = regular_grid(max(float(np.maximum.reduce(nodes)), reach))  # nodes.max() without its wrapper
     grid = np.concatenate([[0.0], nodes, strikes, regular])
     grid.sort(kind="stable")  # `np.unique`'s sorted values: runs already sorted merge faster so
     if grid[-1] != grid[-1]:  # NaN (sorted last): `np.unique` keeps one

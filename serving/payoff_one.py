@@ -111,7 +111,7 @@ def prob_loss_one(
     hi: list[float] = []
     at_lo: list[float] = []
     at_hi: list[float] = []
-    for i in np.flatnonzero(losing[1:] != losing[:-1]).tolist():  # brackets [i, i + 1] of each side, in order
+    for i in (losing[1:] != losing[:-1]).nonzero()[0].tolist():  # brackets [i, i + 1] of each side, in order
         side = int(i >= g)
         if i == g - 1 or shares[side] <= 0:  # the pair across the two sides; a side of no weight has no break-evens
             continue
