@@ -9,12 +9,14 @@ from collections.abc import Callable
 
 import numpy as np
 
-SCIPY_RTOL = 4 * np.finfo(float).eps  # scipy.optimize.brentq's default rtol
+SCIPY_RTOL = 4 * float(np.finfo(float).eps)  # scipy.optimize.brentq's default rtol
 MAX_ITERATIONS = 100  # ... and its default maxiter
 FEW = 8  # up to this many brackets the steps run on Python floats (the same IEEE doubles, without numpy's calls)
 
 # f(x, which): the function of each bracket `which` (indices into the brackets) at x, one value per bracket
 BracketFunction = Callable[[np.ndarray, np.ndarray], np.ndarray]
+# the same on Python floats: f(xs, which) -> one value per x
+ListFunction = Callable[[list[float], list[int]], list[float]]
 
 
 def brentq_many(
@@ -35,7 +37,12 @@ def brentq_many(
     fa, fb = (f(a, everyone), f(b, everyone)) if ends is None else ends
     fa, fb = _checked(fa), _checked(fb)
     if n <= FEW:
-        return _few(f, (a.tolist(), b.tolist()), (fa.tolist(), fb.tolist()), _each(xtol, n), _each(rtol, n), maxiter)
+
+        def on_lists(x: list[float], which: list[int]) -> list[float]:
+            return list(f(np.array(x), np.array(which)).tolist())
+
+        ends_ = (fa.tolist(), fb.tolist())
+        return np.array(brentq_few(on_lists, a.tolist(), b.tolist(), ends_, _each(xtol, n), _each(rtol, n), maxiter))
     xtol = np.broadcast_to(np.asarray(xtol, dtype="float64"), (n,))
     rtol = np.broadcast_to(np.asarray(rtol, dtype="float64"), (n,))
     xpre, xcur = a.copy(), b.copy()
@@ -82,64 +89,115 @@ def brentq_many(
     return root
 
 
-def _few(
-    f: BracketFunction,
-    brackets: tuple[list[float], list[float]],
+# One bracket's Brent state besides f at its xcur: xpre, xcur, xblk, fpre, fblk, spre, scur (scipy's names)
+State = tuple[float, float, float, float, float, float, float]
+
+
+def _step(state: State, fc: float, xtol: float, rtol: float) -> State | float:
+    """One of scipy's Brent steps on Python floats (`fc`: f at the state's xcur): the root where the bracket
+    has converged, else the next state (its xcur the point where f is asked next)."""
+    xp, xc, xb, fp, fb, sp, sc = state
+    if fp != 0 and fc != 0 and (fp < 0) != (fc < 0):
+        xb, fb = xp, fp
+        sp = sc = xc - xp
+    if abs(fb) < abs(fc):
+        xp, xc, xb = xc, xb, xc
+        fp, fc, fb = fc, fb, fc
+    delta = (xtol + rtol * abs(xc)) / 2
+    sbis = (xb - xc) / 2
+    size = abs(sbis)  # scipy's fabs(sbis), and below fabs(spre), each taken once
+    if fc == 0 or size < delta:
+        return xc
+    previous = abs(sp)
+    if previous > delta and abs(fc) < abs(fp):
+        try:
+            if xp == xb:
+                stry = -fc * (xc - xp) / (fc - fp)
+            else:
+                dpre, dblk = (fp - fc) / (xp - xc), (fb - fc) / (xb - xc)
+                stry = -fc * (fb * dblk - fp * dpre) / (dblk * dpre * (fb - fp))
+        except ZeroDivisionError:  # C's division gives inf or nan there: never a short step
+            stry = math.nan
+        bound = 3 * size - delta
+        sp, sc = (sc, stry) if 2 * abs(stry) < (previous if previous < bound else bound) else (sbis, sbis)
+    else:
+        sp = sc = sbis
+    step = sc if abs(sc) > delta else (delta if sbis > 0 else -delta)
+    return xc, xc + step, xb, fc, fb, sp, sc
+
+
+def brentq_one(
+    f: Callable[[float], float],
+    a: float,
+    b: float,
+    *,
+    xtol: float,
+    rtol: float = SCIPY_RTOL,
+    maxiter: int = MAX_ITERATIONS,
+    ends: tuple[float, float] | None = None,
+) -> float:
+    """`brentq_many` of one bracket [a, b] of a function on Python floats (no arrays made per step): the root
+    scipy's brentq finds; `ends`: f(a) and f(b) where already known."""
+    a, b = float(a), float(b)
+    fa, fb = (f(a), f(b)) if ends is None else ends
+    if math.isnan(fa) or math.isnan(fb):
+        raise ValueError("The function value at x is NaN")
+    if fa * fb > 0:
+        raise ValueError("f(a) and f(b) must have different signs")
+    if fa == 0 or fb == 0:
+        return a if fa == 0 else b
+    state: State = (a, b, 0.0, fa, 0.0, 0.0, 0.0)
+    fc = fb
+    for _ in range(maxiter):
+        after = _step(state, fc, xtol, rtol)
+        if not isinstance(after, tuple):
+            return after
+        state, fc = after, f(after[1])
+        if math.isnan(fc):
+            raise ValueError("The function value at x is NaN")
+    raise RuntimeError(f"Failed to converge after {maxiter} iterations")
+
+
+def brentq_few(
+    f: ListFunction,
+    a: list[float],
+    b: list[float],
     ends: tuple[list[float], list[float]],
     xtol: list[float],
     rtol: list[float],
-    maxiter: int,
-) -> np.ndarray:
-    """`brentq_many` for a few brackets (a, b) whose f(a), f(b) are `ends`: each bracket's steps on Python
-    floats, f still once per step."""
-    (xpre, xcur), (fpre, fcur) = brackets, ends
-    n = len(xpre)
+    maxiter: int = MAX_ITERATIONS,
+) -> list[float]:
+    """`brentq_many` of a few brackets [a_i, b_i] given as Python floats with their f(a), f(b) (`ends`) and
+    tolerances: each bracket's steps on Python floats (`_step`), f (on lists: no arrays made here) still once
+    per step for all the open brackets; the roots as Python floats."""
+    (xpre, xcur), (fpre, fcur) = (a, b), ends
+    if any(math.isnan(value) for value in (*fpre, *fcur)):
+        raise ValueError("The function value at x is NaN")
     if any(fp * fc > 0 for fp, fc in zip(fpre, fcur, strict=True)):
         raise ValueError("f(a) and f(b) must have different signs")
     root = [xp if fp == 0 else xc for xp, xc, fp in zip(xpre, xcur, fpre, strict=True)]
-    going = [i for i in range(n) if fpre[i] != 0 and fcur[i] != 0]
-    xblk, fblk, spre, scur = [0.0] * n, [0.0] * n, [0.0] * n, [0.0] * n
+    states: dict[int, tuple[State, float]] = {
+        i: ((xpre[i], xcur[i], 0.0, fpre[i], 0.0, 0.0, 0.0), fcur[i])
+        for i in range(len(xpre))
+        if fpre[i] != 0 and fcur[i] != 0
+    }
     for _ in range(maxiter):
-        if not going:
-            return np.array(root)
-        stepped = []
-        for i in going:
-            xp, xc, xb, fp, fc, fb, sp, sc = xpre[i], xcur[i], xblk[i], fpre[i], fcur[i], fblk[i], spre[i], scur[i]
-            if fp != 0 and fc != 0 and (fp < 0) != (fc < 0):
-                xb, fb = xp, fp
-                sp = sc = xc - xp
-            if abs(fb) < abs(fc):
-                xp, xc, xb = xc, xb, xc
-                fp, fc, fb = fc, fb, fc
-            delta = (xtol[i] + rtol[i] * abs(xc)) / 2
-            sbis = (xb - xc) / 2
-            if fc == 0 or abs(sbis) < delta:
-                root[i] = xc
-                continue
-            if abs(sp) > delta and abs(fc) < abs(fp):
-                try:
-                    if xp == xb:
-                        stry = -fc * (xc - xp) / (fc - fp)
-                    else:
-                        dpre, dblk = (fp - fc) / (xp - xc), (fb - fc) / (xb - xc)
-                        stry = -fc * (fb * dblk - fp * dpre) / (dblk * dpre * (fb - fp))
-                except ZeroDivisionError:  # C's division gives inf or nan there: never a short step
-                    stry = math.nan
-                bound = abs(sp) if abs(sp) < 3 * abs(sbis) - delta else 3 * abs(sbis) - delta
-                sp, sc = (sc, stry) if 2 * abs(stry) < bound else (sbis, sbis)
+        if not states:
+            return root
+        stepped: dict[int, State] = {}
+        for i, (state, fc) in states.items():
+            after = _step(state, fc, xtol[i], rtol[i])
+            if isinstance(after, tuple):
+                stepped[i] = after
             else:
-                sp = sc = sbis
-            xpre[i], fpre[i], xblk[i], fblk[i], spre[i], scur[i] = xc, fc, xb, fb, sp, sc
-            xcur[i] = xc + (sc if abs(sc) > delta else (delta if sbis > 0 else -delta))
-            stepped.append(i)
-        if stepped:
-            values = _checked(f(np.array([xcur[i] for i in stepped]), np.array(stepped))).tolist()
-            for i, value in zip(stepped, values, strict=True):
-                fcur[i] = value
-        going = stepped
-    if going:
+                root[i] = after
+        values = f([state[1] for state in stepped.values()], list(stepped)) if stepped else []
+        if any(math.isnan(value) for value in values):
+            raise ValueError("The function value at x is NaN")
+        states = {i: (state, value) for (i, state), value in zip(stepped.items(), values, strict=True)}
+    if states:
         raise RuntimeError(f"Failed to converge after {maxiter} iterations")
-    return np.array(root)
+    return root
 
 
 def _each(tolerance: float | np.ndarray, n: int) -> list[float]:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 import pandas as pd
 
-from ivcrush.serving.online import OnlineReader
+from ivcrush.serving.online import EVENT_COLUMNS, OnlineReader
 from ivcrush.serving.payoff_one import stress_quantile
 from ivcrush.serving.recommendation import ModelForecast, forecast_distribution
 from ivcrush.settings import Settings
@@ -128,7 +128,59 @@ def event_forecasts(
     events: pd.DataFrame,
 ) -> list[EventForecast]:
     """The `EventForecast` of each event (calendar rows), from one read of their online rows (verified to
-    belong to these events: else NotServableError) and one pass of the models."""
+    belong to these events: else NotServableError) and one pass of the models: without frames where the
+    reader's records are plain and the model reads numeric features only (`frame_forecasts` otherwise, the same
+    forecasts)."""
+    from ivcrush.training.predict import EnsembleRows, ensemble_rows
+
+    columns = _array_columns(reader, model)
+    if columns is None:
+        return frame_forecasts(settings, reader, model, newest, events)
+    positions, own_level, prior_count = columns
+    calendar = {column: events[column].array for column in EVENT_COLUMNS}
+    rows, numbers = reader.feature_records(calendar)
+    history = [
+        numbers[:, position] if position is not None else np.full(len(rows), missing)
+        for position, missing in ((own_level, np.nan), (prior_count, 0.0))
+    ]
+    arrays = EnsembleRows(
+        x=numbers[:, positions],
+        own_level=history[0],
+        prior_count=history[1],
+        tickers=list(calendar["ticker"]),
+        timings=list(calendar["timing"]),
+    )
+    predictions = ensemble_rows(model, arrays, model.verdicts, amc_labels_untrusted=settings.amc_labels_untrusted)
+    days = zip(events["decision_date"].tolist(), events["reaction_date"].tolist(), strict=True)
+    return [
+        _forecast(settings, newest, row, cast(ModelForecast, prediction), decided, reacted)
+        for row, prediction, (decided, reacted) in zip(rows, predictions, days, strict=True)
+    ]
+
+
+def _array_columns(reader: OnlineReader, model: LoadedModel) -> tuple[list[int], int | None, int | None] | None:
+    """Where the model's features and the history columns (own level, prior count) sit in the reader's numeric
+    array (None: a history column not served), or None where `event_forecasts` needs frames: records a frame
+    would change, a model feature not numeric, a history column served as text."""
+    from ivcrush.training.scaling import OWN_LEVEL, PRIOR_COUNT
+
+    index = {name: j for j, name in enumerate(reader.numeric)}
+    columns = reader.columns
+    if not reader.plain_records or any(name not in index for name in model.features):
+        return None
+    if any(name in columns and name not in index for name in (OWN_LEVEL, PRIOR_COUNT)):
+        return None
+    return [index[name] for name in model.features], index.get(OWN_LEVEL), index.get(PRIOR_COUNT)
+
+
+def frame_forecasts(
+    settings: Settings,
+    reader: OnlineReader,
+    model: LoadedModel,
+    newest: pd.Timestamp | None,
+    events: pd.DataFrame,
+) -> list[EventForecast]:
+    """`event_forecasts` through frames: the reader's `features` frame, `ensemble` of it, its records."""
     from ivcrush.training.predict import ensemble
 
     features = reader.features(events)

@@ -150,7 +150,9 @@ class Forest:
         if x.ndim != 2 or x.shape[1] != self.features:
             raise ValueError(f"expected an (n, {self.features}) feature array, got {x.shape}")
         plan = self._plan(tuple(names))
-        rows, prepared = x.shape[0], prepare(x)
+        # rows in C order (a frame's or a column selection's array is in Fortran order): the prepared input then
+        # too, so that its flattening below is a view, not a copy
+        rows, prepared = x.shape[0], prepare(np.ascontiguousarray(x))
         # the first step from the roots (the same nodes in every row), then one gather per array and level
         node = plan.first_child + (prepared[:, plan.first_column] <= plan.first_threshold)
         flat, offset = prepared.ravel(), (np.arange(rows, dtype=np.intp) * prepared.shape[1])[:, None]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import weakref
+from bisect import bisect_right
 from functools import cached_property
 
 import numpy as np
@@ -51,7 +52,7 @@ class OneEvent:
         tail = [i for i, x in enumerate(xs) if x > self.q90]
         if tail:
             z = [(xs[i] - self.q90) / self.scale for i in tail]
-            values = (TAIL_MASS * np.exp(-np.array(self._log1p_over(z)))).tolist()
+            values = (TAIL_MASS * np.exp(-self._log1p_over(z))).tolist()
             for i, value in zip(tail, values, strict=True):
                 out[i] = value
         return [math.nan if math.isnan(x) else value for x, value in zip(xs, out, strict=True)]
@@ -78,7 +79,8 @@ class OneEvent:
     def _segment(self, x: float) -> tuple[int, float, float]:
         """`MoveDistribution._segment` of one x: its segment j, position t in it and width h."""
         knots = self.knots
-        j = min(max(sum(knot <= x for knot in knots[1:-1]), 0), len(knots) - 2)
+        # the count of inner knots <= x (strictly increasing knots; a NaN x's answer is NaN whatever j is)
+        j = bisect_right(knots, x, 1, len(knots) - 1) - 1
         lo = knots[j]
         h = knots[j + 1] - lo
         return j, min(max((x - lo) / h, 0.0), 1.0), h
@@ -113,14 +115,14 @@ class OneEvent:
         if not xs:
             return []
         z = [(x - self.q90) / self.scale for x in xs]
-        exponent = -(1 - self.xi) * np.array(self._log1p_over(z))
+        exponent = -(1 - self.xi) * self._log1p_over(z)
         return (TAIL_MASS * self.scale / (1 - self.xi) * np.exp(exponent)).tolist()
 
-    def _log1p_over(self, z: list[float]) -> list[float]:
-        """`distribution._log1p_over(xi, z)`: log(1 + xi z) / xi, z itself at xi ~ 0."""
+    def _log1p_over(self, z: list[float]) -> np.ndarray:
+        """`distribution._log1p_over(xi, z)`: log(1 + xi z) / xi, z itself at xi ~ 0 (an array)."""
         if abs(self.xi) < _SMALL_SHAPE:
-            return z
-        return (np.log1p(self.xi * np.array(z)) / self.xi).tolist()
+            return np.array(z)
+        return np.log1p(self.xi * np.array(z)) / self.xi
 
 
 _EVENTS: weakref.WeakKeyDictionary[MoveDistribution, OneEvent | None] = weakref.WeakKeyDictionary()

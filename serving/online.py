@@ -8,7 +8,7 @@ build's calendar and its online store, never the workspace's `current` build.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
 from itertools import chain, repeat
 from pathlib import Path
@@ -150,6 +150,35 @@ class OnlineReader:
             return np.fromiter(values, dtype="float64", count=shape[0] * shape[1]).reshape(shape)
         except TypeError:  # a value None (no value, as the Redis store gives it): NaN by np.array
             return np.array([[row.get(f) for f in self._numeric] for row in rows], dtype="float64").reshape(shape)
+
+    @property
+    def numeric(self) -> list[str]:
+        """The numeric features, in the order of `features`' numeric columns and `feature_records`' array."""
+        return self._numeric
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns of `features`, in order: the calendar's EVENT_COLUMNS, the texts, the numeric features."""
+        return [*EVENT_COLUMNS, *self._texts, *self._numeric]
+
+    def feature_records(self, events: Mapping[str, Sequence[object]]) -> tuple[list[dict[str, object]], np.ndarray]:
+        """`features` of the events without a frame: each event's row as `forecasts.records` gives it (only where
+        `plain_records`), and the numeric features (events, `numeric`) as float64, verified to belong to the
+        events. `events`: the events' calendar columns (at least EVENT_COLUMNS), each holding its values as
+        `to_numpy(dtype=object)` gives them."""
+        tickers = cast(list[str], list(events["ticker"]))
+        decoded = self._decoded(sorted(set(tickers)))
+        rows = [decoded.get(ticker, {}) for ticker in tickers]
+        self._check_events(tickers, [row.get(EVENT_ID) for row in rows], events["event_id"])
+        numbers = self._numbers(rows)
+        columns = self.columns
+        texts = ([row.get(f) for row in rows] for f in self._texts)
+        heads = zip(*(events[column] for column in EVENT_COLUMNS), *texts, strict=True)
+        records = [
+            dict(zip(columns, (*head, *values), strict=True))
+            for head, values in zip(heads, numbers.tolist(), strict=True)
+        ]
+        return records, numbers
 
     def feature_record(self, event: Mapping[str, object]) -> dict[str, object]:
         """One event's row of `features` as a dict, as `forecasts.records` gives it (its calendar columns, the

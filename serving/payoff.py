@@ -48,9 +48,6 @@ class Position:
         """Net premium received per share."""
         return sum(leg.premium if leg.short else -leg.premium for leg in self.legs)
 
-    def _leg(self, kind: str, short: bool) -> Leg | None:
-        return next((leg for leg in self.legs if leg.kind == kind and leg.short == short), None)
-
     def distances(self) -> tuple[float | None, float | None, float | None, float | None]:
         """Short put and call distances from spot (out of the money: positive) and their wings' widths, in %
         of spot (None: no such leg)."""
@@ -58,9 +55,12 @@ class Position:
 
     @cached_property
     def _distances(self) -> tuple[float | None, float | None, float | None, float | None]:
+        first: dict[tuple[str, bool], Leg] = {}  # each (kind, short)'s first leg, in one pass
+        for leg in self.legs:
+            first.setdefault((leg.kind, leg.short), leg)
         found: list[float | None] = []
         for kind, side in (("put", -1.0), ("call", 1.0)):
-            short, long = self._leg(kind, True), self._leg(kind, False)
+            short, long = first.get((kind, True)), first.get((kind, False))
             distance = None if short is None else 100 * side * (short.strike / self.spot - 1)
             width = None if short is None or long is None else 100 * abs(short.strike - long.strike) / self.spot
             found += [distance, width]
@@ -116,12 +116,17 @@ class Position:
         moves = np.asarray(moves_pct, dtype="float64")
         if moves.size > FEW_MOVES or self.exit_sigma > 0:
             return SHARES_PER_CONTRACT * (self.credit - self.exit_value(moves)) - self.cost
+        return np.array(self.pnl_of(moves.reshape(-1).tolist())).reshape(moves.shape)
+
+    def pnl_of(self, moves: list[float]) -> list[float]:
+        """`pnl` of moves given and returned as Python floats (a few moves without volatility computed so)."""
+        if len(moves) > FEW_MOVES or self.exit_sigma > 0:
+            return self.pnl(np.array(moves, dtype="float64")).tolist()
         spot, credit, cost = self.spot, self.credit, self.cost
-        values = [
+        return [
             SHARES_PER_CONTRACT * (credit - self._intrinsic_at(max(spot * (1 + move / 100), 0.0))) - cost
-            for move in moves.reshape(-1).tolist()
+            for move in moves
         ]
-        return np.array(values).reshape(moves.shape)
 
     @cached_property
     def max_loss(self) -> float | None:
@@ -150,13 +155,29 @@ class Economics:
     node_pnl: np.ndarray = field(repr=False, compare=False)  # the P&L at `signed_nodes`, for the sizing
 
 
+_STEPS = np.arange(GRID_POINTS, dtype="float64")
+_STEPS.flags.writeable = False
+
+
+def regular_grid(stop: float) -> np.ndarray:
+    """`np.linspace(0.0, stop, GRID_POINTS)` of a stop at or above 0 (or NaN), its very floats without
+    linspace's Python steps: 0, 1, 2, ... times stop / (GRID_POINTS - 1) (linspace's + 0.0 changes none of
+    them), the last exactly stop; linspace itself where that step is 0 (it divides first then)."""
+    step = stop / (GRID_POINTS - 1)
+    if step == 0:
+        return np.linspace(0.0, stop, GRID_POINTS)
+    regular = _STEPS * step
+    regular[-1] = stop
+    return regular
+
+
 def loss_grid(distribution: MoveDistribution, position: Position) -> np.ndarray:
     """|move| grid for break-evens: the quadrature nodes, the strikes' distances and a regular grid that
     reaches well past the farthest strike plus the credit (where a losing side has started to lose)."""
     nodes, _ = quantile_quadrature(distribution)
     strikes = [100 * abs(leg.strike / position.spot - 1) for leg in position.legs]
     reach = 2 * (max(strikes) + 100 * abs(position.credit) / position.spot) + 1.0
-    regular = np.linspace(0.0, max(float(nodes.max()), reach), GRID_POINTS)
+    regular = regular_grid(max(float(np.maximum.reduce(nodes)), reach))  # nodes.max() without its wrapper
     grid = np.concatenate([[0.0], nodes, strikes, regular])
     grid.sort(kind="stable")  # `np.unique`'s sorted values: runs already sorted merge faster so
     if grid[-1] != grid[-1]:  # NaN (sorted last): `np.unique` keeps one

@@ -1,13 +1,13 @@
 """`payoff.evaluate` and the log-optimal size for one position, as a single request needs them: the same float
 operations in the same order, so the same numbers, with fewer numpy calls and without scipy.optimize (slow to
-import; `brent.brentq_many` takes scipy's steps).
+import; `brent`'s root finders take scipy's steps).
 
 - The distribution at a few points (exceedance integrals, CDF, q99) by its `one_event.OneEvent`: Python floats.
 - The expected intrinsic payout: every side's exceedance integrals in one call.
 - P(loss): the P&L on `payoff.loss_grid` (both sides in one pricing), every break-even bracket's root in one
-  `brentq_many` (each step prices all open brackets at once; the brackets' ends are priced already), the
+  `brentq_few` (each step prices all open brackets at once; the brackets' ends are priced already), the
   distribution's CDF at all edges in one call.
-- The Kelly root: the slope summed over 1-d arrays, the root by `brentq_many` of one bracket.
+- The Kelly root: the slope summed over 1-d arrays, the root by `brentq_one` (scipy's steps on Python floats).
 """
 
 from __future__ import annotations
@@ -16,11 +16,15 @@ import math
 
 import numpy as np
 
-from ivcrush.serving.brent import brentq_many
+from ivcrush.serving.brent import SCIPY_RTOL, brentq_few, brentq_one
 from ivcrush.serving.one_event import STRESS_LEVEL, one_event
 from ivcrush.serving.payoff import Economics, Position, loss_grid
 from ivcrush.training.distribution import MoveDistribution
 from ivcrush.training.economics import SHARES_PER_CONTRACT, quantile_quadrature, signed_nodes
+
+# what np.sum, np.min and np.max of a 1-d array call, without their Python wrappers
+_SUM, _MIN, _MAX = np.add.reduce, np.minimum.reduce, np.maximum.reduce
+_MULTIPLY, _ADD, _DIVIDE = np.multiply, np.add, np.divide
 
 
 def stress_quantile(distribution: MoveDistribution) -> float:
@@ -68,10 +72,10 @@ def evaluate_one(position: Position, distribution: MoveDistribution, p_up: float
     if position.exit_sigma > 0:
         _, weights = signed_nodes(distribution, p_up)
         left = exit_value - position.exit_value(every[:m], sigma=0.0)
-        time_value = SHARES_PER_CONTRACT * float(np.sum(weights * left))
+        time_value = SHARES_PER_CONTRACT * float(_SUM(weights * left))
     credit = SHARES_PER_CONTRACT * position.credit
     gross = credit - intrinsic - time_value
-    stress = -float(np.min(pnl[m + 2 * g :]))
+    stress = -float(_MIN(pnl[m + 2 * g :]))
     return Economics(
         credit=credit,
         expected_intrinsic=intrinsic,
@@ -101,25 +105,29 @@ def prob_loss_one(
     shares = (1.0 - p_up, p_up)
     g = len(grid)
     losing = both < 0  # the down side's moves, then the up side's
-    starts: list[list[float]] = [[0.0] if shares[side] > 0 and losing[side * g] else [] for side in (0, 1)]
-    flips = np.flatnonzero(losing[1:] != losing[:-1])  # brackets [i, i + 1] of each side, in order
-    up = flips >= g
-    kept = flips != g - 1  # not the pair across the two sides
-    for side, of_side in ((0, ~up), (1, up)):
-        if shares[side] <= 0:  # a side of no weight has no break-evens
-            kept &= ~of_side
-    flips, up = flips[kept], up[kept]
-    twice = np.concatenate([grid, grid])
-    lo, hi, at_lo, at_hi = twice[flips], twice[flips + 1], both[flips], both[flips + 1]
-    owner = up.astype(int).tolist()
-    edges = starts
+    edges: list[list[float]] = [[0.0] if shares[side] > 0 and losing[side * g] else [] for side in (0, 1)]
+    owner: list[int] = []
+    lo: list[float] = []
+    hi: list[float] = []
+    at_lo: list[float] = []
+    at_hi: list[float] = []
+    for i in (losing[1:] != losing[:-1]).nonzero()[0].tolist():  # brackets [i, i + 1] of each side, in order
+        side = int(i >= g)
+        if i == g - 1 or shares[side] <= 0:  # the pair across the two sides; a side of no weight has no break-evens
+            continue
+        owner.append(side)
+        lo.append(grid.item(i - side * g))
+        hi.append(grid.item(i + 1 - side * g))
+        at_lo.append(both.item(i))  # the ends: priced already
+        at_hi.append(both.item(i + 1))
     if owner:
-        sign = np.where(up, 1.0, -1.0)
+        sign = [1.0 if side else -1.0 for side in owner]
 
-        def side_pnl(x: np.ndarray, which: np.ndarray) -> np.ndarray:
-            return position.pnl(sign[which] * x)
+        def side_pnl(x: list[float], which: list[int]) -> list[float]:
+            return position.pnl_of([sign[i] * move for i, move in zip(which, x, strict=True)])
 
-        roots = brentq_many(side_pnl, lo, hi, xtol=1e-10, ends=(at_lo, at_hi)).tolist()  # ends: priced already
+        n = len(owner)
+        roots = brentq_few(side_pnl, lo, hi, (at_lo, at_hi), [1e-10] * n, [SCIPY_RTOL] * n)
         for side, root in zip(owner, roots, strict=True):
             edges[side].append(root)
     for side_edges in edges:
@@ -142,26 +150,21 @@ def prob_loss_one(
 def kelly_one(pnl: np.ndarray, weights: np.ndarray, equity: float) -> float:
     """`economics.log_optimal_contracts(pnl, weights, equity)`: the same contracts."""
     weighted = weights * pnl
-    if float(np.sum(weighted)) <= 0:
+    if float(_SUM(weighted)) <= 0:
         return 0.0
-    worst = float(np.max(-pnl[weights > 0]))
+    worst = float(_MAX(-pnl[weights > 0]))
     if worst <= 0:
         return math.inf
     ruin = equity / worst
     wealth = np.empty_like(pnl)  # equity + c pnl, reused at every c: the same floats, no array made per step
 
-    def slope(c: float) -> float:
-        np.multiply(c, pnl, out=wealth)
-        np.add(equity, wealth, out=wealth)
-        return float(np.divide(weighted, wealth, out=wealth).sum())
+    def slope(c: float) -> float:  # the outputs passed by position: the same calls, fewer keywords to parse
+        _MULTIPLY(c, pnl, wealth)
+        _ADD(equity, wealth, wealth)
+        return float(_SUM(_DIVIDE(weighted, wealth, wealth)))  # _SUM: ndarray.sum's (pairwise) float
 
     upper = ruin * (1 - 1e-12)
     at_upper = slope(upper)
     if at_upper >= 0:
         return upper
-
-    def slopes(c: np.ndarray, _: np.ndarray) -> np.ndarray:
-        return np.array([slope(value) for value in c.tolist()])
-
-    ends = (np.array([slope(0.0)]), np.array([at_upper]))
-    return float(brentq_many(slopes, np.zeros(1), np.array([upper]), xtol=1e-12 * ruin, rtol=1e-12, ends=ends)[0])
+    return brentq_one(slope, 0.0, upper, xtol=1e-12 * ruin, rtol=1e-12, ends=(slope(0.0), at_upper))

@@ -43,7 +43,7 @@ def black_scholes_legs(spot: float | np.ndarray, strikes: np.ndarray, sigma: flo
     row = np.asarray(spot, dtype="float64").reshape(1, -1)
     if not sigma > 0:  # no time value: the intrinsic values (`option_values` of a 0-d sigma at or below 0)
         return _intrinsic_legs(row, strikes[:, None], calls[:, None]).T
-    if strikes.size and strikes.min() > 0:
+    if strikes.size and np.minimum.reduce(strikes) > 0:  # strikes.min() without its Python wrapper
         return _legs_guarded(row, strikes[:, None], sigma, calls[:, None]).T
     column, sigma_array = row.reshape(-1, 1), np.asarray(sigma, dtype="float64")
     out = np.empty((column.shape[0], len(strikes)))
@@ -59,7 +59,7 @@ def _legs_guarded(row: np.ndarray, strikes: np.ndarray, sigma: float, calls: np.
     as its kind's (a put's N(-d) as N(-1.0 x d), its value strike N(-d2) - spot N(-d1) chosen beside the
     call's)."""
     positive = row > 0
-    everywhere = bool(positive.all())
+    everywhere = bool(np.logical_and.reduce(positive, axis=None))  # positive.all() without its Python wrapper
     d1 = np.log((row if everywhere else np.where(positive, row, 1.0)) / strikes) / sigma + sigma / 2
     d2 = d1 - sigma
     sign = np.where(calls, 1.0, -1.0)

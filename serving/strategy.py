@@ -137,8 +137,12 @@ def _modelled_legs(targets: list[Target], market: MarketInputs, costs: Costs) ->
     )
 
 
-def _strike(legs: tuple[Leg, ...], kind: str, short: bool) -> float | None:
-    return next((leg.strike for leg in legs if leg.kind == kind and leg.short == short), None)
+def _strikes(legs: tuple[Leg, ...]) -> dict[tuple[str, bool], float]:
+    """The strike of each (kind, short) of the legs: its first leg's, in one pass."""
+    found: dict[tuple[str, bool], float] = {}
+    for leg in legs:
+        found.setdefault((leg.kind, leg.short), leg.strike)
+    return found
 
 
 def decide(
@@ -294,6 +298,7 @@ def conclude(
         blocked=blocked,
     )
     structure_name, confidence, structure_why = structure
+    strikes = _strikes(legs)
     decision = Decision(
         implied_total_pct=market.implied_total_pct,
         implied_earnings_pct=earnings,
@@ -312,10 +317,10 @@ def conclude(
         recommendation=recommendation,
         structure=structure_name,
         structure_confidence=round(confidence, 3),
-        short_put_strike=_strike(legs, "put", True),
-        short_call_strike=_strike(legs, "call", True),
-        long_put_strike=_strike(legs, "put", False),
-        long_call_strike=_strike(legs, "call", False),
+        short_put_strike=strikes.get(("put", True)),
+        short_call_strike=strikes.get(("call", True)),
+        long_put_strike=strikes.get(("put", False)),
+        long_call_strike=strikes.get(("call", False)),
         strike_quantile=case.strike_quantile,
         credit_source="market quotes" if market.quotes is not None and quotes_missing is None else "modelled",
         credit_per_contract=economics.credit,

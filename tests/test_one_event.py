@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from ivcrush.build import build
 from ivcrush.feature_repo.materialize import materialize
-from ivcrush.serving.forecasts import EventForecast, event_forecast, event_forecasts, records
+from ivcrush.serving.forecasts import EventForecast, event_forecast, event_forecasts, frame_forecasts, records
 from ivcrush.serving.model import serving_model
 from ivcrush.serving.predict import EVENT_FIELDS, load_state
 from ivcrush.settings import Settings
@@ -168,3 +168,32 @@ def test_an_event_whose_record_is_not_plain_is_forecast_by_the_batch_path(served
     one = state.forecasts_at(np.array([position]))
     batch = load_state(served).forecasts(stored.loc[[position]].reset_index(drop=True))
     assert _same_forecast(one[0], batch[0])
+
+
+@pytest.mark.parametrize("changes", [{}, {"thin_history": "refuse"}, {"amc_labels_untrusted": False}])
+def test_the_batch_without_frames_equals_the_frame_path_for_every_stored_event(served: Settings, changes: dict) -> None:
+    """`event_forecasts` (the reader's records and `ensemble_rows`, no frame) gives exactly `frame_forecasts`
+    (the `features` frame, `ensemble`, its records) for all stored events at once, in any order, and for one."""
+    settings = replace(served, **changes)
+    state = load_state(settings)
+    stored = _stored(settings).reset_index(drop=True)
+    model, reader = state.serving_model(), state.reader()
+    for events in (stored, stored.iloc[::-1].reset_index(drop=True), stored.head(1)):
+        arrays = event_forecasts(settings, reader, model, state.newest, events)
+        frames = frame_forecasts(settings, reader, model, state.newest, events)
+        assert len(arrays) == len(events)
+        assert all(_same_forecast(a, f) for a, f in zip(arrays, frames, strict=True))
+
+
+def test_the_batch_takes_frames_where_the_records_are_not_plain(
+    served: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader whose records a frame would change leaves the array path: `event_forecasts` is `frame_forecasts`."""
+    state = load_state(served)
+    reader = state.reader()
+    reader.plain_records = False
+    stored = _stored(served).reset_index(drop=True)
+    monkeypatch.setattr(type(reader), "feature_records", None)  # never called
+    forecasts = event_forecasts(served, reader, state.serving_model(), state.newest, stored)
+    frames = frame_forecasts(served, reader, state.serving_model(), state.newest, stored)
+    assert all(_same_forecast(a, f) for a, f in zip(forecasts, frames, strict=True))

@@ -27,6 +27,7 @@ DISASTER_MOVE_PCT = 100.0
 _BODY_NODES = 32
 _TAIL_SEGMENTS = 8
 _TAIL_NODES = 16
+_FEW_SUMMED = 8  # numpy sums fewer values than this one by one, left to right (its pairwise sum's base case)
 _BODY_RULE = np.polynomial.legendre.leggauss(_BODY_NODES)
 _TAIL_RULE = np.polynomial.legendre.leggauss(_TAIL_NODES)
 
@@ -50,7 +51,19 @@ def round_trip_cost(
     exits = entry_bid_asks if exit_bid_asks is None else exit_bid_asks
     if len(exits) != len(entry_bid_asks):
         raise ValueError(f"{len(entry_bid_asks)} entry legs but {len(exits)} exit legs")
-    return float(np.sum(fill_cost(costs, np.asarray(entry_bid_asks))) + np.sum(fill_cost(costs, np.asarray(exits))))
+    return _fills(costs, entry_bid_asks) + _fills(costs, exits)
+
+
+def _fills(costs: Costs, bid_asks: Sequence[float]) -> float:
+    """`np.sum(fill_cost(costs, bid_asks))`: for fewer than 8 legs on Python floats, each leg's `fill_cost` (the
+    same operations) added left to right from 0.0, as numpy sums fewer than 8 values."""
+    if len(bid_asks) >= _FEW_SUMMED:
+        return float(np.sum(fill_cost(costs, np.asarray(bid_asks, dtype="float64"))))
+    ticks = costs.slippage_ticks * costs.tick_size
+    total = 0.0
+    for bid_ask in bid_asks:
+        total = total + (costs.commission_per_contract + SHARES_PER_CONTRACT * (costs.slippage_share * bid_ask + ticks))
+    return total
 
 
 def modelled_bid_ask(costs: Costs, value: float) -> float:
@@ -80,9 +93,18 @@ def reg_t_naked_margin(spot: float, shorts: Sequence[tuple[str, float, float]]) 
     if not shorts:
         return 0.0
     requirements = [reg_t_short_option(spot, strike, premium, kind) for kind, strike, premium in shorts]
-    largest = int(np.argmax(requirements))
+    largest = _first_largest(requirements)
     others = sum(premium for i, (_, _, premium) in enumerate(shorts) if i != largest)
     return SHARES_PER_CONTRACT * (requirements[largest] + others)
+
+
+def _first_largest(values: list[float]) -> int:
+    """`np.argmax(values)` on Python floats: the first largest, a NaN above everything (the first NaN)."""
+    largest = 0
+    for i, value in enumerate(values):
+        if value > values[largest] or (math.isnan(value) and not math.isnan(values[largest])):
+            largest = i
+    return largest
 
 
 # ------------------------------------------------------------------------------------------- quadrature

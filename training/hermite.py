@@ -31,19 +31,46 @@ Cubic = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # h, 
 
 def _error_and_slope(t: np.ndarray, p: np.ndarray, cubic: Cubic, drop: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`hermite` at t less p, and the cubic's slope in t there (drop: level0 - level1), the powers of t shared:
-    the same floats as apart (t*t*t is (t*t)*t; -2 t3 + 3 t2 is 3 t2 - 2 t3 exactly)."""
+    the same floats as apart (t*t*t is (t*t)*t; -2 t3 + 3 t2 is 3 t2 - 2 t3 exactly), each sum and product
+    taken in the same order, into a few arrays of the result's shape rather than one new array per operation."""
     h, level0, level1, m0, m1 = cubic
+    if t.shape != h.shape:  # every row's first step starts at the same t (m,)
+        t = np.broadcast_to(t, h.shape)
     t2 = t * t
     t3 = t2 * t
     three_t2, two_t3 = 3 * t2, 2 * t3
-    cdf = (
-        (two_t3 - three_t2 + 1) * level0
-        + (t3 - 2 * t2 + t) * h * m0
-        + (three_t2 - two_t3) * level1
-        + (t3 - t2) * h * m1
-    )
-    slope = (6 * t2 - 6 * t) * drop + (three_t2 - 4 * t + 1) * h * m0 + (three_t2 - 2 * t) * h * m1
-    return cdf - p, slope
+    cdf = np.subtract(two_t3, three_t2)
+    cdf += 1
+    cdf *= level0  # (2 t3 - 3 t2 + 1) level0
+    term = np.multiply(2, t2)
+    np.subtract(t3, term, out=term)
+    term += t
+    term *= h
+    term *= m0  # + (t3 - 2 t2 + t) h m0
+    cdf += term
+    np.subtract(three_t2, two_t3, out=term)
+    term *= level1  # + (3 t2 - 2 t3) level1
+    cdf += term
+    np.subtract(t3, t2, out=term)
+    term *= h
+    term *= m1  # + (t3 - t2) h m1
+    cdf += term
+    cdf -= p
+    slope = np.multiply(6, t2, out=t3)
+    np.subtract(slope, np.multiply(6, t, out=two_t3), out=slope)
+    slope *= drop  # (6 t2 - 6 t) drop
+    np.multiply(4, t, out=term)
+    np.subtract(three_t2, term, out=term)
+    term += 1
+    term *= h
+    term *= m0  # + (3 t2 - 4 t + 1) h m0
+    slope += term
+    np.multiply(2, t, out=term)
+    np.subtract(three_t2, term, out=term)
+    term *= h
+    term *= m1  # + (3 t2 - 2 t) h m1
+    slope += term
+    return cdf, slope
 
 
 def _newton_step(

@@ -175,7 +175,7 @@ def ensemble(
         tickers=frame["ticker"].tolist() if "ticker" in frame.columns else [None] * len(frame),
         timings=frame["timing"].tolist() if "timing" in frame.columns else None,
     )
-    return _ensemble(models, rows, verdicts, amc_labels_untrusted)
+    return ensemble_rows(models, rows, verdicts, amc_labels_untrusted=amc_labels_untrusted)
 
 
 def ensemble_one(
@@ -199,7 +199,7 @@ def ensemble_one(
         tickers=[row.get("ticker")],
         timings=[row["timing"]] if "timing" in row else None,
     )
-    return _ensemble(models, rows, verdicts, amc_labels_untrusted)[0]
+    return ensemble_rows(models, rows, verdicts, amc_labels_untrusted=amc_labels_untrusted)[0]
 
 
 @dataclass(frozen=True)
@@ -214,13 +214,15 @@ class EnsembleRows:
     timings: list[object] | None
 
 
-def _ensemble(
+def ensemble_rows(
     models: Predictor,
     rows: EnsembleRows,
-    verdicts: Mapping[str, Mapping[str, object]] | None,
-    amc_labels_untrusted: bool,
+    verdicts: Mapping[str, Mapping[str, object]] | None = None,
+    *,
+    amc_labels_untrusted: bool = True,
 ) -> list[dict[str, object]]:
-    """`ensemble` of the rows' arrays."""
+    """`ensemble` of the rows' arrays: exactly `ensemble` of a frame whose model features and history columns
+    hold these float64 values (serving's batch forecast without a frame)."""
     verdicts = verdicts if verdicts is not None else getattr(models, "verdicts", {}) or {}
     move_skill = bool(verdicts.get("move_size", {}).get("skill", False))
     use_direction = bool(verdicts.get("direction", {}).get("skill", False))
