@@ -158,8 +158,8 @@ class DbtWorker:
 
 class Meanwhile:
     """A task run in a daemon thread of its own (e.g. importing what the next stage needs) while the build's
-    processes work: it fills the CPU they leave idle, not the end of the build. `wait` re-raises its exception;
-    a build that fails does not wait for it."""
+    processes work, at the lowest priority: it fills the CPU they leave idle, not the end of the build. `wait`
+    re-raises its exception; a build that fails does not wait for it."""
 
     def __init__(self, task: Callable[[], None]) -> None:
         self._failure: BaseException | None = None
@@ -168,6 +168,7 @@ class Meanwhile:
 
     def _run(self, task: Callable[[], None]) -> None:
         try:
+            workers.lowest_priority_thread()  # dbt and the quality process first: the build waits for them
             task()
         except BaseException as exc:  # re-raised in the build's thread by `wait`
             self._failure = exc

@@ -64,6 +64,18 @@ def die_with_parent(parent_pid: int) -> None:
     threading.Thread(target=watch, name="ivcrush-parent-watch", daemon=True).start()
 
 
+LOWEST_NICE = 19
+
+
+def lowest_priority_thread() -> None:
+    """Put the calling thread alone (and the threads it starts) at the lowest CPU priority, so that it runs on
+    the CPU the other threads and processes leave idle. Linux only, where the nice value is a per-thread
+    attribute (setpriority(2)); elsewhere, or where it is refused, nothing changes."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOWEST_NICE)
+
+
 def start(target: Callable[..., None], args: tuple[Any, ...], name: str) -> tuple[BaseProcess, Connection]:
     """Spawn `target(conn, parent_pid, *args)` in a fresh interpreter; return the process and our pipe end."""
     context = multiprocessing.get_context("spawn")

@@ -3,12 +3,15 @@ failure the build's."""
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from ivcrush import workers
 from ivcrush.build import build
 from ivcrush.quality.report import QualityReport
 from ivcrush.settings import Settings
@@ -47,3 +50,19 @@ def test_a_failing_meanwhile_fails_the_build_and_publishes_nothing(sample_copy: 
         build(settings, meanwhile=meanwhile)
     assert current_build(settings) is None
     assert list(settings.builds_dir.iterdir()) == []
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_meanwhile_runs_at_the_lowest_priority_and_the_build_does_not(sample_copy: Path, tmp_path: Path) -> None:
+    """Only the meanwhile thread is niced (to 19): the build's own thread, and so the processes it starts
+    afterwards, keep their priority (measured: the new-day main job's build 7.6 -> 6.7 s on this machine)."""
+    seen: dict[str, int] = {}
+
+    def meanwhile() -> None:
+        seen["meanwhile"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    build(Settings(workdir=tmp_path / "work", db=sample_copy), meanwhile=meanwhile)
+    assert seen["meanwhile"] == workers.LOWEST_NICE
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == before
+    assert os.getpriority(os.PRIO_PROCESS, 0) == before
