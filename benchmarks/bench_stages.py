@@ -38,6 +38,8 @@ import psutil
 from benchmarks import SHARED_SNAPSHOT
 
 REAL_EVENTS = 4_508
+FAULT_HANDLER = {"PYTHONFAULTHANDLER": "1"}  # a crash (e.g. SIGSEGV) prints every thread's Python stack
+FAILURE_LINES = 40
 MOVES_PER_TICKER = 12.35  # what the sample generator writes per ticker over 6 years (measured)
 STAGES = {
     "main": ["run"],  # the whole main job in a fresh workspace; not in the default list
@@ -60,16 +62,29 @@ def _available(stage: str) -> bool:
     return f" {STAGES[stage][0]} " in listing
 
 
+def _print_failure(args: list[str], code: int, stderr: str) -> None:
+    """A failed run's exit code and the end of its stderr (with Python's fault handler on: a crash's stacks)."""
+    print(f"# FAILED (exit {code}): ivcrush {' '.join(args)}; the end of its stderr:", flush=True)
+    for line in stderr.splitlines()[-FAILURE_LINES:]:
+        print(f"#   {line}", flush=True)
+
+
 def run_stage(args: list[str], env: dict[str, str]) -> tuple[float, float, int]:
-    """(wall seconds, peak MiB of the process tree, exit code) of one ivcrush process."""
+    """(wall seconds, peak MiB of the process tree, exit code) of one ivcrush process; a failure's stderr is
+    printed."""
     started = time.perf_counter()
     with tempfile.TemporaryFile() as stderr:
-        process = psutil.Popen([_ivcrush(), *args], env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+        process = psutil.Popen(
+            [_ivcrush(), *args], env={**env, **FAULT_HANDLER}, stdout=subprocess.DEVNULL, stderr=stderr
+        )
         peak = 0
         while process.poll() is None:
             peak = max(peak, _tree_rss(process))
             time.sleep(0.02)
         seconds = time.perf_counter() - started
+        if process.returncode:
+            stderr.seek(0)
+            _print_failure(args, int(process.returncode), stderr.read().decode(errors="replace"))
     return seconds, peak / 2**20, int(process.returncode)
 
 
@@ -138,12 +153,13 @@ def incremental_sequence(root: Path) -> list[tuple[str, float, float, dict[str, 
     for name, state, extra in SEQUENCE:
         shutil.copyfile(before if state.startswith("without") else whole, database)
         started, cpu = time.perf_counter(), _cpu_seconds()
+        args = ["run", "--db", str(database), "--workdir", str(workdir), "--json", *extra]
         done = subprocess.run(
-            [_ivcrush(), "run", "--db", str(database), "--workdir", str(workdir), "--json", *extra],
-            capture_output=True,
-            text=True,
-            check=True,
+            [_ivcrush(), *args], capture_output=True, text=True, env={**os.environ, **FAULT_HANDLER}, check=False
         )
+        if done.returncode:
+            _print_failure(args, done.returncode, done.stderr)
+            done.check_returncode()
         runs.append((name, time.perf_counter() - started, _cpu_seconds() - cpu, json.loads(done.stdout)))
     return runs
 
