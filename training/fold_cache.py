@@ -30,6 +30,7 @@ the trainings run in parallel next to the evaluation's own work.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import shutil
@@ -52,8 +53,6 @@ from ivcrush.training.calibration import Calibration, CalibrationSample, refit
 from ivcrush.training.evaluations import training_code
 from ivcrush.training.move_size import MoveSizeModel
 from ivcrush.training.train import (
-    MIN_IV_ROWS,
-    NUM_BOOST_ROUND,
     QUANTILE_ROUNDS,
     TrainedModels,
     fit_quantile_boosters,
@@ -280,24 +279,17 @@ class TrainOptions(TypedDict, total=False):
     check_leakage: bool
 
 
-def _options(
-    *,
-    features: Sequence[str] | None = None,
-    trusted_only: bool = True,
-    num_boost_round: int = NUM_BOOST_ROUND,
-    params: dict[str, object] | None = None,
-    min_iv_rows: int = MIN_IV_ROWS,
-    check_leakage: bool = True,
-) -> dict[str, object]:
-    """`train_models`' options as the key holds them, the defaults filled in."""
-    return {
-        "features": list(features or MODEL_FEATURE_COLUMNS),
-        "trusted_only": trusted_only,
-        "num_boost_round": num_boost_round,
-        "params": params,
-        "min_iv_rows": min_iv_rows,
-        "check_leakage": check_leakage,
-    }
+def _options(**given: Unpack[TrainOptions]) -> dict[str, object]:
+    """`train_models`' options as the key holds them, its defaults (read from its signature) filled in."""
+    options: dict[str, object] = {**_train_defaults(), **given}
+    return {**options, "features": list(given.get("features") or MODEL_FEATURE_COLUMNS)}
+
+
+@cache
+def _train_defaults() -> dict[str, object]:
+    """`train_models`' defaults of the options in TrainOptions, in one place: its signature."""
+    parameters = inspect.signature(train_models).parameters
+    return {name: parameters[name].default for name in TrainOptions.__annotations__}
 
 
 def cache_folder(workdir: Path) -> Path:
