@@ -25,6 +25,7 @@ SKIPPED = (
     "evaluation and model: unchanged since",
 )
 REUSED = re.compile(r"models: (\d) of 4 trainings \(walk-forward folds and the final one\) reused")
+REFITS_REUSED = re.compile(r"(\d+) daily calibration re-fits reused")
 LATEST_DAY = "(SELECT max(earnings_date) FROM historical_moves)"
 
 
@@ -89,6 +90,8 @@ def test_unchanged_reruns_skip_each_stage_a_new_day_reuses_unchanged_models_and_
     changed = _run(sample_copy, settings.workdir)
     assert not any(message in changed for message in SKIPPED)
     assert _trainings_reused(changed) >= 1  # the folds whose training rows the day did not change
+    refits = REFITS_REUSED.search(changed)  # the re-fits before the new day's outcomes were known
+    assert refits is not None and int(refits.group(1)) >= 1
     rebuilt = _published(settings)
     assert all(new != old for new, old in zip(rebuilt, published, strict=True))
     incremental = latest_evaluation(settings)
@@ -104,7 +107,7 @@ def test_unchanged_reruns_skip_each_stage_a_new_day_reuses_unchanged_models_and_
     assert done["model_id"] == _published(settings)[2] and done["evaluation"]["summary"]
     assert done["scan_date_is"].startswith("the next")
     assert done["scan"] is None or done["scan"]["date"] == done["scan_date"]
-    assert done["trainings"] == {"reused": 0, "trained": 4, "quantile_sets_reused": 0}
+    assert done["trainings"] == {"reused": 0, "trained": 4, "quantile_sets_reused": 0, "refits_reused": 0}
     assert set(done["stage_seconds"]) >= {"build", "materialize", "evaluation", "training", "scan"}
 
     # what the new day's run reused is what redoing everything gives: the same marts, evaluation and models

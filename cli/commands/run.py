@@ -50,7 +50,7 @@ def _reuse_note(trainings: dict[str, int]) -> str:
     return (
         f"models: {trainings['reused']} of {done} trainings (walk-forward folds and the final one) reused, and "
         f"{trainings['quantile_sets_reused']} sets of quantile boosters of the others' calibration slices: trained "
-        "on the same rows and options before"
+        f"on the same rows and options before; {trainings['refits_reused']} daily calibration re-fits reused"
     )
 
 
@@ -71,7 +71,7 @@ def _evaluate_and_train(
     assert making.generation is not None
     if show:
         console.rule("walk-forward evaluation")
-    trainings = {"reused": 0, "trained": 0, "quantile_sets_reused": 0}  # by the model cache (fold_cache)
+    trainings = {"reused": 0, "trained": 0, "quantile_sets_reused": 0, "refits_reused": 0}  # by the model cache
     build_id = making.generation.build_id
     evaluation = None if force else reusable_evaluation(settings, build_id, EVALUATION_FOLDS)
     model_id = None if evaluation is None else reusable_model(settings, making.generation, evaluation)
@@ -115,8 +115,9 @@ def _evaluate_and_train(
         "reused": models_cache.reused,
         "trained": models_cache.trained,
         "quantile_sets_reused": models_cache.quantile_sets_reused,
+        "refits_reused": models_cache.refits_reused,
     }
-    if show and (models_cache.reused or models_cache.quantile_sets_reused):
+    if show and (models_cache.reused or models_cache.quantile_sets_reused or models_cache.refits_reused):
         console.print(_reuse_note(trainings), highlight=False)
     return generation, evaluation, model_id, trainings
 
