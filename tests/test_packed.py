@@ -9,6 +9,7 @@ import json
 import math
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from dataclasses import replace
@@ -30,7 +31,14 @@ from ivcrush.feature_repo.materialize import materialize
 from ivcrush.feature_repo.packed import EVENT_CHECK, PACKED_VALUES, packed_layout
 from ivcrush.feature_repo.packed_source import PackedSourceError, write_packed_source
 from ivcrush.serving.online import OnlineReader, calendar_events
-from ivcrush.serving.online_packed import PackedRedisRows, PackedRows, PackedSqliteRows, array_head, packed_vector
+from ivcrush.serving.online_packed import (
+    PackedLayoutError,
+    PackedRedisRows,
+    PackedRows,
+    PackedSqliteRows,
+    array_head,
+    packed_vector,
+)
 from ivcrush.serving.online_rows import RedisRows, SqliteRows
 from ivcrush.settings import Settings
 from ivcrush.workspace import Generation, published
@@ -154,6 +162,21 @@ def test_a_generation_without_the_packed_view_is_read_per_feature_and_made_again
         assert isinstance(OnlineReader(published_sample, published(published_sample))._rows, SqliteRows)
     finally:
         pointer.write_text(kept)
+
+
+def test_a_packed_row_of_another_length_than_its_layout_is_refused(published_sample: Settings, tmp_path: Path) -> None:
+    settings = replace(published_sample, workdir=tmp_path / "work")
+    shutil.copytree(published_sample.workdir, settings.workdir, symlinks=True)
+    generation = published(settings)
+    layout = generation.online_layout
+    table = layout["views"][layout["packed"]["view"]]["table"]
+    short = Value(double_list_val=DoubleList(val=[1.0, 2.0])).SerializeToString()
+    with sqlite3.connect(generation.path(settings.feast_dir) / layout["online_store_file"]) as db:
+        db.execute(f'UPDATE "{table}" SET value = ? WHERE feature_name = ?', (short, PACKED_VALUES))
+    db.close()
+    events = calendar_events(generation)
+    with pytest.raises(PackedLayoutError, match=r"holds 2 values, its layout \d+; re-run `ivcrush materialize`"):
+        OnlineReader(settings, generation).read(sorted(events["ticker"].unique()))
 
 
 def test_the_layout_derives_from_the_feature_list() -> None:
