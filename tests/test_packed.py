@@ -149,19 +149,28 @@ def test_the_packed_rows_equal_the_per_feature_rows_on_the_real_snapshot(built_r
     _assert_packed_equals_per_feature(settings)
 
 
-def test_a_generation_without_the_packed_view_is_read_per_feature_and_made_again(published_sample: Settings) -> None:
-    """An older generation (no packed view) is served from the per-feature views; the main job's materialize
-    (`reuse`) does not reuse it but makes one with the packed view."""
-    generation = published(published_sample)
-    assert unchanged_generation(published_sample, date(2025, 7, 1)) == generation
-    pointer = published_sample.feast_dir / "current.json"
-    kept = pointer.read_text()
-    try:
-        pointer.write_text(json.dumps({**json.loads(kept), "online_layout": _without_packed(generation).online_layout}))
-        assert unchanged_generation(published_sample, date(2025, 7, 1)) is None
-        assert isinstance(OnlineReader(published_sample, published(published_sample))._rows, SqliteRows)
-    finally:
-        pointer.write_text(kept)
+def test_a_generation_without_the_packed_view_is_read_per_feature_and_made_again(
+    published_sample: Settings, tmp_path: Path
+) -> None:
+    """An older generation (no packed view) is served from the per-feature views, the same records; the main
+    job's materialize (`reuse`) does not reuse it but makes one with the packed view."""
+    day = date(2025, 7, 1)
+    assert unchanged_generation(published_sample, day) == published(published_sample)
+    settings = replace(published_sample, workdir=tmp_path / "work")
+    shutil.copytree(published_sample.workdir, settings.workdir, symlinks=True)
+    pointer = settings.feast_dir / "current.json"
+    old = _without_packed(published(settings))
+    pointer.write_text(json.dumps({**json.loads(pointer.read_text()), "online_layout": old.online_layout}))
+    assert unchanged_generation(settings, day) is None
+    reader = OnlineReader(settings, published(settings))
+    assert isinstance(reader._rows, SqliteRows)
+    events = calendar_events(old)
+    tickers = sorted(events["ticker"].unique())
+    expected = OnlineReader(published_sample, published(published_sample)).read(tickers)
+    pd.testing.assert_frame_equal(reader.read(tickers), expected)
+    remade = materialize(settings, day, reuse=True)
+    assert remade.generation_id != old.generation_id and "packed" in remade.online_layout
+    assert isinstance(OnlineReader(settings, published(settings))._rows, PackedSqliteRows)
 
 
 def test_a_packed_row_of_another_length_than_its_layout_is_refused(published_sample: Settings, tmp_path: Path) -> None:
