@@ -61,7 +61,7 @@ def write_packed_source(marts_dir: Path, path: Path) -> None:
 def _doubles(view: str, name: str, column: pa.ChunkedArray) -> np.ndarray:
     """A numeric column as float64, NaN where NULL; an int too large to be exact as a double is refused."""
     if pa.types.is_integer(column.type):
-        largest = pc.max(pc.abs(column)).as_py()
-        if largest is not None and largest >= EXACT_INT:
-            raise PackedSourceError(f"mart {view}, column {name}: {largest} is not exact as a double; cannot pack it")
+        inexact = [v for v in pc.min_max(column).as_py().values() if v is not None and abs(v) >= EXACT_INT]
+        if inexact:
+            raise PackedSourceError(f"mart {view}, column {name}: {inexact[0]} is not exact as a double: cannot pack")
     return np.asarray(column.cast(pa.float64()).to_numpy(), dtype="float64")

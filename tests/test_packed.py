@@ -257,6 +257,7 @@ def test_the_source_packs_the_marts_by_event(tmp_path: Path) -> None:
     [
         ({"ticker": ["A", "C"]}, "holds other events"),
         ({"cal_history_days": [2**53, 1]}, "not exact as a double"),
+        ({"cal_history_days": [1, -(2**63)]}, "not exact as a double"),
         ({"event_id": ["A:1", "A:1"]}, "more than one row for an event_id"),
     ],
 )
