@@ -17,7 +17,7 @@ from ivcrush.errors import IvcrushError
 from ivcrush.feature_repo.entities import ticker
 from ivcrush.feature_repo.feast_cli import GENERATION_ENV
 from ivcrush.feature_repo.feature_services import feature_services
-from ivcrush.feature_repo.features import feature_views
+from ivcrush.feature_repo.features import feature_views, packed_view
 from ivcrush.workspace import Generation
 
 GENERATION_MANIFEST = "generation.json"
@@ -34,10 +34,12 @@ market_regime_features = _views["market_regime_features"]
 calendar_features = _views["calendar_features"]
 options_features = _views["options_features"]
 (earnings_move_v1,) = feature_services(list(_views.values()))
+earnings_move_v1_packed = packed_view(Path(os.environ[GENERATION_ENV]))
 
 __all__ = [
     "calendar_features",
     "earnings_move_v1",
+    "earnings_move_v1_packed",
     "historical_move_features",
     "market_regime_features",
     "options_features",

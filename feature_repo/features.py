@@ -11,11 +11,12 @@ from datetime import timedelta
 from pathlib import Path
 
 from feast import FeatureView, Field
-from feast.types import Float64, Int64, String
+from feast.types import Array, Float64, Int64, String
 
-from ivcrush.feature_repo.data_sources import mart_source
+from ivcrush.feature_repo.data_sources import mart_source, packed_source
 from ivcrush.feature_repo.entities import ticker
 from ivcrush.feature_repo.feature_names import FEATURE_NAMES
+from ivcrush.feature_repo.packed import PACKED_SOURCE_FILE, PACKED_VALUES, PACKED_VIEW, packed_layout
 
 QUARTERLY_TTL = timedelta(days=120)
 _FEAST_TYPES = {"float": Float64, "int": Int64, "string": String}
@@ -57,3 +58,22 @@ def feature_views(marts_dir: Path) -> list[FeatureView]:
         )
         for mart, fields in FEATURE_FIELDS.items()
     ]
+
+
+def packed_view(generation_dir: Path) -> FeatureView:
+    """The packed view of a generation (`packed.py`): its source in the generation's folder, the same entity and
+    TTL as the per-feature views; online only (training reads the per-feature views). The schema names the
+    entity column, so that Feast infers nothing from a source written after apply (by the online loading)."""
+    return FeatureView(
+        name=PACKED_VIEW,
+        entities=[ticker],
+        ttl=QUARTERLY_TTL,
+        schema=[
+            Field(name=ticker.join_key, dtype=String),
+            *(Field(name=name, dtype=String) for name in packed_layout()["texts"]),
+            Field(name=PACKED_VALUES, dtype=Array(Float64)),
+        ],
+        source=packed_source(Path(generation_dir) / PACKED_SOURCE_FILE),
+        online=True,
+        description="Every feature serving reads, one online row per ticker (numbers in one array; the strings).",
+    )

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ivcrush.feature_repo.feature_names import FEATURE_SERVICE_NAME
+from ivcrush.feature_repo.packed import PACKED_VIEW, packed_layout
 from ivcrush.feature_repo.store import generation_redis_url, open_store, recorded_redis_url
 from ivcrush.settings import Settings
 from ivcrush.workspace import (
@@ -44,7 +45,8 @@ def as_of_end(as_of: date) -> datetime:
 def online_layout(store: FeatureStore, folder: Path) -> dict[str, Any]:
     """What serving needs to read the generation's online rows without Feast: the SQLite online-store file
     (relative to the generation's folder), each view's table and its features' Feast value types, each feature
-    service's features by view, and how entity keys are serialized."""
+    service's features by view, how entity keys are serialized, and the packed view's layout (`packed`; where
+    it is registered)."""
     from feast.infra.online_stores.helpers import compute_table_id
 
     config = store.config
@@ -61,12 +63,13 @@ def online_layout(store: FeatureStore, folder: Path) -> dict[str, Any]:
         for service in store.list_feature_services()
     }
     path = Path(config.online_store.path) if config.online_store.type == "sqlite" else None
-    return {
+    layout = {
         "online_store_file": str(path.relative_to(folder)) if path is not None else "",
         "entity_key_serialization_version": config.entity_key_serialization_version,
         "views": views,
         "feature_services": services,
     }
+    return {**layout, "packed": packed_layout()} if PACKED_VIEW in views else layout
 
 
 def drop_generation(settings: Settings, generation: Generation, reachable: bool = True) -> None:
@@ -121,6 +124,6 @@ def unchanged_generation(settings: Settings, as_of: date) -> Generation | None:
         and generation.online_store == settings.online_store
         and generation.online_store_url == (recorded_redis_url(settings.redis_url) if redis else "")
         and (generation.path(settings.feast_dir) / GENERATION_MANIFEST).is_file()
-        and bool(generation.online_layout)  # one published before the layout was recorded is made again
+        and "packed" in generation.online_layout  # one published without the packed view is made again
     )
     return generation if same else None

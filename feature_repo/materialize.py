@@ -146,7 +146,7 @@ class Materializing:
         """Make the generation's folder and record, and register the build's views in Feast (apply)."""
         from ivcrush.feature_repo.entities import ticker
         from ivcrush.feature_repo.feature_services import feature_services
-        from ivcrush.feature_repo.features import QUARTERLY_TTL, feature_views
+        from ivcrush.feature_repo.features import QUARTERLY_TTL, feature_views, packed_view
 
         settings = self.settings
         build = current_build(settings)
@@ -183,7 +183,7 @@ class Materializing:
             progress.step("registering the feature views (Feast apply)")
             store = open_store(folder, generation.project, settings.online_store, settings.redis_url)
             views = feature_views(build_dir / "marts")
-            store.apply([ticker, *views, *feature_services(views)])
+            store.apply([ticker, *views, packed_view(folder), *feature_services(views)])
         events = pd.read_parquet(mart_path(build_dir, "earnings_events"), columns=["ticker", "event_timestamp"])
         in_window = events[(events["event_timestamp"] <= end) & (events["event_timestamp"] > end - QUARTERLY_TTL)]
         return replace(

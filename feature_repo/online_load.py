@@ -26,8 +26,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 
 from ivcrush import workers
+from ivcrush.feature_repo.packed import PACKED_SOURCE_FILE
+from ivcrush.feature_repo.packed_source import write_packed_source
 from ivcrush.feature_repo.store import OnlineStoreError, is_unreachable, online_store_errors, open_store
 from ivcrush.settings import Settings
 from ivcrush.workspace import Generation
@@ -37,11 +40,13 @@ WHAT = "online-store loading"
 
 
 def load_online_store(settings: Settings, generation: Generation) -> None:
-    """Materialize the registered generation's views into its online store (events decided up to the end of
-    its as-of day, within the views' time to live); an unreachable Redis is an OnlineStoreError."""
+    """Write the packed view's source from the build's marts, then materialize the registered generation's views
+    into its online store (events decided up to the end of its as-of day, within the views' time to live); an
+    unreachable Redis is an OnlineStoreError."""
     from ivcrush.feature_repo.features import QUARTERLY_TTL
 
     folder = generation.path(settings.feast_dir)
+    write_packed_source(Path(generation.build_dir) / "marts", folder / PACKED_SOURCE_FILE)
     loading = folder / LOADING_REGISTRY
     shutil.copyfile(folder / "registry.db", loading)
     end = datetime.fromisoformat(generation.materialized_until)

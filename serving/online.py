@@ -18,13 +18,15 @@ import numpy as np
 import pandas as pd
 
 from ivcrush.errors import IvcrushError
+from ivcrush.feature_repo.packed import EVENT_CHECK
 from ivcrush.feature_repo.store import generation_redis_url, online_store_errors
+from ivcrush.serving.online_packed import PackedRedisRows, PackedRows, PackedSqliteRows, packed_serves
 from ivcrush.serving.online_rows import LayoutMissingError, RedisRows, Rows, SqliteRows
 from ivcrush.settings import Settings
 from ivcrush.workspace import Generation, mart_path, published
 
-EVENT_ID_REF = "calendar_features:event_id"
-EVENT_ID = EVENT_ID_REF.split(":")[1]
+EVENT_ID_REF = ":".join(EVENT_CHECK)
+EVENT_ID = EVENT_CHECK[1]
 EVENT_COLUMNS = ["event_id", "ticker", "earnings_date", "timing", "event_timestamp"]
 NUMERIC_TYPES = frozenset({"DOUBLE", "FLOAT", "INT64", "INT32"})  # Feast value types served as float64 to models
 PLAIN_TEXTS = frozenset({"STRING", "BOOL"})  # ... and those a frame of one row keeps as they are
@@ -70,19 +72,25 @@ def events_of_day(events: pd.DataFrame, earnings_date: date) -> pd.DataFrame:
 class OnlineReader:
     """The feature service's online rows of one generation, read from its online store.
 
-    SQLite rows are read without Feast, by the layout recorded at materialize time (`online_rows.SqliteRows`);
-    Redis rows through Feast's own `online_read`. Values are decoded as Feast decodes them: `read` equals
-    `get_online_features(...).to_df()` (tests/test_predictor.py).
+    The rows of the generation's packed view (one per ticker, `online_packed`) where it has one; else (a
+    generation of an older ivcrush) the per-feature views' rows. SQLite rows are read without Feast, by the
+    layout recorded at materialize time; Redis rows through Feast's own `online_read`. Values are decoded as
+    Feast decodes them: `read` equals `get_online_features(...).to_df()` (tests/test_predictor.py), whichever
+    rows are read (tests/test_packed.py).
     """
 
     def __init__(self, settings: Settings, generation: Generation) -> None:
-        extra = (EVENT_ID_REF.split(":")[0], EVENT_ID)
         self._generation = generation
         self._redis_url = generation_redis_url(settings, generation)
+        sqlite = generation.online_store == "sqlite"
+        self._packed: PackedRows | None = None
         try:
             with online_store_errors(generation.online_store, self._redis_url):
-                sqlite = generation.online_store == "sqlite"
-                self._rows = (SqliteRows if sqlite else RedisRows)(settings, generation, extra)
+                if packed_serves(generation, EVENT_CHECK):
+                    self._packed = (PackedSqliteRows if sqlite else PackedRedisRows)(settings, generation, EVENT_CHECK)
+                    self._rows: PackedRows | SqliteRows | RedisRows = self._packed
+                else:
+                    self._rows = (SqliteRows if sqlite else RedisRows)(settings, generation, EVENT_CHECK)
         except LayoutMissingError as exc:
             raise NotServableError(str(exc)) from None
         self._types = self._rows.types
@@ -102,6 +110,18 @@ class OnlineReader:
             return {}
         with online_store_errors(self._generation.online_store, self._redis_url):
             return self._rows.rows(tickers)
+
+    def _records(self, tickers: list[str]) -> tuple[list[dict[str, object]], np.ndarray]:
+        """Each ticker's row (as given; at least its texts and event_id, {} where the store holds none) and its
+        numeric features (tickers, `numeric`) as float64, NaN where missing."""
+        if not tickers:
+            return [], np.empty((0, len(self._numeric)))
+        if self._packed is not None:
+            with online_store_errors(self._generation.online_store, self._redis_url):
+                return self._packed.records(tickers, self._numeric)
+        decoded = self._decoded(sorted(set(tickers)))
+        rows = [decoded.get(ticker, {}) for ticker in tickers]
+        return rows, self._numbers(rows)
 
     def read(self, tickers: list[str]) -> pd.DataFrame:
         """The online features of each ticker (one row per ticker as given, None where the store holds none):
@@ -131,10 +151,8 @@ class OnlineReader:
         """`served` with the numeric features as float64 (NaN where missing), in one block: what the models and
         the strategy read, without per-column conversions on every request."""
         tickers = events["ticker"].tolist()
-        decoded = self._decoded(sorted(set(tickers)))
-        rows = [decoded.get(ticker, {}) for ticker in tickers]
+        rows, numbers = self._records(tickers)
         self._check_events(tickers, [row.get(EVENT_ID) for row in rows], events["event_id"])
-        numbers = self._numbers(rows)
         # built from arrays (a column selection and reset_index of `events` cost more than the rest)
         texts = {f: [row.get(f) for row in rows] for f in self._texts}
         parts = [pd.DataFrame({**{c: events[c].array for c in EVENT_COLUMNS}, **texts})]
@@ -167,10 +185,8 @@ class OnlineReader:
         events. `events`: the events' calendar columns (at least EVENT_COLUMNS), each holding its values as
         `to_numpy(dtype=object)` gives them."""
         tickers = cast(list[str], list(events["ticker"]))
-        decoded = self._decoded(sorted(set(tickers)))
-        rows = [decoded.get(ticker, {}) for ticker in tickers]
+        rows, numbers = self._records(tickers)
         self._check_events(tickers, [row.get(EVENT_ID) for row in rows], events["event_id"])
-        numbers = self._numbers(rows)
         columns = self.columns
         texts = ([row.get(f) for row in rows] for f in self._texts)
         heads = zip(*(events[column] for column in EVENT_COLUMNS), *texts, strict=True)
@@ -186,9 +202,8 @@ class OnlineReader:
         frame. `event`: the event's calendar values (at least EVENT_COLUMNS), as `to_numpy(dtype=object)` gives
         them."""
         ticker = cast(str, event["ticker"])
-        row = self._decoded([ticker]).get(ticker, {})
+        (row,), numbers = self._records([ticker])  # the numbers converted as `features` converts them
         self._check_events([ticker], [row.get(EVENT_ID)], [event["event_id"]])
-        numbers = np.array([[row.get(f) for f in self._numeric]], dtype="float64")  # converted as `features` does
         record = {column: event[column] for column in EVENT_COLUMNS}
         record.update((f, row.get(f)) for f in self._texts)
         record.update(zip(self._numeric, numbers[0].tolist(), strict=True))

@@ -1,12 +1,14 @@
 """The online rows of one generation, decoded as Feast decodes them: from SQLite without Feast, from Redis
-through Feast's own online store.
+through Feast's own online store; from the packed view (`feature_repo.packed`: one row per ticker) where the
+generation has it, else from the per-feature views.
 
 Feast's SQLite store keeps one row per (serialized entity key, feature name) holding a serialized `ValueProto`.
 The SQLite path reads them with sqlite3 from the table names, feature types and key encoding that materialize
 recorded in the generation (`Generation.online_layout`), builds the entity key as Feast's
 `serialize_entity_key` does for one string join key, and decodes the values of the plain kinds (double, float,
 int64, int32, string, bool, or none) from the protobuf wire format; any other kind goes to Feast's decoder
-(imported only then). Serving from SQLite imports no Feast (tests/test_predictor.py checks both).
+(imported only then). Serving from SQLite imports no Feast (tests/test_predictor.py checks both). The packed
+view's rows: `online_packed`.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def entity_key(value: str, version: int, join_key: str = JOIN_KEY) -> bytes:
     return head + key + struct.pack("<II", STRING_TYPE, len(encoded)) + encoded
 
 
-def _varint(raw: bytes, start: int) -> tuple[int, int]:
+def varint(raw: bytes, start: int) -> tuple[int, int]:
     """The varint at `start` and where it ends (IndexError where it is cut short)."""
     value, shift, at = 0, 0, start
     while True:
@@ -80,7 +82,7 @@ def plain_value(raw: bytes) -> object:
     if tag == FLOAT_TAG and size == 5:
         return _FLOAT.unpack_from(raw, 1)[0]
     try:
-        value, end = _varint(raw, 1)
+        value, end = varint(raw, 1)
         if tag == STRING_TAG and end + value == size:
             return raw[end:].decode()
     except (IndexError, UnicodeDecodeError):

@@ -19,6 +19,7 @@ import pytest
 
 from ivcrush.feature_repo.features import FEATURE_FIELDS
 from ivcrush.feature_repo.materialize import materialize
+from ivcrush.feature_repo.packed import PACKED_VIEW
 from ivcrush.settings import Settings
 from ivcrush.workspace import published
 from tests.conftest import folder_state
@@ -81,10 +82,10 @@ def test_feast_cli_lists_and_plans_the_published_generation(checkout: Path, tmp_
     ivcrush = [str(BIN / "ivcrush"), "feast", "--workdir", str(workdir), "--"]
 
     listed = _run([*ivcrush, "feature-views", "list"], tmp_path, _env()).stdout
-    assert {line.split()[0] for line in listed.splitlines()[1:] if line.strip()} == set(FEATURE_FIELDS)
+    assert {line.split()[0] for line in listed.splitlines()[1:] if line.strip()} == {*FEATURE_FIELDS, PACKED_VIEW}
 
     planned = _run([*ivcrush, "plan"], tmp_path, _env()).stdout
-    for view in FEATURE_FIELDS:
+    for view in [*FEATURE_FIELDS, PACKED_VIEW]:
         assert f"feature view {view}" in planned
     assert "Deleted" not in planned
     assert "Created feature view" not in planned
