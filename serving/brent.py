@@ -45,48 +45,62 @@ def brentq_many(
         return np.array(brentq_few(on_lists, a.tolist(), b.tolist(), ends_, _each(xtol, n), _each(rtol, n), maxiter))
     xtol = np.broadcast_to(np.asarray(xtol, dtype="float64"), (n,))
     rtol = np.broadcast_to(np.asarray(rtol, dtype="float64"), (n,))
-    xpre, xcur = a.copy(), b.copy()
-    fpre, fcur = fa, fb
-    if np.any(fpre * fcur > 0):
+    if np.any(fa * fb > 0):
         raise ValueError("f(a) and f(b) must have different signs")
-    root = np.where(fpre == 0, xpre, xcur)
-    open_ = (fpre != 0) & (fcur != 0)
-    xblk, fblk, spre, scur = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+    root = np.where(fa == 0, a, b)
+    open_ = (fa != 0) & (fb != 0)
+    state = np.stack([a, b, np.zeros(n), fa, fb, np.zeros(n)])  # xpre, xcur, xblk, fpre, fcur, fblk (scipy's)
+    spre, scur = np.zeros(n), np.zeros(n)
     # Every bracket steps on the whole arrays (fewer numpy calls than gathering the open ones); a closed one's
-    # numbers go on changing unused: its root is taken when it closes, and f is asked only for open ones.
+    # numbers go on changing unused: its root is taken when it closes, and f is asked only for open ones. The
+    # x and f rows are stacked so that a swap or a new block moves them in one call.
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for _ in range(maxiter):
             if not open_.any():
                 return root
+            xpre, xcur, _, fpre, fcur, _ = state
             flip = (fpre != 0) & (fcur != 0) & (np.signbit(fpre) != np.signbit(fcur))
-            xblk, fblk = np.where(flip, xpre, xblk), np.where(flip, fpre, fblk)
-            spre, scur = np.where(flip, xcur - xpre, spre), np.where(flip, xcur - xpre, scur)
-            swap = np.abs(fblk) < np.abs(fcur)
-            xpre, xcur, xblk = np.where(swap, xcur, xpre), np.where(swap, xblk, xcur), np.where(swap, xcur, xblk)
-            fpre, fcur, fblk = np.where(swap, fcur, fpre), np.where(swap, fblk, fcur), np.where(swap, fcur, fblk)
+            np.copyto(state[2::3], state[0::3], where=flip)  # xblk, fblk = xpre, fpre
+            width = xcur - xpre
+            np.copyto(spre, width, where=flip)
+            np.copyto(scur, width, where=flip)
+            ends = np.abs(state[4:])  # |fcur|, |fblk|
+            # a swap where |fblk| < |fcur|; np.where gives a fresh array, changed in place below
+            state = np.where(ends[1] < ends[0], state.take(_SWAPPED, axis=0), state)
+            xpre, xcur, xblk, fpre, fcur, fblk = state
             delta = (xtol + rtol * np.abs(xcur)) / 2
             sbis = (xblk - xcur) / 2
-            done = (fcur == 0) | (np.abs(sbis) < delta)
-            np.copyto(root, xcur, where=done & open_)
-            open_ &= ~done
-            interpolated = -fcur * (xcur - xpre) / (fcur - fpre)
+            size = np.abs(sbis)
+            closing = ((fcur == 0) | (size < delta)) & open_
+            np.copyto(root, xcur, where=closing)
+            open_ ^= closing
+            falling = -fcur
+            interpolated = falling * (xcur - xpre) / (fcur - fpre)
             dpre = (fpre - fcur) / (xpre - xcur)
             dblk = (fblk - fcur) / (xblk - xcur)
-            extrapolated = -fcur * (fblk * dblk - fpre * dpre) / (dblk * dpre * (fblk - fpre))
+            extrapolated = falling * (fblk * dblk - fpre * dpre) / (dblk * dpre * (fblk - fpre))
             stry = np.where(xpre == xblk, interpolated, extrapolated)
-            tried = (np.abs(spre) > delta) & (np.abs(fcur) < np.abs(fpre))
-            bound = np.where(np.abs(spre) < 3 * np.abs(sbis) - delta, np.abs(spre), 3 * np.abs(sbis) - delta)
-            short = tried & (2 * np.abs(stry) < bound)
+            previous = np.abs(spre)
+            values = np.abs(state[3:5])  # |fpre|, |fcur|
+            limit = 3 * size - delta
+            short = (previous > delta) & (values[1] < values[0])
+            # scipy's bound min(|spre|, limit); np.minimum's choice between zeros of two signs or its NaN where
+            # |spre| is NaN cannot change the comparison (short needs |spre| > delta)
+            short &= 2 * np.abs(stry) < np.minimum(previous, limit)
             spre, scur = np.where(short, scur, sbis), np.where(short, stry, sbis)
-            xpre, fpre = xcur, fcur
-            xcur = xcur + np.where(np.abs(scur) > delta, scur, np.where(sbis > 0, delta, -delta))
-            k = np.flatnonzero(open_)
+            step = np.where(np.abs(scur) > delta, scur, np.where(sbis > 0, delta, -delta))
+            state[0], state[3] = xcur, fcur  # xpre, fpre = xcur, fcur
+            state[1] += step
+            k = open_.nonzero()[0]
             if k.size:
-                fcur = fcur.copy()
-                fcur[k] = _checked(f(xcur[k], k))
+                state[4, k] = _checked(f(state[1, k], k))
     if open_.any():
         raise RuntimeError(f"Failed to converge after {maxiter} iterations")
     return root
+
+
+# the rows after a swap: xpre, xcur, xblk = xcur, xblk, xcur (and the same for f)
+_SWAPPED = np.array([1, 2, 1, 4, 5, 4])
 
 
 # One bracket's Brent state besides f at its xcur: xpre, xcur, xblk, fpre, fblk, spre, scur (scipy's names)

@@ -102,12 +102,21 @@ def log_optimal_many(pnl: np.ndarray, weights: np.ndarray, equity: float) -> np.
         np.divide(weighted if every else weighted[which], terms, out=terms)
         return np.sum(terms, axis=1)
 
-    at_ruin = slope(upper, np.arange(len(rows))) >= 0
+    near_ruin = slope(upper, np.arange(len(rows)))
+    at_ruin = near_ruin >= 0
     full[rows[at_ruin]] = upper[at_ruin]
     searched = np.flatnonzero(~at_ruin)
     if searched.size:
         zero = np.zeros(searched.size)
+        # f at the brackets' ends: at 0 asked here, at the upper end known (each row's sum is its own: the same
+        # float whichever rows are summed with it)
+        ends = (slope(zero, searched), near_ruin[searched])
         full[rows[searched]] = brentq_many(
-            lambda c, which: slope(c, searched[which]), zero, upper[searched], xtol=1e-12 * ruin[searched], rtol=1e-12
+            lambda c, which: slope(c, searched[which]),
+            zero,
+            upper[searched],
+            xtol=1e-12 * ruin[searched],
+            rtol=1e-12,
+            ends=ends,
         )
     return full
