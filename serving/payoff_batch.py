@@ -21,7 +21,7 @@ import numpy as np
 
 from ivcrush.serving.brent import brentq_many
 from ivcrush.serving.one_event import STRESS_LEVEL
-from ivcrush.serving.payoff import GRID_POINTS, Economics, Leg
+from ivcrush.serving.payoff import Economics, Leg, regular_grids
 from ivcrush.serving.pricing import option_values
 from ivcrush.training.distribution import MoveDistribution
 from ivcrush.training.economics import SHARES_PER_CONTRACT, quadrature_nodes
@@ -234,7 +234,6 @@ def _prob_loss(
     order = np.argsort(points, axis=1, kind="stable")
     order += np.arange(0, points.size, points.shape[1])[:, None]  # flat indices: `take` gathers them in one pass
     xs = points.take(order)
-    regular = np.linspace(0.0, stops, GRID_POINTS, axis=1)
     starts_losing, found = [], []
     for side, pnl in enumerate(sides):
         values = pnl.take(order)
@@ -245,7 +244,7 @@ def _prob_loss(
         flagged = (losing[:, 1:] != losing[:, :-1]) | at_best[:, 1:] | at_best[:, :-1]
         share = p_up if side else 1.0 - p_up
         flagged &= (share > 0)[:, None]
-        found.append(_brackets(positions, side, regular, xs, values, flagged))
+        found.append(_brackets(positions, side, stops, xs, values, flagged))
     event = np.concatenate([f[0] for f in found])
     sign = np.concatenate([np.full(len(f[0]), -1.0 if side == 0 else 1.0) for side, f in enumerate(found)])
     lo, hi, at_lo, at_hi = (np.concatenate([f[column] for f in found]) for column in range(1, 5))
@@ -296,18 +295,19 @@ def loss_mass(
 
 
 def _brackets(
-    positions: Positions, side: int, regular: np.ndarray, xs: np.ndarray, values: np.ndarray, flagged: np.ndarray
+    positions: Positions, side: int, stops: np.ndarray, xs: np.ndarray, values: np.ndarray, flagged: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(event, lo, hi, P&L at lo, P&L at hi) of the grid's neighbours on one side where the P&L changes sign, in
     grid order per event: the flagged intervals between the known points (`xs`, their P&L `values`), with the
     regular grid points inside them priced."""
     event, k = np.nonzero(flagged)
     left, right = xs[event, k], xs[event, k + 1]
-    first = (regular[event] <= left[:, None]).sum(axis=1)
-    count = np.maximum((regular[event] < right[:, None]).sum(axis=1) - first, 0)
+    regular = regular_grids(stops[event])  # each interval's event's grid
+    first = (regular <= left[:, None]).sum(axis=1)
+    count = np.maximum((regular < right[:, None]).sum(axis=1) - first, 0)
     interval = np.repeat(np.arange(len(event)), count)
     offset = np.arange(interval.size) - np.repeat(np.cumsum(count) - count, count)
-    inside = regular[event[interval], first[interval] + offset]
+    inside = regular[interval, first[interval] + offset]
     sign = -1.0 if side == 0 else 1.0
     rows = event[interval]
     priced = positions.pnl(positions.exit_values((sign * inside)[:, None], rows), rows)[:, 0]
