@@ -120,13 +120,22 @@ def _legs(
     # modelled_bid_ask: max(min_bid_ask, share x premium), as Python's max chooses
     share = costs.modelled_bid_ask_share * premium
     bid_ask = np.where(share > costs.min_bid_ask, share, costs.min_bid_ask)
-    made = iter(
+    made = [
         Leg("call" if kind else "put", strike, short, value, spread)
         for (_, kind, _, short), strike, value, spread in zip(
             flat, strikes, premium.tolist(), bid_ask.tolist(), strict=True
         )
-    )
-    return [q if isinstance(q, tuple) else tuple(next(made) for _ in targets[i]) for i, q in enumerate(quoted)]
+    ]
+    legs: list[tuple[Leg, ...]] = []
+    start = 0
+    for i, q in enumerate(quoted):
+        if isinstance(q, tuple):
+            legs.append(q)
+        else:
+            end = start + len(targets[i])
+            legs.append(tuple(made[start:end]))
+            start = end
+    return legs
 
 
 def modelled_strikes_many(price: np.ndarray, spot: np.ndarray, call: np.ndarray) -> list[float]:
