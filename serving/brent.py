@@ -1,6 +1,8 @@
 """Brent's root finder for many brackets at once: step for step the algorithm of `scipy.optimize.brentq`
 (scipy/optimize/Zeros/brentq.c), run on arrays, so every root is the very float scipy returns for its bracket,
-while the function is evaluated once per step for all the brackets still open."""
+while the function is evaluated once per step for all the brackets still open. Each step costs the array loop
+about the same numpy calls however few brackets are open, a bracket's step on Python floats about a microsecond:
+with few brackets open (`FEW`) the steps go on on Python floats (the same IEEE operations, the same roots)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import numpy as np
 
 SCIPY_RTOL = 4 * float(np.finfo(float).eps)  # scipy.optimize.brentq's default rtol
 MAX_ITERATIONS = 100  # ... and its default maxiter
-FEW = 8  # up to this many brackets the steps run on Python floats (the same IEEE doubles, without numpy's calls)
+FEW = 32  # with up to this many brackets open the steps run on Python floats (16 to 64 measured alike on a scan)
 
 # f(x, which): the function of each bracket `which` (indices into the brackets) at x, one value per bracket
 BracketFunction = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -36,57 +38,81 @@ def brentq_many(
     everyone = np.arange(n)
     fa, fb = (f(a, everyone), f(b, everyone)) if ends is None else ends
     fa, fb = _checked(fa), _checked(fb)
+
+    def on_lists(x: list[float], which: list[int]) -> list[float]:
+        return list(f(np.array(x), np.array(which, dtype=np.intp)).tolist())
+
     if n <= FEW:
-
-        def on_lists(x: list[float], which: list[int]) -> list[float]:
-            return list(f(np.array(x), np.array(which)).tolist())
-
         ends_ = (fa.tolist(), fb.tolist())
         return np.array(brentq_few(on_lists, a.tolist(), b.tolist(), ends_, _each(xtol, n), _each(rtol, n), maxiter))
     xtol = np.broadcast_to(np.asarray(xtol, dtype="float64"), (n,))
     rtol = np.broadcast_to(np.asarray(rtol, dtype="float64"), (n,))
-    xpre, xcur = a.copy(), b.copy()
-    fpre, fcur = fa, fb
-    if np.any(fpre * fcur > 0):
+    if np.any(fa * fb > 0):
         raise ValueError("f(a) and f(b) must have different signs")
-    root = np.where(fpre == 0, xpre, xcur)
-    open_ = (fpre != 0) & (fcur != 0)
-    xblk, fblk, spre, scur = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+    root = np.where(fa == 0, a, b)
+    open_ = (fa != 0) & (fb != 0)
+    state = np.stack([a, b, np.zeros(n), fa, fb, np.zeros(n)])  # xpre, xcur, xblk, fpre, fcur, fblk (scipy's)
+    spre, scur = np.zeros(n), np.zeros(n)
     # Every bracket steps on the whole arrays (fewer numpy calls than gathering the open ones); a closed one's
-    # numbers go on changing unused: its root is taken when it closes, and f is asked only for open ones.
+    # numbers go on changing unused: its root is taken when it closes, and f is asked only for open ones. The
+    # x and f rows are stacked so that a swap or a new block moves them in one call.
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        for _ in range(maxiter):
-            if not open_.any():
+        k = open_.nonzero()[0]
+        for done_steps in range(maxiter):
+            if k.size <= FEW:  # the rest on Python floats, from the very state the next step would start from
+                if k.size:
+                    states = {
+                        i: ((xp, xc, xb, fp, fb, sp, sc), fc)
+                        for i, xp, xc, xb, fp, fc, fb, sp, sc in zip(
+                            k.tolist(), *state[:, k].tolist(), spre[k].tolist(), scur[k].tolist(), strict=True
+                        )
+                    }
+                    found = _steps_on_floats(on_lists, states, xtol.tolist(), rtol.tolist(), maxiter - done_steps)
+                    root[list(found)] = list(found.values())
                 return root
+            xpre, xcur, _, fpre, fcur, _ = state
             flip = (fpre != 0) & (fcur != 0) & (np.signbit(fpre) != np.signbit(fcur))
-            xblk, fblk = np.where(flip, xpre, xblk), np.where(flip, fpre, fblk)
-            spre, scur = np.where(flip, xcur - xpre, spre), np.where(flip, xcur - xpre, scur)
-            swap = np.abs(fblk) < np.abs(fcur)
-            xpre, xcur, xblk = np.where(swap, xcur, xpre), np.where(swap, xblk, xcur), np.where(swap, xcur, xblk)
-            fpre, fcur, fblk = np.where(swap, fcur, fpre), np.where(swap, fblk, fcur), np.where(swap, fcur, fblk)
+            np.copyto(state[2::3], state[0::3], where=flip)  # xblk, fblk = xpre, fpre
+            width = xcur - xpre
+            np.copyto(spre, width, where=flip)
+            np.copyto(scur, width, where=flip)
+            ends = np.abs(state[4:])  # |fcur|, |fblk|
+            # a swap where |fblk| < |fcur|; np.where gives a fresh array, changed in place below
+            state = np.where(ends[1] < ends[0], state.take(_SWAPPED, axis=0), state)
+            xpre, xcur, xblk, fpre, fcur, fblk = state
             delta = (xtol + rtol * np.abs(xcur)) / 2
             sbis = (xblk - xcur) / 2
-            done = (fcur == 0) | (np.abs(sbis) < delta)
-            np.copyto(root, xcur, where=done & open_)
-            open_ &= ~done
-            interpolated = -fcur * (xcur - xpre) / (fcur - fpre)
+            size = np.abs(sbis)
+            closing = ((fcur == 0) | (size < delta)) & open_
+            np.copyto(root, xcur, where=closing)
+            open_ ^= closing
+            falling = -fcur
+            interpolated = falling * (xcur - xpre) / (fcur - fpre)
             dpre = (fpre - fcur) / (xpre - xcur)
             dblk = (fblk - fcur) / (xblk - xcur)
-            extrapolated = -fcur * (fblk * dblk - fpre * dpre) / (dblk * dpre * (fblk - fpre))
+            extrapolated = falling * (fblk * dblk - fpre * dpre) / (dblk * dpre * (fblk - fpre))
             stry = np.where(xpre == xblk, interpolated, extrapolated)
-            tried = (np.abs(spre) > delta) & (np.abs(fcur) < np.abs(fpre))
-            bound = np.where(np.abs(spre) < 3 * np.abs(sbis) - delta, np.abs(spre), 3 * np.abs(sbis) - delta)
-            short = tried & (2 * np.abs(stry) < bound)
+            previous = np.abs(spre)
+            values = np.abs(state[3:5])  # |fpre|, |fcur|
+            limit = 3 * size - delta
+            short = (previous > delta) & (values[1] < values[0])
+            # scipy's bound min(|spre|, limit); np.minimum's choice between zeros of two signs or its NaN where
+            # |spre| is NaN cannot change the comparison (short needs |spre| > delta)
+            short &= 2 * np.abs(stry) < np.minimum(previous, limit)
             spre, scur = np.where(short, scur, sbis), np.where(short, stry, sbis)
-            xpre, fpre = xcur, fcur
-            xcur = xcur + np.where(np.abs(scur) > delta, scur, np.where(sbis > 0, delta, -delta))
-            k = np.flatnonzero(open_)
+            step = np.where(np.abs(scur) > delta, scur, np.where(sbis > 0, delta, -delta))
+            state[0], state[3] = xcur, fcur  # xpre, fpre = xcur, fcur
+            state[1] += step
+            k = open_.nonzero()[0]
             if k.size:
-                fcur = fcur.copy()
-                fcur[k] = _checked(f(xcur[k], k))
+                state[4, k] = _checked(f(state[1, k], k))
     if open_.any():
         raise RuntimeError(f"Failed to converge after {maxiter} iterations")
     return root
+
+
+# the rows after a swap: xpre, xcur, xblk = xcur, xblk, xcur (and the same for f)
+_SWAPPED = np.array([1, 2, 1, 4, 5, 4])
 
 
 # One bracket's Brent state besides f at its xcur: xpre, xcur, xblk, fpre, fblk, spre, scur (scipy's names)
@@ -181,23 +207,35 @@ def brentq_few(
         for i in range(len(xpre))
         if fpre[i] != 0 and fcur[i] != 0
     }
+    for i, found in _steps_on_floats(f, states, xtol, rtol, maxiter).items():
+        root[i] = found
+    return root
+
+
+def _steps_on_floats(
+    f: ListFunction, states: dict[int, tuple[State, float]], xtol: list[float], rtol: list[float], maxiter: int
+) -> dict[int, float]:
+    """The roots of the open brackets `states` (bracket: its state and f at its xcur; tolerances indexed as the
+    brackets), at most `maxiter` steps each: every bracket's steps on Python floats (`_step`), f once per step
+    for all the brackets still open."""
+    roots: dict[int, float] = {}
     for _ in range(maxiter):
         if not states:
-            return root
+            return roots
         stepped: dict[int, State] = {}
         for i, (state, fc) in states.items():
             after = _step(state, fc, xtol[i], rtol[i])
             if isinstance(after, tuple):
                 stepped[i] = after
             else:
-                root[i] = after
+                roots[i] = after
         values = f([state[1] for state in stepped.values()], list(stepped)) if stepped else []
         if any(math.isnan(value) for value in values):
             raise ValueError("The function value at x is NaN")
         states = {i: (state, value) for (i, state), value in zip(stepped.items(), values, strict=True)}
     if states:
         raise RuntimeError(f"Failed to converge after {maxiter} iterations")
-    return root
+    return roots
 
 
 def _each(tolerance: float | np.ndarray, n: int) -> list[float]:

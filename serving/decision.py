@@ -114,18 +114,21 @@ def explain(
         else f"MODELLED: Black-Scholes at the volatility repricing the {market.implied_at_decision_pct:.2f}% straddle "
         "at the decision (no chain prices" + (f"; {quotes_missing}" if quotes_missing else "") + ")"
     )
-    margin = "" if d.margin_per_contract is None else f"; Reg-T margin ${d.margin_per_contract:,.0f}"
-    strikes = (d.short_put_strike, d.short_call_strike, d.long_put_strike, d.long_call_strike)
-    legs = sum(strike is not None for strike in strikes)
+    naked = d.margin_per_contract is not None
+    margin = f"; Reg-T margin ${d.margin_per_contract:,.0f}" if naked else ""
+    legs = 4 - (d.short_put_strike, d.short_call_strike, d.long_put_strike, d.long_call_strike).count(None)
+    earnings = f"{d.implied_earnings_pct:.2f}"
+    ordinary = d.ordinary_move_pct
+    at_quantile = quantiles[d.strike_quantile]
     return {
         "implied_move_pct": (
             f"implied move: total {d.implied_total_pct:.2f}% ({market.implied_source}, straddle / spot, {expiry}), "
-            f"earnings-only {d.implied_earnings_pct:.2f}% = sqrt(total^2 - (T - 1) x {d.ordinary_move_pct:.2f}%^2) "
+            f"earnings-only {earnings}% = sqrt(total^2 - (T - 1) x {ordinary:.2f}%^2) "
             f"with T = {market.quote_days} trading day(s) from the quote to expiration"
         ),
         "ordinary_move_pct": (
-            f"ordinary-day move {d.ordinary_move_pct:.2f}% mean |move| (sigma_d "
-            f"{d.ordinary_move_pct * math.sqrt(math.pi / 2):.2f}%): {market.ordinary_source}"
+            f"ordinary-day move {ordinary:.2f}% mean |move| (sigma_d "
+            f"{ordinary * _SIGMA_PER_MEAN_MOVE:.2f}%): {market.ordinary_source}"
         ),
         "forecast_median_pct": (
             f"forecast median |move| {d.forecast_median_pct:.2f}% "
@@ -135,8 +138,7 @@ def explain(
         "hist_mean_2_0_pct": "2.0's mean of the last 12 stored moves: "
         + ("n/a" if d.hist_mean_2_0_pct is None else f"{d.hist_mean_2_0_pct:.2f}%"),
         "prob_move_exceeds_implied": (
-            f"P(|move| > earnings-only implied {d.implied_earnings_pct:.2f}%) = {d.prob_move_exceeds_implied:.0%} "
-            "under the forecast"
+            f"P(|move| > earnings-only implied {earnings}%) = {d.prob_move_exceeds_implied:.0%} under the forecast"
         ),
         "straddle_ev_per_premium": (
             f"the earnings day's straddle keeps {d.straddle_ev_per_premium:+.0%} of its premium on average"
@@ -146,9 +148,9 @@ def explain(
         + ("n/a" if d.vrp_2_0 is None else f"{d.vrp_2_0:.2f} -> {d.tier_2_0}"),
         "structure": f"{d.structure}: {structure_why}; P(up) {d.prob_up:.0%} "
         + ("(direction model passed its gate)" if d.direction_used else "(no direction skill: either side)"),
-        "strikes": f"shorts {max(quantiles[d.strike_quantile], d.implied_earnings_pct):.2f}% from spot "
+        "strikes": f"shorts {max(at_quantile, d.implied_earnings_pct):.2f}% from spot "
         f"{market.spot:g} ({market.spot_source}): outside forecast q{round(d.strike_quantile * 100)} "
-        f"{quantiles[d.strike_quantile]:.2f}% and never inside the earnings-only implied move",
+        f"{at_quantile:.2f}% and never inside the earnings-only implied move",
         "credit_per_contract": f"${d.credit_per_contract:,.0f} credit ({d.credit_source}): {credit_how}",
         "expected_payout_per_contract": (
             f"${d.expected_payout_per_contract:,.0f} expected cost to close at the reaction day's close: "
@@ -156,9 +158,7 @@ def explain(
             f"left for {days - 1} trading day(s) to expiration (Black-Scholes at sigma_d)"
         ),
         "costs_per_contract": (
-            f"${d.costs_per_contract:,.0f} costs: ${costs.commission_per_contract:g} commission and "
-            f"{costs.slippage_share:.0%} of the bid-ask (+{costs.slippage_ticks:g} ticks) per leg and fill, "
-            f"opening and closing each of the {legs} leg(s)"
+            f"${d.costs_per_contract:,.0f} costs: {_costs_terms(costs)}, opening and closing each of the {legs} leg(s)"
         ),
         "ev_per_contract": f"${d.ev_per_contract:,.0f} expected value = credit - expected cost to close - costs",
         "prob_loss": (
@@ -166,16 +166,49 @@ def explain(
             "(costs included) is negative"
         ),
         "max_loss_per_contract": f"${d.max_loss_per_contract:,.0f} {risk_label}"
-        + (" (naked: no defined max loss)" if d.margin_per_contract is not None else " (wing width - credit + costs)")
+        + (" (naked: no defined max loss)" if naked else " (wing width - credit + costs)")
         + margin,
         "ev_per_risk": f"{d.ev_per_risk:+.1%} EV per ${d.risk_per_contract:,.0f} of risk "
-        + ("(Reg-T margin)" if d.margin_per_contract is not None else "(max loss)")
+        + ("(Reg-T margin)" if naked else "(max loss)")
         + ": the ranking",
         "contracts": (
             f"{d.contracts} contract(s): {sizing.reason}. Full Kelly (max E[log(1 + f PnL / equity)] over the "
             f"forecast, tail included) {sizing.full_kelly_contracts:.2f} contracts = "
-            f"{sizing.kelly_fraction_of_equity:.1%} of ${account.equity:,.0f} at the {risk_label}; "
-            f"multiplier {account.kelly_fraction:g}, caps {account.max_risk_per_trade:.0%} risk per trade, "
-            f"{account.max_contracts} contracts"
+            f"{sizing.kelly_fraction_of_equity:.1%} of {_account_terms(account)[0]} at the {risk_label}; "
+            f"{_account_terms(account)[1]}"
         ),
     }
+
+
+_SIGMA_PER_MEAN_MOVE = math.sqrt(math.pi / 2)  # a normal move's sigma per unit of mean |move|
+# The texts of the last Costs and Account explained (a scan explains every event with the same ones), kept with
+# the object they describe: reused only for that very object (frozen: the same fields, so the same text).
+_COSTS_TERMS: list[tuple[Costs, str]] = []
+_ACCOUNT_TERMS: list[tuple[Account, tuple[str, str]]] = []
+
+
+def _costs_terms(costs: Costs) -> str:
+    """What one fill of one leg costs, in words."""
+    kept = _COSTS_TERMS[-1] if _COSTS_TERMS else None
+    if kept is not None and kept[0] is costs:
+        return kept[1]
+    text = (
+        f"${costs.commission_per_contract:g} commission and {costs.slippage_share:.0%} of the bid-ask "
+        f"(+{costs.slippage_ticks:g} ticks) per leg and fill"
+    )
+    _COSTS_TERMS[:] = [(costs, text)]
+    return text
+
+
+def _account_terms(account: Account) -> tuple[str, str]:
+    """The account's equity, and its sizing rules, in words."""
+    kept = _ACCOUNT_TERMS[-1] if _ACCOUNT_TERMS else None
+    if kept is not None and kept[0] is account:
+        return kept[1]
+    texts = (
+        f"${account.equity:,.0f}",
+        f"multiplier {account.kelly_fraction:g}, caps {account.max_risk_per_trade:.0%} risk per trade, "
+        f"{account.max_contracts} contracts",
+    )
+    _ACCOUNT_TERMS[:] = [(account, texts)]
+    return texts

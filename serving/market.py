@@ -115,12 +115,15 @@ class MarketInputs:
         return "market quotes" if self.quotes is not None else "modelled"
 
 
+_PLAIN_NUMBERS = (float, int)  # a tuple: `float | int` would build a union on every call
+
+
 def number_or_none(value: object) -> float | None:
     """A served value as a float, None where missing or not a number (None, plain floats and ints directly:
     pandas takes 15 us for a None)."""
     if value is None:
         return None
-    if isinstance(value, float | int):
+    if isinstance(value, _PLAIN_NUMBERS):
         return None if math.isnan(value) else float(value)
     number = pd.to_numeric(value, errors="coerce")
     return None if pd.isna(number) else float(number)

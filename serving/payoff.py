@@ -171,6 +171,17 @@ def regular_grid(stop: float) -> np.ndarray:
     return regular
 
 
+def regular_grids(stops: np.ndarray) -> np.ndarray:
+    """`regular_grid` of each stop, one row each: the floats of `np.linspace(0.0, stop, GRID_POINTS)` row by row
+    (not of one `linspace` of all the stops, which divides first for every row where one step is 0)."""
+    steps = stops / (GRID_POINTS - 1)
+    grids = steps[:, None] * _STEPS
+    grids[:, -1] = stops
+    for row in np.flatnonzero(steps == 0).tolist():
+        grids[row] = np.linspace(0.0, stops[row], GRID_POINTS)
+    return grids
+
+
 def loss_grid(distribution: MoveDistribution, position: Position) -> np.ndarray:
     """|move| grid for break-evens: the quadrature nodes, the strikes' distances and a regular grid that
     reaches well past the farthest strike plus the credit (where a losing side has started to lose)."""

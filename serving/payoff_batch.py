@@ -21,7 +21,7 @@ import numpy as np
 
 from ivcrush.serving.brent import brentq_many
 from ivcrush.serving.one_event import STRESS_LEVEL
-from ivcrush.serving.payoff import GRID_POINTS, Economics, Leg
+from ivcrush.serving.payoff import Economics, Leg, regular_grids
 from ivcrush.serving.pricing import option_values
 from ivcrush.training.distribution import MoveDistribution
 from ivcrush.training.economics import SHARES_PER_CONTRACT, quadrature_nodes
@@ -232,11 +232,11 @@ def _prob_loss(
     # exceeds credit - costs: where that is negative every move loses, and no profitable peak can hide.
     may_profit = SHARES_PER_CONTRACT * positions.credit - positions.cost >= -PEAK_MARGIN
     order = np.argsort(points, axis=1, kind="stable")
-    xs = np.take_along_axis(points, order, axis=1)
-    regular = np.linspace(0.0, stops, GRID_POINTS, axis=1)
+    order += np.arange(0, points.size, points.shape[1])[:, None]  # flat indices: `take` gathers them in one pass
+    xs = points.take(order)
     starts_losing, found = [], []
     for side, pnl in enumerate(sides):
-        values = np.take_along_axis(pnl, order, axis=1)
+        values = pnl.take(order)
         losing = values < 0
         starts_losing.append(losing[:, 0])
         best = values.max(axis=1)
@@ -244,16 +244,17 @@ def _prob_loss(
         flagged = (losing[:, 1:] != losing[:, :-1]) | at_best[:, 1:] | at_best[:, :-1]
         share = p_up if side else 1.0 - p_up
         flagged &= (share > 0)[:, None]
-        found.append(_brackets(positions, side, regular, xs, losing, flagged))
+        found.append(_brackets(positions, side, stops, xs, values, flagged))
     event = np.concatenate([f[0] for f in found])
     sign = np.concatenate([np.full(len(f[0]), -1.0 if side == 0 else 1.0) for side, f in enumerate(found)])
-    lo, hi = np.concatenate([f[1] for f in found]), np.concatenate([f[2] for f in found])
+    lo, hi, at_lo, at_hi = (np.concatenate([f[column] for f in found]) for column in range(1, 5))
 
     def side_pnl(x: np.ndarray, which: np.ndarray) -> np.ndarray:
         rows = event[which]
         return positions.pnl(positions.exit_values((sign[which] * x)[:, None], rows), rows)[:, 0]
 
-    roots = brentq_many(side_pnl, lo, hi, xtol=1e-10) if len(event) else np.zeros(0)
+    # the P&L at the brackets' ends is known: the same floats side_pnl gives there (elementwise the same operations)
+    roots = brentq_many(side_pnl, lo, hi, xtol=1e-10, ends=(at_lo, at_hi)) if len(event) else np.zeros(0)
     return loss_mass(distribution, p_up, np.stack(starts_losing), (sign > 0).astype(np.intp), event, roots)
 
 
@@ -294,26 +295,29 @@ def loss_mass(
 
 
 def _brackets(
-    positions: Positions, side: int, regular: np.ndarray, xs: np.ndarray, losing: np.ndarray, flagged: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(event, lo, hi) of the grid's neighbours on one side where the P&L changes sign, in grid order per
-    event: the flagged intervals between the known points, with the regular grid points inside them priced."""
+    positions: Positions, side: int, stops: np.ndarray, xs: np.ndarray, values: np.ndarray, flagged: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(event, lo, hi, P&L at lo, P&L at hi) of the grid's neighbours on one side where the P&L changes sign, in
+    grid order per event: the flagged intervals between the known points (`xs`, their P&L `values`), with the
+    regular grid points inside them priced."""
     event, k = np.nonzero(flagged)
     left, right = xs[event, k], xs[event, k + 1]
-    first = (regular[event] <= left[:, None]).sum(axis=1)
-    count = np.maximum((regular[event] < right[:, None]).sum(axis=1) - first, 0)
+    regular = regular_grids(stops[event])  # each interval's event's grid
+    first = (regular <= left[:, None]).sum(axis=1)
+    count = np.maximum((regular < right[:, None]).sum(axis=1) - first, 0)
     interval = np.repeat(np.arange(len(event)), count)
     offset = np.arange(interval.size) - np.repeat(np.cumsum(count) - count, count)
-    inside = regular[event[interval], first[interval] + offset]
+    inside = regular[interval, first[interval] + offset]
     sign = -1.0 if side == 0 else 1.0
     rows = event[interval]
-    priced = positions.pnl(positions.exit_values((sign * inside)[:, None], rows), rows)[:, 0] < 0
+    priced = positions.pnl(positions.exit_values((sign * inside)[:, None], rows), rows)[:, 0]
     # each interval's points in order: its left end, the priced points inside, its right end
     ids = np.concatenate([np.arange(len(event)), interval, np.arange(len(event))])
     rank = np.concatenate([np.zeros(len(event)), 1 + offset, np.full(len(event), np.inf)])
     x = np.concatenate([left, inside, right])
-    sign_of = np.concatenate([losing[event, k], priced, losing[event, k + 1]])
+    pnl = np.concatenate([values[event, k], priced, values[event, k + 1]])
     ordered = np.lexsort((rank, ids))
-    ids, x, sign_of = ids[ordered], x[ordered], sign_of[ordered]
-    flips = np.flatnonzero((ids[1:] == ids[:-1]) & (sign_of[1:] != sign_of[:-1]))
-    return event[ids[flips]], x[flips], x[flips + 1]
+    ids, x, pnl = ids[ordered], x[ordered], pnl[ordered]
+    losing = pnl < 0
+    flips = np.flatnonzero((ids[1:] == ids[:-1]) & (losing[1:] != losing[:-1]))
+    return event[ids[flips]], x[flips], x[flips + 1], pnl[flips], pnl[flips + 1]

@@ -51,27 +51,31 @@ def size_position(
     if blocked is not None:
         return Sizing(0, "VRP tier", blocked, full, fraction)
     budget = account.equity * account.max_risk_per_trade
-    limits = [
-        (account.kelly_fraction * full, "Kelly", f"{account.kelly_fraction:g} x full Kelly {full:.2f} contracts"),
-        (
-            budget / max(risk_per_contract, 1e-9),
-            "risk cap",
-            f"capped by {account.max_risk_per_trade:.0%} risk per trade "
-            f"(${budget:,.0f} / ${risk_per_contract:,.0f} {risk_label} per contract)",
-        ),
-        (float(account.max_contracts), "max contracts", f"capped by max {account.max_contracts} contracts"),
-    ]
+    sizes = [account.kelly_fraction * full, budget / max(risk_per_contract, 1e-9), float(account.max_contracts)]
     if margin_per_contract is not None:
-        allowed = account.equity * account.max_margin_per_trade
-        limits.append(
-            (
-                allowed / margin_per_contract,
-                "margin cap",
-                f"capped by margin ({account.max_margin_per_trade:.0%} of equity = ${allowed:,.0f} / "
-                f"${margin_per_contract:,.0f} Reg-T margin per contract)",
-            )
+        sizes.append(account.equity * account.max_margin_per_trade / margin_per_contract)
+    rule = 0  # the first smallest, as min() chooses; only its reason is written
+    for i in range(1, len(sizes)):
+        if sizes[i] < sizes[rule]:
+            rule = i
+    value = sizes[rule]
+    if rule == 0:
+        limit, reason = "Kelly", f"{account.kelly_fraction:g} x full Kelly {full:.2f} contracts"
+    elif rule == 1:
+        limit = "risk cap"
+        reason = (
+            f"capped by {account.max_risk_per_trade:.0%} risk per trade "
+            f"(${budget:,.0f} / ${risk_per_contract:,.0f} {risk_label} per contract)"
         )
-    value, limit, reason = min(limits, key=lambda candidate: candidate[0])
+    elif rule == 2:
+        limit, reason = "max contracts", f"capped by max {account.max_contracts} contracts"
+    else:
+        allowed = account.equity * account.max_margin_per_trade
+        limit = "margin cap"
+        reason = (
+            f"capped by margin ({account.max_margin_per_trade:.0%} of equity = ${allowed:,.0f} / "
+            f"${margin_per_contract:,.0f} Reg-T margin per contract)"
+        )
     contracts = math.floor(value + 1e-9)
     if contracts == 0:
         reason = f"{reason} = {value:.2f}, rounds down to 0"
@@ -100,14 +104,23 @@ def log_optimal_many(pnl: np.ndarray, weights: np.ndarray, equity: float) -> np.
         np.multiply(c[:, None], pnl if every else pnl[which], out=terms)
         np.add(equity, terms, out=terms)
         np.divide(weighted if every else weighted[which], terms, out=terms)
-        return np.sum(terms, axis=1)
+        return np.add.reduce(terms, axis=1)  # np.sum's reduction, without its Python dispatch
 
-    at_ruin = slope(upper, np.arange(len(rows))) >= 0
+    near_ruin = slope(upper, np.arange(len(rows)))
+    at_ruin = near_ruin >= 0
     full[rows[at_ruin]] = upper[at_ruin]
     searched = np.flatnonzero(~at_ruin)
     if searched.size:
         zero = np.zeros(searched.size)
+        # f at the brackets' ends: at 0 asked here, at the upper end known (each row's sum is its own: the same
+        # float whichever rows are summed with it)
+        ends = (slope(zero, searched), near_ruin[searched])
         full[rows[searched]] = brentq_many(
-            lambda c, which: slope(c, searched[which]), zero, upper[searched], xtol=1e-12 * ruin[searched], rtol=1e-12
+            lambda c, which: slope(c, searched[which]),
+            zero,
+            upper[searched],
+            xtol=1e-12 * ruin[searched],
+            rtol=1e-12,
+            ends=ends,
         )
     return full

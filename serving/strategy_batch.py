@@ -22,9 +22,8 @@ from ivcrush.serving.strategy import (
     Target,
     choose_structure,
     conclude,
-    modelled_leg,
-    modelled_strikes,
     quoted_legs,
+    strike_increment,
     targets_of,
 )
 from ivcrush.settings import Account, Costs
@@ -101,32 +100,51 @@ def _legs(
     markets: Sequence[MarketInputs],
     costs: Costs,
 ) -> list[tuple[Leg, ...]]:
-    """Each event's quoted legs, else its modelled ones (`strategy._modelled_legs`), priced for all events in
-    one Black-Scholes call per option kind."""
+    """Each event's quoted legs, else its modelled ones (`strategy._modelled_legs`): strikes, Black-Scholes
+    premiums and assumed bid-asks computed for all modelled legs at once, the same floats as leg by leg."""
     modelled = [i for i, q in enumerate(quoted) if not isinstance(q, tuple)]
-    strikes = {i: modelled_strikes(targets[i], markets[i].spot) for i in modelled}
+    flat = [(i, kind == "call", price, short) for i in modelled for kind, price, short in targets[i]]
+    if not flat:
+        return [q for q in quoted if isinstance(q, tuple)]
+    event, call, price, _ = (list(column) for column in zip(*flat, strict=True))
+    is_call = np.array(call)
+    spot = np.array([markets[i].spot for i in event])
     sigmas = {i: markets[i].entry_sigma for i in modelled}  # a property computed on each reading: read once
-    flat = [(i, j, kind == "call") for i in modelled for j, (kind, _, _) in enumerate(targets[i])]
-    premiums: dict[tuple[int, int], float] = {}
-    for call in (False, True):
-        chosen = [(i, j) for i, j, is_call in flat if is_call == call]
-        if chosen:
-            spot = np.array([markets[i].spot for i, _ in chosen])
-            strike = np.array([strikes[i][j] for i, j in chosen])
-            sigma = np.array([sigmas[i] for i, _ in chosen])
-            premiums.update(zip(chosen, option_values(spot, strike, sigma, call=call).tolist(), strict=True))
+    sigma = np.array([sigmas[i] for i in event])
+    strikes = modelled_strikes_many(np.array(price), spot, is_call)
+    strike, premium = np.array(strikes), np.zeros(len(flat))
+    for kind in (False, True):  # the puts, then the calls: the very arrays (so the same pricing branch) as before
+        chosen = np.flatnonzero(is_call == kind)
+        if chosen.size:
+            premium[chosen] = option_values(spot[chosen], strike[chosen], sigma[chosen], call=kind)
+    # modelled_bid_ask: max(min_bid_ask, share x premium), as Python's max chooses
+    share = costs.modelled_bid_ask_share * premium
+    bid_ask = np.where(share > costs.min_bid_ask, share, costs.min_bid_ask)
+    made = [
+        Leg("call" if kind else "put", strike, short, value, spread)
+        for (_, kind, _, short), strike, value, spread in zip(
+            flat, strikes, premium.tolist(), bid_ask.tolist(), strict=True
+        )
+    ]
     legs: list[tuple[Leg, ...]] = []
+    start = 0
     for i, q in enumerate(quoted):
         if isinstance(q, tuple):
             legs.append(q)
-            continue
-        legs.append(
-            tuple(
-                modelled_leg(kind, strikes[i][j], short, premiums[i, j], costs)
-                for j, (kind, _, short) in enumerate(targets[i])
-            )
-        )
+        else:
+            end = start + len(targets[i])
+            legs.append(tuple(made[start:end]))
+            start = end
     return legs
+
+
+def modelled_strikes_many(price: np.ndarray, spot: np.ndarray, call: np.ndarray) -> list[float]:
+    """`strategy.modelled_strikes` of many legs (each its own spot): the strike increment's steps floored for a
+    put, ceiled for a call (the same floats as math's), times the increment, rounded by Python's `round`."""
+    increment = np.array([strike_increment(value) for value in spot.tolist()])
+    ratio = price / increment
+    steps = np.where(call, np.ceil(ratio), np.floor(ratio)) + 0.0  # + 0.0: math.ceil's 0 for numpy's -0.0
+    return [round(value, 2) for value in (steps * increment).tolist()]
 
 
 def _costs(legs: list[tuple[Leg, ...]], costs: Costs) -> np.ndarray:

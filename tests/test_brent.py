@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.optimize import brentq
 
-from ivcrush.serving.brent import brentq_many, brentq_one
+from ivcrush.serving.brent import FEW, brentq_many, brentq_one
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import given, settings  # noqa: E402
@@ -61,3 +61,32 @@ def test_ends_at_a_root_and_nan_values() -> None:
         brentq_one(lambda x: x**5 - 0.3, 0.0, 1.0, xtol=1e-15, maxiter=3)
     with pytest.raises(RuntimeError, match="converge"):
         brentq(lambda x: x**5 - 0.3, 0.0, 1.0, xtol=1e-15, maxiter=3)  # scipy gives up there too
+
+
+def test_many_brackets_hand_their_last_steps_to_python_floats() -> None:
+    """`brentq_many` steps on arrays while many brackets are open, then on Python floats (`FEW`): scipy's roots
+    wherever the hand-off falls (at the start where most brackets close on an end, mid-way, never), and scipy's
+    failure to converge within `maxiter` steps counted across the hand-off."""
+    rng = np.random.default_rng(5)
+    n = 3 * FEW
+    shift = rng.uniform(-2, 2, n)
+    lo, hi = shift - 10 ** rng.uniform(-3, 1, n), shift + 10 ** rng.uniform(-3, 1, n)  # closing at different steps
+    closing = hi.copy()
+    closing[: 2 * FEW] = shift[: 2 * FEW]  # closed from the start: f(hi) = 0
+
+    def one(x: float, i: int) -> float:
+        return (x - shift[i]) ** 3 + 0.05 * (x - shift[i])
+
+    def many(x: np.ndarray, which: np.ndarray) -> np.ndarray:
+        return np.array([one(value, i) for value, i in zip(x.tolist(), which.tolist(), strict=True)])
+
+    everyone, few = np.arange(n), np.arange(2 * FEW, n)
+    for brackets, ends in ((everyone, hi), (everyone, closing), (few, hi)):  # mid-way, at the start, from the start
+        roots = brentq_many(lambda x, w, b=brackets: many(x, b[w]), lo[brackets], ends[brackets], xtol=1e-12)
+        for i, root in zip(brackets.tolist(), roots.tolist(), strict=True):
+            assert root == brentq(lambda x, i=i: one(x, i), lo[i], ends[i], xtol=1e-12)
+        for maxiter in (2, 5):  # the open brackets cannot close in so few steps, on arrays or on Python floats
+            with pytest.raises(RuntimeError, match="converge"):
+                brentq_many(
+                    lambda x, w, b=brackets: many(x, b[w]), lo[brackets], ends[brackets], xtol=1e-15, maxiter=maxiter
+                )

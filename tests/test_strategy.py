@@ -108,3 +108,21 @@ def test_size_respects_the_caps() -> None:
     )
     assert decision.contracts == 7
     assert decision.size_reason == "capped by max 7 contracts"
+
+
+def test_each_explanation_names_its_own_costs_and_account() -> None:
+    """The costs' and account's texts are reused only for the very object they were written for: alternating
+    settings (equal ones as distinct objects included) each read their own numbers."""
+    distribution, market = _distribution(4.0), _market(9.0, 100.0)
+    settings = [
+        (Costs(), Account()),
+        (Costs(commission_per_contract=1.25, slippage_ticks=2.0), Account(equity=12_345.0, max_contracts=7)),
+        (Costs(), Account()),
+        (Costs(commission_per_contract=1.25, slippage_ticks=2.0), Account(equity=12_345.0, max_contracts=7)),
+    ]
+    for costs, account in settings:
+        lines = decide(distribution, market=market, prob_up=None, account=account, costs=costs).explain
+        assert f"${costs.commission_per_contract:g} commission" in lines["costs_per_contract"]
+        assert f"(+{costs.slippage_ticks:g} ticks)" in lines["costs_per_contract"]
+        assert f"of ${account.equity:,.0f} at the" in lines["contracts"]
+        assert lines["contracts"].endswith(f"{account.max_contracts} contracts")

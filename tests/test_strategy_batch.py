@@ -18,8 +18,8 @@ from ivcrush.constants import TIER_PRESETS
 from ivcrush.serving.brent import brentq_many
 from ivcrush.serving.market import MarketInputs
 from ivcrush.serving.payoff_batch import loss_mass
-from ivcrush.serving.strategy import decide
-from ivcrush.serving.strategy_batch import decide_many
+from ivcrush.serving.strategy import decide, modelled_strikes
+from ivcrush.serving.strategy_batch import decide_many, modelled_strikes_many
 from ivcrush.settings import Account, Costs
 from ivcrush.training.distribution import MoveDistribution
 from ivcrush.training.economics import quadrature_nodes, quantile_quadrature
@@ -215,3 +215,26 @@ def test_the_loss_mass_sums_each_events_intervals_as_prob_loss_does() -> None:
                     total += share * float(end - start)
         assert got[event] == total, event
     assert loss_mass(batch, p_up, np.zeros((2, n), dtype=bool), side_of[:0], event_of[:0], root_of[:0]) == [0.0] * n
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([*SPOTS, 24.99, 25.0, 199.99, 200.0]),
+            st.sampled_from(["put", "call"]),
+            st.one_of(st.floats(-60.0, 300.0), st.sampled_from([0.0, -0.2, 0.25, 1.5, 3.0, 105.0])),
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_modelled_strikes_many_rounds_every_leg_as_modelled_strikes_does(
+    legs: list[tuple[float, str, float]],
+) -> None:
+    """Strikes of many legs at once (tiny, negative and exactly listed prices, the increments' edges): the very
+    floats `modelled_strikes` gives leg by leg, signs of zero included."""
+    spot, call, price = (np.array(column) for column in zip(*legs, strict=True))
+    many = modelled_strikes_many(price * spot / 100, spot, call == "call")
+    one = [modelled_strikes([(kind, p * s / 100, True)], s)[0] for s, kind, p in legs]
+    assert [repr(value) for value in many] == [repr(value) for value in one]
