@@ -38,9 +38,24 @@ AMC_NOTE = (
 
 def stale_days(decided_at: object, newest: pd.Timestamp | None) -> float | None:
     """Days from the newest stored outcome to the decision (None where either is unknown)."""
+    days = _timestamp_days(decided_at, newest)
+    if days is not None:
+        return days
     if newest is None or pd.isna(decided_at):
         return None
     return (pd.Timestamp(decided_at) - newest).total_seconds() / 86_400
+
+
+def _timestamp_days(decided_at: object, newest: object) -> float | None:
+    """`stale_days` of two Timestamps, both naive or both aware (else None), on Python ints: pandas'
+    days * 86400 + seconds + microseconds / 1e6 of the Timedelta (its nanoseconds dropped), / 86400: the same
+    floats without a Timedelta."""
+    if type(decided_at) is not pd.Timestamp or type(newest) is not pd.Timestamp:
+        return None
+    if (decided_at.tz is None) is not (newest.tz is None):  # pandas' TypeError
+        return None
+    days, rest = divmod((decided_at.value - newest.value) // 1000, 86_400_000_000)
+    return (days * 86_400 + rest // 1_000_000 + (rest % 1_000_000) / 1e6) / 86_400
 
 
 def qualifiers(

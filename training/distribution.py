@@ -188,9 +188,10 @@ class MoveDistribution:
         out = np.full((len(self), len(levels)), np.nan)
         inside = (levels >= 0) & (levels <= 1)
         tail = inside & (levels > LEVELS[-1])
-        z = _log_gpd_inverse(
-            np.log(TAIL_MASS / np.maximum(1.0 - levels[tail], 1e-300))[None, :], self.tail_shape[:, None]
-        )
+        shapes = self.tail_shape[:, None]
+        if len(shapes) > 1 and (shapes == shapes[0]).all():  # one tail shape (a calibration's): one row of z
+            shapes = shapes[:1]
+        z = _log_gpd_inverse(np.log(TAIL_MASS / np.maximum(1.0 - levels[tail], 1e-300))[None, :], shapes)
         out[:, tail] = self.q90[:, None] + (self.tail_scale * self.q90)[:, None] * z  # as `_ppf`, by columns
         out[:, inside & (levels == 1)] = np.inf
         body = (levels >= 0) & (levels <= LEVELS[-1])  # `_body_ppf` of each event alone (`hermite_inverse_rows`)
