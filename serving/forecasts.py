@@ -112,6 +112,32 @@ class EventForecast:
     refusal: str | None
     _nodes: list[np.ndarray] = field(default_factory=list, repr=False, compare=False)  # [nodes] once known
 
+    @classmethod
+    def of(
+        cls,
+        row: dict[str, object],
+        prediction: ModelForecast,
+        decision_date: date,
+        reaction_date: date,
+        stale_days: float | None,
+        notes: tuple[str, ...],
+        refusal: str | None,
+    ) -> EventForecast:
+        """`EventForecast(...)` of these fields without the frozen dataclass's `object.__setattr__` per field
+        (a scan makes one per event): the same object."""
+        forecast = object.__new__(cls)
+        forecast.__dict__.update(
+            row=row,
+            prediction=prediction,
+            decision_date=decision_date,
+            reaction_date=reaction_date,
+            stale_days=stale_days,
+            notes=notes,
+            refusal=refusal,
+            _nodes=[],
+        )
+        return forecast
+
     @cached_property
     def distribution(self) -> MoveDistribution:
         """The forecast's one-event distribution, with its mean, quadrature nodes and q99 computed once."""
@@ -245,7 +271,7 @@ def _forecast(
 ) -> EventForecast:
     stale = stale_days(row.get("event_timestamp"), newest)
     notes, refusal = qualifiers(settings, row, prediction, stale)
-    return EventForecast(row, prediction, calendar_day(decided), calendar_day(reacted), stale, tuple(notes), refusal)
+    return EventForecast.of(row, prediction, calendar_day(decided), calendar_day(reacted), stale, tuple(notes), refusal)
 
 
 def calendar_day(value: object) -> date:

@@ -1,14 +1,22 @@
 """The serving forecasts' fast paths give what the paths they replace give: `forecasts.stale_days` on two
-Timestamps (integer nanoseconds, no Timedelta) is pandas' `(a - b).total_seconds() / 86_400`, float for float."""
+Timestamps (integer nanoseconds, no Timedelta) is pandas' `(a - b).total_seconds() / 86_400`, float for float;
+`EventForecast.of` is the dataclass its `__init__` makes; a scan's first quadrature nodes are kept uncopied."""
 
 from __future__ import annotations
 
+from datetime import date
+from typing import cast
+
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ivcrush.serving.forecasts import stale_days
+from ivcrush.serving.forecasts import EventForecast, stale_days
+from ivcrush.serving.recommendation import ModelForecast
+from ivcrush.training.distribution import MoveDistribution
+from ivcrush.training.economics import keep_quadrature_nodes, quadrature_nodes
 
 UNITS = ("s", "ms", "us", "ns")
 NANOSECONDS = st.integers(-(2**62), 2**62)  # within Timestamp's bounds in nanoseconds
@@ -41,3 +49,26 @@ def test_stale_days_keeps_pandas_for_other_values() -> None:
     assert stale_days("2025-06-28 20:00+00:00", newest) == 1.0
     with pytest.raises(TypeError):
         stale_days(pd.Timestamp("2025-07-01"), newest)
+
+
+def test_event_forecast_of_is_the_dataclass_made_by_its_init() -> None:
+    """`EventForecast.of` sets every field `EventForecast(...)` sets (a new field not set there fails here)."""
+    prediction = cast(ModelForecast, {"quantiles": {0.5: 3.0}, "tail_shape": 0.1, "tail_scale": 0.4})
+    fields = ({"ticker": "AAA"}, prediction, date(2025, 10, 30), date(2025, 10, 31), 2.5, ("a note",), None)
+    made, again = EventForecast.of(*fields), EventForecast(*fields)
+    assert vars(made) == vars(again) and made == again
+    assert made._nodes is not EventForecast.of(*fields)._nodes  # a list of its own
+
+
+def test_kept_quadrature_nodes_of_a_read_only_array_are_that_array() -> None:
+    """A scan's first nodes (one read-only (n, m) array) are kept as they are; rows given apart are stacked."""
+    made = MoveDistribution(np.array([[1.0, 2.0, 3.0, 4.0, 5.0], [2.0, 3.0, 4.0, 5.0, 7.0]]), 0.1, 0.4)
+    m = len(quadrature_nodes(MoveDistribution([1.0, 2.0, 3.0, 4.0, 5.0]))[1])  # the quadrature's nodes per event
+    nodes = np.arange(2.0 * m).reshape(2, m)
+    nodes.flags.writeable = False
+    keep_quadrature_nodes(made, nodes)
+    assert quadrature_nodes(made)[0] is nodes
+    again = MoveDistribution(made.quantiles, 0.1, 0.4)
+    keep_quadrature_nodes(again, list(nodes))
+    kept = quadrature_nodes(again)[0]
+    assert kept is not nodes and kept.tobytes() == nodes.tobytes() and not kept.flags.writeable

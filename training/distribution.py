@@ -200,7 +200,10 @@ class MoveDistribution:
         m0, m1 = (np.ascontiguousarray(self._slopes[:, k]) for k in (j, j + 1))  # C order, as t: faster steps
         t = hermite_inverse_rows(levels[body], h, LEVELS[j], LEVELS[j + 1], m0, m1)
         out[:, body] = lo_x + t * h
-        return np.where(self.valid[:, None] & ~np.isnan(levels), out, np.nan)  # `_finish`
+        kept = self.valid[:, None] & ~np.isnan(levels)  # `_finish`, in place
+        if not kept.all():
+            np.copyto(out, np.nan, where=~kept)
+        return out
 
     def _ppf(self, p: np.ndarray, row: np.ndarray) -> np.ndarray:
         """The quantiles at p (any shape) of the events `row`."""
