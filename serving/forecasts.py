@@ -10,7 +10,7 @@ state with an empty store of forecasts.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -188,8 +188,8 @@ def event_forecasts(
         x=numbers[:, positions],
         own_level=history[0],
         prior_count=history[1],
-        tickers=list(calendar["ticker"]),
-        timings=list(calendar["timing"]),
+        tickers=_items(calendar["ticker"]),
+        timings=_items(calendar["timing"]),
     )
     predictions = ensemble_rows(model, arrays, model.verdicts, amc_labels_untrusted=settings.amc_labels_untrusted)
     days = zip(events["decision_date"].tolist(), events["reaction_date"].tolist(), strict=True)
@@ -197,6 +197,16 @@ def event_forecasts(
         _forecast(settings, newest, row, cast(ModelForecast, prediction), decided, reacted)
         for row, prediction, (decided, reacted) in zip(rows, predictions, days, strict=True)
     ]
+
+
+def _items(values: Sequence[object]) -> list[object]:
+    """The calendar column's items as `list` gives them, of an object column from its numpy array (pandas'
+    arrays iterate item by item: ~0.2 us an item)."""
+    if isinstance(values, pd.arrays.NumpyExtensionArray):
+        array = np.asarray(values)
+        if array.dtype == object:  # (a number's tolist would be a Python float, list's a numpy scalar)
+            return cast(list[object], array.tolist())
+    return list(values)
 
 
 def _array_columns(reader: OnlineReader, model: LoadedModel) -> tuple[list[int], int | None, int | None] | None:

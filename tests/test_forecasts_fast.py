@@ -1,6 +1,7 @@
 """The serving forecasts' fast paths give what the paths they replace give: `forecasts.stale_days` on two
 Timestamps (integer nanoseconds, no Timedelta) is pandas' `(a - b).total_seconds() / 86_400`, float for float;
-`EventForecast.of` is the dataclass its `__init__` makes; a scan's first quadrature nodes are kept uncopied."""
+`EventForecast.of` is the dataclass its `__init__` makes; a scan's first quadrature nodes are kept uncopied; a
+calendar column's items are what `list` gives."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ivcrush.serving.forecasts import EventForecast, stale_days
+from ivcrush.serving.forecasts import EventForecast, _items, stale_days
 from ivcrush.serving.recommendation import ModelForecast
 from ivcrush.training.distribution import MoveDistribution
 from ivcrush.training.economics import keep_quadrature_nodes, quadrature_nodes
@@ -72,3 +73,22 @@ def test_kept_quadrature_nodes_of_a_read_only_array_are_that_array() -> None:
     keep_quadrature_nodes(again, list(nodes))
     kept = quadrature_nodes(again)[0]
     assert kept is not nodes and kept.tobytes() == nodes.tobytes() and not kept.flags.writeable
+
+
+def test_items_of_a_calendar_column_are_what_list_gives() -> None:
+    """Object columns through their numpy array, other columns as `list` gives them: the same items, types and
+    objects."""
+    frame = pd.DataFrame(
+        {
+            "ticker": ["AAA", "BB", None],
+            "earnings_date": [date(2025, 10, 30), date(2025, 10, 31), None],
+            "number": [1.5, float("nan"), 2.0],
+            "stamp": pd.to_datetime(["2025-10-30 20:00", "2025-10-31 13:00", None], utc=True),
+        }
+    )
+    for column in frame.columns:
+        values = frame[column].array
+        items, listed = _items(values), list(values)
+        assert [type(item) for item in items] == [type(item) for item in listed], column
+        assert all(a is b or a == b or (a != a and b != b) for a, b in zip(items, listed, strict=True)), column
+    assert _items(["x", "y"]) == ["x", "y"]
