@@ -122,11 +122,8 @@ def _newton_step(
     same floats without the other branches)."""
     lo, hi = np.where(error < 0, t, lo), np.where(error > 0, t, hi)
     rising = slope > 0
-    if rising.all():
-        step = error / slope
-        np.subtract(t, step, out=step)
-    else:
-        step = np.where(rising, t - error / np.where(rising, slope, 1.0), -1.0)
+    every = rising.all()
+    step = t - error / slope if every else np.where(rising, t - error / np.where(rising, slope, 1.0), -1.0)
     inside = step > lo
     inside &= step < hi
     if inside.all():
