@@ -16,8 +16,8 @@ It reproduces LightGBM's prediction exactly (`Tree::NumericalDecision`, `GBDT::P
 Anything else (categorical splits, linear trees, multiclass, random forests, other objectives) is not compiled:
 `unsupported` says why, and the caller predicts that booster with `booster.predict`.
 
-Missing values cost no per-node test: the input is prepared in five variants (see `_variant`; only the
-features and variants some split of the predicted boosters reads: `prepare_used`) and each split
+Missing values cost no per-node test: the input is prepared in five variants (only the features and variants
+some split of the predicted boosters reads: `prepare_used`) and each split
 reads the variant of its missing type and default side, where a missing value is -inf (left: -inf <= any
 threshold) or NaN (right: NaN <= t is false). A split's right child is followed by its left one, so a step is
 node = right child + (x <= threshold); a leaf is its own right child with a NaN threshold, so walking the
@@ -39,24 +39,26 @@ CATEGORICAL, DEFAULT_LEFT = 1, 2  # decision_type bits; bits 2-3: the missing ty
 # the prepared variant of each (missing type, default left): NaN as zero; NaN left / right; NaN and zero left / right
 VARIANT = {(0, False): 0, (0, True): 0, (2, True): 1, (2, False): 2, (1, True): 3, (1, False): 4}
 VARIANTS = 5
+MISSING_AT = (0.0, -np.inf, np.nan, -np.inf, np.nan)  # where each variant puts a missing value (2: NaN kept)
 Section = dict[str, str]  # a text model's header or one tree: key -> value
-
-
-def _variant(x: np.ndarray, variant: int) -> np.ndarray:
-    """`x` (float64, any columns) in one missing-value variant (`VARIANT`): values with |x| <= kZeroThreshold
-    zero, then NaN as zero (0), NaN at -inf (1) or kept (2), NaN and zero at -inf (3) or NaN (4)."""
-    x = np.where(np.abs(x) <= ZERO_THRESHOLD, 0.0, x)
-    if variant == 2:
-        return x
-    missing = np.isnan(x) if variant < 3 else np.isnan(x) | (x == 0.0)
-    return np.where(missing, (0.0, -np.inf, 0.0, -np.inf, np.nan)[variant], x)
 
 
 def prepare_used(x: np.ndarray, used: Sequence[tuple[int, np.ndarray]]) -> np.ndarray:
     """The (n, columns) input a plan's splits read: the float64 `x`'s features in their missing-value variants
     (`used`: each variant's features, in that order; column variant * features + feature of the forest's nodes),
-    none that no split reads."""
-    return np.concatenate([_variant(x[:, features], variant) for variant, features in used], axis=1)
+    none that no split reads. Values with |x| <= kZeroThreshold are zero; then a variant (`VARIANT`) has NaN as
+    zero (0), NaN at -inf (1) or kept (2), NaN and zero at -inf (3) or at NaN (4)."""
+    x = np.where(np.abs(x) <= ZERO_THRESHOLD, 0.0, x)
+    nan = np.isnan(x)
+    parts = []
+    for variant, features in used:
+        values = x[:, features]
+        if variant == 2:
+            parts.append(values)
+            continue
+        missing = nan[:, features] if variant < 3 else nan[:, features] | (values == 0.0)
+        parts.append(np.where(missing, MISSING_AT[variant], values))
+    return np.concatenate(parts, axis=1)
 
 
 def parse_model(text: str) -> tuple[Section, list[Section]]:
