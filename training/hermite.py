@@ -7,12 +7,12 @@ elements until every one has converged (one event's quantiles); `hermite_inverse
 (each event's quantiles at the same levels, exactly as that event alone gives them), on (events, levels)
 arrays without gathering and scattering elements.
 
-Both start every element at its linear interpolation t0, a function of the levels alone: the first step's
-powers of t and their products with the levels are computed on the levels (m,) and broadcast, the same floats
-as computed element by element. A step's slope is computed only where the step is taken (not where the
-elements have converged), and whether elements have stopped changing is checked only from `FIXED_FROM` steps
-on: an element whose t, lo and hi no longer change gives the same floats at every further step, so finding
-it later changes no result, only when the work stops.
+Both start every element at its linear interpolation t0, a function of the levels alone: in
+`hermite_inverse_rows` the first step's powers of t and their products with the levels are computed once on
+the levels (m,) and broadcast over the rows, the same floats as computed element by element. A step's slope is
+computed only where the step is taken (not where the elements have converged), and whether elements have
+stopped changing is checked only from `FIXED_FROM` steps on: an element whose t, lo and hi no longer change
+gives the same floats at every further step, so finding it later changes no result, only when the work stops.
 """
 
 from __future__ import annotations
