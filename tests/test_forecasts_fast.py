@@ -1,7 +1,7 @@
 """The serving forecasts' fast paths give what the paths they replace give: `forecasts.stale_days` on two
 Timestamps (integer nanoseconds, no Timedelta) is pandas' `(a - b).total_seconds() / 86_400`, float for float;
 `EventForecast.of` is the dataclass its `__init__` makes; a scan's first quadrature nodes are kept uncopied; a
-calendar column's items are what `list` gives."""
+calendar column's items are what `list` gives; several forecasts' distribution is each one's."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ivcrush.constants import QUANTILE_LEVELS
 from ivcrush.serving.forecasts import EventForecast, _items, stale_days
-from ivcrush.serving.recommendation import ModelForecast
+from ivcrush.serving.recommendation import ModelForecast, forecast_distribution, forecast_distributions
 from ivcrush.training.distribution import MoveDistribution
 from ivcrush.training.economics import keep_quadrature_nodes, quadrature_nodes
 
@@ -92,3 +93,20 @@ def test_items_of_a_calendar_column_are_what_list_gives() -> None:
         assert [type(item) for item in items] == [type(item) for item in listed], column
         assert all(a is b or a == b or (a != a and b != b) for a, b in zip(items, listed, strict=True)), column
     assert _items(["x", "y"]) == ["x", "y"]
+
+
+def test_the_distribution_of_several_forecasts_is_each_forecasts_own() -> None:
+    """`forecast_distributions` reads each forecast's quantiles by level (whatever their dict's order): event i
+    has exactly `forecast_distribution(forecasts[i])`'s parameters."""
+    rng = np.random.default_rng(3)
+    forecasts = []
+    for i in range(6):
+        levels = list(QUANTILE_LEVELS)[::-1] if i % 2 else list(QUANTILE_LEVELS)
+        values = dict(zip(QUANTILE_LEVELS, np.sort(rng.uniform(0.5, 9.0, len(QUANTILE_LEVELS))).tolist(), strict=True))
+        quantiles = {level: values[level] for level in levels}
+        forecasts.append(cast(ModelForecast, {"quantiles": quantiles, "tail_shape": 0.1 * i, "tail_scale": 0.4}))
+    many = forecast_distributions(forecasts)
+    for i, forecast in enumerate(forecasts):
+        alone = forecast_distribution(forecast)
+        for name in ("knots", "tail_shape", "tail_scale", "_slopes"):
+            assert getattr(many, name)[i].tobytes() == getattr(alone, name)[0].tobytes(), (i, name)
