@@ -10,7 +10,7 @@ state with an empty store of forecasts.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -38,9 +38,24 @@ AMC_NOTE = (
 
 def stale_days(decided_at: object, newest: pd.Timestamp | None) -> float | None:
     """Days from the newest stored outcome to the decision (None where either is unknown)."""
+    days = _timestamp_days(decided_at, newest)
+    if days is not None:
+        return days
     if newest is None or pd.isna(decided_at):
         return None
     return (pd.Timestamp(decided_at) - newest).total_seconds() / 86_400
+
+
+def _timestamp_days(decided_at: object, newest: object) -> float | None:
+    """`stale_days` of two Timestamps, both naive or both aware (else None), on Python ints: pandas'
+    days * 86400 + seconds + microseconds / 1e6 of the Timedelta (its nanoseconds dropped), / 86400: the same
+    floats without a Timedelta."""
+    if type(decided_at) is not pd.Timestamp or type(newest) is not pd.Timestamp:
+        return None
+    if (decided_at.tz is None) is not (newest.tz is None):  # pandas' TypeError
+        return None
+    days, rest = divmod((decided_at.value - newest.value) // 1000, 86_400_000_000)
+    return (days * 86_400 + rest // 1_000_000 + (rest % 1_000_000) / 1e6) / 86_400
 
 
 def qualifiers(
@@ -97,6 +112,32 @@ class EventForecast:
     refusal: str | None
     _nodes: list[np.ndarray] = field(default_factory=list, repr=False, compare=False)  # [nodes] once known
 
+    @classmethod
+    def of(
+        cls,
+        row: dict[str, object],
+        prediction: ModelForecast,
+        decision_date: date,
+        reaction_date: date,
+        stale_days: float | None,
+        notes: tuple[str, ...],
+        refusal: str | None,
+    ) -> EventForecast:
+        """`EventForecast(...)` of these fields without the frozen dataclass's `object.__setattr__` per field
+        (a scan makes one per event): the same object."""
+        forecast = object.__new__(cls)
+        forecast.__dict__.update(
+            row=row,
+            prediction=prediction,
+            decision_date=decision_date,
+            reaction_date=reaction_date,
+            stale_days=stale_days,
+            notes=notes,
+            refusal=refusal,
+            _nodes=[],
+        )
+        return forecast
+
     @cached_property
     def distribution(self) -> MoveDistribution:
         """The forecast's one-event distribution, with its mean, quadrature nodes and q99 computed once."""
@@ -147,8 +188,8 @@ def event_forecasts(
         x=numbers[:, positions],
         own_level=history[0],
         prior_count=history[1],
-        tickers=list(calendar["ticker"]),
-        timings=list(calendar["timing"]),
+        tickers=_items(calendar["ticker"]),
+        timings=_items(calendar["timing"]),
     )
     predictions = ensemble_rows(model, arrays, model.verdicts, amc_labels_untrusted=settings.amc_labels_untrusted)
     days = zip(events["decision_date"].tolist(), events["reaction_date"].tolist(), strict=True)
@@ -156,6 +197,16 @@ def event_forecasts(
         _forecast(settings, newest, row, cast(ModelForecast, prediction), decided, reacted)
         for row, prediction, (decided, reacted) in zip(rows, predictions, days, strict=True)
     ]
+
+
+def _items(values: Sequence[object]) -> list[object]:
+    """The calendar column's items as `list` gives them, of an object column from its numpy array (pandas'
+    arrays iterate item by item: ~0.2 us an item)."""
+    if isinstance(values, pd.arrays.NumpyExtensionArray):
+        array = np.asarray(values)
+        if array.dtype == object:  # (a number's tolist would be a Python float, list's a numpy scalar)
+            return cast(list[object], array.tolist())
+    return list(values)
 
 
 def _array_columns(reader: OnlineReader, model: LoadedModel) -> tuple[list[int], int | None, int | None] | None:
@@ -230,7 +281,7 @@ def _forecast(
 ) -> EventForecast:
     stale = stale_days(row.get("event_timestamp"), newest)
     notes, refusal = qualifiers(settings, row, prediction, stale)
-    return EventForecast(row, prediction, calendar_day(decided), calendar_day(reacted), stale, tuple(notes), refusal)
+    return EventForecast.of(row, prediction, calendar_day(decided), calendar_day(reacted), stale, tuple(notes), refusal)
 
 
 def calendar_day(value: object) -> date:

@@ -16,7 +16,8 @@ It reproduces LightGBM's prediction exactly (`Tree::NumericalDecision`, `GBDT::P
 Anything else (categorical splits, linear trees, multiclass, random forests, other objectives) is not compiled:
 `unsupported` says why, and the caller predicts that booster with `booster.predict`.
 
-Missing values cost no per-node test: the input is prepared in five variants (see `prepare`) and each split
+Missing values cost no per-node test: the input is prepared in five variants (only the features and variants
+some split of the predicted boosters reads: `prepare_used`) and each split
 reads the variant of its missing type and default side, where a missing value is -inf (left: -inf <= any
 threshold) or NaN (right: NaN <= t is false). A split's right child is followed by its left one, so a step is
 node = right child + (x <= threshold); a leaf is its own right child with a NaN threshold, so walking the
@@ -37,16 +38,27 @@ IDENTITY_OBJECTIVES = frozenset({"regression", "regression_l1", "quantile", "hub
 CATEGORICAL, DEFAULT_LEFT = 1, 2  # decision_type bits; bits 2-3: the missing type (0 None, 1 Zero, 2 NaN)
 # the prepared variant of each (missing type, default left): NaN as zero; NaN left / right; NaN and zero left / right
 VARIANT = {(0, False): 0, (0, True): 0, (2, True): 1, (2, False): 2, (1, True): 3, (1, False): 4}
+VARIANTS = 5
+MISSING_AT = (0.0, -np.inf, np.nan, -np.inf, np.nan)  # where each variant puts a missing value (2: NaN kept)
 Section = dict[str, str]  # a text model's header or one tree: key -> value
 
 
-def prepare(x: np.ndarray) -> np.ndarray:
-    """The (n, 5 * features) input the forest reads: float64 `x` in the five missing-value variants."""
+def prepare_used(x: np.ndarray, used: Sequence[tuple[int, np.ndarray]]) -> np.ndarray:
+    """The (n, columns) input a plan's splits read: the float64 `x`'s features in their missing-value variants
+    (`used`: each variant's features, in that order; column variant * features + feature of the forest's nodes),
+    none that no split reads. Values with |x| <= kZeroThreshold are zero; then a variant (`VARIANT`) has NaN as
+    zero (0), NaN at -inf (1) or kept (2), NaN and zero at -inf (3) or at NaN (4)."""
     x = np.where(np.abs(x) <= ZERO_THRESHOLD, 0.0, x)
     nan = np.isnan(x)
-    zero = nan | (x == 0.0)
-    variants = [np.where(nan, 0.0, x), np.where(nan, -np.inf, x), x, np.where(zero, -np.inf, x)]
-    return np.concatenate([*variants, np.where(zero, np.nan, x)], axis=1)
+    parts = []
+    for variant, features in used:
+        values = x[:, features]
+        if variant == 2:
+            parts.append(values)
+            continue
+        missing = nan[:, features] if variant < 3 else nan[:, features] | (values == 0.0)
+        parts.append(np.where(missing, MISSING_AT[variant], values))
+    return np.concatenate(parts, axis=1)
 
 
 def parse_model(text: str) -> tuple[Section, list[Section]]:
@@ -150,14 +162,14 @@ class Forest:
         if x.ndim != 2 or x.shape[1] != self.features:
             raise ValueError(f"expected an (n, {self.features}) feature array, got {x.shape}")
         plan = self._plan(tuple(names))
-        # rows in C order (a frame's or a column selection's array is in Fortran order): the prepared input then
-        # too, so that its flattening below is a view, not a copy
-        rows, prepared = x.shape[0], prepare(np.ascontiguousarray(x))
+        # only the prepared columns the plan's splits read, in C order (so that its flattening below is a view)
+        rows, prepared = x.shape[0], prepare_used(x, plan.used)
         # the first step from the roots (the same nodes in every row), then one gather per array and level
         node = plan.first_child + (prepared[:, plan.first_column] <= plan.first_threshold)
         flat, offset = prepared.ravel(), (np.arange(rows, dtype=np.intp) * prepared.shape[1])[:, None]
+        column = plan.column
         for _ in range(plan.depth - 1):
-            node = self.child[node] + (flat[offset + self.column[node]] <= self.threshold[node])
+            node = self.child[node] + (flat[offset + column[node]] <= self.threshold[node])
         leaves = self.value[node]
         out = {}
         for start, group, trees in plan.groups:  # boosters with as many trees: one sequential sum
@@ -186,8 +198,11 @@ class Forest:
                 else:
                     groups.append((start, [name], trees))
                 start += trees
+            used, column = self._used_columns(roots)
             plan = _Plan(
-                first_column=self.column[roots],
+                used=used,
+                column=column,
+                first_column=column[roots],
                 first_threshold=self.threshold[roots],
                 first_child=self.child[roots],
                 depth=max([self.depth[name] for name in names], default=0),
@@ -196,9 +211,28 @@ class Forest:
             self.plans[names] = plan  # the same plan whichever thread stores it
         return plan
 
+    def _used_columns(self, roots: np.ndarray) -> tuple[list[tuple[int, np.ndarray]], np.ndarray]:
+        """The prepared columns the splits of these trees read (each variant's features, at least one column) and
+        every node's column among them (0 for the nodes of other trees and the leaves, which read any)."""
+        tree_nodes, level = [], roots
+        while level.size:  # the trees' nodes, level by level (a leaf is its own child: not followed)
+            tree_nodes.append(level)
+            split = level[~np.isnan(self.threshold[level])]
+            level = np.concatenate([self.child[split], self.child[split] + 1])
+        nodes = np.concatenate(tree_nodes) if tree_nodes else np.zeros(0, dtype=np.intp)
+        read = np.unique(self.column[nodes[~np.isnan(self.threshold[nodes])]])
+        read = read if read.size else np.zeros(1, dtype=np.intp)
+        variants, features = np.divmod(read, self.features)
+        used = [(int(v), features[variants == v]) for v in np.unique(variants).tolist()]
+        position = np.zeros(VARIANTS * self.features, dtype=np.intp)
+        position[read] = np.arange(read.size)  # `read` is sorted by variant, then feature: as `used` lays them
+        return used, position[self.column]
+
 
 @dataclass(frozen=True)
 class _Plan:
+    used: list[tuple[int, np.ndarray]]  # the prepared columns its splits read: each variant's features
+    column: np.ndarray  # per node of the forest: its column among those (`prepare_used`'s)
     first_column: np.ndarray  # the roots' columns, thresholds and right children
     first_threshold: np.ndarray
     first_child: np.ndarray

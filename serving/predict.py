@@ -336,6 +336,9 @@ def _give_nodes(distribution: MoveDistribution, forecasts: list[EventForecast]) 
         computed.flags.writeable = False
         for i, nodes in zip(missing, computed, strict=True):
             forecasts[i].keep_nodes(nodes)
+        if len(missing) == len(forecasts):  # every event's nodes a row of these (none was kept before)
+            keep_quadrature_nodes(distribution, computed)
+            return
     keep_quadrature_nodes(distribution, [cast(np.ndarray, forecast.nodes) for forecast in forecasts])
 
 

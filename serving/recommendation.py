@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import TypedDict
 
 import numpy as np
@@ -95,6 +96,9 @@ class RecommendOptions(TypedDict, total=False):
     strike_quantile: float
 
 
+_BY_LEVEL = itemgetter(*QUANTILE_LEVELS)  # a forecast's quantiles in the levels' order (a tuple: several levels)
+
+
 def forecast_distribution(forecast: ModelForecast) -> MoveDistribution:
     """The one-event `MoveDistribution` a forecast's parameters describe."""
     quantiles = [forecast["quantiles"][level] for level in QUANTILE_LEVELS]
@@ -103,7 +107,7 @@ def forecast_distribution(forecast: ModelForecast) -> MoveDistribution:
 
 def forecast_distributions(forecasts: Sequence[ModelForecast]) -> MoveDistribution:
     """The n-event `MoveDistribution` of n forecasts (event i: exactly `forecast_distribution(forecasts[i])`)."""
-    quantiles = np.array([[f["quantiles"][level] for level in QUANTILE_LEVELS] for f in forecasts], dtype="float64")
+    quantiles = np.array([_BY_LEVEL(f["quantiles"]) for f in forecasts], dtype="float64")
     shapes = np.array([f["tail_shape"] for f in forecasts], dtype="float64")
     scales = np.array([f["tail_scale"] for f in forecasts], dtype="float64")
     return MoveDistribution(quantiles.reshape(-1, len(QUANTILE_LEVELS)), shapes, scales)

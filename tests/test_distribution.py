@@ -147,6 +147,20 @@ def test_quantiles_of_many_events_are_each_events_own_float_for_float(seed: int)
         assert many[i].tobytes() == alone.tobytes(), i
 
 
+@pytest.mark.parametrize("shape", [0.0, -0.0, 0.125, 0.6])
+def test_quantiles_of_many_events_sharing_a_tail_shape_are_each_events_own(shape: float) -> None:
+    """`ppf_each` where every event has the same tail shape (a calibration's: its tail computed once for all the
+    events) gives every event's one-event `ppf`; a zero shape's sign as the events' own."""
+    quantiles, _, scales = random_quantiles(7, 20)
+    shapes = np.full(20, shape)
+    shapes[::3] = -shape if shape == 0.0 else shape
+    levels = np.concatenate([np.random.default_rng(7).random(40), [0.9, 0.95, 0.999, 1.0 - 1e-6, 1.0]])
+    many = MoveDistribution(quantiles, shapes, scales).ppf_each(levels)
+    for i in range(len(quantiles)):
+        alone = np.asarray(MoveDistribution(quantiles[i], shapes[i], scales[i]).ppf(levels))
+        assert many[i].tobytes() == alone.tobytes(), i
+
+
 @given(
     quantiles=st.lists(
         st.one_of(st.floats(-1.0, 50.0), st.just(0.0), st.just(3.0), st.just(float("nan"))), min_size=5, max_size=5

@@ -4,6 +4,7 @@ and the models trained from the sample; what it cannot reproduce falls back to `
 
 from __future__ import annotations
 
+import math
 import shutil
 from dataclasses import replace
 from datetime import date
@@ -18,7 +19,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from ivcrush.feature_repo.materialize import materialize
-from ivcrush.serving.forest import Forest, compile_boosters, parse_model, unsupported
+from ivcrush.serving.forest import ZERO_THRESHOLD, Forest, compile_boosters, parse_model, unsupported
 from ivcrush.serving.model import ServingBoosters, serving_model
 from ivcrush.serving.online import NotServableError
 from ivcrush.settings import Settings
@@ -238,3 +239,50 @@ def test_a_text_model_cut_short_does_not_parse() -> None:
     for cut in (text[: text.index("Tree=3")], text[: text.index("end of trees")], ""):
         with pytest.raises(ValueError, match="LightGBM text model"):
             parse_model(cut)
+
+
+def _prepared_in_full(x: np.ndarray) -> np.ndarray:
+    """The earlier input of the forest: every feature in all five missing-value variants."""
+    x = np.where(np.abs(x) <= ZERO_THRESHOLD, 0.0, x)
+    nan = np.isnan(x)
+    zero = nan | (x == 0.0)
+    variants = [np.where(nan, 0.0, x), np.where(nan, -np.inf, x), x, np.where(zero, -np.inf, x)]
+    return np.concatenate([*variants, np.where(zero, np.nan, x)], axis=1)
+
+
+def _walked_in_full(forest: Forest, x: np.ndarray, name: str) -> np.ndarray:
+    """The earlier walk: every tree of the booster over the full prepared input, the forest's own columns."""
+    prepared, roots = _prepared_in_full(x), forest.roots[name]
+    node = np.tile(roots, (len(x), 1))
+    rows = np.arange(len(x))[:, None]
+    for _ in range(forest.depth[name]):
+        node = forest.child[node] + (prepared[rows, forest.column[node]] <= forest.threshold[node])
+    raw = forest.value[node].cumsum(axis=1)[:, -1] + 0.0 if len(roots) else np.zeros(len(x))
+    sigmoid = forest.sigmoid[name]
+    return raw if sigmoid is None else np.array([1.0 / (1.0 + math.exp(-sigmoid * v)) for v in raw.tolist()])
+
+
+@settings(derandomize=True, database=None, deadline=None, max_examples=25)
+@given(
+    seed=st.integers(0, 2**16),
+    missing=st.sampled_from([{}, {"zero_as_missing": True}, {"use_missing": False}]),
+    num_leaves=st.integers(2, 15),
+    min_data_in_leaf=st.sampled_from([1, 5, 1000]),  # 1000 > rows: single-leaf trees, no column read
+)
+def test_the_forest_reads_only_the_columns_its_splits_use_and_predicts_the_same_floats(
+    seed: int, missing: dict[str, object], num_leaves: int, min_data_in_leaf: int
+) -> None:
+    """`prepare_used` (the features and variants the predicted boosters' splits read) gives, float for float,
+    the predictions of the walk over every feature in every variant: several boosters, each alone and together."""
+    x, y = _training_data(seed, 0.3)
+    params = {**missing, "num_leaves": num_leaves, "min_data_in_leaf": min_data_in_leaf}
+    boosters = {
+        "low": _train(x, y, {"objective": "quantile", "alpha": 0.1, **params}, 12),
+        "up": _train(x, y, {"objective": "binary", **params}, 7),
+    }
+    forest, _ = compile_boosters(boosters, FEATURES)
+    data = np.vstack([x[:40], np.array(SPECIAL * len(FEATURES)).reshape(-1, len(FEATURES))])
+    for names in (["low"], ["up"], ["up", "low"]):
+        predicted = forest.predict(data, names)
+        for name in names:
+            assert predicted[name].tobytes() == _walked_in_full(forest, data, name).tobytes(), name

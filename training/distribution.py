@@ -188,9 +188,10 @@ class MoveDistribution:
         out = np.full((len(self), len(levels)), np.nan)
         inside = (levels >= 0) & (levels <= 1)
         tail = inside & (levels > LEVELS[-1])
-        z = _log_gpd_inverse(
-            np.log(TAIL_MASS / np.maximum(1.0 - levels[tail], 1e-300))[None, :], self.tail_shape[:, None]
-        )
+        shapes = self.tail_shape[:, None]
+        if len(shapes) > 1 and (shapes == shapes[0]).all():  # one tail shape (a calibration's): one row of z
+            shapes = shapes[:1]
+        z = _log_gpd_inverse(np.log(TAIL_MASS / np.maximum(1.0 - levels[tail], 1e-300))[None, :], shapes)
         out[:, tail] = self.q90[:, None] + (self.tail_scale * self.q90)[:, None] * z  # as `_ppf`, by columns
         out[:, inside & (levels == 1)] = np.inf
         body = (levels >= 0) & (levels <= LEVELS[-1])  # `_body_ppf` of each event alone (`hermite_inverse_rows`)
@@ -199,7 +200,10 @@ class MoveDistribution:
         m0, m1 = (np.ascontiguousarray(self._slopes[:, k]) for k in (j, j + 1))  # C order, as t: faster steps
         t = hermite_inverse_rows(levels[body], h, LEVELS[j], LEVELS[j + 1], m0, m1)
         out[:, body] = lo_x + t * h
-        return np.where(self.valid[:, None] & ~np.isnan(levels), out, np.nan)  # `_finish`
+        kept = self.valid[:, None] & ~np.isnan(levels)  # `_finish`, in place
+        if not kept.all():
+            np.copyto(out, np.nan, where=~kept)
+        return out
 
     def _ppf(self, p: np.ndarray, row: np.ndarray) -> np.ndarray:
         """The quantiles at p (any shape) of the events `row`."""

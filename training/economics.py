@@ -169,11 +169,11 @@ def quadrature_nodes(distribution: MoveDistribution) -> tuple[np.ndarray, np.nda
     return nodes, _WEIGHTS
 
 
-def keep_quadrature_nodes(distribution: MoveDistribution, rows: Sequence[np.ndarray]) -> None:
+def keep_quadrature_nodes(distribution: MoveDistribution, rows: Sequence[np.ndarray] | np.ndarray) -> None:
     """Keep for this n-event distribution the nodes of its events, each row event i's `quantile_quadrature`
     nodes computed before (as kept with an event's forecast): `quadrature_nodes` (and, for one event,
-    `quantile_quadrature`) then returns them."""
-    nodes = np.stack(rows)
+    `quantile_quadrature`) then returns them. A read-only (n, m) array is kept as it is (not copied)."""
+    nodes = rows if isinstance(rows, np.ndarray) and not rows.flags.writeable else np.stack(list(rows))
     if nodes.shape != (len(distribution), len(_LEVELS)):
         raise ValueError(f"nodes of shape {nodes.shape} for {len(distribution)} events")
     nodes.flags.writeable = False
