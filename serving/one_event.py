@@ -16,7 +16,7 @@ import numpy as np
 from ivcrush.training.distribution import LEVELS, TAIL_MASS, MoveDistribution
 
 _LEVELS = LEVELS.tolist()
-_SMALL_SHAPE = 1e-9  # `distribution._log1p_over`'s (and `_log_gpd_inverse`'s) exponential limit
+_SMALL_SHAPE = 1e-9  # `distribution_batch.log1p_over`'s (and `log_gpd_inverse`'s) exponential limit
 STRESS_LEVEL = 0.99  # the stress loss's quantile of |move|
 
 
@@ -119,7 +119,7 @@ class OneEvent:
         return (TAIL_MASS * self.scale / (1 - self.xi) * np.exp(exponent)).tolist()
 
     def _log1p_over(self, z: list[float]) -> np.ndarray:
-        """`distribution._log1p_over(xi, z)`: log(1 + xi z) / xi, z itself at xi ~ 0 (an array)."""
+        """`distribution_batch.log1p_over(xi, z)`: log(1 + xi z) / xi, z itself at xi ~ 0 (an array)."""
         if abs(self.xi) < _SMALL_SHAPE:
             return np.array(z)
         return np.log1p(self.xi * np.array(z)) / self.xi

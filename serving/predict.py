@@ -14,8 +14,9 @@ build's calendar, its online store and the registered model, checked against tha
 latest build. `scan` and `predict_one` load one for their request; `ivcrush.serving.predictor.Predictor`
 keeps one between requests until something newer is published. A state keeps each event's forecast once read
 (`forecasts.EventForecast`: its online row, the models' forecast, its qualifiers and distribution; all fixed by
-the generation, the model and the settings), so a request computes only its market and its decision: one event
-by `strategy.decide_one`, several by `strategy_batch.decide_many` (both exactly `decide`'s decisions). An event
+the generation, the model and the settings), so a request computes only its market and its decision
+(`recommend_forecasts`: one event by `strategy.decide_one`, several by `strategy_batch.decide_many`, both exactly
+`decide`'s decisions). An event
 not kept yet is read and forecast alone without frames (`forecasts.event_forecast`), several at once from frames
 (`forecasts.event_forecasts`): the same forecasts.
 """
@@ -34,9 +35,7 @@ import numpy as np
 import pandas as pd
 
 from ivcrush.events import merged_notes
-from ivcrush.serving.decision import Decision
-from ivcrush.serving.forecasts import EventForecast, calendar_day, event_forecast, event_forecasts, records
-from ivcrush.serving.market import MarketInputs, StrategyError, event_market, number_or_none
+from ivcrush.serving.forecasts import EventForecast, event_forecast, event_forecasts
 from ivcrush.serving.model import check_serving_state, serving_model
 from ivcrush.serving.online import (
     EVENT_COLUMNS,
@@ -47,17 +46,9 @@ from ivcrush.serving.online import (
     calendar_events,
     newest_outcome,
 )
-from ivcrush.serving.recommendation import (
-    Recommendation,
-    RecommendOptions,
-    Refusal,
-    forecast_distributions,
-)
-from ivcrush.serving.strategy import decide_one
-from ivcrush.serving.strategy_batch import decide_many
-from ivcrush.settings import Account, Costs, Settings
-from ivcrush.training.distribution import MoveDistribution
-from ivcrush.training.economics import keep_quadrature_nodes, quadrature_nodes
+from ivcrush.serving.recommend_forecasts import recommend_forecasts
+from ivcrush.serving.recommendation import Recommendation, RecommendOptions, Refusal
+from ivcrush.settings import Settings
 from ivcrush.workspace import Generation, generation_build, published
 
 if TYPE_CHECKING:
@@ -214,137 +205,7 @@ def recommend(
     """Forecast, decision and size for each event of the state's build (rows of its calendar), several events
     decided at once (`decide_many`: the same decisions as `decide` event by event); events that cannot be
     served are refused with a reason."""
-    return _recommend(state, state.forecasts(events), **options)
-
-
-def _recommend(
-    state: ServingState,
-    forecasts: list[EventForecast],
-    *,
-    given: Mapping[str, Mapping[str, object]] | None = None,
-    implied: pd.DataFrame | None = None,
-    quotes: pd.DataFrame | None = None,
-    account: Account | None = None,
-    costs: Costs | None = None,
-    preset: str = "balanced",
-    strike_quantile: float = 0.9,
-) -> tuple[list[Recommendation], list[Refusal]]:
-    """`recommend` of the events' forecasts; `given`: market inputs by ticker besides `implied`'s rows."""
-    settings = state.settings
-    account = account or Account()
-    costs = costs or Costs()
-    overrides: dict[str, Mapping[str, object]] = {}
-    if implied is not None:
-        overrides.update((cast(str, row["ticker"]), row) for row in records(implied))
-    overrides.update(given or {})
-    chains = {} if quotes is None else dict(tuple(quotes.groupby("ticker", sort=False)))
-    refusals: list[Refusal] = []
-    served: list[tuple[EventForecast, MarketInputs]] = []
-    for forecast in forecasts:
-        ticker = cast(str, forecast.row["ticker"])
-        try:
-            market = event_market(
-                forecast.row,
-                overrides.get(ticker, {}),
-                chains.get(ticker),
-                decision_date=forecast.decision_date,
-                reaction_date=forecast.reaction_date,
-            )
-        except StrategyError as exc:
-            refusals.append(Refusal(ticker, str(exc)))
-            continue
-        if forecast.refusal is not None:
-            refusals.append(Refusal(ticker, forecast.refusal))
-            continue
-        served.append((forecast, market))
-    if not served:
-        return [], refusals
-    forecasts = [forecast for forecast, _ in served]
-    markets = [market for _, market in served]
-    decisions, distributions = _decisions(forecasts, markets, account, costs, preset, strike_quantile)
-    recommendations = [
-        Recommendation(
-            ticker=cast(str, forecast.row["ticker"]),
-            event_id=cast(str, forecast.row["event_id"]),
-            earnings_date=calendar_day(forecast.row["earnings_date"]).isoformat(),
-            timing=cast(str, forecast.row["timing"]),
-            implied_source=market.implied_source,
-            spot_source=market.spot_source,
-            basis=forecast.prediction["basis"],
-            forecast={
-                **forecast.prediction,
-                "quantiles": {str(k): v for k, v in forecast.prediction["quantiles"].items()},
-                "mean": decision.forecast_mean_pct,
-                "market_features_stale": _stale(forecast.stale_days, settings),
-            },
-            decision=decision,
-            distribution=distribution,
-            notes=[*forecast.notes, *market.notes],
-        )
-        for forecast, market, decision, distribution in zip(forecasts, markets, decisions, distributions, strict=True)
-    ]
-    recommendations.sort(key=lambda r: (r.decision.contracts == 0, -r.decision.ev_per_risk))
-    return recommendations, refusals
-
-
-def _decisions(
-    forecasts: list[EventForecast],
-    markets: list[MarketInputs],
-    account: Account,
-    costs: Costs,
-    preset: str,
-    strike_quantile: float,
-) -> tuple[list[Decision], list[MoveDistribution]]:
-    """Each served event's decision and one-event distribution: one event by `decide_one` on its kept distribution,
-    several at once by `decide_many` (the same decisions as `decide` event by event)."""
-    hist = [number_or_none(forecast.row.get("hm_close_mean_12q_all_rows")) for forecast in forecasts]
-    prob_up = [forecast.prediction["p_up"] for forecast in forecasts]
-    if len(forecasts) == 1:
-        one = decide_one(
-            forecasts[0].distribution,
-            market=markets[0],
-            prob_up=prob_up[0],
-            account=account,
-            costs=costs,
-            hist_mean_2_0_pct=hist[0],
-            preset=preset,
-            strike_quantile=strike_quantile,
-        )
-        return [one], [forecasts[0].distribution]
-    distribution = forecast_distributions([forecast.prediction for forecast in forecasts])
-    _give_nodes(distribution, forecasts)
-    many = decide_many(
-        distribution,
-        markets=markets,
-        prob_up=prob_up,
-        account=account,
-        costs=costs,
-        hist_mean_2_0_pct=hist,
-        preset=preset,
-        strike_quantile=strike_quantile,
-    )
-    return many, [distribution.event(i) for i in range(len(forecasts))]
-
-
-def _give_nodes(distribution: MoveDistribution, forecasts: list[EventForecast]) -> None:
-    """The n-event distribution's quadrature nodes from its events' kept forecasts (a scan of kept forecasts
-    inverts no quantile function); those not known yet computed at once and kept with their forecasts."""
-    missing = [i for i, forecast in enumerate(forecasts) if forecast.nodes is None]
-    if missing:
-        unknown = distribution if len(missing) == len(forecasts) else distribution.take(missing)
-        computed, _ = quadrature_nodes(unknown)
-        computed.flags.writeable = False
-        for i, nodes in zip(missing, computed, strict=True):
-            forecasts[i].keep_nodes(nodes)
-        if len(missing) == len(forecasts):  # every event's nodes a row of these (none was kept before)
-            keep_quadrature_nodes(distribution, computed)
-            return
-    keep_quadrature_nodes(distribution, [cast(np.ndarray, forecast.nodes) for forecast in forecasts])
-
-
-def _stale(days: float | None, settings: Settings) -> bool:
-    """Whether the market features are older than the settings allow."""
-    return days is not None and days > settings.stale_market_days
+    return recommend_forecasts(state.settings, state.forecasts(events), **options)
 
 
 def scan_state(
@@ -383,8 +244,8 @@ def predict_state(
         if not len(chosen):
             raise UnknownEventError(f"no calendar event for {ticker} on {earnings_date}")
     forecasts = state.forecasts_at(chosen)
-    recommendations, refusals = _recommend(
-        state, forecasts, given=None if given is None else {ticker: given}, **options
+    recommendations, refusals = recommend_forecasts(
+        state.settings, forecasts, given=None if given is None else {ticker: given}, **options
     )
     if refusals:
         raise ServingError(f"{ticker}: {refusals[0].reason}")

@@ -22,7 +22,8 @@ from ivcrush.training.calibration import (
     history_stratum,
     refit,
 )
-from ivcrush.training.distribution import DEFAULT_TAIL_SCALE, DEFAULT_TAIL_SHAPE, MAX_TAIL_SHAPE
+from ivcrush.training.distribution import DEFAULT_TAIL_SCALE, DEFAULT_TAIL_SHAPE
+from ivcrush.training.distribution_floats import MAX_TAIL_SHAPE
 
 LEVELS = np.asarray(QUANTILE_LEVELS)
 LOGNORMAL_Z = np.array([-1.2816, -0.6745, 0.0, 0.6745, 1.2816])  # standard normal quantiles at the levels

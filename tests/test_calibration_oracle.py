@@ -21,7 +21,8 @@ from ivcrush.training.calibration import (
     fit_calibration,
     fit_tail,
 )
-from ivcrush.training.distribution import DEFAULT_TAIL_SCALE, DEFAULT_TAIL_SHAPE, MAX_TAIL_SHAPE
+from ivcrush.training.distribution import DEFAULT_TAIL_SCALE, DEFAULT_TAIL_SHAPE
+from ivcrush.training.distribution_floats import MAX_TAIL_SHAPE
 
 LEVELS = np.asarray(QUANTILE_LEVELS)
 

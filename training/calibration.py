@@ -49,12 +49,8 @@ import numpy as np
 import pandas as pd
 
 from ivcrush.constants import QUANTILE_LEVELS
-from ivcrush.training.distribution import (
-    DEFAULT_TAIL_SCALE,
-    DEFAULT_TAIL_SHAPE,
-    MAX_TAIL_SHAPE,
-    MoveDistribution,
-)
+from ivcrush.training.distribution import DEFAULT_TAIL_SCALE, DEFAULT_TAIL_SHAPE, MoveDistribution
+from ivcrush.training.distribution_floats import MAX_TAIL_SHAPE
 
 CALIBRATION_SLICES = 3
 SLICE_SHARE = 0.1

@@ -27,15 +27,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ivcrush.constants import QUANTILE_LEVELS, QUANTILE_NAMES
+from ivcrush.constants import QUANTILE_NAMES
+from ivcrush.training.distribution_batch import batch_parameters, log1p_over, log_gpd_inverse
 from ivcrush.training.distribution_floats import (
     LEVELS,
-    MAX_TAIL_SHAPE,
-    MIN_Q90,
-    MIN_TAIL_SCALE,
     TAIL_MASS,
-    TIE_GAP,
-    parameters_one,
     slopes_and_cum_sf_one,
 )
 from ivcrush.training.hermite import hermite, hermite_inverse, hermite_inverse_rows
@@ -49,35 +45,6 @@ DEFAULT_TAIL_SHAPE = 0.1
 DEFAULT_TAIL_SCALE = 0.45
 
 
-def _as_batch(value: float | Sequence[float] | np.ndarray, n: int) -> np.ndarray:
-    array = np.asarray(value, dtype="float64")
-    return np.broadcast_to(array, (n,)).copy() if array.ndim <= 1 else array.reshape(n)
-
-
-def _parameters(
-    quantiles: Sequence[float] | np.ndarray,
-    tail_shape: float | Sequence[float] | np.ndarray,
-    tail_scale: float | Sequence[float] | np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Which rows are valid, the knots (n, 6): 0, q10, ..., q90 (strictly increasing), the tail shapes and
-    scales (bounded) of a `MoveDistribution`."""
-    q = np.atleast_2d(np.asarray(quantiles, dtype="float64"))
-    if q.ndim != 2 or q.shape[1] != len(QUANTILE_LEVELS):
-        raise ValueError(f"expected (n, {len(QUANTILE_LEVELS)}) quantiles {QUANTILE_LEVELS}, got {q.shape}")
-    n = q.shape[0]
-    if n == 1 and type(tail_shape) in (float, int) and type(tail_scale) in (float, int):
-        return parameters_one(q[0].tolist(), float(tail_shape), float(tail_scale))  # type: ignore[arg-type]
-    valid = ~np.isnan(q).any(axis=1)
-    q = np.where(valid[:, None], q, 1.0)  # placeholders, reported as NaN
-    q = np.maximum.accumulate(np.maximum(q, 0.0), axis=1)  # non-crossing, non-negative
-    gap = TIE_GAP * np.maximum(q[:, -1], MIN_Q90)
-    knots = np.zeros((n, q.shape[1] + 1))
-    for j in range(q.shape[1]):  # strictly increasing from 0
-        knots[:, j + 1] = np.maximum(q[:, j], knots[:, j] + gap)
-    shape = np.clip(_as_batch(tail_shape, n), 0.0, MAX_TAIL_SHAPE)
-    return valid, knots, shape, np.maximum(_as_batch(tail_scale, n), MIN_TAIL_SCALE)
-
-
 class MoveDistribution:
     """n distributions of |move| in % (see the module docstring); NaN quantiles give NaN everywhere."""
 
@@ -87,7 +54,7 @@ class MoveDistribution:
         tail_shape: float | Sequence[float] | np.ndarray = DEFAULT_TAIL_SHAPE,
         tail_scale: float | Sequence[float] | np.ndarray = DEFAULT_TAIL_SCALE,
     ) -> None:
-        self.valid, self.knots, self.tail_shape, self.tail_scale = _parameters(quantiles, tail_shape, tail_scale)
+        self.valid, self.knots, self.tail_shape, self.tail_scale = batch_parameters(quantiles, tail_shape, tail_scale)
         n = len(self.knots)
         self._mean: np.ndarray | None = None
         one = slopes_and_cum_sf_one(self.knots[0].tolist(), float(self.tail_scale[0])) if n == 1 else None
@@ -108,7 +75,7 @@ class MoveDistribution:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The `quantiles`, `tail_shape` and `tail_scale` of the distribution these arguments build, without
         building it (what a forecast reports of it)."""
-        valid, knots, shape, scale = _parameters(quantiles, tail_shape, tail_scale)
+        valid, knots, shape, scale = batch_parameters(quantiles, tail_shape, tail_scale)
         return np.where(valid[:, None], knots[:, 1:], np.nan), shape, scale
 
     @classmethod
@@ -191,7 +158,7 @@ class MoveDistribution:
         shapes = self.tail_shape[:, None]
         if len(shapes) > 1 and (shapes == shapes[0]).all():  # one tail shape (a calibration's): one row of z
             shapes = shapes[:1]
-        z = _log_gpd_inverse(np.log(TAIL_MASS / np.maximum(1.0 - levels[tail], 1e-300))[None, :], shapes)
+        z = log_gpd_inverse(np.log(TAIL_MASS / np.maximum(1.0 - levels[tail], 1e-300))[None, :], shapes)
         out[:, tail] = self.q90[:, None] + (self.tail_scale * self.q90)[:, None] * z  # as `_ppf`, by columns
         out[:, inside & (levels == 1)] = np.inf
         body = (levels >= 0) & (levels <= LEVELS[-1])  # `_body_ppf` of each event alone (`hermite_inverse_rows`)
@@ -211,7 +178,7 @@ class MoveDistribution:
         inside = (p >= 0) & (p <= 1)
         tail = inside & (p > LEVELS[-1])
         excess = TAIL_MASS / np.maximum(1.0 - p[tail], 1e-300)  # 1 / (GPD sf) at the point
-        out[tail] = self.q90[row[tail]] + self._scale(row[tail]) * _log_gpd_inverse(
+        out[tail] = self.q90[row[tail]] + self._scale(row[tail]) * log_gpd_inverse(
             np.log(excess), self.tail_shape[row[tail]]
         )
         out[inside & (p == 1)] = np.inf
@@ -227,7 +194,7 @@ class MoveDistribution:
         tail = x > self.q90[row]
         z = (x[tail] - self.q90[row[tail]]) / self._scale(row[tail])
         xi = self.tail_shape[row[tail]]
-        out[tail] = TAIL_MASS / self._scale(row[tail]) * np.exp(-(1 + xi) * _log1p_over(xi, z))
+        out[tail] = TAIL_MASS / self._scale(row[tail]) * np.exp(-(1 + xi) * log1p_over(xi, z))
         body = (x >= 0) & ~tail
         j, t, h = self._segment(x[body], row[body])
         m0, m1 = self._slopes[row[body], j], self._slopes[row[body], j + 1]
@@ -371,13 +338,13 @@ class MoveDistribution:
 
     def _tail_sf(self, x: np.ndarray, row: np.ndarray) -> np.ndarray:
         z = (x - self.q90[row]) / self._scale(row)
-        return TAIL_MASS * np.exp(-_log1p_over(self.tail_shape[row], z))
+        return TAIL_MASS * np.exp(-log1p_over(self.tail_shape[row], z))
 
     def _tail_excess(self, x: np.ndarray, row: np.ndarray) -> np.ndarray:
         """int_x^inf P(|X| > u) du for x >= q90: 0.1 s / (1 - xi) (1 + xi z)^(1 - 1/xi)."""
         xi, scale = self.tail_shape[row], self._scale(row)
         z = (x - self.q90[row]) / scale
-        return TAIL_MASS * scale / (1 - xi) * np.exp(-(1 - xi) * _log1p_over(xi, z))
+        return TAIL_MASS * scale / (1 - xi) * np.exp(-(1 - xi) * log1p_over(xi, z))
 
     def _excess(self, k: np.ndarray, row: np.ndarray) -> np.ndarray:
         """int_k^inf P(|X| > x) dx for every k (P = 1 below 0)."""
@@ -399,17 +366,3 @@ class MoveDistribution:
         below_zero = np.maximum(-k[body], 0.0)  # P(|X| > x) = 1 for x < 0
         out[body] = self._cum_sf[rb, -1] - up_to_k + self._tail_excess(self.q90[rb], rb) + below_zero
         return out
-
-
-def _log1p_over(xi: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """log(1 + xi z) / xi, and z at xi = 0 (the exponential limit)."""
-    small = np.abs(xi) < 1e-9
-    safe = np.where(small, 1.0, xi)
-    return np.where(small, z, np.log1p(safe * z) / safe)
-
-
-def _log_gpd_inverse(log_ratio: np.ndarray, xi: np.ndarray) -> np.ndarray:
-    """The standard GPD excess z whose survival is exp(-log_ratio): (exp(xi log_ratio) - 1) / xi."""
-    small = np.abs(xi) < 1e-9
-    safe = np.where(small, 1.0, xi)
-    return np.where(small, log_ratio, np.expm1(safe * log_ratio) / safe)

@@ -24,8 +24,9 @@ _LEVEL_MIDS = ((LEVELS[:-1] + LEVELS[1:]) / 2).tolist()
 def parameters_one(
     quantiles: list[float], tail_shape: float, tail_scale: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """`distribution._parameters` of one event on Python floats (numpy's maximum and clip element by element: the same
-    floats; where a zero's sign could differ it is under a knot at least the gap above it, or is the clip's)."""
+    """`distribution_batch.batch_parameters` of one event on Python floats (numpy's maximum and clip element by
+    element: the same floats; where a zero's sign could differ it is under a knot at least the gap above it, or is
+    the clip's)."""
     valid = not any(value != value for value in quantiles)  # no NaN
     knots, running, knot = [0.0], 0.0, 0.0
     for j, value in enumerate(quantiles if valid else [1.0] * len(quantiles)):
