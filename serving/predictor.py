@@ -19,6 +19,7 @@ from datetime import date
 from typing import Unpack
 
 from ivcrush.errors import IvcrushError
+from ivcrush.serving.heap import keep_freed_heap
 from ivcrush.serving.implied import implied_from_options, normalise_ticker
 from ivcrush.serving.predict import (
     Recommendation,
@@ -126,7 +127,8 @@ class Predictor:
     def state(self) -> ServingState:
         """The current state: the one in memory while nothing was published since it was read, else a new one.
         A state asked for again is long-lived (a server's, not one CLI request's): it is then moved out of the
-        garbage collector's sight once (`_out_of_gc_sight`, ~60 ms)."""
+        garbage collector's sight once (`_out_of_gc_sight`, ~60 ms), and the process keeps the memory requests
+        free for the next ones (`heap.keep_freed_heap`)."""
         stamp = self._watched()
         current = self._current
         if current is not None and current[0] == stamp:
@@ -134,6 +136,7 @@ class Predictor:
                 with self._lock:
                     if self._settled is not current[1]:
                         _out_of_gc_sight()
+                        keep_freed_heap()
                         self._settled = current[1]
             return current[1]
         with self._lock:
