@@ -18,6 +18,7 @@ import numpy as np
 from ivcrush.serving.forest import compile_boosters
 from ivcrush.serving.online import NotServableError
 from ivcrush.settings import Settings
+from ivcrush.training import LIGHTGBM_THREADS
 from ivcrush.training.registry import RegistryError, StoredBoosters, load_latest
 from ivcrush.workspace import Generation, current_build
 
@@ -59,7 +60,7 @@ class ServingBoosters(Mapping[str, "lgb.Booster"]):
                 booster = self._boosters[name]
                 if tuple(booster.feature_name()) != self.features:
                     raise ValueError(f"booster {name} does not read the model's features, in its order")
-                out[name] = np.asarray(booster.predict(x, num_threads=1))
+                out[name] = np.asarray(booster.predict(x, num_threads=LIGHTGBM_THREADS))
         return {name: out[name] for name in names}
 
 

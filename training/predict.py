@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ivcrush.constants import QUANTILE_LEVELS, QUANTILE_NAMES
+from ivcrush.training import LIGHTGBM_THREADS
 from ivcrush.training.calibration import THIN_STRATA, history_stratum
 from ivcrush.training.distribution import MoveDistribution
 from ivcrush.training.move_size import REFERENCE_NAMES, MoveSizeModel
@@ -71,7 +72,7 @@ def booster_predictions(models: Predictor, x: np.ndarray, names: Sequence[str]) 
     boosters = models.boosters
     if callable(getattr(boosters, "predict_many", None)):  # `isinstance(boosters, JointBoosters)`, without its ~5 us
         return cast(JointBoosters, boosters).predict_many(x, names)
-    return {name: np.asarray(boosters[name].predict(x)) for name in names}
+    return {name: np.asarray(boosters[name].predict(x, num_threads=LIGHTGBM_THREADS)) for name in names}
 
 
 def confidence(q10: np.ndarray | float, q50: np.ndarray | float, q90: np.ndarray | float) -> np.ndarray:

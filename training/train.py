@@ -43,6 +43,7 @@ import pandas as pd
 from ivcrush.constants import QUANTILE_LEVELS, QUANTILE_NAMES
 from ivcrush.errors import IvcrushError
 from ivcrush.feature_repo.feature_names import MODEL_FEATURE_COLUMNS
+from ivcrush.training import LIGHTGBM_THREADS
 from ivcrush.training.calibration import calibrate_window
 from ivcrush.training.move_size import MoveSizeModel
 from ivcrush.training.reference import ScaledHistory
@@ -79,7 +80,7 @@ BASE_PARAMS: dict[str, object] = {
     "deterministic": True,
     "force_row_wise": True,
     "seed": SEED,
-    "num_threads": 1,
+    "num_threads": LIGHTGBM_THREADS,  # that of every LightGBM call (`ivcrush.training`)
     "verbose": -1,
 }
 
@@ -209,7 +210,11 @@ def scaled_quantiles(
     """(n, 5) raw (uncalibrated) quantiles q10..q90 of |move| per row of `frame`: the boosters' forecast of
     |move| / s times s, non-negative and non-crossing."""
     x = feature_matrix(frame, features)
-    return rescale_quantiles(np.column_stack([boosters[name].predict(x) for name in QUANTILE_NAMES]), frame, scale_mean)
+    return rescale_quantiles(
+        np.column_stack([boosters[name].predict(x, num_threads=LIGHTGBM_THREADS) for name in QUANTILE_NAMES]),
+        frame,
+        scale_mean,
+    )
 
 
 def rescale_quantiles(raw: np.ndarray, frame: pd.DataFrame, scale_mean: float) -> np.ndarray:
