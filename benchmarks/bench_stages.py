@@ -39,7 +39,7 @@ from benchmarks import SHARED_SNAPSHOT
 
 REAL_EVENTS = 4_508
 FAULT_HANDLER = {"PYTHONFAULTHANDLER": "1"}  # a crash (e.g. SIGSEGV) prints every thread's Python stack
-FAILURE_LINES = 40
+FAILURE_LINES = 400  # every thread's stack of a crash (40 cut the crashing thread's)
 MOVES_PER_TICKER = 12.35  # what the sample generator writes per ticker over 6 years (measured)
 STAGES = {
     "main": ["run"],  # the whole main job in a fresh workspace; not in the default list
