@@ -49,18 +49,12 @@ class Positions:
         cls, legs: Sequence[tuple[Leg, ...]], spot: Sequence[float], exit_sigma: Sequence[float], cost: np.ndarray
     ) -> Positions:
         n = len(legs)
-        # each position's legs then its padding, as rows of Python values: one array built per field
-        padding = [(False, False, False, 0.0, 0.0) * (SLOTS - k) for k in range(SLOTS + 1)]
-        flat = [
-            value
-            for position in legs
-            for value in (
-                *(v for leg in position for v in (True, leg.kind == "call", leg.short, leg.strike, leg.premium)),
-                *padding[len(position)],
-            )
-        ]
-        present, call, short = (np.array(flat[f::5], dtype=bool).reshape(n, SLOTS) for f in range(3))
-        strike, premium = (np.array(flat[f::5], dtype="float64").reshape(n, SLOTS) for f in (3, 4))
+        present, call, short = (np.zeros((n, SLOTS), dtype=bool) for _ in range(3))
+        strike, premium = np.zeros((n, SLOTS)), np.zeros((n, SLOTS))
+        for i, position in enumerate(legs):
+            for j, leg in enumerate(position):
+                present[i, j], call[i, j], short[i, j] = True, leg.kind == "call", leg.short
+                strike[i, j], premium[i, j] = leg.strike, leg.premium
         spots, sigmas = (np.asarray(v, dtype="float64") for v in (spot, exit_sigma))
         return cls(present, call, short, strike, premium, spots, sigmas, cost)
 

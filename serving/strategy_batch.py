@@ -150,13 +150,11 @@ def modelled_strikes_many(price: np.ndarray, spot: np.ndarray, call: np.ndarray)
 def _costs(legs: list[tuple[Leg, ...]], costs: Costs) -> np.ndarray:
     """`round_trip_cost` of each position (every leg's fill opening and closing at its bid-ask), summed leg
     by leg as numpy sums a few legs."""
-    n = len(legs)
-    padding = [(0.0,) * (SLOTS - k) for k in range(SLOTS + 1)]
-    bid_ask = np.array(
-        [value for position in legs for value in (*(leg.bid_ask for leg in position), *padding[len(position)])],
-        dtype="float64",
-    ).reshape(n, SLOTS)
-    present = np.array([k < len(position) for position in legs for k in range(SLOTS)], dtype=bool).reshape(n, SLOTS)
+    bid_ask = np.zeros((len(legs), SLOTS))
+    present = np.zeros((len(legs), SLOTS), dtype=bool)
+    for i, position in enumerate(legs):
+        for j, leg in enumerate(position):
+            bid_ask[i, j], present[i, j] = leg.bid_ask, True
     fills = np.where(present, fill_cost(costs, bid_ask), 0.0)
     one_way = np.zeros(len(legs))
     for j in range(SLOTS):

@@ -17,13 +17,12 @@ from scipy.optimize import brentq
 from ivcrush.constants import TIER_PRESETS
 from ivcrush.serving.brent import brentq_many
 from ivcrush.serving.market import MarketInputs
-from ivcrush.serving.payoff import Leg
-from ivcrush.serving.payoff_batch import SLOTS, Positions, loss_mass
+from ivcrush.serving.payoff_batch import loss_mass
 from ivcrush.serving.strategy import decide, modelled_strikes
-from ivcrush.serving.strategy_batch import _costs, decide_many, modelled_strikes_many
+from ivcrush.serving.strategy_batch import decide_many, modelled_strikes_many
 from ivcrush.settings import Account, Costs
 from ivcrush.training.distribution import MoveDistribution
-from ivcrush.training.economics import fill_cost, quadrature_nodes, quantile_quadrature, round_trip_cost
+from ivcrush.training.economics import quadrature_nodes, quantile_quadrature
 from tests.test_strategy_reference import REFERENCE, _cases, chain_of
 
 hypothesis = pytest.importorskip("hypothesis")
@@ -239,40 +238,3 @@ def test_modelled_strikes_many_rounds_every_leg_as_modelled_strikes_does(
     many = modelled_strikes_many(price * spot / 100, spot, call == "call")
     one = [modelled_strikes([(kind, p * s / 100, True)], s)[0] for s, kind, p in legs]
     assert [repr(value) for value in many] == [repr(value) for value in one]
-
-
-legs_of = st.builds(
-    Leg,
-    st.sampled_from(["put", "call"]),
-    st.floats(0.5, 3000.0),
-    st.booleans(),
-    st.floats(0.0, 80.0),
-    st.floats(0.01, 5.0),
-)
-
-
-@settings(max_examples=60, derandomize=True, deadline=None)
-@given(st.lists(st.lists(legs_of, min_size=1, max_size=SLOTS).map(tuple), min_size=0, max_size=6))
-def test_positions_and_costs_hold_each_leg_in_its_slot_as_leg_by_leg(legs: list[tuple[Leg, ...]]) -> None:
-    """`Positions.of` and `_costs` (arrays built from lists of the legs' values) equal the slot-by-slot filling
-    they replace, and each position's cost is `round_trip_cost`'s."""
-    n, costs = len(legs), Costs()
-    present, call, short = (np.zeros((n, SLOTS), dtype=bool) for _ in range(3))
-    strike, premium, bid_ask = np.zeros((n, SLOTS)), np.zeros((n, SLOTS)), np.zeros((n, SLOTS))
-    for i, position in enumerate(legs):
-        for j, leg in enumerate(position):
-            present[i, j], call[i, j], short[i, j] = True, leg.kind == "call", leg.short
-            strike[i, j], premium[i, j], bid_ask[i, j] = leg.strike, leg.premium, leg.bid_ask
-    cost = _costs(legs, costs)
-    built = Positions.of(legs, [100.0] * n, [0.01] * n, cost)
-    for got, want in zip((built.present, built.call, built.short), (present, call, short), strict=True):
-        assert got.dtype == want.dtype and got.shape == want.shape and np.array_equal(got, want)
-    for got, want in zip((built.strike, built.premium), (strike, premium), strict=True):
-        assert got.shape == want.shape and got.tobytes() == want.tobytes()
-    fills = np.where(present, fill_cost(costs, bid_ask), 0.0)
-    one_way = np.zeros(n)
-    for j in range(SLOTS):
-        one_way = one_way + fills[:, j]
-    assert cost.shape == (n,) and cost.tobytes() == (one_way + one_way).tobytes()
-    for i, position in enumerate(legs):
-        assert cost[i] == pytest.approx(round_trip_cost(costs, [leg.bid_ask for leg in position]), rel=1e-12)
