@@ -120,6 +120,7 @@ def explain(
     earnings = f"{d.implied_earnings_pct:.2f}"
     ordinary = d.ordinary_move_pct
     at_quantile = quantiles[d.strike_quantile]
+    equity, rules = _account_terms(account)
     return {
         "implied_move_pct": (
             f"implied move: total {d.implied_total_pct:.2f}% ({market.implied_source}, straddle / spot, {expiry}), "
@@ -174,8 +175,7 @@ def explain(
         "contracts": (
             f"{d.contracts} contract(s): {sizing.reason}. Full Kelly (max E[log(1 + f PnL / equity)] over the "
             f"forecast, tail included) {sizing.full_kelly_contracts:.2f} contracts = "
-            f"{sizing.kelly_fraction_of_equity:.1%} of {_account_terms(account)[0]} at the {risk_label}; "
-            f"{_account_terms(account)[1]}"
+            f"{sizing.kelly_fraction_of_equity:.1%} of {equity} at the {risk_label}; {rules}"
         ),
     }
 

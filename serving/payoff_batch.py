@@ -89,9 +89,16 @@ class Positions:
         put_distance, put_width, call_distance, call_width = found
         return put_distance, call_distance, put_width, call_width
 
-    def exit_values(self, moves: np.ndarray, rows: np.ndarray | None = None, *, intrinsic: bool = False) -> np.ndarray:
+    def exit_values(
+        self,
+        moves: np.ndarray,
+        rows: np.ndarray | None = None,
+        *,
+        intrinsic_out: np.ndarray | None = None,
+    ) -> np.ndarray:
         """Per share, what buying positions `rows` (all by default) back costs after the signed moves (rows, m),
-        at the exit's volatility or, `intrinsic`, at none (`Position.exit_value`)."""
+        at the exit's volatility (`Position.exit_value`); `intrinsic_out` (zeros of the moves' shape), where given,
+        receives the values at no volatility left too (as the intrinsic values are summed where none is left)."""
         rows = np.arange(len(self)) if rows is None else rows
         # in place, the same operations as new arrays: max(spot x (1 + moves / 100), 0)
         prices = moves / 100
@@ -99,7 +106,7 @@ class Positions:
         np.multiply(self.spot[rows][:, None], prices, out=prices)
         np.maximum(prices, 0.0, out=prices)
         present, strike = self.present[rows], self.strike[rows]
-        timed = np.zeros(len(rows), dtype=bool) if intrinsic else self.exit_sigma[rows] > 0
+        timed = self.exit_sigma[rows] > 0
         priced: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (position, slot, values) at Black-Scholes
         if timed.any():
             at, slot = np.nonzero(present & timed[:, None])
@@ -118,6 +125,8 @@ class Positions:
             np.subtract(prices, strike[:, j, None], out=value)
             np.multiply(kind[:, j, None], value, out=value)
             np.maximum(value, 0.0, out=value)
+            if intrinsic_out is not None:  # x 1, x -1 or x 0 (padding: + 0.0 leaves a sum as it is), as below
+                np.add(intrinsic_out, value * sign[:, j, None], out=intrinsic_out)
             for a, s, values in priced:
                 value[a[s == j]] = values[s == j]
             np.multiply(value, sign[:, j, None], out=value)  # x 1 or x -1: exactly the value or its negation
@@ -166,13 +175,15 @@ def evaluate_many(positions: Positions, distribution: MoveDistribution, p_up: np
     moves = np.concatenate([-nodes, nodes], axis=1)
     signed_weights = np.concatenate([(1 - p_up)[:, None] * weights, p_up[:, None] * weights], axis=1)
     stops, extra = _grid_ends(positions, nodes, distribution.ppf(STRESS_LEVEL))
-    exit_values = positions.exit_values(np.concatenate([moves, -extra, extra], axis=1))
+    points = np.concatenate([moves, -extra, extra], axis=1)
+    timed = np.flatnonzero(positions.exit_sigma > 0)
+    intrinsic_values = np.zeros(points.shape)  # the exit values with no time value left, summed alongside
+    exit_values = positions.exit_values(points, intrinsic_out=intrinsic_values if timed.size else None)
     pnl = positions.pnl(exit_values)
     node_pnl = pnl[:, : 2 * m]
     time_value = np.zeros(len(positions))
-    timed = np.flatnonzero(positions.exit_sigma > 0)
     if timed.size:
-        left = exit_values[timed, : 2 * m] - positions.exit_values(moves[timed], timed, intrinsic=True)
+        left = exit_values[timed, : 2 * m] - intrinsic_values[timed, : 2 * m]
         time_value[timed] = SHARES_PER_CONTRACT * np.sum(signed_weights[timed] * left, axis=1)
     credit = SHARES_PER_CONTRACT * positions.credit
     gross = credit - intrinsic - time_value

@@ -15,7 +15,6 @@ recommendation, a structure, strikes, economics and a position size.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -234,8 +233,7 @@ def _decide(distribution: MoveDistribution, market: MarketInputs, options: _Opti
     )
 
 
-@dataclass(frozen=True)
-class Case:
+class Case(NamedTuple):
     """One event's inputs to its decision besides the position: forecast quantiles, market, mean |move|,
     P(|move| > earnings-only implied), direction, 2.0's mean and the options."""
 
