@@ -36,6 +36,7 @@ from ivcrush.workspace import POINTER
 
 # (inode, modification time in ns, size) of a file or folder; None where it does not exist
 Stamp = tuple[int, int, int] | None
+YOUNG_COLLECTION_EVERY = 20_000  # a settled state's gc threshold 0 (`_out_of_gc_sight`)
 
 
 def _stat(path: os.PathLike[str] | str) -> Stamp:
@@ -78,10 +79,13 @@ def _out_of_gc_sight() -> None:
     """Collects what is garbage, then moves every object alive (the state, the modules) to the garbage
     collector's permanent generation: a full collection walked them all (~40 ms on the snapshot, about once in
     100 scans: their p99); now it walks only what requests made since. Frozen objects that die later (a
-    replaced state) are collected when the next state settles."""
+    replaced state) are collected when the next state settles. The youngest generation is then collected every
+    YOUNG_COLLECTION_EVERY net allocations instead of 700: a 100-event scan made ~3 collections (~0.3 ms) of
+    objects it frees itself anyway (measured)."""
     gc.unfreeze()
     gc.collect()
     gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION_EVERY, *gc.get_threshold()[1:])
 
 
 @dataclass(frozen=True)

@@ -44,7 +44,7 @@ from ivcrush.serving.online import (
     events_on,
 )
 from ivcrush.serving.predict import predict_one, predict_state, recommend, scan, scan_payload, scan_state
-from ivcrush.serving.predictor import Predictor
+from ivcrush.serving.predictor import YOUNG_COLLECTION_EVERY, Predictor
 from ivcrush.serving.recommendation import Recommendation, RecommendOptions, Refusal
 from ivcrush.settings import Settings
 from ivcrush.training.distribution import MoveDistribution
@@ -271,15 +271,18 @@ def test_a_long_lived_state_is_out_of_the_garbage_collectors_sight(served: tuple
     """Once a state serves a second request, full collections no longer walk it (they did in about 1 of 100
     scans, ~40 ms on the snapshot); one request (the CLI's) leaves the collector as it was."""
     gc.unfreeze()
+    thresholds = gc.get_threshold()
     try:
         predictor = Predictor(served[0])
         state = predictor.state()
-        assert gc.get_freeze_count() == 0
+        assert gc.get_freeze_count() == 0 and gc.get_threshold() == thresholds
         assert predictor.state() is state
         assert gc.get_freeze_count() > 0
         assert not any(tracked is state for tracked in gc.get_objects())
+        assert gc.get_threshold() == (YOUNG_COLLECTION_EVERY, *thresholds[1:])
     finally:
         gc.unfreeze()
+        gc.set_threshold(*thresholds)
 
 
 def test_predict_without_a_date_serves_the_tickers_next_upcoming_event(served: tuple[Settings, date]) -> None:
