@@ -28,7 +28,7 @@ from ivcrush.serving.strategy import (
 )
 from ivcrush.settings import Account, Costs
 from ivcrush.training.distribution import MoveDistribution
-from ivcrush.training.economics import fill_cost
+from ivcrush.training.economics import fill_cost, modelled_bid_asks
 
 
 def decide_many(
@@ -117,9 +117,7 @@ def _legs(
         chosen = np.flatnonzero(is_call == kind)
         if chosen.size:
             premium[chosen] = option_values(spot[chosen], strike[chosen], sigma[chosen], call=kind)
-    # modelled_bid_ask: max(min_bid_ask, share x premium), as Python's max chooses
-    share = costs.modelled_bid_ask_share * premium
-    bid_ask = np.where(share > costs.min_bid_ask, share, costs.min_bid_ask)
+    bid_ask = modelled_bid_asks(costs, premium)
     made = [
         Leg("call" if kind else "put", strike, short, value, spread)
         for (_, kind, _, short), strike, value, spread in zip(

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from scipy.optimize import brentq
 
 from ivcrush.serving.market import MarketInputs, StrategyError, event_market
@@ -30,6 +32,8 @@ from ivcrush.settings import Account, Costs, SettingsError, load_settings
 from ivcrush.training.distribution import MoveDistribution
 from ivcrush.training.economics import (
     log_optimal_contracts,
+    modelled_bid_ask,
+    modelled_bid_asks,
     quantile_quadrature,
     reg_t_naked_margin,
     reg_t_short_option,
@@ -421,3 +425,14 @@ def test_quadrature_weights_integrate_the_distribution() -> None:
     assert float(np.sum(weights * nodes)) == pytest.approx(float(ASO.mean()), rel=1e-3)
     assert float(np.sum(weights * (nodes > 10.57))) == pytest.approx(0.1, abs=1e-9)
     assert pd.notna(nodes).all()
+
+
+@given(
+    st.lists(st.floats(min_value=0, max_value=1e6) | st.just(math.nan), max_size=30),
+    st.floats(min_value=0, max_value=1),
+    st.floats(min_value=0, max_value=1),
+)
+def test_modelled_bid_asks_are_each_values_modelled_bid_ask(values: list[float], share: float, floor: float) -> None:
+    costs = Costs(modelled_bid_ask_share=share, min_bid_ask=floor)
+    expected = [modelled_bid_ask(costs, value) for value in values]
+    assert modelled_bid_asks(costs, np.array(values, dtype="float64")).tolist() == expected

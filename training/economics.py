@@ -71,6 +71,13 @@ def modelled_bid_ask(costs: Costs, value: float) -> float:
     return max(costs.min_bid_ask, costs.modelled_bid_ask_share * value)
 
 
+def modelled_bid_asks(costs: Costs, values: np.ndarray) -> np.ndarray:
+    """`modelled_bid_ask` of each value: the same floats (the larger of the two, the minimum where equal, as
+    Python's `max` chooses)."""
+    share = costs.modelled_bid_ask_share * np.asarray(values, dtype="float64")
+    return np.where(share > costs.min_bid_ask, share, costs.min_bid_ask)
+
+
 # ----------------------------------------------------------------------------------------------- margin
 
 

@@ -25,7 +25,7 @@ from ivcrush.training.backtest.events import decision_day, event_frame, in_date_
 from ivcrush.training.backtest.forecasts import BacktestError, attach_forecasts, evaluation_dir, load_forecasts
 from ivcrush.training.backtest.metrics import SMALL_SAMPLE, metrics_frame
 from ivcrush.training.distribution import MoveDistribution
-from ivcrush.training.economics import SHARES_PER_CONTRACT, fill_cost, modelled_bid_ask
+from ivcrush.training.economics import SHARES_PER_CONTRACT, fill_cost, modelled_bid_asks
 from ivcrush.workspace import Generation
 
 VRP_MARGINAL = TIER_PRESETS[DEFAULT_PRESET]["marginal"]  # 2.0's "marginal" tier: implied / mean >= 1.2
@@ -78,7 +78,7 @@ def cost_pct(costs: Costs, spot: pd.Series | np.ndarray, premium_pct: pd.Series 
     at the close): each leg worth half the premium, its bid-ask modelled (`modelled_bid_ask`)."""
     spot = np.asarray(spot, dtype="float64")
     leg_value = np.asarray(premium_pct, dtype="float64") / 2 / 100 * spot
-    bid_ask = np.vectorize(lambda value: modelled_bid_ask(costs, value), otypes=[float])(leg_value)
+    bid_ask = modelled_bid_asks(costs, leg_value)
     fills = 4 * np.asarray(fill_cost(costs, bid_ask), dtype="float64")
     return fills / SHARES_PER_CONTRACT / spot * 100
 
