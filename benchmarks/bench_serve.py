@@ -24,7 +24,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +45,7 @@ from ivcrush.training.release import train_and_register
 from tests.redis_server import free_port, wait_for_port, worker_connections
 
 CLIENTS = (1, 8, 32)
+EXPIRY_DAYS = 7  # the in-process scan also with an expiry this many days after each earnings date
 PARTS = ("in-process", "cold", "sqlite", "redis")
 TARGETS = "targets: warm predict p99 <= 2 ms; 100-event scan p99 <= 20 ms; HTTP 8 clients SQLite p99 <= 10 ms"
 
@@ -95,6 +96,13 @@ def in_process(settings: Settings, day: date, ticker: str, repeats: int) -> None
         return predictor.predict(ticker, day, implied_move=6.0, spot=100.0)
 
     print(f"{f'predict {ticker} {day}: first request of the event':<52} {_ms(_repeat(first, repeats))}")
+    expiry = day + timedelta(days=EXPIRY_DAYS)
+
+    def first_timed() -> object:
+        state.forget_forecasts()
+        return predictor.predict(ticker, day, implied_move=6.0, spot=100.0, expiration=expiry)
+
+    print(f"{f'  with an expiry {EXPIRY_DAYS} days after':<52} {_ms(_repeat(first_timed, repeats))}")
     implied_moves = iter(np.resize(np.linspace(3.0, 12.0, 37), repeats + 1).tolist())  # a new market each request
     one = _repeat(lambda: predictor.predict(ticker, day, implied_move=next(implied_moves), spot=100.0), repeats)
     print(f"{'  again (forecast kept; a new implied move)':<52} {_ms(one)}")
@@ -109,10 +117,23 @@ def in_process(settings: Settings, day: date, ticker: str, repeats: int) -> None
         state.forget_forecasts()
         return recommend(state, served, **options)
 
-    hundred = _repeat(scan_first, max(repeats // 10, 20))
+    count = max(repeats // 10, 20)
+    hundred = _repeat(scan_first, count)
     print(f"{f'scan of {len(served)} events (recommend): first':<52} {_ms(hundred)}")
-    again = _repeat(lambda: recommend(state, served, **options), max(repeats // 10, 20))
+    again = _repeat(lambda: recommend(state, served, **options), count)
     print(f"{'  again: forecasts kept':<52} {_ms(again)}")
+    # the same events with an expiry a week after each earnings date (a weekly): the legs keep time value at the
+    # exit, so each is repriced by Black-Scholes at every quadrature move
+    weekly = [(pd.Timestamp(day) + pd.Timedelta(days=EXPIRY_DAYS)).date() for day in served["earnings_date"]]
+    timed = {**options, "implied": implied.assign(expiration=weekly)}
+
+    def scan_first_timed() -> object:
+        state.forget_forecasts()
+        return recommend(state, served, **timed)
+
+    print(f"{f'  with an expiry {EXPIRY_DAYS} days after: first':<52} {_ms(_repeat(scan_first_timed, count))}")
+    kept_timed = _repeat(lambda: recommend(state, served, **timed), count)
+    print(f"{'  with an expiry: again, forecasts kept':<52} {_ms(kept_timed)}")
     reader = state.reader()
     read_all = _repeat(lambda: reader.features(served), max(repeats // 10, 20))
     print(f"{f'  part: online features of the {len(served)} events':<52} {_ms(read_all)}")
