@@ -8,8 +8,6 @@ tests/test_packed.py compares them with the per-feature views' rows.
 from __future__ import annotations
 
 import math
-import sqlite3
-import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,13 +16,11 @@ from ivcrush.errors import IvcrushError
 from ivcrush.feature_repo.store import open_published_store
 from ivcrush.serving.online_rows import (
     JOIN_KEY,
-    KNOWN_VALUES,
     OTHER,
     PLAIN_KINDS,
     Rows,
-    entity_key,
+    StoreFile,
     feast_value,
-    plain_value,
     requested_features,
     varint,
 )
@@ -160,33 +156,17 @@ class PackedSqliteRows(PackedRows):
 
     def __init__(self, settings: Settings, generation: Generation, extra: tuple[str, str]) -> None:
         super().__init__(generation, extra)
-        layout = generation.online_layout
-        self._version = int(layout["entity_key_serialization_version"])
-        path = (generation.path(settings.feast_dir) / layout["online_store_file"]).resolve()
-        self._connection = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
-        self._lock = threading.Lock()
-        self._keys: dict[str, bytes] = {}
-        self._known: dict[bytes, object] = {}  # a plain text's serialized value: its value
+        self._store = StoreFile(settings, generation)
         self._head = array_head(self._count)
         self._size = len(self._head) + 8 * self._count
         # every feature of the packed view: it holds only what serving reads (a filter by name costs SQLite more)
         self._query = f'SELECT entity_key, feature_name, value FROM "{self._table}" WHERE entity_key IN '
 
-    def _decode(self, raw: bytes, feature: str) -> object:
-        """A text's value, remembered in `_known` where it is plain (at most KNOWN_VALUES remembered)."""
-        value = plain_value(raw)
-        if value is OTHER:
-            return feast_value(raw, self.types[feature])
-        if len(self._known) >= KNOWN_VALUES:
-            self._known = {}
-        self._known[raw] = value
-        return value
-
     def _fetch(self, tickers: list[str]) -> Fetched:
-        keys = {self._keys.get(t) or self._keys.setdefault(t, entity_key(t, self._version)): t for t in tickers}
-        with self._lock:
-            fetched = self._connection.execute(f"{self._query}({','.join('?' * len(keys))})", list(keys)).fetchall()
-        values, wanted, known = self.packed["values"], set(self._texts), self._known.get
+        store = self._store
+        keys = {store.key(t): t for t in tickers}
+        fetched = store.fetchall(f"{self._query}({','.join('?' * len(keys))})", list(keys))
+        values, wanted, known = self.packed["values"], set(self._texts), store.known.get
         raws: dict[str, bytes] = {}
         texts: dict[str, dict[str, object]] = {}
         for key, feature, raw in fetched:
@@ -198,7 +178,7 @@ class PackedSqliteRows(PackedRows):
             elif feature in wanted:
                 value = known(raw, OTHER)  # an event's id is read on each of its requests: decoded once
                 if value is OTHER:
-                    value = self._decode(raw, feature)
+                    value = store.decode(raw, raw, self.types[feature])
                 if value is not None:
                     row[feature] = value
         head, size = self._head, self._size

@@ -114,6 +114,46 @@ def requested_features(layout: dict[str, Any], service: str, extra: tuple[str, s
     return views
 
 
+class StoreFile:
+    """A SQLite generation's online-store file as serving reads it: one read-only connection (its page cache
+    holding the store) used by one thread at a time, the entity keys of the tickers asked for, and the plain
+    values decoded so far (`known`, by whatever key the caller reads them by: their decoding depends on their
+    bytes alone)."""
+
+    def __init__(self, settings: Settings, generation: Generation) -> None:
+        layout = generation.online_layout
+        self._version = int(layout["entity_key_serialization_version"])
+        path = (generation.path(settings.feast_dir) / layout["online_store_file"]).resolve()
+        self._connection = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
+        self._connection.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
+        self._lock = threading.Lock()
+        self._keys: dict[str, bytes] = {}
+        self.known: dict[object, object] = {}
+
+    def key(self, ticker: str) -> bytes:
+        """The ticker's serialized entity key (made once)."""
+        key = self._keys.get(ticker)
+        if key is None:
+            key = self._keys[ticker] = entity_key(ticker, self._version)
+        return key
+
+    def fetchall(self, query: str, parameters: list[bytes]) -> list[Any]:
+        """The rows of `query` (one thread at a time on the connection)."""
+        with self._lock:
+            return self._connection.execute(query, parameters).fetchall()
+
+    def decode(self, known_as: object, raw: bytes, value_type: str) -> object:
+        """A serialized value, remembered in `known` as `known_as` where it is plain (at most KNOWN_VALUES
+        remembered); any other kind by Feast's decoder as `value_type`."""
+        value = plain_value(raw)
+        if value is OTHER:
+            return feast_value(raw, value_type)
+        if len(self.known) >= KNOWN_VALUES:
+            self.known.clear()
+        self.known[known_as] = value
+        return value
+
+
 class SqliteRows:
     """The requested features' rows of a SQLite generation, read with sqlite3 in one query over the views'
     tables and decoded without Feast."""
@@ -129,36 +169,13 @@ class SqliteRows:
         self.types = {f: layout["views"][view]["features"][f] for view, names in self.views.items() for f in names}
         self._tables = [layout["views"][view]["table"] for view in self.views]
         self._wanted = [set(names) for names in self.views.values()]
-        self._version = int(layout["entity_key_serialization_version"])
-        path = (generation.path(settings.feast_dir) / layout["online_store_file"]).resolve()
-        self._connection = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, check_same_thread=False)
-        self._connection.execute(f"PRAGMA cache_size = -{PAGE_CACHE_KIB}")
-        self._lock = threading.Lock()
-        self._keys: dict[str, bytes] = {}
-        self._known: dict[str, object] = {}  # the hex of a plain value (as SQLite gives it): its value
-
-    def _decode(self, hexed: str, feature: str) -> object:
-        """A value from SQLite's hex of it, remembered in `_known` where it is plain (its decoding depends on its
-        bytes alone; at most KNOWN_VALUES remembered)."""
-        raw = bytes.fromhex(hexed)
-        value = plain_value(raw)
-        if value is OTHER:
-            return feast_value(raw, self.types[feature])
-        if len(self._known) >= KNOWN_VALUES:
-            self._known = {}
-        self._known[hexed] = value
-        return value
-
-    def _key(self, ticker: str) -> bytes:
-        key = self._keys.get(ticker)
-        if key is None:
-            key = self._keys[ticker] = entity_key(ticker, self._version)
-        return key
+        self._store = StoreFile(settings, generation)
 
     def rows(self, tickers: list[str]) -> Rows:
         """{ticker: {feature: value}} of distinct tickers (a feature without a value, or a ticker without any:
         absent)."""
-        keys = {self._key(t): t for t in tickers}
+        store = self._store
+        keys = {store.key(t): t for t in tickers}
         marks = ",".join("?" * len(keys))
         # one row per (view, ticker): the names and hex values of its features with a value (an empty ValueProto,
         # about half of them here, is None: left out, as a feature without a row), in the same order (both
@@ -169,15 +186,16 @@ class SqliteRows:
             "GROUP BY entity_key"
             for i, table in enumerate(self._tables)
         )
-        with self._lock:
-            fetched = self._connection.execute(query, list(keys) * len(self._tables)).fetchall()
-        wanted, rows, known = self._wanted, Rows(), self._known.get
+        fetched = store.fetchall(query, list(keys) * len(self._tables))
+        wanted, rows, known = self._wanted, Rows(), store.known.get
         for view, key, names, values in fetched:
             row, wanted_here = rows.setdefault(keys[key], {}), wanted[view]
             for feature, hexed in zip(names.split(NAME_SEPARATOR), values.split(","), strict=True):
                 if feature in wanted_here:
                     value = known(hexed, OTHER)  # most values repeat: one look-up instead of a decoding
-                    row[feature] = self._decode(hexed, feature) if value is OTHER else value
+                    if value is OTHER:
+                        value = store.decode(hexed, bytes.fromhex(hexed), self.types[feature])
+                    row[feature] = value
         return rows
 
 

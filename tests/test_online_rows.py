@@ -166,6 +166,6 @@ def test_remembered_values_read_as_decoded(tmp_path: Path, monkeypatch: pytest.M
     for _ in range(3):
         assert rows.rows(["ZZZZ", "MSFT", "NONE", "AAPL"]) == _expected()
         assert rows.rows(["MSFT"]) == {"MSFT": _expected()["MSFT"]}
-        assert len(rows._known) <= known_values
-    assert all(value is not OTHER for value in rows._known.values())
-    assert not any(isinstance(value, datetime) for value in rows._known.values())
+        assert len(rows._store.known) <= known_values
+    assert all(value is not OTHER for value in rows._store.known.values())
+    assert not any(isinstance(value, datetime) for value in rows._store.known.values())
