@@ -11,6 +11,8 @@ implied_total^2 = earnings^2 + (T - 1) ordinary_day^2.
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from functools import cache, lru_cache
 
@@ -22,6 +24,24 @@ from ivcrush.settings import DBT_PROJECT_DIR
 
 SQRT_HALF_PI = math.sqrt(math.pi / 2)
 HOLIDAYS_SEED = DBT_PROJECT_DIR / "seeds" / "market_holidays.csv"
+# Elements from which Black-Scholes' two normal CDFs run on two threads (scipy's ufunc releases the GIL): a
+# scan's positions at every quadrature move (~2e5); not one event's (~2e3, where handing over costs more).
+TWO_THREADS_FROM = 32_768
+_second_thread: list[ThreadPoolExecutor] = []  # made at the first big array; dropped in a forked child
+
+
+def normal_cdfs(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(ndtr(first), ndtr(second)): the same values, the first on a second thread when the arrays are big."""
+    if first.size < TWO_THREADS_FROM:
+        return ndtr(first), ndtr(second)
+    if not _second_thread:
+        _second_thread.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="ivcrush-ndtr"))
+    pending = _second_thread[0].submit(ndtr, first)
+    second_values = ndtr(second)
+    return pending.result(), second_values
+
+
+os.register_at_fork(after_in_child=_second_thread.clear)  # the thread is not copied into a child
 
 
 def black_scholes(
@@ -63,7 +83,8 @@ def _legs_guarded(row: np.ndarray, strikes: np.ndarray, sigma: float, calls: np.
     d1 = np.log((row if everywhere else np.where(positive, row, 1.0)) / strikes) / sigma + sigma / 2
     d2 = d1 - sigma
     sign = np.where(calls, 1.0, -1.0)
-    spot_part, strike_part = row * ndtr(sign * d1), strikes * ndtr(sign * d2)
+    spot_cdf, strike_cdf = normal_cdfs(sign * d1, sign * d2)
+    spot_part, strike_part = row * spot_cdf, strikes * strike_cdf
     priced = np.maximum(np.where(calls, spot_part - strike_part, strike_part - spot_part), 0.0)
     if everywhere:
         return priced
@@ -105,7 +126,8 @@ def _spot_guarded(spot: np.ndarray, strike: np.ndarray, sigma: np.ndarray, *, ca
     everywhere = bool(positive.all())
     d1 = np.log((spot if everywhere else np.where(positive, spot, 1.0)) / strike) / sigma + sigma / 2
     d2 = d1 - sigma
-    priced = spot * ndtr(d1) - strike * ndtr(d2) if call else strike * ndtr(-d2) - spot * ndtr(-d1)
+    spot_cdf, strike_cdf = normal_cdfs(d1, d2) if call else normal_cdfs(-d1, -d2)
+    priced = spot * spot_cdf - strike * strike_cdf if call else strike * strike_cdf - spot * spot_cdf
     if everywhere:
         return np.maximum(priced, 0.0)
     intrinsic = np.maximum(spot - strike, 0.0) if call else np.maximum(strike - np.maximum(spot, 0.0), 0.0)
