@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
-from functools import cache, lru_cache
+from functools import cache, lru_cache, partial
 
 import numpy as np
 import pandas as pd
@@ -24,21 +25,32 @@ from ivcrush.settings import DBT_PROJECT_DIR
 
 SQRT_HALF_PI = math.sqrt(math.pi / 2)
 HOLIDAYS_SEED = DBT_PROJECT_DIR / "seeds" / "market_holidays.csv"
-# Elements from which Black-Scholes' two normal CDFs run on two threads (scipy's ufunc releases the GIL): a
-# scan's positions at every quadrature move (~2e5); not one event's (~2e3, where handing over costs more).
+# Elements from which Black-Scholes runs on two threads, half of the rows each (numpy's and scipy's ufuncs release
+# the GIL): a scan's positions at every quadrature move (~1e5 a kind); not one event's (~2e3, where handing
+# over costs more than it saves).
 TWO_THREADS_FROM = 32_768
 _second_thread: list[ThreadPoolExecutor] = []  # made at the first big array; dropped in a forked child
 
 
-def normal_cdfs(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(ndtr(first), ndtr(second)): the same values, the first on a second thread when the arrays are big."""
-    if first.size < TWO_THREADS_FROM:
-        return ndtr(first), ndtr(second)
+def _on_two_threads(compute: Callable[..., np.ndarray], *arguments: np.ndarray | float) -> np.ndarray:
+    """`compute(*arguments)` of broadcastable arrays, element-wise: for big ones the first half of the rows (axis 0)
+    on a second thread, the rest here; the same values (each element's operations do not depend on the others)."""
+    shape = np.broadcast_shapes(*(np.shape(argument) for argument in arguments))
+    if math.prod(shape) < TWO_THREADS_FROM or shape[0] < 2:
+        return compute(*arguments)
+    half = shape[0] // 2
+
+    def rows(chosen: slice) -> list[np.ndarray | float]:  # the arrays that span the rows, cut; the others whole
+        return [
+            a[chosen] if isinstance(a, np.ndarray) and a.ndim == len(shape) and len(a) == shape[0] else a
+            for a in arguments
+        ]
+
     if not _second_thread:
-        _second_thread.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="ivcrush-ndtr"))
-    pending = _second_thread[0].submit(ndtr, first)
-    second_values = ndtr(second)
-    return pending.result(), second_values
+        _second_thread.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="ivcrush-pricing"))
+    pending = _second_thread[0].submit(compute, *rows(slice(None, half)))
+    rest = compute(*rows(slice(half, None)))
+    return np.concatenate([pending.result(), rest])
 
 
 os.register_at_fork(after_in_child=_second_thread.clear)  # the thread is not copied into a child
@@ -64,7 +76,7 @@ def black_scholes_legs(spot: float | np.ndarray, strikes: np.ndarray, sigma: flo
     if not sigma > 0:  # no time value: the intrinsic values (`option_values` of a 0-d sigma at or below 0)
         return _intrinsic_legs(row, strikes[:, None], calls[:, None]).T
     if strikes.size and np.minimum.reduce(strikes) > 0:  # strikes.min() without its Python wrapper
-        return _legs_guarded(row, strikes[:, None], sigma, calls[:, None]).T
+        return _on_two_threads(_legs_guarded, row, strikes[:, None], sigma, calls[:, None]).T
     column, sigma_array = row.reshape(-1, 1), np.asarray(sigma, dtype="float64")
     out = np.empty((column.shape[0], len(strikes)))
     for call in (False, True):
@@ -83,8 +95,7 @@ def _legs_guarded(row: np.ndarray, strikes: np.ndarray, sigma: float, calls: np.
     d1 = np.log((row if everywhere else np.where(positive, row, 1.0)) / strikes) / sigma + sigma / 2
     d2 = d1 - sigma
     sign = np.where(calls, 1.0, -1.0)
-    spot_cdf, strike_cdf = normal_cdfs(sign * d1, sign * d2)
-    spot_part, strike_part = row * spot_cdf, strikes * strike_cdf
+    spot_part, strike_part = row * ndtr(sign * d1), strikes * ndtr(sign * d2)
     priced = np.maximum(np.where(calls, spot_part - strike_part, strike_part - spot_part), 0.0)
     if everywhere:
         return priced
@@ -103,7 +114,7 @@ def option_values(spot: np.ndarray, strike: np.ndarray, sigma: np.ndarray, *, ca
         positive_spot = spot if call else np.maximum(spot, 0.0)
         return np.maximum(spot - strike, 0.0) if call else np.maximum(strike - positive_spot, 0.0)
     if np.all(sigma > 0) and np.all(strike > 0):  # the common case, in fewer passes: only a spot can be 0
-        return _spot_guarded(spot, strike, sigma, call=call)
+        return _on_two_threads(partial(_spot_guarded, call=call), spot, strike, sigma)
     positive = (spot > 0) & (sigma > 0) & (strike > 0)
     safe_spot = np.where(positive, spot, 1.0)
     safe_strike = np.where(positive, strike, 1.0)
@@ -126,8 +137,7 @@ def _spot_guarded(spot: np.ndarray, strike: np.ndarray, sigma: np.ndarray, *, ca
     everywhere = bool(positive.all())
     d1 = np.log((spot if everywhere else np.where(positive, spot, 1.0)) / strike) / sigma + sigma / 2
     d2 = d1 - sigma
-    spot_cdf, strike_cdf = normal_cdfs(d1, d2) if call else normal_cdfs(-d1, -d2)
-    priced = spot * spot_cdf - strike * strike_cdf if call else strike * strike_cdf - spot * spot_cdf
+    priced = spot * ndtr(d1) - strike * ndtr(d2) if call else strike * ndtr(-d2) - spot * ndtr(-d1)
     if everywhere:
         return np.maximum(priced, 0.0)
     intrinsic = np.maximum(spot - strike, 0.0) if call else np.maximum(strike - np.maximum(spot, 0.0), 0.0)

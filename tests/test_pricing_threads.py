@@ -1,5 +1,5 @@
-"""Black-Scholes' normal CDFs on two threads for big arrays: the very same values, and a forked child (the main
-job forks its online load) makes its own thread instead of waiting on its parent's."""
+"""Black-Scholes of big arrays on two threads, half of the rows each: the very same values as on one thread, and
+a forked child (the main job forks its online load) makes its own thread instead of waiting on its parent's."""
 
 from __future__ import annotations
 
@@ -7,57 +7,63 @@ import multiprocessing
 
 import numpy as np
 import pytest
-from scipy.special import ndtr
 
 from ivcrush.serving import pricing
-from ivcrush.serving.pricing import TWO_THREADS_FROM, black_scholes_legs, normal_cdfs, option_values
+from ivcrush.serving.pricing import TWO_THREADS_FROM, black_scholes_legs, option_values
 
-BIG = 2 * TWO_THREADS_FROM
+ROWS, POINTS = 180, 585  # a scan's legs of one kind at every quadrature move: above TWO_THREADS_FROM
 
 
-def _arguments(size: int, seed: int) -> np.ndarray:
-    values = np.random.default_rng(seed).normal(0.0, 6.0, size)
-    values[:6] = [np.inf, -np.inf, np.nan, -40.0, 9.0, 0.0]
+def _exit_prices(rows: int, seed: int) -> np.ndarray:
+    """Spots after signed moves, one row a leg; a spot at 0 (the stock to zero) in the last row only, so that
+    the two halves take different paths of the zero-spot guard."""
+    moves = np.random.default_rng(seed).normal(0.0, 0.25, (rows, POINTS))
+    prices = np.maximum(100 * (1 + moves), 0.0)
+    prices[-1, 0] = 0.0
+    return prices
+
+
+def _priced(seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    prices = _exit_prices(ROWS, seed)
+    strikes, sigmas = rng.uniform(60.0, 140.0, (ROWS, 1)), rng.uniform(0.01, 0.3, (ROWS, 1))
+    values = [option_values(prices, strikes, sigmas, call=call) for call in (False, True)]
+    spots = prices.ravel()[: 2 * TWO_THREADS_FROM // 8]
+    legs, kinds = rng.uniform(60.0, 140.0, 16), np.arange(16) % 2 == 0
+    values.append(black_scholes_legs(spots, legs, 0.05, kinds))  # both kinds in one pass, legs in rows
+    values.append(black_scholes_legs(spots, np.append(legs, 0.0), 0.05, np.append(kinds, True)))  # kind by kind
     return values
 
 
-@pytest.mark.parametrize("size", [10, TWO_THREADS_FROM - 1, TWO_THREADS_FROM, BIG])
-def test_normal_cdfs_are_ndtr(size: int) -> None:
-    first, second = _arguments(size, 1), _arguments(size, 2)
-    got_first, got_second = normal_cdfs(first, second)
-    np.testing.assert_array_equal(got_first, ndtr(first))
-    np.testing.assert_array_equal(got_second, ndtr(second))
-
-
 def test_big_arrays_are_priced_as_on_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
-    rng = np.random.default_rng(3)
-    spots = np.concatenate([[0.0], 100 * (1 + rng.normal(0.0, 0.2, BIG // 4))])
-    strikes = rng.uniform(60.0, 140.0, 8)
-    calls = np.arange(8) % 2 == 0
-    column = spots.reshape(-1, 1)
-    threaded = [black_scholes_legs(spots, strikes, 0.05, calls)]
-    threaded += [option_values(column, strikes, np.asarray(0.05), call=call) for call in (False, True)]
+    assert ROWS * POINTS >= TWO_THREADS_FROM
+    threaded = _priced(1)
     monkeypatch.setattr(pricing, "TWO_THREADS_FROM", 10**12)
-    alone = [black_scholes_legs(spots, strikes, 0.05, calls)]
-    alone += [option_values(column, strikes, np.asarray(0.05), call=call) for call in (False, True)]
-    for got, expected in zip(threaded, alone, strict=True):
-        np.testing.assert_array_equal(got, expected)
+    for got, alone in zip(threaded, _priced(1), strict=True):
+        np.testing.assert_array_equal(got, alone)
 
 
-def _cdfs_in_child(results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    first = _arguments(BIG, 4)
-    results.put(bool(np.array_equal(normal_cdfs(first, first)[0], ndtr(first), equal_nan=True)))
+def test_small_and_scalar_inputs_stay_on_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pricing, "_second_thread", [])
+    assert float(pricing.black_scholes(100.0, 95.0, 0.05, "put")) >= 0.0
+    option_values(_exit_prices(2, 2), np.full((2, 1), 100.0), np.full((2, 1), 0.05), call=True)
+    assert pricing._second_thread == []
+
+
+def _price_in_child(results: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    results.put(len(_priced(3)))
 
 
 def test_a_forked_child_uses_its_own_thread() -> None:
-    normal_cdfs(_arguments(BIG, 5), _arguments(BIG, 6))  # the parent's second thread exists
+    _priced(4)  # the parent's second thread exists
+    assert pricing._second_thread
     context = multiprocessing.get_context("fork")
     results = context.Queue()
-    child = context.Process(target=_cdfs_in_child, args=(results,))
+    child = context.Process(target=_price_in_child, args=(results,))
     child.start()
     child.join(timeout=30)
     if child.is_alive():  # waiting on the parent's thread, which a fork does not copy
         child.kill()
         pytest.fail("the forked child hung on its parent's thread")
     assert child.exitcode == 0
-    assert results.get(timeout=5) is True
+    assert results.get(timeout=5) == 4
