@@ -27,7 +27,57 @@ from ivcrush.training.distribution import MoveDistribution
 from ivcrush.training.economics import SHARES_PER_CONTRACT, quadrature_nodes
 
 SLOTS = 4  # the most legs a position has (an iron condor)
+_SLOT_SHIFTS = 4 * np.arange(SLOTS)  # each slot's 4 bits of `Positions.layout`
+TIMED = 1 << 4 * SLOTS  # `Positions.layout`'s bit of a position with volatility left at the exit
 PEAK_MARGIN = 1e-6  # dollars: far beyond the rounding of a P&L, so "credit - costs < -PEAK_MARGIN" is certain
+
+
+Run = tuple[int, int, list[tuple[bool, int, int]], int]  # sorted rows start:stop, its legs, its layout code
+CALL, PRICED = 1, 2  # the bits of a group of legs: calls (else puts), priced by Black-Scholes (else intrinsic)
+
+
+def _plan(codes: np.ndarray) -> tuple[list[Run], list[list[tuple[int, int, int]]]]:
+    """The runs of equal `Positions.layout` codes (sorted), each with its legs in order (short, group, the leg's
+    first row in its group), and each group's legs (start, stop, slot), in the order of their rows."""
+    stops = [*(np.flatnonzero(codes[1:] != codes[:-1]) + 1).tolist(), len(codes)] if len(codes) else []
+    runs: list[Run] = []
+    groups: list[list[tuple[int, int, int]]] = [[], [], [], []]
+    sizes = [0, 0, 0, 0]
+    start = 0
+    for stop, code in zip(stops, codes[[stop - 1 for stop in stops]].tolist(), strict=True):
+        legs = []
+        for slot in range(SLOTS):
+            bits = code >> 4 * slot
+            if bits & 1:
+                group = (bits >> 1 & 1) * CALL | (bits >> 3 & 1) * PRICED
+                legs.append((bool(bits & 4), group, sizes[group]))
+                groups[group].append((start, stop, slot))
+                sizes[group] += stop - start
+        runs.append((start, stop, legs, code))
+        start = stop
+    return runs, groups
+
+
+def _intrinsic(spots: np.ndarray, strikes: np.ndarray, *, call: bool, out: np.ndarray | None = None) -> np.ndarray:
+    """max(S - K, 0) for a call, max(K - S, 0) for a put (a spot S is at least 0 here)."""
+    value = np.subtract(spots, strikes, out=out) if call else np.subtract(strikes, spots, out=out)
+    return np.maximum(value, 0.0, out=value)
+
+
+def _leg_sums(values: list[np.ndarray], runs: list[Run], width: int, first: int = 0) -> np.ndarray:
+    """Each sorted row's legs' values (`values` of each group) summed from 0 in the legs' order, + for a short
+    leg and - for a long one, for the rows from `first` (width columns)."""
+    total = np.empty((runs[-1][1] - first if runs else 0, width))
+    for start, stop, legs, _ in runs:
+        if stop <= first:
+            continue
+        target = total[start - first : stop - first]
+        if not legs:
+            target[...] = 0.0
+        for leg, (short, group, row) in enumerate(legs):  # the first from 0: 0.0 + value or 0.0 - value
+            sum_so_far = target if leg else 0.0
+            (np.add if short else np.subtract)(sum_so_far, values[group][row : row + stop - start], out=target)
+    return total
 
 
 @dataclass(frozen=True)
@@ -89,49 +139,64 @@ class Positions:
         put_distance, put_width, call_distance, call_width = found
         return put_distance, call_distance, put_width, call_width
 
-    def exit_values(
-        self,
-        moves: np.ndarray,
-        rows: np.ndarray | None = None,
-        *,
-        intrinsic_out: np.ndarray | None = None,
-    ) -> np.ndarray:
+    @cached_property
+    def layout(self) -> np.ndarray:
+        """Each position's code: per slot 4 bits (present, call, short, priced by Black-Scholes: volatility left
+        and a positive strike), and TIMED where volatility is left; positions of one code are priced together."""
+        timed = self.exit_sigma > 0
+        priced = self.present & timed[:, None] & (self.strike > 0)
+        bits = self.present | self.call << 1 | self.short << 2 | priced << 3
+        return (bits.astype(np.int64) << _SLOT_SHIFTS).sum(axis=1) | timed.astype(np.int64) * TIMED
+
+    def exit_values(self, moves: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """Per share, what buying positions `rows` (all by default) back costs after the signed moves (rows, m),
-        at the exit's volatility (`Position.exit_value`); `intrinsic_out` (zeros of the moves' shape), where given,
-        receives the values at no volatility left too (as the intrinsic values are summed where none is left)."""
-        rows = np.arange(len(self)) if rows is None else rows
+        at the exit's volatility (`Position.exit_value`)."""
+        return self._exit(moves, np.arange(len(self)) if rows is None else rows, 0)[0]
+
+    def exit_and_time_left(self, moves: np.ndarray, columns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`exit_values` of all positions, the positions with volatility left at the exit, and theirs less the
+        values with none left (the intrinsic values, summed alike) at the first `columns` moves."""
+        return self._exit(moves, np.arange(len(self)), columns)
+
+    def _exit(self, moves: np.ndarray, rows: np.ndarray, columns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The exit values (`Position.exit_value`: each leg's value, + for a short leg and - for a long one, summed
+        from 0 leg by leg in order; the same float operations). The positions are sorted by `layout`: each slot
+        of a run of one code holds one kind of leg, priced in one of four groups (intrinsic or Black-Scholes, put
+        or call: one call over the rows of prices of its legs) and summed on a slice."""
         # in place, the same operations as new arrays: max(spot x (1 + moves / 100), 0)
         prices = moves / 100
         np.add(1, prices, out=prices)
         np.multiply(self.spot[rows][:, None], prices, out=prices)
         np.maximum(prices, 0.0, out=prices)
-        present, strike = self.present[rows], self.strike[rows]
-        timed = self.exit_sigma[rows] > 0
-        priced: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (position, slot, values) at Black-Scholes
-        if timed.any():
-            at, slot = np.nonzero(present & timed[:, None])
-            for call in (False, True):
-                chosen = self.call[rows[at], slot] == call
-                if chosen.any():
-                    a, s = at[chosen], slot[chosen]
-                    sigma = self.exit_sigma[rows[a]][:, None]
-                    priced.append((a, s, option_values(prices[a], strike[a, s][:, None], sigma, call=call)))
-        # Intrinsic values first: max(S - K, 0) for a call, max(K - S, 0) = max(-(S - K), 0) for a put (prices
-        # are never negative here, and negating a difference is exact), Black-Scholes where volatility is left
-        kind = np.where(self.call[rows], 1.0, -1.0)
-        sign = self.sign[rows]
-        total, value = np.zeros(prices.shape), np.empty(prices.shape)
-        for j in np.flatnonzero(present.any(axis=0)):  # leg by leg, in order, as Position.exit_value sums them
-            np.subtract(prices, strike[:, j, None], out=value)
-            np.multiply(kind[:, j, None], value, out=value)
-            np.maximum(value, 0.0, out=value)
-            if intrinsic_out is not None:  # x 1, x -1 or x 0 (padding: + 0.0 leaves a sum as it is), as below
-                np.add(intrinsic_out, value * sign[:, j, None], out=intrinsic_out)
-            for a, s, values in priced:
-                value[a[s == j]] = values[s == j]
-            np.multiply(value, sign[:, j, None], out=value)  # x 1 or x -1: exactly the value or its negation
-            np.add(total, value, out=total)
-        return total
+        codes = self.layout[rows]
+        order = np.argsort(codes, kind="stable")
+        runs, groups = _plan(codes[order])
+        strike, sigma = self.strike[rows][order], self.exit_sigma[rows]
+        values, intrinsic = [], []  # each group's legs' values (legs, m), and their intrinsic values (legs, columns)
+        for group, legs in enumerate(groups):
+            if not legs:
+                values.append(prices[:0])
+                intrinsic.append(prices[:0, :columns])
+                continue
+            at = np.concatenate([order[start:stop] for start, stop, _ in legs])
+            spots = prices.take(at, axis=0)
+            strikes = np.concatenate([strike[start:stop, slot] for start, stop, slot in legs])[:, None]
+            call = bool(group & CALL)
+            if group & PRICED:  # their intrinsic values first, while `spots` is in the cache
+                intrinsic.append(_intrinsic(spots[:, :columns], strikes, call=call))
+                values.append(option_values(spots, strikes, sigma.take(at)[:, None], call=call))
+            else:
+                values.append(_intrinsic(spots, strikes, call=call, out=spots))
+                intrinsic.append(values[-1][:, :columns])
+        total = _leg_sums(values, runs, prices.shape[1])
+        timed = next((start for start, _, _, code in runs if code & TIMED), len(rows))  # TIMED sorts last
+        left = np.zeros((len(rows) - timed, 0))
+        if columns:
+            left = _leg_sums(intrinsic, runs, columns, timed)
+            np.subtract(total[timed:, :columns], left, out=left)
+        exit_values = np.empty(prices.shape)
+        exit_values[order] = total
+        return exit_values, rows[order[timed:]], left
 
     def pnl(self, exit_values: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """Dollars per contract given the exit values (rows, m), costs included (`Position.pnl`)."""
@@ -176,14 +241,11 @@ def evaluate_many(positions: Positions, distribution: MoveDistribution, p_up: np
     signed_weights = np.concatenate([(1 - p_up)[:, None] * weights, p_up[:, None] * weights], axis=1)
     stops, extra = _grid_ends(positions, nodes, distribution.ppf(STRESS_LEVEL))
     points = np.concatenate([moves, -extra, extra], axis=1)
-    timed = np.flatnonzero(positions.exit_sigma > 0)
-    intrinsic_values = np.zeros(points.shape)  # the exit values with no time value left, summed alongside
-    exit_values = positions.exit_values(points, intrinsic_out=intrinsic_values if timed.size else None)
+    exit_values, timed, left = positions.exit_and_time_left(points, 2 * m)
     pnl = positions.pnl(exit_values)
     node_pnl = pnl[:, : 2 * m]
     time_value = np.zeros(len(positions))
     if timed.size:
-        left = exit_values[timed, : 2 * m] - intrinsic_values[timed, : 2 * m]
         time_value[timed] = SHARES_PER_CONTRACT * np.sum(signed_weights[timed] * left, axis=1)
     credit = SHARES_PER_CONTRACT * positions.credit
     gross = credit - intrinsic - time_value
