@@ -32,52 +32,37 @@ TIMED = 1 << 4 * SLOTS  # `Positions.layout`'s bit of a position with volatility
 PEAK_MARGIN = 1e-6  # dollars: far beyond the rounding of a P&L, so "credit - costs < -PEAK_MARGIN" is certain
 
 
-Run = tuple[int, int, list[tuple[bool, int, int]], int]  # sorted rows start:stop, its legs, its layout code
-CALL, PRICED = 1, 2  # the bits of a group of legs: calls (else puts), priced by Black-Scholes (else intrinsic)
+Step = tuple[bool, bool, bool, int, int]  # a leg of a run: short, call, Black-Scholes, slot, first row in its group
+Run = tuple[int, int, list[Step], int]  # sorted rows start:stop, their legs in order, their layout code
 
 
 def _plan(codes: np.ndarray) -> tuple[list[Run], list[list[tuple[int, int, int]]]]:
-    """The runs of equal `Positions.layout` codes (sorted), each with its legs in order (short, group, the leg's
-    first row in its group), and each group's legs (start, stop, slot), in the order of their rows."""
+    """The runs of equal `Positions.layout` codes (sorted), each with its legs in order, and the legs priced by
+    Black-Scholes of each kind (puts, calls) as (start, stop, slot), in the order of their rows."""
     stops = [*(np.flatnonzero(codes[1:] != codes[:-1]) + 1).tolist(), len(codes)] if len(codes) else []
     runs: list[Run] = []
-    groups: list[list[tuple[int, int, int]]] = [[], [], [], []]
-    sizes = [0, 0, 0, 0]
+    priced: list[list[tuple[int, int, int]]] = [[], []]
+    sizes = [0, 0]
     start = 0
     for stop, code in zip(stops, codes[[stop - 1 for stop in stops]].tolist(), strict=True):
         legs = []
         for slot in range(SLOTS):
             bits = code >> 4 * slot
             if bits & 1:
-                group = (bits >> 1 & 1) * CALL | (bits >> 3 & 1) * PRICED
-                legs.append((bool(bits & 4), group, sizes[group]))
-                groups[group].append((start, stop, slot))
-                sizes[group] += stop - start
+                call, black_scholes = bool(bits & 2), bool(bits & 8)
+                legs.append((bool(bits & 4), call, black_scholes, slot, sizes[call]))
+                if black_scholes:
+                    priced[call].append((start, stop, slot))
+                    sizes[call] += stop - start
         runs.append((start, stop, legs, code))
         start = stop
-    return runs, groups
+    return runs, priced
 
 
-def _intrinsic(spots: np.ndarray, strikes: np.ndarray, *, call: bool, out: np.ndarray | None = None) -> np.ndarray:
+def _intrinsic(spots: np.ndarray, strikes: np.ndarray, *, call: bool, out: np.ndarray) -> np.ndarray:
     """max(S - K, 0) for a call, max(K - S, 0) for a put (a spot S is at least 0 here)."""
     value = np.subtract(spots, strikes, out=out) if call else np.subtract(strikes, spots, out=out)
     return np.maximum(value, 0.0, out=value)
-
-
-def _leg_sums(values: list[np.ndarray], runs: list[Run], width: int, first: int = 0) -> np.ndarray:
-    """Each sorted row's legs' values (`values` of each group) summed from 0 in the legs' order, + for a short
-    leg and - for a long one, for the rows from `first` (width columns)."""
-    total = np.empty((runs[-1][1] - first if runs else 0, width))
-    for start, stop, legs, _ in runs:
-        if stop <= first:
-            continue
-        target = total[start - first : stop - first]
-        if not legs:
-            target[...] = 0.0
-        for leg, (short, group, row) in enumerate(legs):  # the first from 0: 0.0 + value or 0.0 - value
-            sum_so_far = target if leg else 0.0
-            (np.add if short else np.subtract)(sum_so_far, values[group][row : row + stop - start], out=target)
-    return total
 
 
 @dataclass(frozen=True)
@@ -161,38 +146,45 @@ class Positions:
     def _exit(self, moves: np.ndarray, rows: np.ndarray, columns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The exit values (`Position.exit_value`: each leg's value, + for a short leg and - for a long one, summed
         from 0 leg by leg in order; the same float operations). The positions are sorted by `layout`: each slot
-        of a run of one code holds one kind of leg, priced in one of four groups (intrinsic or Black-Scholes, put
-        or call: one call over the rows of prices of its legs) and summed on a slice."""
-        # in place, the same operations as new arrays: max(spot x (1 + moves / 100), 0)
-        prices = moves / 100
-        np.add(1, prices, out=prices)
-        np.multiply(self.spot[rows][:, None], prices, out=prices)
-        np.maximum(prices, 0.0, out=prices)
+        of a run of one code holds one kind of leg, valued (intrinsic) and summed on slices that stay in the
+        cache; the legs priced by Black-Scholes are priced first, one call per kind over their rows of prices."""
         codes = self.layout[rows]
         order = np.argsort(codes, kind="stable")
-        runs, groups = _plan(codes[order])
-        strike, sigma = self.strike[rows][order], self.exit_sigma[rows]
-        values, intrinsic = [], []  # each group's legs' values (legs, m), and their intrinsic values (legs, columns)
-        for group, legs in enumerate(groups):
-            if not legs:
+        runs, priced = _plan(codes[order])
+        # in place, the same operations as new arrays: max(spot x (1 + moves / 100), 0), in the sorted order
+        prices = moves.take(order, axis=0)
+        np.divide(prices, 100, out=prices)
+        np.add(1, prices, out=prices)
+        np.multiply(self.spot[rows][order][:, None], prices, out=prices)
+        np.maximum(prices, 0.0, out=prices)
+        strike, sigma = self.strike[rows][order], self.exit_sigma[rows][order]
+        values = []  # the Black-Scholes values (legs, m) of puts, then calls
+        for kind, ranges in enumerate(priced):
+            if not ranges:
                 values.append(prices[:0])
-                intrinsic.append(prices[:0, :columns])
                 continue
-            at = np.concatenate([order[start:stop] for start, stop, _ in legs])
-            spots = prices.take(at, axis=0)
-            strikes = np.concatenate([strike[start:stop, slot] for start, stop, slot in legs])[:, None]
-            call = bool(group & CALL)
-            if group & PRICED:  # their intrinsic values first, while `spots` is in the cache
-                intrinsic.append(_intrinsic(spots[:, :columns], strikes, call=call))
-                values.append(option_values(spots, strikes, sigma.take(at)[:, None], call=call))
-            else:
-                values.append(_intrinsic(spots, strikes, call=call, out=spots))
-                intrinsic.append(values[-1][:, :columns])
-        total = _leg_sums(values, runs, prices.shape[1])
+            at = np.concatenate([np.arange(start, stop) for start, stop, _ in ranges])
+            strikes = np.concatenate([strike[start:stop, slot] for start, stop, slot in ranges])
+            values.append(option_values(prices.take(at, axis=0), strikes[:, None], sigma[at, None], call=kind == 1))
         timed = next((start for start, _, _, code in runs if code & TIMED), len(rows))  # TIMED sorts last
-        left = np.zeros((len(rows) - timed, 0))
+        total, scratch = np.empty(prices.shape), np.empty(prices.shape)
+        left = np.empty((len(rows) - timed, columns))  # the intrinsic values' sums, then the time left
+        for start, stop, legs, code in runs:
+            summed = bool(columns and code & TIMED)  # the intrinsic values summed too (for the time left)
+            exits, intrinsics = total[start:stop], left[start - timed : stop - timed] if summed else left[:0]
+            if not legs:
+                exits[...], intrinsics[...] = 0.0, 0.0
+            for leg, (short, call, black_scholes, slot, row) in enumerate(legs):
+                add = np.add if short else np.subtract  # the first from 0
+                if summed or not black_scholes:  # the values themselves, or the first `columns` for the time left
+                    width = columns if black_scholes else prices.shape[1]
+                    spots, out = prices[start:stop, :width], scratch[start:stop, :width]
+                    intrinsic = _intrinsic(spots, strike[start:stop, slot, None], call=call, out=out)
+                    if summed:
+                        add(intrinsics if leg else 0.0, intrinsic[:, :columns], out=intrinsics)
+                value = values[call][row : row + stop - start] if black_scholes else intrinsic
+                add(exits if leg else 0.0, value, out=exits)
         if columns:
-            left = _leg_sums(intrinsic, runs, columns, timed)
             np.subtract(total[timed:, :columns], left, out=left)
         exit_values = np.empty(prices.shape)
         exit_values[order] = total
