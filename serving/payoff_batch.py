@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 
 import numpy as np
 
@@ -39,24 +39,28 @@ Run = tuple[int, int, list[Step], int]  # sorted rows start:stop, their legs in 
 def _plan(codes: np.ndarray) -> tuple[list[Run], list[list[tuple[int, int, int]]]]:
     """The runs of equal `Positions.layout` codes (sorted), each with its legs in order, and the legs priced by
     Black-Scholes of each kind (puts, calls) as (start, stop, slot), in the order of their rows."""
-    stops = [*(np.flatnonzero(codes[1:] != codes[:-1]) + 1).tolist(), len(codes)] if len(codes) else []
+    stops = [*((codes[1:] != codes[:-1]).nonzero()[0] + 1).tolist(), len(codes)] if len(codes) else []
     runs: list[Run] = []
     priced: list[list[tuple[int, int, int]]] = [[], []]
     sizes = [0, 0]
     start = 0
     for stop, code in zip(stops, codes[[stop - 1 for stop in stops]].tolist(), strict=True):
         legs = []
-        for slot in range(SLOTS):
-            bits = code >> 4 * slot
-            if bits & 1:
-                call, black_scholes = bool(bits & 2), bool(bits & 8)
-                legs.append((bool(bits & 4), call, black_scholes, slot, sizes[call]))
-                if black_scholes:
-                    priced[call].append((start, stop, slot))
-                    sizes[call] += stop - start
+        for short, call, black_scholes, slot in _legs_of(code):
+            legs.append((short, call, black_scholes, slot, sizes[call]))
+            if black_scholes:
+                priced[call].append((start, stop, slot))
+                sizes[call] += stop - start
         runs.append((start, stop, legs, code))
         start = stop
     return runs, priced
+
+
+@cache
+def _legs_of(code: int) -> tuple[tuple[bool, bool, bool, int], ...]:
+    """The legs (short, call, Black-Scholes, slot) of a `Positions.layout` code, in order."""
+    bits = [code >> 4 * slot for slot in range(SLOTS)]
+    return tuple((bool(b & 4), bool(b & 2), bool(b & 8), slot) for slot, b in enumerate(bits) if b & 1)
 
 
 def _intrinsic(spots: np.ndarray, strikes: np.ndarray, *, call: bool, out: np.ndarray) -> np.ndarray:
@@ -149,15 +153,16 @@ class Positions:
         of a run of one code holds one kind of leg, valued (intrinsic) and summed on slices that stay in the
         cache; the legs priced by Black-Scholes are priced first, one call per kind over their rows of prices."""
         codes = self.layout[rows]
-        order = np.argsort(codes, kind="stable")
+        order = codes.argsort(kind="stable")
         runs, priced = _plan(codes[order])
+        ranked = rows[order]
         # in place, the same operations as new arrays: max(spot x (1 + moves / 100), 0), in the sorted order
         prices = moves.take(order, axis=0)
         np.divide(prices, 100, out=prices)
         np.add(1, prices, out=prices)
-        np.multiply(self.spot[rows][order][:, None], prices, out=prices)
+        np.multiply(self.spot[ranked][:, None], prices, out=prices)
         np.maximum(prices, 0.0, out=prices)
-        strike, sigma = self.strike[rows][order], self.exit_sigma[rows][order]
+        strike, sigma = self.strike[ranked], self.exit_sigma[ranked]
         values = []  # the Black-Scholes values (legs, m) of puts, then calls
         for kind, ranges in enumerate(priced):
             if not ranges:
@@ -188,7 +193,7 @@ class Positions:
             np.subtract(total[timed:, :columns], left, out=left)
         exit_values = np.empty(prices.shape)
         exit_values[order] = total
-        return exit_values, rows[order[timed:]], left
+        return exit_values, ranked[timed:], left
 
     def pnl(self, exit_values: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """Dollars per contract given the exit values (rows, m), costs included (`Position.pnl`)."""
