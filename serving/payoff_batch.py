@@ -8,6 +8,10 @@ on one interval and loses only at the grid's two ends. The P&L is known at the q
 needs it), at 0, the strikes and the grid's end; the grid's regular points are priced only between two such
 neighbours whose signs differ, or around the largest value when none is profitable. The roots are then found
 for all brackets together (`brent.brentq_many`, scipy's steps).
+
+The exit values sort the positions by the layout of their legs (`Positions.layout`), so that each slot of a
+run of positions holds one kind of leg: the legs with volatility left are priced in one Black-Scholes call per
+kind, the others valued on slices of the prices, and every leg is summed on its run's slice, in order.
 """
 
 from __future__ import annotations
