@@ -8,6 +8,10 @@ on one interval and loses only at the grid's two ends. The P&L is known at the q
 needs it), at 0, the strikes and the grid's end; the grid's regular points are priced only between two such
 neighbours whose signs differ, or around the largest value when none is profitable. The roots are then found
 for all brackets together (`brent.brentq_many`, scipy's steps).
+
+The exit values sort the positions by the layout of their legs (`Positions.layout`), so that each slot of a
+run of positions holds one kind of leg: the legs with volatility left are priced in one Black-Scholes call per
+kind, the others valued on slices of the prices, and every leg is summed on its run's slice, in order.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 
 import numpy as np
 
@@ -27,7 +31,46 @@ from ivcrush.training.distribution import MoveDistribution
 from ivcrush.training.economics import SHARES_PER_CONTRACT, quadrature_nodes
 
 SLOTS = 4  # the most legs a position has (an iron condor)
+_SLOT_SHIFTS = 4 * np.arange(SLOTS)  # each slot's 4 bits of `Positions.layout`
+TIMED = 1 << 4 * SLOTS  # `Positions.layout`'s bit of a position with volatility left at the exit
 PEAK_MARGIN = 1e-6  # dollars: far beyond the rounding of a P&L, so "credit - costs < -PEAK_MARGIN" is certain
+
+
+Step = tuple[bool, bool, bool, int, int]  # a leg of a run: short, call, Black-Scholes, slot, first row in its group
+Run = tuple[int, int, list[Step], int]  # sorted rows start:stop, their legs in order, their layout code
+
+
+def _plan(codes: np.ndarray) -> tuple[list[Run], list[list[tuple[int, int, int]]]]:
+    """The runs of equal `Positions.layout` codes (sorted), each with its legs in order, and the legs priced by
+    Black-Scholes of each kind (puts, calls) as (start, stop, slot), in the order of their rows."""
+    stops = [*((codes[1:] != codes[:-1]).nonzero()[0] + 1).tolist(), len(codes)] if len(codes) else []
+    runs: list[Run] = []
+    priced: list[list[tuple[int, int, int]]] = [[], []]
+    sizes = [0, 0]
+    start = 0
+    for stop, code in zip(stops, codes[[stop - 1 for stop in stops]].tolist(), strict=True):
+        legs = []
+        for short, call, black_scholes, slot in _legs_of(code):
+            legs.append((short, call, black_scholes, slot, sizes[call]))
+            if black_scholes:
+                priced[call].append((start, stop, slot))
+                sizes[call] += stop - start
+        runs.append((start, stop, legs, code))
+        start = stop
+    return runs, priced
+
+
+@cache
+def _legs_of(code: int) -> tuple[tuple[bool, bool, bool, int], ...]:
+    """The legs (short, call, Black-Scholes, slot) of a `Positions.layout` code, in order."""
+    bits = [code >> 4 * slot for slot in range(SLOTS)]
+    return tuple((bool(b & 4), bool(b & 2), bool(b & 8), slot) for slot, b in enumerate(bits) if b & 1)
+
+
+def _intrinsic(spots: np.ndarray, strikes: np.ndarray, *, call: bool, out: np.ndarray) -> np.ndarray:
+    """max(S - K, 0) for a call, max(K - S, 0) for a put (a spot S is at least 0 here)."""
+    value = np.subtract(spots, strikes, out=out) if call else np.subtract(strikes, spots, out=out)
+    return np.maximum(value, 0.0, out=value)
 
 
 @dataclass(frozen=True)
@@ -89,49 +132,72 @@ class Positions:
         put_distance, put_width, call_distance, call_width = found
         return put_distance, call_distance, put_width, call_width
 
-    def exit_values(
-        self,
-        moves: np.ndarray,
-        rows: np.ndarray | None = None,
-        *,
-        intrinsic_out: np.ndarray | None = None,
-    ) -> np.ndarray:
+    @cached_property
+    def layout(self) -> np.ndarray:
+        """Each position's code: per slot 4 bits (present, call, short, priced by Black-Scholes: volatility left
+        and a positive strike), and TIMED where volatility is left; positions of one code are priced together."""
+        timed = self.exit_sigma > 0
+        priced = self.present & timed[:, None] & (self.strike > 0)
+        bits = self.present | self.call << 1 | self.short << 2 | priced << 3
+        return (bits.astype(np.int64) << _SLOT_SHIFTS).sum(axis=1) | timed.astype(np.int64) * TIMED
+
+    def exit_values(self, moves: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """Per share, what buying positions `rows` (all by default) back costs after the signed moves (rows, m),
-        at the exit's volatility (`Position.exit_value`); `intrinsic_out` (zeros of the moves' shape), where given,
-        receives the values at no volatility left too (as the intrinsic values are summed where none is left)."""
-        rows = np.arange(len(self)) if rows is None else rows
-        # in place, the same operations as new arrays: max(spot x (1 + moves / 100), 0)
-        prices = moves / 100
+        at the exit's volatility (`Position.exit_value`)."""
+        return self._exit(moves, np.arange(len(self)) if rows is None else rows, 0)[0]
+
+    def exit_and_time_left(self, moves: np.ndarray, columns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`exit_values` of all positions, the positions with volatility left at the exit, and theirs less the
+        values with none left (the intrinsic values, summed alike) at the first `columns` moves."""
+        return self._exit(moves, np.arange(len(self)), columns)
+
+    def _exit(self, moves: np.ndarray, rows: np.ndarray, columns: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The exit values (`Position.exit_value`: each leg's value, + for a short leg and - for a long one, summed
+        from 0 leg by leg in order; the same float operations). The positions are sorted by `layout`: each slot
+        of a run of one code holds one kind of leg, valued (intrinsic) and summed on slices that stay in the
+        cache; the legs priced by Black-Scholes are priced first, one call per kind over their rows of prices."""
+        codes = self.layout[rows]
+        order = codes.argsort(kind="stable")
+        runs, priced = _plan(codes[order])
+        ranked = rows[order]
+        # in place, the same operations as new arrays: max(spot x (1 + moves / 100), 0), in the sorted order
+        prices = moves.take(order, axis=0)
+        np.divide(prices, 100, out=prices)
         np.add(1, prices, out=prices)
-        np.multiply(self.spot[rows][:, None], prices, out=prices)
+        np.multiply(self.spot[ranked][:, None], prices, out=prices)
         np.maximum(prices, 0.0, out=prices)
-        present, strike = self.present[rows], self.strike[rows]
-        timed = self.exit_sigma[rows] > 0
-        priced: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (position, slot, values) at Black-Scholes
-        if timed.any():
-            at, slot = np.nonzero(present & timed[:, None])
-            for call in (False, True):
-                chosen = self.call[rows[at], slot] == call
-                if chosen.any():
-                    a, s = at[chosen], slot[chosen]
-                    sigma = self.exit_sigma[rows[a]][:, None]
-                    priced.append((a, s, option_values(prices[a], strike[a, s][:, None], sigma, call=call)))
-        # Intrinsic values first: max(S - K, 0) for a call, max(K - S, 0) = max(-(S - K), 0) for a put (prices
-        # are never negative here, and negating a difference is exact), Black-Scholes where volatility is left
-        kind = np.where(self.call[rows], 1.0, -1.0)
-        sign = self.sign[rows]
-        total, value = np.zeros(prices.shape), np.empty(prices.shape)
-        for j in np.flatnonzero(present.any(axis=0)):  # leg by leg, in order, as Position.exit_value sums them
-            np.subtract(prices, strike[:, j, None], out=value)
-            np.multiply(kind[:, j, None], value, out=value)
-            np.maximum(value, 0.0, out=value)
-            if intrinsic_out is not None:  # x 1, x -1 or x 0 (padding: + 0.0 leaves a sum as it is), as below
-                np.add(intrinsic_out, value * sign[:, j, None], out=intrinsic_out)
-            for a, s, values in priced:
-                value[a[s == j]] = values[s == j]
-            np.multiply(value, sign[:, j, None], out=value)  # x 1 or x -1: exactly the value or its negation
-            np.add(total, value, out=total)
-        return total
+        strike, sigma = self.strike[ranked], self.exit_sigma[ranked]
+        values = []  # the Black-Scholes values (legs, m) of puts, then calls
+        for kind, ranges in enumerate(priced):
+            if not ranges:
+                values.append(prices[:0])
+                continue
+            at = np.concatenate([np.arange(start, stop) for start, stop, _ in ranges])
+            strikes = np.concatenate([strike[start:stop, slot] for start, stop, slot in ranges])
+            values.append(option_values(prices.take(at, axis=0), strikes[:, None], sigma[at, None], call=kind == 1))
+        timed = next((start for start, _, _, code in runs if code & TIMED), len(rows))  # TIMED sorts last
+        total, scratch = np.empty(prices.shape), np.empty(prices.shape)
+        left = np.empty((len(rows) - timed, columns))  # the intrinsic values' sums, then the time left
+        for start, stop, legs, code in runs:
+            summed = bool(columns and code & TIMED)  # the intrinsic values summed too (for the time left)
+            exits, intrinsics = total[start:stop], left[start - timed : stop - timed] if summed else left[:0]
+            if not legs:
+                exits[...], intrinsics[...] = 0.0, 0.0
+            for leg, (short, call, black_scholes, slot, row) in enumerate(legs):
+                add = np.add if short else np.subtract  # the first from 0
+                if summed or not black_scholes:  # the values themselves, or the first `columns` for the time left
+                    width = columns if black_scholes else prices.shape[1]
+                    spots, out = prices[start:stop, :width], scratch[start:stop, :width]
+                    intrinsic = _intrinsic(spots, strike[start:stop, slot, None], call=call, out=out)
+                    if summed:
+                        add(intrinsics if leg else 0.0, intrinsic[:, :columns], out=intrinsics)
+                value = values[call][row : row + stop - start] if black_scholes else intrinsic
+                add(exits if leg else 0.0, value, out=exits)
+        if columns:
+            np.subtract(total[timed:, :columns], left, out=left)
+        exit_values = np.empty(prices.shape)
+        exit_values[order] = total
+        return exit_values, ranked[timed:], left
 
     def pnl(self, exit_values: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """Dollars per contract given the exit values (rows, m), costs included (`Position.pnl`)."""
@@ -176,14 +242,11 @@ def evaluate_many(positions: Positions, distribution: MoveDistribution, p_up: np
     signed_weights = np.concatenate([(1 - p_up)[:, None] * weights, p_up[:, None] * weights], axis=1)
     stops, extra = _grid_ends(positions, nodes, distribution.ppf(STRESS_LEVEL))
     points = np.concatenate([moves, -extra, extra], axis=1)
-    timed = np.flatnonzero(positions.exit_sigma > 0)
-    intrinsic_values = np.zeros(points.shape)  # the exit values with no time value left, summed alongside
-    exit_values = positions.exit_values(points, intrinsic_out=intrinsic_values if timed.size else None)
+    exit_values, timed, left = positions.exit_and_time_left(points, 2 * m)
     pnl = positions.pnl(exit_values)
     node_pnl = pnl[:, : 2 * m]
     time_value = np.zeros(len(positions))
     if timed.size:
-        left = exit_values[timed, : 2 * m] - intrinsic_values[timed, : 2 * m]
         time_value[timed] = SHARES_PER_CONTRACT * np.sum(signed_weights[timed] * left, axis=1)
     credit = SHARES_PER_CONTRACT * positions.credit
     gross = credit - intrinsic - time_value
