@@ -47,5 +47,6 @@ def test_prob_loss_and_kelly_are_the_scipy_forms(case: tuple[MoveDistribution, P
     assert prob_loss_one(position, distribution, p_up) == prob_loss(position, distribution, p_up)
     fast, slow = evaluate_one(position, distribution, p_up), evaluate(position, distribution, p_up)
     assert repr(fast) == repr(slow)
+    assert fast.node_pnl.tobytes() == slow.node_pnl.tobytes()  # the nodes' P&L, priced among the loss grid's
     _, weights = signed_nodes(distribution, p_up)
     assert kelly_one(slow.node_pnl, weights, equity) == log_optimal_contracts(slow.node_pnl, weights, equity)
