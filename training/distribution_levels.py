@@ -2,7 +2,8 @@
 with what depends on the levels alone (which are in the body, their segments and start, the tail's log
 ratios) computed once. Each element takes the very operations `ppf` takes (the same Newton iterations of
 `hermite_inverse` over the same body elements, the same tail formula), so the same floats, without `ppf`'s
-masks, broadcasts and gathers per call (a request's first forecast inverts one event's distribution)."""
+masks, broadcasts and gathers per call, and the Newton iterations' first step made once (`hermite.Start`; a request's
+first forecast inverts one event's distribution)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 
 from ivcrush.training.distribution import MoveDistribution
 from ivcrush.training.distribution_floats import LEVELS, TAIL_MASS
-from ivcrush.training.hermite import hermite_inverse
+from ivcrush.training.hermite import Start, hermite_inverse
 
 _SMALL_SHAPE = 1e-9  # `distribution_batch.log_gpd_inverse`'s exponential limit
 
@@ -34,6 +35,7 @@ class FixedLevels:
         j = np.clip(np.searchsorted(LEVELS, p_body, side="right") - 1, 0, len(LEVELS) - 2)  # `_body_ppf`'s
         self._p, self._j, self._j1 = _read_only(p_body.copy()), _read_only(j), _read_only(j + 1)
         self._level0, self._level1 = _read_only(LEVELS[j]), _read_only(LEVELS[j + 1])
+        self._start = Start(self._p, self._level0, self._level1)  # the Newton iterations' first step, made once
         # `_ppf`'s log of 1 / (the GPD's survival) at each tail level
         self._log_ratio = _read_only(np.log(TAIL_MASS / np.maximum(1.0 - p[self.body :], 1e-300)))
 
@@ -44,7 +46,8 @@ class FixedLevels:
         knots, slopes = distribution.knots[0], distribution._slopes[0]
         lo_x = knots[self._j]
         h = knots[self._j1] - lo_x
-        t = hermite_inverse(self._p, h, self._level0, self._level1, slopes[self._j], slopes[self._j1])
+        m0, m1 = slopes[self._j], slopes[self._j1]
+        t = hermite_inverse(self._p, h, self._level0, self._level1, m0, m1, self._start)
         out = np.empty(self.size)
         np.add(lo_x, t * h, out=out[: self.body])
         xi, q90 = float(distribution.tail_shape[0]), float(knots[-1])
