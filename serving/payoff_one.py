@@ -64,13 +64,15 @@ def evaluate_one(position: Position, distribution: MoveDistribution, p_up: float
     grid = loss_grid(distribution, position)
     q99 = stress_quantile(distribution)
     g = len(grid)
-    at = _among(grid, nodes)
-    if at is not None:  # the grid holds the nodes: priced there (a price is a function of its move alone)
+    # with time value left the grid's Black-Scholes values are the nodes' where it holds them (a price is a
+    # function of its move alone): not priced again; without, intrinsic values cost less than finding them
+    at = _among(grid, nodes) if position.exit_sigma > 0 else None
+    if at is not None:
         every = np.concatenate([-grid, grid, [-q99, q99]])
-        signed = np.concatenate([at, at + g])  # `signed_nodes`' moves (-nodes, nodes) in `every`
+        signed: np.ndarray | slice = np.concatenate([at, at + g])  # `signed_nodes`' moves (-nodes, nodes)
     else:
         every = np.concatenate([-grid, grid, [-q99, q99], -nodes, nodes])
-        signed = np.arange(2 * g + 2, len(every))
+        signed = slice(2 * g + 2, None)
     values = position.exit_value(every)
     pnl = SHARES_PER_CONTRACT * (position.credit - values) - position.cost  # = position.pnl of those moves
     exit_value, node_pnl = values[signed], pnl[signed]
@@ -100,7 +102,7 @@ def _among(grid: np.ndarray, nodes: np.ndarray) -> np.ndarray | None:
     """Where each node sits in `loss_grid`'s sorted distinct values (which hold every node but a NaN); None where
     some node is not found so."""
     at = np.searchsorted(grid, nodes)
-    return at if np.array_equal(grid[np.minimum(at, len(grid) - 1)], nodes) else None
+    return at if (grid.take(at, mode="clip") == nodes).all() else None
 
 
 def prob_loss_one(
