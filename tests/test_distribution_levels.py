@@ -60,3 +60,14 @@ def test_invalid_or_several_events_are_left_to_ppf() -> None:
     fixed = FixedLevels(np.array([0.2, 0.95]))
     assert fixed.ppf_one(MoveDistribution([math.nan, 2.0, 3.0, 4.0, 5.0])) is None
     assert fixed.ppf_one(MoveDistribution(np.ones((2, 5)))) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(quantiles=st.lists(_QUANTILE, min_size=5, max_size=5), shape=_SHAPE, scale=_SCALE)
+def test_one_event_from_python_floats_is_the_arrays(quantiles: list[float], shape: float, scale: float) -> None:
+    """A distribution built from a list of Python floats (a forecast's) holds the numbers one built from arrays
+    holds, bit for bit."""
+    fast = MoveDistribution(quantiles, shape, scale)
+    slow = MoveDistribution(np.array([quantiles]), np.array([shape]), np.array([scale]))
+    for name in ("valid", "knots", "tail_shape", "tail_scale", "_slopes", "_cum_sf"):
+        assert getattr(fast, name).tobytes() == getattr(slow, name).tobytes(), name

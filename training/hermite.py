@@ -203,7 +203,7 @@ def hermite_inverse(
             powers = None
         else:
             error, powers = _error(t, p, cubic)
-        if (np.abs(error) < CONVERGED).all():
+        if np.maximum.reduce(np.abs(error), initial=0.0) < CONVERGED:  # all |error| below (a NaN: not converged)
             break
         if powers is not None:
             slope = _slope(t, powers, cubic, drop)
