@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 import pandas as pd
 
+from ivcrush.serving.one_event import one_event
 from ivcrush.serving.online import EVENT_COLUMNS, OnlineReader
 from ivcrush.serving.payoff_one import stress_quantile
 from ivcrush.serving.recommendation import ModelForecast, forecast_distribution
@@ -142,11 +143,12 @@ class EventForecast:
     def distribution(self) -> MoveDistribution:
         """The forecast's one-event distribution, with its mean, quadrature nodes and q99 computed once."""
         distribution = forecast_distribution(self.prediction)
-        distribution.mean()
         if self._nodes:  # known from a scan's batch: not inverted again
             keep_quadrature_nodes(distribution, self._nodes)
         self.keep_nodes(quantile_quadrature(distribution)[0])  # kept (weakly keyed) while this distribution lives
         stress_quantile(distribution)  # ... as is its q99
+        event = one_event(distribution)  # the mean a decision reads (`strategy.decide_one`: its one-event floats)
+        event.mean if event is not None else distribution.mean()  # computed once, kept
         return distribution
 
     @property

@@ -43,22 +43,36 @@ MISSING_AT = (0.0, -np.inf, np.nan, -np.inf, np.nan)  # where each variant puts 
 Section = dict[str, str]  # a text model's header or one tree: key -> value
 
 
-def prepare_used(x: np.ndarray, used: Sequence[tuple[int, np.ndarray]]) -> np.ndarray:
+@dataclass(frozen=True)
+class Gather:
+    """A plan's prepared columns (`prepare_used`) as one gather of the input: each column's feature, the value a
+    missing one takes in its variant (`MISSING_AT`; NaN kept NaN) and whether a zero is missing too (variants 3
+    and 4; None where no column's is)."""
+
+    features: np.ndarray
+    fill: np.ndarray
+    zero_missing: np.ndarray | None
+
+    @classmethod
+    def of(cls, used: Sequence[tuple[int, np.ndarray]]) -> Gather:
+        """`used`: each variant's features, in the order of the prepared columns."""
+        features = np.concatenate([features for _, features in used])
+        fill = np.concatenate([np.full(len(features), MISSING_AT[variant]) for variant, features in used])
+        zero = np.concatenate([np.full(len(features), variant >= 3) for variant, features in used])
+        return cls(features, fill, zero if zero.any() else None)
+
+
+def prepare_used(x: np.ndarray, gather: Gather) -> np.ndarray:
     """The (n, columns) input a plan's splits read: the float64 `x`'s features in their missing-value variants
-    (`used`: each variant's features, in that order; column variant * features + feature of the forest's nodes),
+    (`gather`: each column's feature and variant; column variant * features + feature of the forest's nodes),
     none that no split reads. Values with |x| <= kZeroThreshold are zero; then a variant (`VARIANT`) has NaN as
-    zero (0), NaN at -inf (1) or kept (2), NaN and zero at -inf (3) or at NaN (4)."""
-    x = np.where(np.abs(x) <= ZERO_THRESHOLD, 0.0, x)
-    nan = np.isnan(x)
-    parts = []
-    for variant, features in used:
-        values = x[:, features]
-        if variant == 2:
-            parts.append(values)
-            continue
-        missing = nan[:, features] if variant < 3 else nan[:, features] | (values == 0.0)
-        parts.append(np.where(missing, MISSING_AT[variant], values))
-    return np.concatenate(parts, axis=1)
+    zero (0), NaN at -inf (1) or kept (2), NaN and zero at -inf (3) or at NaN (4). (A split reads its column by
+    `x <= threshold` alone: a NaN kept or made is the same there.)"""
+    values = np.where(np.abs(x) <= ZERO_THRESHOLD, 0.0, x)[:, gather.features]
+    missing = np.isnan(values)
+    if gather.zero_missing is not None:
+        missing |= (values == 0.0) & gather.zero_missing
+    return np.where(missing, gather.fill, values)
 
 
 def parse_model(text: str) -> tuple[Section, list[Section]]:
@@ -163,7 +177,7 @@ class Forest:
             raise ValueError(f"expected an (n, {self.features}) feature array, got {x.shape}")
         plan = self._plan(tuple(names))
         # only the prepared columns the plan's splits read, in C order (so that its flattening below is a view)
-        rows, prepared = x.shape[0], prepare_used(x, plan.used)
+        rows, prepared = x.shape[0], prepare_used(x, plan.gather)
         # the first step from the roots (the same nodes in every row), then one gather per array and level
         node = plan.first_child + (prepared[:, plan.first_column] <= plan.first_threshold)
         flat, offset = prepared.ravel(), (np.arange(rows, dtype=np.intp) * prepared.shape[1])[:, None]
@@ -200,7 +214,7 @@ class Forest:
                 start += trees
             used, column = self._used_columns(roots)
             plan = _Plan(
-                used=used,
+                gather=Gather.of(used),
                 column=column,
                 first_column=column[roots],
                 first_threshold=self.threshold[roots],
@@ -231,7 +245,7 @@ class Forest:
 
 @dataclass(frozen=True)
 class _Plan:
-    used: list[tuple[int, np.ndarray]]  # the prepared columns its splits read: each variant's features
+    gather: Gather  # the prepared columns its splits read: each variant's features
     column: np.ndarray  # per node of the forest: its column among those (`prepare_used`'s)
     first_column: np.ndarray  # the roots' columns, thresholds and right children
     first_threshold: np.ndarray

@@ -18,6 +18,8 @@ from ivcrush.training.distribution import LEVELS, TAIL_MASS, MoveDistribution
 _LEVELS = LEVELS.tolist()
 _SMALL_SHAPE = 1e-9  # `distribution_batch.log1p_over`'s (and `log_gpd_inverse`'s) exponential limit
 STRESS_LEVEL = 0.99  # the stress loss's quantile of |move|
+_STRESS_LOG_RATIO = np.log(np.array([TAIL_MASS / max(1.0 - STRESS_LEVEL, 1e-300)]))  # `ppf`'s at that level
+_STRESS_LOG_RATIO.flags.writeable = False
 
 
 class OneEvent:
@@ -42,7 +44,7 @@ class OneEvent:
     @cached_property
     def q99(self) -> float:
         """`distribution.ppf(0.99)`, the stress move (in the tail: q90 + sigma q90 x the GPD's inverse)."""
-        log_ratio = np.log(np.array([TAIL_MASS / max(1.0 - STRESS_LEVEL, 1e-300)]))
+        log_ratio = _STRESS_LOG_RATIO
         excess = log_ratio if abs(self.xi) < _SMALL_SHAPE else np.expm1(self.xi * log_ratio) / self.xi
         return self.q90 + self.scale * float(excess[0])
 

@@ -105,6 +105,7 @@ class PackedRows:
         self._position = {name: i for i, name in enumerate(self.packed["numbers"])}
         self._count = len(self.packed["numbers"])
         self._generation_id = generation.generation_id
+        self._numeric: tuple[list[str], list[int] | None] | None = None  # `_columns` of the last list asked for
 
     def _fetch(self, tickers: list[str]) -> Fetched:
         raise NotImplementedError
@@ -140,14 +141,26 @@ class PackedRows:
         """Each ticker's texts ({} without a row) and the features `numeric` (tickers, numeric) as float64, NaN
         where missing, for the tickers as given."""
         fetched = self._fetch(sorted(set(tickers)))
-        missing = len(fetched.at)  # the row of NaN appended below
-        arrays = np.vstack([fetched.arrays, np.full((1, self._count), math.nan)])
-        numbers = arrays[[fetched.at.get(ticker, missing) for ticker in tickers]]
-        columns = [self._position[f] for f in numeric]
-        if columns != list(range(self._count)):
+        at = fetched.at
+        if all(ticker in at for ticker in tickers):
+            numbers = fetched.arrays[[at[ticker] for ticker in tickers]]
+        else:  # a row of NaN for the tickers without an array
+            arrays = np.vstack([fetched.arrays, np.full((1, self._count), math.nan)])
+            numbers = arrays[[at.get(ticker, len(at)) for ticker in tickers]]
+        columns = self._columns(numeric)
+        if columns is not None:
             numbers = numbers[:, columns]
         empty: dict[str, object] = {}
         return [fetched.texts.get(ticker, empty) for ticker in tickers], numbers
+
+    def _columns(self, numeric: list[str]) -> list[int] | None:
+        """The packed positions of the features `numeric` (None: all of them, in order), found once per list (a
+        reader asks with its own list every time)."""
+        known = self._numeric
+        if known is None or known[0] is not numeric:
+            columns = [self._position[f] for f in numeric]
+            known = self._numeric = (numeric, None if columns == list(range(self._count)) else columns)
+        return known[1]
 
 
 class PackedSqliteRows(PackedRows):

@@ -119,14 +119,24 @@ class Position:
         return np.array(self.pnl_of(moves.reshape(-1).tolist())).reshape(moves.shape)
 
     def pnl_of(self, moves: list[float]) -> list[float]:
-        """`pnl` of moves given and returned as Python floats (a few moves without volatility computed so)."""
-        if len(moves) > FEW_MOVES or self.exit_sigma > 0:
+        """`pnl` of moves given and returned as Python floats (a few moves computed so: without volatility every
+        operation, with it all but Black-Scholes, which prices them in one call)."""
+        if len(moves) > FEW_MOVES:
             return self.pnl(np.array(moves, dtype="float64")).tolist()
         spot, credit, cost = self.spot, self.credit, self.cost
-        return [
-            SHARES_PER_CONTRACT * (credit - self._intrinsic_at(max(spot * (1 + move / 100), 0.0))) - cost
-            for move in moves
-        ]
+        prices = [max(spot * (1 + move / 100), 0.0) for move in moves]  # `exit_value`'s, as np.maximum
+        if self.exit_sigma > 0:
+            strikes, calls, shorts = self._strikes
+            values = black_scholes_legs(np.array(prices), strikes, self.exit_sigma, calls).tolist()
+            totals = []
+            for row in values:  # `exit_value`'s sum, leg by leg in order from 0.0
+                total = 0.0
+                for value, short in zip(row, shorts, strict=True):
+                    total = total + (value if short else -value)
+                totals.append(total)
+        else:
+            totals = [self._intrinsic_at(price) for price in prices]
+        return [SHARES_PER_CONTRACT * (credit - total) - cost for total in totals]
 
     @cached_property
     def max_loss(self) -> float | None:

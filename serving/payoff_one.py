@@ -57,25 +57,33 @@ def _sides(position: Position, p_up: float) -> list[tuple[float | None, float | 
 
 def evaluate_one(position: Position, distribution: MoveDistribution, p_up: float) -> Economics:
     """`payoff.evaluate(position, distribution, p_up)`: the same `Economics`. The position is priced once at
-    the exit's volatility for every move it needs (the quadrature's signed nodes, P(loss)'s grid on both sides,
-    the stress moves), and once more at the nodes without volatility (the time value)."""
+    the exit's volatility for every move it needs (P(loss)'s grid on both sides, which holds the quadrature's
+    nodes, and the stress moves), and once more at the nodes without volatility (the time value)."""
     intrinsic = position.spot * intrinsic_payout(position, distribution, p_up)
     nodes, _ = quantile_quadrature(distribution)
     grid = loss_grid(distribution, position)
     q99 = stress_quantile(distribution)
-    m, g = 2 * len(nodes), len(grid)
-    every = np.concatenate([-nodes, nodes, -grid, grid, [-q99, q99]])  # `signed_nodes`' moves first
+    g = len(grid)
+    # with time value left the grid's Black-Scholes values are the nodes' where it holds them (a price is a
+    # function of its move alone): not priced again; without, intrinsic values cost less than finding them
+    at = _among(grid, nodes) if position.exit_sigma > 0 else None
+    if at is not None:
+        every = np.concatenate([-grid, grid, [-q99, q99]])
+        signed: np.ndarray | slice = np.concatenate([at, at + g])  # `signed_nodes`' moves (-nodes, nodes)
+    else:
+        every = np.concatenate([-grid, grid, [-q99, q99], -nodes, nodes])
+        signed = slice(2 * g + 2, None)
     values = position.exit_value(every)
     pnl = SHARES_PER_CONTRACT * (position.credit - values) - position.cost  # = position.pnl of those moves
-    exit_value = values[:m]
+    exit_value, node_pnl = values[signed], pnl[signed]
     time_value = 0.0
     if position.exit_sigma > 0:
         _, weights = signed_nodes(distribution, p_up)
-        left = exit_value - position.exit_value(every[:m], sigma=0.0)
+        left = exit_value - position.exit_value(np.concatenate([-nodes, nodes]), sigma=0.0)
         time_value = SHARES_PER_CONTRACT * float(_SUM(weights * left))
     credit = SHARES_PER_CONTRACT * position.credit
     gross = credit - intrinsic - time_value
-    stress = -float(_MIN(pnl[m + 2 * g :]))
+    stress = -float(_MIN(pnl[2 * g : 2 * g + 2]))
     return Economics(
         credit=credit,
         expected_intrinsic=intrinsic,
@@ -83,11 +91,18 @@ def evaluate_one(position: Position, distribution: MoveDistribution, p_up: float
         cost=position.cost,
         gross_ev=gross,
         ev=gross - position.cost,
-        prob_loss=prob_loss_one(position, distribution, p_up, grid, pnl[m : m + 2 * g]),
+        prob_loss=prob_loss_one(position, distribution, p_up, grid, pnl[: 2 * g]),
         stress_loss=max(stress, 0.0),
         max_loss=position.max_loss,
-        node_pnl=pnl[:m],
+        node_pnl=node_pnl,
     )
+
+
+def _among(grid: np.ndarray, nodes: np.ndarray) -> np.ndarray | None:
+    """Where each node sits in `loss_grid`'s sorted distinct values (which hold every node but a NaN); None where
+    some node is not found so."""
+    at = np.searchsorted(grid, nodes)
+    return at if (grid.take(at, mode="clip") == nodes).all() else None
 
 
 def prob_loss_one(

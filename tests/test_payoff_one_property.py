@@ -47,5 +47,18 @@ def test_prob_loss_and_kelly_are_the_scipy_forms(case: tuple[MoveDistribution, P
     assert prob_loss_one(position, distribution, p_up) == prob_loss(position, distribution, p_up)
     fast, slow = evaluate_one(position, distribution, p_up), evaluate(position, distribution, p_up)
     assert repr(fast) == repr(slow)
+    assert fast.node_pnl.tobytes() == slow.node_pnl.tobytes()  # the nodes' P&L, priced among the loss grid's
     _, weights = signed_nodes(distribution, p_up)
     assert kelly_one(slow.node_pnl, weights, equity) == log_optimal_contracts(slow.node_pnl, weights, equity)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(cases(), st.lists(st.one_of(st.floats(-120.0, 120.0), st.sampled_from([0.0, -0.0, -100.0])), max_size=10))
+def test_pnl_of_a_few_moves_on_floats_is_the_arrays(
+    case: tuple[MoveDistribution, Position, float], moves: list[float]
+) -> None:
+    """`Position.pnl_of` (a break-even's root steps: a few moves as Python floats, with or without an exit
+    volatility) is `Position.pnl` of their array, bit for bit."""
+    _, position, _ = case
+    expected = position.pnl(np.array(moves, dtype="float64")).reshape(-1)
+    assert np.array(position.pnl_of(moves), dtype="float64").tobytes() == expected.tobytes()

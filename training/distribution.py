@@ -23,17 +23,13 @@ the right (x of shape (m, 1) gives (m, n); for one event, x of shape (m,) gives 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from ivcrush.constants import QUANTILE_NAMES
 from ivcrush.training.distribution_batch import batch_parameters, log1p_over, log_gpd_inverse
-from ivcrush.training.distribution_floats import (
-    LEVELS,
-    TAIL_MASS,
-    slopes_and_cum_sf_one,
-)
+from ivcrush.training.distribution_floats import LEVELS, TAIL_MASS, parameter_floats, slopes_and_cum_sf_one
 from ivcrush.training.hermite import hermite, hermite_inverse, hermite_inverse_rows
 
 if TYPE_CHECKING:
@@ -45,6 +41,18 @@ DEFAULT_TAIL_SHAPE = 0.1
 DEFAULT_TAIL_SCALE = 0.45
 
 
+def _one_of_floats(quantiles: object, tail_shape: object, tail_scale: object) -> bool:
+    """Whether the arguments are one event's quantiles as a list of Python floats and its tail as Python numbers
+    (`batch_parameters` makes them Python floats again: the same knots)."""
+    return (
+        type(quantiles) is list
+        and len(quantiles) == len(LEVELS) - 1
+        and all(type(value) is float for value in quantiles)
+        and type(tail_shape) in (float, int)
+        and type(tail_scale) in (float, int)
+    )
+
+
 class MoveDistribution:
     """n distributions of |move| in % (see the module docstring); NaN quantiles give NaN everywhere."""
 
@@ -54,9 +62,18 @@ class MoveDistribution:
         tail_shape: float | Sequence[float] | np.ndarray = DEFAULT_TAIL_SHAPE,
         tail_scale: float | Sequence[float] | np.ndarray = DEFAULT_TAIL_SCALE,
     ) -> None:
+        self._mean: np.ndarray | None = None
+        if _one_of_floats(quantiles, tail_shape, tail_scale):  # `batch_parameters`' one event, without arrays first
+            tail = cast(tuple[float, float], (tail_shape, tail_scale))
+            valid, knots, shape, scale = parameter_floats(cast(list[float], quantiles), float(tail[0]), float(tail[1]))
+            self.valid, self.knots = np.array([valid]), np.array([knots])
+            self.tail_shape, self.tail_scale = np.array([shape]), np.array([scale])
+            one = slopes_and_cum_sf_one(knots, scale)
+            if one is not None:
+                self._slopes, self._cum_sf = one
+                return
         self.valid, self.knots, self.tail_shape, self.tail_scale = batch_parameters(quantiles, tail_shape, tail_scale)
         n = len(self.knots)
-        self._mean: np.ndarray | None = None
         one = slopes_and_cum_sf_one(self.knots[0].tolist(), float(self.tail_scale[0])) if n == 1 else None
         if one is not None:
             self._slopes, self._cum_sf = one

@@ -27,6 +27,14 @@ def parameters_one(
     """`distribution_batch.batch_parameters` of one event on Python floats (numpy's maximum and clip element by
     element: the same floats; where a zero's sign could differ it is under a knot at least the gap above it, or is
     the clip's)."""
+    valid, knots, shape, scale = parameter_floats(quantiles, tail_shape, tail_scale)
+    return np.array([valid]), np.array([knots]), np.array([shape]), np.array([scale])
+
+
+def parameter_floats(
+    quantiles: list[float], tail_shape: float, tail_scale: float
+) -> tuple[bool, list[float], float, float]:
+    """`parameters_one` as Python values: whether valid, the knots, the tail's shape and scale."""
     valid = not any(value != value for value in quantiles)  # no NaN
     knots, running, knot = [0.0], 0.0, 0.0
     for j, value in enumerate(quantiles if valid else [1.0] * len(quantiles)):
@@ -40,7 +48,7 @@ def parameters_one(
         knots[j] = knot
     shape = min(max(tail_shape, 0.0), MAX_TAIL_SHAPE)  # NaN stays NaN, -0.0 stays -0.0: as np.clip
     scale = tail_scale if tail_scale >= MIN_TAIL_SCALE or tail_scale != tail_scale else MIN_TAIL_SCALE
-    return np.array([valid]), np.array([knots]), np.array([shape]), np.array([scale])
+    return valid, knots, shape, scale
 
 
 def slopes_and_cum_sf_one(knots: list[float], tail_scale: float) -> tuple[np.ndarray, np.ndarray] | None:

@@ -17,6 +17,7 @@ import numpy as np
 from ivcrush.constants import QUANTILE_LEVELS
 from ivcrush.settings import Costs
 from ivcrush.training.distribution import MoveDistribution
+from ivcrush.training.distribution_levels import FixedLevels
 
 SHARES_PER_CONTRACT = 100
 # The quadrature stops at the 1 - TRUNCATED_MASS quantile and puts the last TRUNCATED_MASS of probability at
@@ -141,6 +142,7 @@ def _quadrature_levels() -> tuple[np.ndarray, np.ndarray]:
 
 
 _LEVELS, _WEIGHTS = _quadrature_levels()
+_FIXED_LEVELS = FixedLevels(_LEVELS)
 # nodes per distribution object, computed once: a decision integrates over the same nodes several times
 _NODES: weakref.WeakKeyDictionary[MoveDistribution, np.ndarray] = weakref.WeakKeyDictionary()
 # the (n, m) nodes of n-event distributions whose events' nodes were known before (`keep_quadrature_nodes`)
@@ -159,7 +161,8 @@ def quantile_quadrature(distribution: MoveDistribution) -> tuple[np.ndarray, np.
         raise ValueError(f"one event's distribution expected, got {len(distribution)}")
     nodes = _NODES.get(distribution)
     if nodes is None:
-        nodes = np.asarray(distribution.ppf(_LEVELS), dtype="float64").reshape(-1)
+        one = _FIXED_LEVELS.ppf_one(distribution)  # `ppf` of the levels, what depends on them alone made once
+        nodes = np.asarray(distribution.ppf(_LEVELS), dtype="float64").reshape(-1) if one is None else one
         nodes[-1] = max(nodes[-1], DISASTER_MOVE_PCT)
         nodes.flags.writeable = False
         _NODES[distribution] = nodes

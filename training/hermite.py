@@ -137,21 +137,77 @@ def _converged(error: np.ndarray) -> np.ndarray:
     return np.abs(error).max(axis=-1) < CONVERGED
 
 
+class Start:
+    """What `hermite_inverse`'s first step computes of levels fixed in advance (p and the levels, read-only):
+    the start t0, its bracket, and the terms of the cubic and its slope at t0 that do not depend on the segment's
+    width and end slopes (`_first_error_and_slope`'s, the same floats)."""
+
+    def __init__(self, p: np.ndarray, level0: np.ndarray, level1: np.ndarray) -> None:
+        t = (p - level0) / (level1 - level0)
+        t2 = t * t
+        t3 = t2 * t
+        three_t2, two_t3 = 3 * t2, 2 * t3
+        self.p, self.level0, self.level1, self.t = p, level0, level1, t
+        self.lo, self.hi, self.drop = np.zeros_like(p), np.ones_like(p), level0 - level1
+        self.start = ((two_t3 - three_t2) + 1) * level0
+        self.rise = (three_t2 - two_t3) * level1
+        self.at_m0, self.at_m1 = (t3 - 2 * t2) + t, t3 - t2  # the h m0 and h m1 terms' factors
+        self.slope_m0, self.slope_m1 = (three_t2 - 4 * t) + 1, three_t2 - 2 * t
+        self.slope_drop = (6 * t2 - 6 * t) * self.drop
+        for array in vars(self).values():
+            array.flags.writeable = False
+
+    def error_and_slope(self, h: np.ndarray, m0: np.ndarray, m1: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`_error` and `_slope` at t0 of a segment's width and end slopes."""
+        cdf = np.multiply(self.at_m0, h)
+        cdf *= m0
+        cdf += self.start  # (2 t3 - 3 t2 + 1) level0 + (t3 - 2 t2 + t) h m0
+        cdf += self.rise
+        term = np.multiply(self.at_m1, h)
+        term *= m1
+        cdf += term
+        cdf -= self.p
+        slope = np.multiply(self.slope_m0, h)
+        slope *= m0
+        slope += self.slope_drop
+        np.multiply(self.slope_m1, h, out=term)
+        term *= m1
+        slope += term
+        return cdf, slope
+
+
 def hermite_inverse(
-    p: np.ndarray, h: np.ndarray, level0: np.ndarray, level1: np.ndarray, m0: np.ndarray, m1: np.ndarray
+    p: np.ndarray,
+    h: np.ndarray,
+    level0: np.ndarray,
+    level1: np.ndarray,
+    m0: np.ndarray,
+    m1: np.ndarray,
+    start: Start | None = None,
 ) -> np.ndarray:
     """The position t of each element's segment where `hermite` is p (all arrays of p's size, p between the
     levels), iterated until every element has converged or none changes any more. An element whose t, lo and
     hi no longer change stays so: it is computed again with the same floats (no gathering), and one fixed short
-    of converging stays unconverged, so the steps go on for the others until none changes."""
-    lo, hi = np.zeros_like(p), np.ones_like(p)
-    t = (p - level0) / (level1 - level0)
-    cubic, drop = (h, level0, level1, m0, m1), level0 - level1
+    of converging stays unconverged, so the steps go on for the others until none changes. `start`: the first
+    step's terms of these p and levels, made once (the same floats)."""
+    if start is None:
+        lo, hi = np.zeros_like(p), np.ones_like(p)
+        t = (p - level0) / (level1 - level0)
+        drop = level0 - level1
+    else:
+        lo, hi, t, drop = start.lo, start.hi, start.t, start.drop
+    cubic = (h, level0, level1, m0, m1)
     for step in range(NEWTON_STEPS):
-        error, powers = _error(t, p, cubic)
-        if (np.abs(error) < CONVERGED).all():
+        if step == 0 and start is not None:
+            error, slope = start.error_and_slope(h, m0, m1)
+            powers = None
+        else:
+            error, powers = _error(t, p, cubic)
+        if np.maximum.reduce(np.abs(error), initial=0.0) < CONVERGED:  # all |error| below (a NaN: not converged)
             break
-        stepped, lo_new, hi_new = _newton_step(t, error, _slope(t, powers, cubic, drop), lo, hi)
+        if powers is not None:
+            slope = _slope(t, powers, cubic, drop)
+        stepped, lo_new, hi_new = _newton_step(t, error, slope, lo, hi)
         if step >= FIXED_FROM and (stepped == t).all() and (lo_new == lo).all() and (hi_new == hi).all():
             break  # every element fixed: further steps give these floats again
         t, lo, hi = stepped, lo_new, hi_new

@@ -28,10 +28,11 @@ import pandas as pd
 
 from ivcrush.constants import QUANTILE_LEVELS, QUANTILE_NAMES
 from ivcrush.training import LIGHTGBM_THREADS
-from ivcrush.training.calibration import THIN_STRATA, history_stratum
+from ivcrush.training.calibration import STRATA, THIN_STRATA, history_stratum
 from ivcrush.training.distribution import MoveDistribution
+from ivcrush.training.distribution_floats import parameter_floats
 from ivcrush.training.move_size import REFERENCE_NAMES, MoveSizeModel
-from ivcrush.training.scaling import OWN_LEVEL, PRIOR_COUNT, history_columns, history_level
+from ivcrush.training.scaling import HISTORY_CAP, OWN_LEVEL, PRIOR_COUNT, PRIOR_WEIGHT, history_columns, history_level
 from ivcrush.training.train import feature_array, rescale_quantiles, rescaled
 
 if TYPE_CHECKING:
@@ -200,7 +201,14 @@ def ensemble_one(
         tickers=[row.get("ticker")],
         timings=[row["timing"]] if "timing" in row else None,
     )
-    return ensemble_rows(models, rows, verdicts, amc_labels_untrusted=amc_labels_untrusted)[0]
+    served = _Served.of(models, verdicts)
+    outputs = booster_predictions(models, rows.x, served.names) if served.names else {}
+    timing = rows.timings[0] if amc_labels_untrusted and rows.timings is not None else None
+    floats = cast(tuple[float, float], (history[0], history[1]))  # checked: both are floats
+    one = _one_on_floats(models.move_size, served, outputs, floats, timing)
+    if one is not None:
+        return {"ticker": rows.tickers[0], **one}
+    return _results(models, rows, served, outputs, amc_labels_untrusted)[0]
 
 
 @dataclass(frozen=True)
@@ -224,12 +232,39 @@ def ensemble_rows(
 ) -> list[dict[str, object]]:
     """`ensemble` of the rows' arrays: exactly `ensemble` of a frame whose model features and history columns
     hold these float64 values (serving's batch forecast without a frame)."""
-    verdicts = verdicts if verdicts is not None else getattr(models, "verdicts", {}) or {}
-    move_skill = bool(verdicts.get("move_size", {}).get("skill", False))
-    use_direction = bool(verdicts.get("direction", {}).get("skill", False))
-    use_iv = "iv_crush" in models.boosters and bool(verdicts.get("iv_crush", {}).get("skill", False))
-    served = [*(QUANTILE_NAMES if move_skill else ()), *(["direction"] * use_direction), *(["iv_crush"] * use_iv)]
-    outputs = booster_predictions(models, rows.x, served) if served else {}  # only the served ones
+    served = _Served.of(models, verdicts)
+    outputs = booster_predictions(models, rows.x, served.names) if served.names else {}  # only the served ones
+    return _results(models, rows, served, outputs, amc_labels_untrusted)
+
+
+@dataclass(frozen=True)
+class _Served:
+    """Which forecasts `ensemble` serves (the verdicts' skills) and the boosters it predicts for them."""
+
+    move_skill: bool
+    use_direction: bool
+    use_iv: bool
+    names: list[str]
+
+    @classmethod
+    def of(cls, models: Predictor, verdicts: Mapping[str, Mapping[str, object]] | None) -> _Served:
+        verdicts = verdicts if verdicts is not None else getattr(models, "verdicts", {}) or {}
+        move_skill = bool(verdicts.get("move_size", {}).get("skill", False))
+        use_direction = bool(verdicts.get("direction", {}).get("skill", False))
+        use_iv = "iv_crush" in models.boosters and bool(verdicts.get("iv_crush", {}).get("skill", False))
+        names = [*(QUANTILE_NAMES if move_skill else ()), *(["direction"] * use_direction), *(["iv_crush"] * use_iv)]
+        return cls(move_skill, use_direction, use_iv, names)
+
+
+def _results(
+    models: Predictor,
+    rows: EnsembleRows,
+    served: _Served,
+    outputs: Mapping[str, np.ndarray],
+    amc_labels_untrusted: bool,
+) -> list[dict[str, object]]:
+    """`ensemble_rows`' dicts from the served boosters' `outputs`."""
+    move_skill, use_direction, use_iv = served.move_skill, served.use_direction, served.use_iv
     own = np.where(np.isnan(rows.prior_count), 0.0, rows.prior_count)  # `prior_events`
     prior = own if not amc_labels_untrusted or rows.timings is None else _amc_capped(own, rows.timings)
     move_size = models.move_size
@@ -278,3 +313,83 @@ def ensemble_rows(
             }
         )
     return results
+
+
+def _one_on_floats(
+    move_size: MoveSizeModel,
+    served: _Served,
+    outputs: Mapping[str, np.ndarray],
+    history: tuple[float, float],
+    amc_timing: object,
+) -> dict[str, object] | None:
+    """`_results` of one row on Python floats (its dict without the ticker): the same IEEE operations in the same
+    order as numpy's on the row (`history_level`, `rescaled`, `Calibration.adjust`, `MoveDistribution.parameters`,
+    `confidence`, `history_stratum`); the calibrations' multipliers np.exp(shifts) by numpy, as `adjust` makes
+    them. None where a value could take another path there (a quantile not positive or NaN: numpy's maximum of
+    a zero or a NaN; a tail not given as a Python float; a division by zero): `_results` then.
+    `amc_timing`: the row's timing where AMC events are widened (else None)."""
+    own_level, prior_count = history
+    own = 0.0 if prior_count != prior_count else prior_count  # `prior_events`
+    try:
+        if served.move_skill:
+            scale = _history_level(own_level, prior_count, move_size.scale_mean)
+            raw = [outputs[name].item(0) * scale for name in QUANTILE_NAMES]  # `rescaled` (sorted below)
+            calibration = move_size.calibration
+        else:
+            scale = _history_level(own_level, prior_count, move_size.reference.scale_mean)
+            raw = [scale * value for value in move_size.reference.shape]  # `ScaledHistory.scaled` (np.outer)
+            calibration = move_size.reference_calibration
+    except ZeroDivisionError:
+        return None
+    tail = (calibration.tail_shape, calibration.tail_scale)
+    if not all(value > 0.0 for value in raw) or not all(type(value) in (float, int) for value in tail):
+        return None
+    prior = min(own, float(AMC_PRIOR_CAP)) if str(amc_timing) == "AMC" else own
+    quantiles = _shifted(sorted(raw) if served.move_skill else raw, calibration.shifts)
+    counts = _nan_to_num(prior)
+    for name, shifts in calibration.stratum_shifts.items():  # `Calibration._widen`
+        low, high = STRATA[name]
+        if low <= counts <= high:
+            quantiles = _shifted(quantiles, shifts)
+    _, knots, tail_shape, tail_scale = parameter_floats(quantiles, float(tail[0]), float(tail[1]))  # valid: no NaN
+    q = knots[1:]
+    stratum = None
+    for name, (low, high) in STRATA.items():  # `history_stratum`: the last stratum that holds the count
+        if low <= _nan_to_num(own) <= high:
+            stratum = name
+    return {
+        "basis": MODEL_BASIS if served.move_skill else REFERENCE_BASIS,
+        "quantiles": dict(zip(QUANTILE_LEVELS, q, strict=True)),
+        "tail_shape": tail_shape,
+        "tail_scale": tail_scale,
+        "point": q[MEDIAN],
+        "p_up": outputs["direction"].item(0) if served.use_direction else None,
+        "iv_crush_ratio": outputs["iv_crush"].item(0) if served.use_iv else None,
+        "confidence": 1.0 / (1.0 + (q[-1] - q[0]) / q[MEDIAN]),  # q50 > 0 and q90 > q10: `confidence`'s case
+        "move_size_skill": served.move_skill,
+        "prior_trusted_moves": int(own),
+        "history_stratum": str(stratum),
+        "thin_history": stratum in THIN_STRATA,
+    }
+
+
+_LARGEST = float(np.finfo("float64").max)
+
+
+def _nan_to_num(value: float) -> float:
+    """`np.nan_to_num` of one float: 0 for NaN, the largest finite float for an infinity (with its sign)."""
+    if value != value:
+        return 0.0
+    return value if abs(value) != math.inf else math.copysign(_LARGEST, value)
+
+
+def _history_level(own: float, prior_count: float, overall_mean: float) -> float:
+    """`training.scaling.history_level` of one event (ZeroDivisionError where numpy would divide by zero)."""
+    count = _nan_to_num(prior_count)
+    count = 0.0 if own != own or own <= 0 else (count if count <= HISTORY_CAP else float(HISTORY_CAP))
+    return (count * _nan_to_num(own) + PRIOR_WEIGHT * overall_mean) / (count + PRIOR_WEIGHT)
+
+
+def _shifted(quantiles: list[float], shifts: Sequence[float]) -> list[float]:
+    """`calibration._shift` of one row: times np.exp(shifts) (numpy's exp, as `_shift` computes it), sorted."""
+    return sorted(q * factor for q, factor in zip(quantiles, np.exp(np.asarray(shifts)).tolist(), strict=True))
