@@ -14,9 +14,9 @@ from functools import cached_property
 import numpy as np
 
 from ivcrush.training.distribution import LEVELS, TAIL_MASS, MoveDistribution
+from ivcrush.training.distribution_batch import SMALL_SHAPE, log_gpd_inverse_one
 
 _LEVELS = LEVELS.tolist()
-_SMALL_SHAPE = 1e-9  # `distribution_batch.log1p_over`'s (and `log_gpd_inverse`'s) exponential limit
 STRESS_LEVEL = 0.99  # the stress loss's quantile of |move|
 _STRESS_LOG_RATIO = np.log(np.array([TAIL_MASS / max(1.0 - STRESS_LEVEL, 1e-300)]))  # `ppf`'s at that level
 _STRESS_LOG_RATIO.flags.writeable = False
@@ -45,7 +45,7 @@ class OneEvent:
     def q99(self) -> float:
         """`distribution.ppf(0.99)`, the stress move (in the tail: q90 + sigma q90 x the GPD's inverse)."""
         log_ratio = _STRESS_LOG_RATIO
-        excess = log_ratio if abs(self.xi) < _SMALL_SHAPE else np.expm1(self.xi * log_ratio) / self.xi
+        excess = log_gpd_inverse_one(log_ratio, self.xi)
         return self.q90 + self.scale * float(excess[0])
 
     def sf(self, xs: list[float]) -> list[float]:
@@ -122,7 +122,7 @@ class OneEvent:
 
     def _log1p_over(self, z: list[float]) -> np.ndarray:
         """`distribution_batch.log1p_over(xi, z)`: log(1 + xi z) / xi, z itself at xi ~ 0 (an array)."""
-        if abs(self.xi) < _SMALL_SHAPE:
+        if abs(self.xi) < SMALL_SHAPE:
             return np.array(z)
         return np.log1p(self.xi * np.array(z)) / self.xi
 

@@ -40,15 +40,23 @@ def batch_parameters(
     return valid, knots, shape, np.maximum(_as_batch(tail_scale, n), MIN_TAIL_SCALE)
 
 
+SMALL_SHAPE = 1e-9  # a tail shape below it in size is the exponential limit (xi = 0)
+
+
 def log1p_over(xi: np.ndarray, z: np.ndarray) -> np.ndarray:
     """log(1 + xi z) / xi, and z at xi = 0 (the exponential limit)."""
-    small = np.abs(xi) < 1e-9
+    small = np.abs(xi) < SMALL_SHAPE
     safe = np.where(small, 1.0, xi)
     return np.where(small, z, np.log1p(safe * z) / safe)
 
 
 def log_gpd_inverse(log_ratio: np.ndarray, xi: np.ndarray) -> np.ndarray:
     """The standard GPD excess z whose survival is exp(-log_ratio): (exp(xi log_ratio) - 1) / xi."""
-    small = np.abs(xi) < 1e-9
+    small = np.abs(xi) < SMALL_SHAPE
     safe = np.where(small, 1.0, xi)
     return np.where(small, log_ratio, np.expm1(safe * log_ratio) / safe)
+
+
+def log_gpd_inverse_one(log_ratio: np.ndarray, xi: float) -> np.ndarray:
+    """`log_gpd_inverse` of one event's shape `xi` (the same floats, without the masks)."""
+    return log_ratio if abs(xi) < SMALL_SHAPE else np.expm1(xi * log_ratio) / xi

@@ -10,10 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from ivcrush.training.distribution import MoveDistribution
+from ivcrush.training.distribution_batch import log_gpd_inverse_one
 from ivcrush.training.distribution_floats import LEVELS, TAIL_MASS
 from ivcrush.training.hermite import Start, hermite_inverse
-
-_SMALL_SHAPE = 1e-9  # `distribution_batch.log_gpd_inverse`'s exponential limit
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
@@ -52,7 +51,5 @@ class FixedLevels:
         np.add(lo_x, t * h, out=out[: self.body])
         xi, q90 = float(distribution.tail_shape[0]), float(knots[-1])
         scale = float(distribution.tail_scale[0]) * q90  # `_scale`: tail_scale x q90
-        ratio = self._log_ratio
-        z = ratio if abs(xi) < _SMALL_SHAPE else np.expm1(xi * ratio) / xi  # `log_gpd_inverse`
-        np.add(q90, scale * z, out=out[self.body :])
+        np.add(q90, scale * log_gpd_inverse_one(self._log_ratio, xi), out=out[self.body :])
         return out

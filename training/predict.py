@@ -353,10 +353,7 @@ def _one_on_floats(
             quantiles = _shifted(quantiles, shifts)
     _, knots, tail_shape, tail_scale = parameter_floats(quantiles, float(tail[0]), float(tail[1]))  # valid: no NaN
     q = knots[1:]
-    stratum = None
-    for name, (low, high) in STRATA.items():  # `history_stratum`: the last stratum that holds the count
-        if low <= _nan_to_num(own) <= high:
-            stratum = name
+    stratum = history_stratum([own])[0]
     return {
         "basis": MODEL_BASIS if served.move_skill else REFERENCE_BASIS,
         "quantiles": dict(zip(QUANTILE_LEVELS, q, strict=True)),
